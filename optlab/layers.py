@@ -1,0 +1,92 @@
+"""Layers: each ``forward`` caches what its ``backward`` needs, right beside it (micrograd style).
+
+A layer holds its parameters in ``params`` and their gradients in ``grads`` under local names
+(``W``, ``b``); the model prefixes them (``fc1.W``). ``backward(dout)`` fills ``grads`` in place and
+returns the gradient with respect to the layer's input. Everything is vectorised over the batch.
+Shapes: x is (batch, features).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    """Base class: a layer without parameters."""
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    # True where the function has kinks (non-differentiable points), for gradient checking.
+    has_kinks = False
+
+    def __init__(self) -> None:
+        self.params, self.grads = {}, {}
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Linear(Layer):
+    """Affine map ``out = x @ W + b`` with W (fan_in, fan_out) and b (fan_out,)."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        super().__init__()
+        self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.x = x                                            # (batch, fan_in)
+        return x @ self.params["W"] + self.params["b"]        # (batch, fan_out)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        np.matmul(self.x.T, dout, out=self.grads["W"])        # (fan_in, fan_out)
+        np.sum(dout, axis=0, out=self.grads["b"])             # (fan_out,)
+        return dout @ self.params["W"].T                      # (batch, fan_in)
+
+
+class ReLU(Layer):
+    """``max(0, x)``; the subgradient at 0 is taken as 0."""
+
+    has_kinks = True
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.mask = x > 0
+        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.where(self.mask, dout, 0).astype(dout.dtype, copy=False)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function (conventions.md): exp only of -|x|, never overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Layer):
+    """``1 / (1 + exp(-x))``, derivative ``out * (1 - out)``."""
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.out * (1 - self.out)
+
+
+class Tanh(Layer):
+    """``tanh(x)``, derivative ``1 - out**2``."""
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1 - self.out * self.out)
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

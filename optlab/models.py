@@ -1,0 +1,103 @@
+"""Models: a stack of layers with named parameters (``fc1.W``) and the builders for each config.
+
+A :class:`Model` owns every parameter and gradient of its layers as views into two contiguous
+buffers (``flat_params``, ``flat_grads``), so the whole parameter vector can be saved, restored or
+perturbed in one operation, while ``params`` and ``grads`` stay dicts of named arrays.
+
+Builders (registry :data:`MODELS`):
+- ``linear``: one Linear layer on flattened inputs (+ optional output activation);
+- ``mlp``: (Linear -> activation) per hidden size, then Linear (+ optional output activation);
+- ``neuron``: one sigmoid neuron with set initial w and b (Nielsen ch. 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from optlab.init import INITIALIZERS
+from optlab.layers import ACTIVATIONS, Layer, Linear, Sigmoid
+
+
+class Model:
+    """Layers applied in order. ``names[i]`` prefixes layer i's parameters."""
+
+    def __init__(self, layers: list[tuple[str, Layer]], dtype: Any = np.float64) -> None:
+        self.layers = layers
+        self.dtype = np.dtype(dtype)
+        entries = [(f"{lname}.{key}", layer, key) for lname, layer in layers for key in layer.params]
+        size = sum(layer.params[key].size for _, layer, key in entries)
+        self.flat_params = np.empty(size, dtype=self.dtype)
+        self.flat_grads = np.zeros(size, dtype=self.dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, layer, key in entries:
+            value = layer.params[key]
+            span = slice(offset, offset + value.size)
+            layer.params[key] = self.params[name] = self.flat_params[span].reshape(value.shape)
+            layer.grads[key] = self.grads[name] = self.flat_grads[span].reshape(value.shape)
+            self.params[name][...] = value
+            offset += value.size
+
+    @property
+    def weight_names(self) -> list[str]:
+        """Weight matrices (regularised); biases are not (conventions.md, L2 penalty)."""
+        return [name for name in self.params if name.endswith(".W")]
+
+    @property
+    def has_kinks(self) -> bool:
+        return any(layer.has_kinks for _, layer in self.layers)
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        for _, layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        for _, layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def n_params(self) -> int:
+        return self.flat_params.size
+
+
+def _dense(rng: np.random.Generator, init: Any, fan_in: int, fan_out: int) -> Linear:
+    W = INITIALIZERS[init.name](rng, fan_in, fan_out, init.std)
+    b = init.bias_std * rng.standard_normal(fan_out) if init.bias_std > 0 else np.zeros(fan_out)
+    return Linear(W, b)
+
+
+def _output(layers: list[tuple[str, Layer]], output: str) -> list[tuple[str, Layer]]:
+    return layers + ([("out", Sigmoid())] if output == "sigmoid" else [])
+
+
+def linear(cfg: Any, n_in: int, n_out: int, rng: np.random.Generator, dtype: Any) -> Model:
+    return Model(_output([("fc1", _dense(rng, cfg.init, n_in, n_out))], cfg.output), dtype)
+
+
+def mlp(cfg: Any, n_in: int, n_out: int, rng: np.random.Generator, dtype: Any) -> Model:
+    sizes = [n_in, *cfg.hidden, n_out]
+    layers: list[tuple[str, Layer]] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        layers.append((f"fc{i}", _dense(rng, cfg.init, fan_in, fan_out)))
+        if i < len(sizes) - 1:
+            layers.append((f"act{i}", ACTIVATIONS[cfg.activation]()))
+    return Model(_output(layers, cfg.output), dtype)
+
+
+def neuron(cfg: Any, n_in: int, n_out: int, rng: np.random.Generator, dtype: Any) -> Model:
+    if n_in != 1:
+        raise ValueError(f"the neuron model takes one input feature; the data has {n_in}")
+    return Model([("fc1", Linear(np.array([[cfg.w]]), np.array([cfg.b]))), ("out", Sigmoid())], dtype)
+
+
+MODELS = {"linear": linear, "mlp": mlp, "neuron": neuron}
+
+
+def build_model(cfg: Any, n_in: int, n_classes: int, rng: np.random.Generator, dtype: Any) -> Model:
+    """The model a config section describes. Outputs: one per class, one for the neuron."""
+    n_out = 1 if cfg.name == "neuron" else n_classes
+    return MODELS[cfg.name](cfg, n_in, n_out, rng, dtype)

@@ -1,0 +1,282 @@
+"""The config schema: every key a config file may hold, its type, default and allowed values.
+
+Each section that names a component (``data``, ``model``, ``loss``, ``optimizer``) is a union of
+one pydantic model per component, told apart by ``name``; ``loss: hinge`` is shorthand for
+``loss: {name: hinge}``. Unknown keys are refused everywhere (``extra="forbid"``).
+``docs/config.md`` is generated from these models (``python -m optlab.docs``) and a test checks
+that it is up to date, so the reference and the schema cannot drift.
+
+Pure pydantic, no numpy: the CLI imports it only inside commands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from optlab.hyper import DEFAULTS, DESCRIPTIONS, RANGES
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are re-validated on set."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _name_shorthand(value: Any) -> Any:
+    """``loss: hinge`` -> ``{name: hinge}``, so both spellings validate the same way."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _union(*members: type[BaseModel]) -> Any:
+    return Annotated[Union[members], Field(discriminator="name"), BeforeValidator(_name_shorthand)]
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+class SpiralData(Section):
+    """CS231n's K-class spiral in 2-D: class k's arm has angle 4(k + r) + noise at radius r."""
+
+    name: Literal["spiral"]
+    classes: int = Field(3, ge=2, description="number of spiral arms (classes)")
+    size: int = Field(300, ge=1, description="training examples generated (validation is held out of these)")
+    test_size: int = Field(300, ge=0, description="test examples, drawn independently")
+    noise: float = Field(0.2, ge=0, description="std of the Gaussian noise on the angle (radians)")
+    val_size: int = Field(150, ge=0, description="examples held out of the training set for validation")
+
+
+class BlobsData(Section):
+    """Isotropic Gaussian clusters, one per class, centres drawn uniformly in a box."""
+
+    name: Literal["blobs"]
+    classes: int = Field(3, ge=2, description="number of clusters (classes)")
+    dims: int = Field(2, ge=1, description="input dimension")
+    size: int = Field(300, ge=1, description="training examples generated (validation is held out of these)")
+    test_size: int = Field(300, ge=0, description="test examples, drawn independently")
+    std: float = Field(1.0, gt=0, description="standard deviation of each cluster")
+    spread: float = Field(5.0, gt=0, description="centres are drawn uniformly in [-spread, spread]^dims")
+    val_size: int = Field(150, ge=0, description="examples held out of the training set for validation")
+
+
+class SingleData(Section):
+    """One training example (x, y): the input of Nielsen's learning-slowdown neuron (ch. 3)."""
+
+    name: Literal["single"]
+    x: float = Field(1.0, description="the input")
+    y: Literal[0, 1] = Field(0, description="the target output")
+
+
+DataConfig = _union(SpiralData, BlobsData, SingleData)
+
+
+# --------------------------------------------------------------------------------------------
+# model
+# --------------------------------------------------------------------------------------------
+class InitConfig(Section):
+    """Initial weights: zeros, normal(std), xavier (Glorot) or he (conventions.md)."""
+
+    name: Literal["zeros", "normal", "xavier", "he"] = "he"
+    std: float = Field(0.01, gt=0, description="std of `normal` (ignored by the others)")
+    bias_std: float = Field(0.0, ge=0, description="biases ~ N(0, bias_std^2); 0 gives zero biases")
+
+
+Activation = Literal["relu", "sigmoid", "tanh"]
+OutputActivation = Literal["none", "sigmoid"]
+
+
+class LinearModel(Section):
+    """A linear classifier on flattened inputs: scores = x W + b."""
+
+    name: Literal["linear"]
+    init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig(name="normal")
+    output: OutputActivation = Field("none", description="activation on the scores")
+
+
+class MLPModel(Section):
+    """A fully connected network: (Linear -> activation) per hidden size, then Linear -> output."""
+
+    name: Literal["mlp"]
+    hidden: list[Annotated[int, Field(ge=1)]] = Field([100], description="hidden layer sizes")
+    activation: Activation = Field("relu", description="hidden-layer activation")
+    init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig()
+    output: OutputActivation = Field("none", description="output activation (`sigmoid` for Nielsen's networks)")
+
+
+class NeuronModel(Section):
+    """One sigmoid neuron a = sigmoid(w x + b), Nielsen ch. 3."""
+
+    name: Literal["neuron"]
+    w: float = Field(0.6, description="initial weight")
+    b: float = Field(0.9, description="initial bias")
+
+
+ModelConfig = _union(LinearModel, MLPModel, NeuronModel)
+
+
+# --------------------------------------------------------------------------------------------
+# loss and regularisation
+# --------------------------------------------------------------------------------------------
+class HingeLoss(Section):
+    """Weston-Watkins multiclass SVM loss, mean over the batch (conventions.md)."""
+
+    name: Literal["hinge"]
+    margin: float = Field(1.0, gt=0, description="the margin Delta")
+
+
+class CrossEntropyLoss(Section):
+    """Softmax cross-entropy from logits (log-sum-exp), mean over the batch."""
+
+    name: Literal["cross_entropy"]
+
+
+class QuadraticLoss(Section):
+    """0.5 * ||a - y||^2 on the model's output, one-hot targets, mean over the batch."""
+
+    name: Literal["quadratic"]
+
+
+class BinaryCrossEntropyLoss(Section):
+    """Nielsen's cross-entropy cost on sigmoid outputs, summed over units, mean over the batch."""
+
+    name: Literal["binary_cross_entropy"]
+
+
+LossConfig = _union(HingeLoss, CrossEntropyLoss, QuadraticLoss, BinaryCrossEntropyLoss)
+
+
+class RegularizationConfig(Section):
+    """Penalties on weight matrices (not biases); both non-zero is the elastic net."""
+
+    l2: float = Field(0.0, ge=0, description="0.5 * l2 * sum(W^2), gradient l2 * W")
+    l1: float = Field(0.0, ge=0, description="l1 * sum(|W|), subgradient l1 * sign(W)")
+
+
+# --------------------------------------------------------------------------------------------
+# optimizer: ranges and defaults come from optlab.hyper, the table the optimizers check against
+# --------------------------------------------------------------------------------------------
+def _hyper(optimizer: str, key: str) -> Any:
+    r = RANGES[key]
+    bounds = {"gt" if r.low_open else "ge": r.low}
+    if r.high != float("inf"):
+        bounds["lt" if r.high_open else "le"] = r.high
+    return Field(DEFAULTS[optimizer][key], description=DESCRIPTIONS[key], **bounds)
+
+
+class SGDConfig(Section):
+    """W -= lr * g"""
+
+    name: Literal["sgd"]
+    lr: float = _hyper("sgd", "lr")
+
+
+class MomentumConfig(Section):
+    """v = momentum * v - lr * g; W += v"""
+
+    name: Literal["momentum"]
+    lr: float = _hyper("momentum", "lr")
+    momentum: float = _hyper("momentum", "momentum")
+
+
+class NesterovConfig(Section):
+    """Bengio et al. 2012 / CS231n form of Nesterov momentum."""
+
+    name: Literal["nesterov"]
+    lr: float = _hyper("nesterov", "lr")
+    momentum: float = _hyper("nesterov", "momentum")
+
+
+class AdaGradConfig(Section):
+    """h += g^2; W -= lr * g / (sqrt(h) + eps)"""
+
+    name: Literal["adagrad"]
+    lr: float = _hyper("adagrad", "lr")
+    eps: float = _hyper("adagrad", "eps")
+
+
+class RMSpropConfig(Section):
+    """h = decay * h + (1 - decay) * g^2; W -= lr * g / (sqrt(h) + eps)"""
+
+    name: Literal["rmsprop"]
+    lr: float = _hyper("rmsprop", "lr")
+    decay: float = _hyper("rmsprop", "decay")
+    eps: float = _hyper("rmsprop", "eps")
+
+
+class AdamConfig(Section):
+    """Kingma & Ba, Algorithm 1."""
+
+    name: Literal["adam"]
+    lr: float = _hyper("adam", "lr")
+    beta1: float = _hyper("adam", "beta1")
+    beta2: float = _hyper("adam", "beta2")
+    eps: float = _hyper("adam", "eps")
+
+
+OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfig, RMSpropConfig, AdamConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# search strategy and training loop
+# --------------------------------------------------------------------------------------------
+class SearchConfig(Section):
+    """How the weights are searched for; `gradient` follows the analytic gradient."""
+
+    strategy: Literal["gradient"] = Field("gradient", description="search strategy")
+
+
+class TrainConfig(Section):
+    """The training loop: mini-batches, length, evaluation, precision."""
+
+    batch_size: int = Field(100, ge=1, description="examples per mini-batch (capped at the training-set size)")
+    epochs: float | None = Field(None, gt=0, description="passes over the training set (give this or `iterations`)")
+    iterations: int | None = Field(None, ge=1, description="optimizer steps (give this or `epochs`)")
+    eval_every: int | None = Field(None, ge=1, description="steps between evaluations (default: once per epoch)")
+    eval_train_size: int = Field(10000, ge=1, description="training examples (a fixed random subset) used for train accuracy")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the run")
+    sampling: Literal["shuffle", "replacement"] = Field(
+        "shuffle", description="mini-batches without replacement, reshuffled each epoch, or drawn with replacement"
+    )
+
+    @model_validator(mode="after")
+    def _one_length(self) -> TrainConfig:
+        if self.epochs is None and self.iterations is None:
+            raise ValueError("give the run's length as train.epochs or train.iterations")
+        if self.epochs is not None and self.iterations is not None:
+            raise ValueError("give train.epochs or train.iterations, not both")
+        return self
+
+
+class Config(Section):
+    """A whole experiment."""
+
+    name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="run name, used in the run directory's name")
+    seed: int = Field(0, ge=0, description="root seed: every random stream of the run derives from it")
+    data: DataConfig
+    model: ModelConfig
+    loss: LossConfig
+    regularization: RegularizationConfig = RegularizationConfig()
+    optimizer: OptimizerConfig = SGDConfig(name="sgd")
+    search: SearchConfig = SearchConfig()
+    train: TrainConfig
+
+    @model_validator(mode="after")
+    def _compatible(self) -> Config:
+        if self.model.name == "neuron" and self.loss.name in ("hinge", "cross_entropy"):
+            raise ValueError(f"the neuron has one output; loss {self.loss.name} needs one score per class "
+                             "(use quadratic or binary_cross_entropy)")
+        if self.loss.name == "binary_cross_entropy" and self.model.name != "neuron" and self.model.output != "sigmoid":
+            raise ValueError("binary_cross_entropy needs outputs in (0, 1): set model.output: sigmoid")
+        return self
+
+
+# Registries of the union members by section, used to resolve error locations and for the docs.
+UNIONS: dict[str, dict[str, type[BaseModel]]] = {
+    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData},
+    "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel},
+    "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
+             "binary_cross_entropy": BinaryCrossEntropyLoss},
+    "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
+                  "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
+}
