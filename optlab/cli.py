@@ -47,7 +47,7 @@ def _load_config(path: Path, overrides: list[str]):
         n = len(exc.problems)
         console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the config:")
         for problem in exc.problems:
-            console.print(f"  {problem}", markup=False)
+            console.print(f"  {problem}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
