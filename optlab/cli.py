@@ -104,9 +104,9 @@ def gradcheck(
         _Method.centred, "--method", help="centred (error O(h^2)), forward (O(h)), or both side by side"),
     h: float = typer.Option(1e-5, "--h", help="finite-difference step"),
     samples: int = typer.Option(50, "--samples", min=1, help="elements checked per tensor (all if it has fewer)"),
-    examples: int = typer.Option(8, "--examples", min=1, help="examples of the configured data to check on"),
+    examples: int = typer.Option(8, "--examples", min=1, help="examples of the configured data to check on (a config only)"),
     seed: Optional[int] = typer.Option(
-        None, "--seed", min=0, help="draws inputs, examples and sampled elements [default: the config's seed, or 0]"),
+        None, "--seed", min=0, help="draws inputs, examples and sampled elements (default: the config's seed, or 0)"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON on stdout instead of a table"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:

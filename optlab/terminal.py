@@ -61,7 +61,7 @@ def _err(x: float) -> str:
 def print_gradcheck(report, console: Console | None = None) -> None:
     """The gradcheck table (part / tensor / checked / max and median rel. error / verdict) and verdict."""
     # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
-    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     methods = report.methods
     names = f"{methods[0]} (verdict) and {methods[1]}" if len(methods) > 1 else methods[0]
     table = Table(title=f"gradient check of {report.subject}: {names} differences, h = {report.h:g}, float64")
@@ -88,10 +88,14 @@ def print_gradcheck(report, console: Console | None = None) -> None:
                   "noise = the difference is float64 rounding of f.", style="dim")
     n = sum(len(p.tensors) for p in report.parts)
     failures = report.failures()
+    unjudged = sum(t.verdict == "kink" for p in report.parts for t in p.tensors)
     if failures:
         console.print(f"[bold red]FAIL[/]: {len(failures)} of {n} tensors: "
                       + "; ".join(f"{part} / {tensor}" for part, tensor in failures), soft_wrap=True)
     else:
-        parts = len(report.parts)
-        console.print(f"[bold green]PASS[/]: all {n} tensor{'s' if n > 1 else ''} "
-                      f"of {parts} part{'s' if parts > 1 else ''}")
+        console.print(f"[bold green]PASS[/]: {n - unjudged} of {n} tensor{'s' if n > 1 else ''} pass "
+                      f"in {len(report.parts)} part{'s' if len(report.parts) > 1 else ''}")
+    if unjudged:
+        console.print(f"[yellow]{unjudged} tensor{'s' if unjudged > 1 else ''} not judged[/]: every element "
+                      "checked straddles a kink (e.g. ReLU inputs at exactly 0), so no difference quotient "
+                      "there is a derivative")

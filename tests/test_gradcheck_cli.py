@@ -112,3 +112,15 @@ def test_a_failing_forward_difference_exits_1_where_centred_passes(tmp_path):
     assert invoke(str(path)).exit_code == 0
     assert invoke(str(path), "--method", "forward").exit_code == 1
     assert invoke(str(path), "--method", "both").exit_code == 0
+
+
+def test_zero_init_puts_every_relu_at_its_kink_and_says_so():
+    """W = 0, b = 0: every pre-activation is exactly 0, so fc1 cannot be judged, only reported."""
+    args = (QUICKSTART, "model.init=zeros", "model.hidden=[4]", "regularization.l2=0")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "2 tensors not judged" in result.stdout
+    part = json.loads(invoke(*args, "--json").stdout)["parts"][0]
+    fc1 = {t["tensor"]: t for t in part["tensors"]}
+    assert fc1["fc1.W"]["verdict"] == "kink" and fc1["fc1.W"]["kink_sources"] == ["ReLU act1"]
+    assert fc1["fc2.W"]["verdict"] == "pass"
