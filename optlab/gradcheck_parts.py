@@ -37,8 +37,9 @@ class Part:
     """One scalar function of named tensors and its analytic gradient.
 
     ``objective()`` and ``gradient()`` read the arrays in ``tensors`` (perturbed in place while
-    checking); ``gradient()`` returns d objective / d tensor for every key of ``tensors``;
-    ``signature()`` returns the kink state of the last ``objective()`` call, keyed by component.
+    checking); ``gradient()`` returns d objective / d tensor for every key of ``tensors`` (it may
+    return the model's own gradient buffers: the check copies them at once); ``signature()``
+    returns the kink state of the last ``objective()`` call, keyed by component.
     """
 
     name: str
@@ -49,26 +50,20 @@ class Part:
     has_kinks: bool
 
 
-def _signature(model: Model | None, loss: Loss | None, penalty: Penalty | None,
-               layer: tuple[str, Layer] | None = None) -> Callable[[], dict[str, np.ndarray]]:
-    """kink_state() of every component with kinks, keyed by a name a user recognises."""
-    layers = list(model.layers) if model is not None else []
-    if layer is not None:
-        layers.append(layer)
-    kinky = [(f"{type(lay).__name__} {name}".strip(), lay) for name, lay in layers if lay.has_kinks]
+def _signature(layers: list[tuple[str, Layer]] = (), loss: Loss | None = None, penalty: Penalty | None = None,
+               params: Mapping[str, np.ndarray] | None = None, weights: list[str] = ()
+               ) -> Callable[[], dict[str, np.ndarray]]:
+    """kink_state() of every component with kinks, keyed by a name a user recognises ("ReLU act1")."""
+    kinky = [(f"{type(layer).__name__} {name}".strip(), layer) for name, layer in layers if layer.has_kinks]
 
     def signature() -> dict[str, np.ndarray]:
-        out = {label: lay.kink_state() for label, lay in kinky}
+        out = {label: layer.kink_state() for label, layer in kinky}
         if loss is not None and loss.has_kinks:
             out[f"{type(loss).__name__} loss"] = loss.kink_state()
         if penalty is not None and penalty.has_kinks:
-            out["L1 penalty"] = penalty.kink_state(model.params, model.weight_names)
+            out["L1 penalty"] = penalty.kink_state(params, weights)
         return out
     return signature
-
-
-def _copies(grads: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: v.copy() for k, v in grads.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,15 +80,15 @@ def layer_part(name: str, layer: Layer, x: np.ndarray, rng: np.random.Generator)
     def gradient() -> dict[str, np.ndarray]:
         layer.forward(x)
         dx = layer.backward(proj)
-        return {**_copies(layer.grads), "x": dx.copy()}
+        return {**layer.grads, "x": dx}
 
-    return Part(name, tensors, objective, gradient, _signature(None, None, None, ("", layer)), layer.has_kinks)
+    return Part(name, tensors, objective, gradient, _signature([("", layer)]), layer.has_kinks)
 
 
 def loss_part(name: str, loss: Loss, out: np.ndarray, y: np.ndarray) -> Part:
     """The mean loss as a function of the model output ``out`` (batch, units)."""
-    return Part(name, {"out": out}, lambda: loss(out, y)[0], lambda: {"out": loss(out, y)[1].copy()},
-                _signature(None, loss, None), loss.has_kinks)
+    return Part(name, {"out": out}, lambda: loss(out, y)[0], lambda: {"out": loss(out, y)[1]},
+                _signature(loss=loss), loss.has_kinks)
 
 
 def penalty_part(name: str, penalty: Penalty, params: dict[str, np.ndarray], weights: list[str]) -> Part:
@@ -103,10 +98,8 @@ def penalty_part(name: str, penalty: Penalty, params: dict[str, np.ndarray], wei
         penalty.add_grad(params, grads, weights)
         return grads
 
-    def signature() -> dict[str, np.ndarray]:
-        return {"L1 penalty": penalty.kink_state(params, weights)} if penalty.has_kinks else {}
-
-    return Part(name, params, lambda: penalty.loss(params, weights), gradient, signature, penalty.has_kinks)
+    return Part(name, params, lambda: penalty.loss(params, weights), gradient,
+                _signature(penalty=penalty, params=params, weights=weights), penalty.has_kinks)
 
 
 def model_part(name: str, model: Model, loss: Loss, x: np.ndarray, y: np.ndarray) -> Part:
@@ -116,9 +109,9 @@ def model_part(name: str, model: Model, loss: Loss, x: np.ndarray, y: np.ndarray
 
     def gradient() -> dict[str, np.ndarray]:
         model.backward(loss(model.forward(x, train=True), y)[1])
-        return _copies(model.grads)
+        return model.grads
 
-    return Part(name, model.params, objective, gradient, _signature(model, loss, None),
+    return Part(name, model.params, objective, gradient, _signature(model.layers, loss),
                 model.has_kinks or loss.has_kinks)
 
 
@@ -198,9 +191,9 @@ def config_parts(config, examples: int, rng: np.random.Generator) -> list[Part]:
 
         def total_gradient() -> dict[str, np.ndarray]:
             setup.objective(x, y)
-            return _copies(model.grads)
+            return model.grads
 
         parts.append(Part("total (data loss + penalty)", model.params, total, total_gradient,
-                          _signature(model, loss, setup.penalty),
+                          _signature(model.layers, loss, setup.penalty, model.params, model.weight_names),
                           model.has_kinks or loss.has_kinks or setup.penalty.has_kinks))
     return parts
