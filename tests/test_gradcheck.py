@@ -173,6 +173,22 @@ def test_verdict_with_nothing_left_to_judge():
     assert verdict(float("nan"), False, judged=0, kinks=0) == "pass"
 
 
+def test_rounding_noise_is_set_apart_but_a_wrong_gradient_of_the_same_size_fails():
+    """f = 1000 + 1e-6 w0 + w1: rounding 1000 to float64 moves the quotient for w0 by ~1e-8 (1 %)."""
+    params = {"w": np.array([0.3, -0.7])}
+
+    def f():
+        return 1000.0 + 1e-6 * params["w"][0] + params["w"][1]
+
+    def part(scale):
+        return Part("tiny", params, f, lambda: {"w": np.array([1e-6 * scale, 1.0])}, dict, False)
+    right = check_part(part(1.0), rng=rng()).tensors[0]
+    assert (right.noise, right.verdict) == (1, "pass")
+    assert right.max_error["centred"] <= PASS                    # w1 alone is judged
+    wrong = check_part(part(1.5), rng=rng()).tensors[0]
+    assert (wrong.noise, wrong.verdict) == (0, "fail")
+
+
 # ---------------------------------------------------------------------------------------------
 # the built-ins
 # ---------------------------------------------------------------------------------------------
