@@ -89,8 +89,13 @@ def parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple, int]]:
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
         problem = exc.problem or "invalid YAML"
+        if exc.context and problem.startswith("but "):  # PyYAML splits one sentence in two
+            problem = f"{exc.context}, {problem}"
+        elif exc.context and exc.context_mark and "end of stream" in problem:
+            # an unclosed quote or bracket is found at the end of the file; point at its start
+            mark, problem = exc.context_mark, f"{problem} {exc.context} that starts here"
+        line = f":{mark.line + 1}" if mark else ""
         if "\t" in problem or "'\\t'" in problem:
             problem += " (YAML does not allow tabs for indentation; use spaces)"
         raise ConfigError([Problem(f"{where}{line}", "", f"YAML syntax error: {problem}")]) from None
@@ -202,8 +207,10 @@ def _message(err: dict) -> str:
         return f"needs a name: one of {', '.join(UNIONS[loc[0]])}"
     if kind == "missing":
         return "required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a section of keys (a mapping), got {value!r}"
     msg = err["msg"].removeprefix("Value error, ")
-    msg = msg.replace("Input should be", "must be").replace("Input should have", "must have")
+    msg = re.sub(r"^(Input|String|Value|List) should ", "must ", msg)
     if kind not in ("value_error", "assertion_error") and not isinstance(value, (dict, list)):
         msg += f" (got {value!r})"
     return msg
