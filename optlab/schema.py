@@ -261,6 +261,12 @@ class TrainConfig(Section):
     sampling: Literal["shuffle", "replacement"] = Field(
         "shuffle", description="mini-batches without replacement, reshuffled each epoch, or drawn with replacement"
     )
+    divergence_factor: float | None = Field(
+        1000.0, gt=1, description="stop as diverged when the mini-batch loss exceeds this multiple of the initial "
+        "training loss (NaN or inf always stops the run); null: only NaN or inf")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="steps between checkpoints (checkpoint.npz, for --resume); one is also written at "
+        "the end and on Ctrl-C / SIGTERM. null: only then")
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainConfig:
