@@ -204,7 +204,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
             if stop.signum is not None:          # asked to stop: the previous step is complete
                 status, step = "interrupted", state.step
                 break
-            epoch, idx = next(sampler)
+            _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
             last_loss = setup.objective(xb, data.train.y[idx])
             row = {"step": step, "epoch": step / per_epoch, "loss": last_loss, "lr": optimizer.lr}
