@@ -335,7 +335,8 @@ def _execute(rd: RunDir, config: Config, setup: Setup, on_step: ProgressFn | Non
     try:
         summary = _train(config, setup, rd, on_step, stop, ckpt)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
-        rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")
+        with stop.shielded():
+            rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")
         raise
     except KeyboardInterrupt:   # Ctrl-C without graceful_stop (e.g. a library user)
         rd.finish("interrupted", signal="SIGINT")
@@ -345,8 +346,9 @@ def _execute(rd: RunDir, config: Config, setup: Setup, on_step: ProgressFn | Non
         rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
         report.render_run(rd.path, quiet=True)
         raise
-    rd.write_json("summary.json", summary)
-    extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
-    rd.finish(summary["status"], **extra)
+    with stop.shielded():
+        rd.write_json("summary.json", summary)
+        extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
+        rd.finish(summary["status"], **extra)
     report.render_run(rd.path, quiet=summary["status"] != "completed")
     return Result(rd.path, summary["status"], summary)

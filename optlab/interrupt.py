@@ -38,9 +38,26 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._shielded = False
+        self._pending: int | None = None
 
     def request(self, signum: int = signal.SIGINT) -> None:
         self.signum = signum
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Hold a second signal back until the block is done, then raise :class:`Abort`.
+
+        For the few small writes that record how a run ended (summary.json, meta.json's
+        status): aborting them would leave the run saying ``running``.
+        """
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
+        if self._pending is not None:
+            raise Abort(self._pending)
 
     @property
     def name(self) -> str | None:
@@ -65,9 +82,12 @@ def graceful_stop() -> Iterator[StopRequest]:
         return
 
     def handler(signum: int, frame) -> None:
-        if stop.signum is not None:
+        if stop.signum is None:
+            stop.request(signum)
+        elif stop._shielded:
+            stop._pending = signum
+        else:
             raise Abort(signum)
-        stop.request(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in HANDLED}
     try:

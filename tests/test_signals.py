@@ -174,3 +174,14 @@ def test_graceful_stop_records_the_first_signal_and_aborts_on_the_second():
             time.sleep(1)   # the handler runs between bytecodes; it will not get this far
         assert info.value.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGINT) is before, "the previous handler is back"
+
+
+def test_a_second_signal_waits_for_a_shielded_write():
+    written = []
+    with graceful_stop() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(Abort):
+            with stop.shielded():
+                os.kill(os.getpid(), signal.SIGINT)
+                written.append("meta.json")   # still runs: the abort waits for the block's end
+        assert written == ["meta.json"]
