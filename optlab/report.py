@@ -101,9 +101,21 @@ def facts(summary: dict) -> list[tuple[str, str]]:
            ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)"),
            ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
     if "diverged_at" in summary:
-        d = summary["diverged_at"]
-        out.append(("diverged at", f"step {d['step']} (loss {d['loss']})"))
+        out.append(("diverged", explain_divergence(summary)))
     return out
+
+
+def explain_divergence(summary: dict) -> str:
+    """One line: where the run diverged, by which rule, and what to try instead."""
+    d = summary["diverged_at"]
+    loss = "NaN" if d.get("loss") is None else f"{d['loss']:.4g}"  # JSON stores NaN / inf as null
+    if d.get("rule") == "factor":
+        what = (f"the loss {loss} rose above {d['factor']:g} x the initial loss {d['initial_loss']:.4g} "
+                "(train.divergence_factor)")
+    else:
+        what = f"the loss became {loss if d.get('loss') is not None else 'NaN or infinite'}"
+    lr = f" (it was {d['lr']:g})" if d.get("lr") is not None else ""
+    return f"at step {d['step']}: {what}; try a smaller optimizer.lr{lr}"
 
 
 def results_markdown(name: str, summary: dict) -> str:

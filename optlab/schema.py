@@ -13,15 +13,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from optlab.hyper import DEFAULTS, DESCRIPTIONS, RANGES
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are re-validated on set."""
+    """Base of every config section: unknown keys are errors, values are re-validated on set.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    ``allow_inf_nan=False``: YAML reads ``1e999`` as inf and ``.nan`` as NaN; no setting means
+    anything with them (``gt=0`` alone would let ``lr: 1e999`` through to fail mid-run).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+# Upper bounds on sizes, so that a typo such as `size: 60000000000` is a config error with a line
+# number instead of a MemoryError (or the OOM killer) once the arrays are allocated.
+MAX_EXAMPLES = 10_000_000
+MAX_UNITS = 100_000
+
+
+def _val_below_size(value: int, info: ValidationInfo) -> int:
+    """Validation is held out of the training draw, so it must leave some training examples."""
+    size = info.data.get("size")
+    if size is not None and value >= size:
+        raise ValueError(f"val_size ({value}) must be smaller than size ({size}): "
+                         "validation examples are held out of the training set")
+    return value
 
 
 def _name_shorthand(value: Any) -> Any:
@@ -40,24 +59,28 @@ class SpiralData(Section):
     """CS231n's K-class spiral in 2-D: class k's arm has angle 4(k + r) + noise at radius r."""
 
     name: Literal["spiral"]
-    classes: int = Field(3, ge=2, description="number of spiral arms (classes)")
-    size: int = Field(300, ge=1, description="training examples generated (validation is held out of these)")
-    test_size: int = Field(300, ge=0, description="test examples, drawn independently")
+    classes: int = Field(3, ge=2, le=1000, description="number of spiral arms (classes)")
+    size: int = Field(300, ge=1, le=MAX_EXAMPLES, description="training examples generated (validation is held out of these)")
+    test_size: int = Field(300, ge=0, le=MAX_EXAMPLES, description="test examples, drawn independently")
     noise: float = Field(0.2, ge=0, description="std of the Gaussian noise on the angle (radians)")
     val_size: int = Field(150, ge=0, description="examples held out of the training set for validation")
+
+    _val_size = field_validator("val_size")(_val_below_size)
 
 
 class BlobsData(Section):
     """Isotropic Gaussian clusters, one per class, centres drawn uniformly in a box."""
 
     name: Literal["blobs"]
-    classes: int = Field(3, ge=2, description="number of clusters (classes)")
-    dims: int = Field(2, ge=1, description="input dimension")
-    size: int = Field(300, ge=1, description="training examples generated (validation is held out of these)")
-    test_size: int = Field(300, ge=0, description="test examples, drawn independently")
+    classes: int = Field(3, ge=2, le=1000, description="number of clusters (classes)")
+    dims: int = Field(2, ge=1, le=MAX_UNITS, description="input dimension")
+    size: int = Field(300, ge=1, le=MAX_EXAMPLES, description="training examples generated (validation is held out of these)")
+    test_size: int = Field(300, ge=0, le=MAX_EXAMPLES, description="test examples, drawn independently")
     std: float = Field(1.0, gt=0, description="standard deviation of each cluster")
     spread: float = Field(5.0, gt=0, description="centres are drawn uniformly in [-spread, spread]^dims")
     val_size: int = Field(150, ge=0, description="examples held out of the training set for validation")
+
+    _val_size = field_validator("val_size")(_val_below_size)
 
 
 class SingleData(Section):
@@ -98,7 +121,7 @@ class MLPModel(Section):
     """A fully connected network: (Linear -> activation) per hidden size, then Linear -> output."""
 
     name: Literal["mlp"]
-    hidden: list[Annotated[int, Field(ge=1)]] = Field([100], description="hidden layer sizes")
+    hidden: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field([100], description="hidden layer sizes")
     activation: Activation = Field("relu", description="hidden-layer activation")
     init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig()
     output: OutputActivation = Field("none", description="output activation (`sigmoid` for Nielsen's networks)")
@@ -238,6 +261,12 @@ class TrainConfig(Section):
     sampling: Literal["shuffle", "replacement"] = Field(
         "shuffle", description="mini-batches without replacement, reshuffled each epoch, or drawn with replacement"
     )
+    divergence_factor: float | None = Field(
+        1000.0, gt=1, description="stop as diverged when the mini-batch loss exceeds this multiple of the initial "
+        "training loss (NaN or inf always stops the run); null: only NaN or inf")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="steps between checkpoints (checkpoint.npz, for --resume); one is also written at "
+        "the end and on Ctrl-C / SIGTERM. null: only then")
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainConfig:
@@ -261,14 +290,20 @@ class Config(Section):
     search: SearchConfig = SearchConfig()
     train: TrainConfig
 
-    @model_validator(mode="after")
-    def _compatible(self) -> Config:
-        if self.model.name == "neuron" and self.loss.name in ("hinge", "cross_entropy"):
-            raise ValueError(f"the neuron has one output; loss {self.loss.name} needs one score per class "
+    # A field validator on `loss` (not a model validator) so the error points at the loss line
+    # and key path; `data` and `model` are validated before `loss`, so they are in info.data.
+    @field_validator("loss")
+    @classmethod
+    def _compatible(cls, loss: Any, info: ValidationInfo) -> Any:
+        model = info.data.get("model")
+        if model is None:
+            return loss
+        if model.name == "neuron" and loss.name in ("hinge", "cross_entropy"):
+            raise ValueError(f"the neuron has one output; loss {loss.name} needs one score per class "
                              "(use quadratic or binary_cross_entropy)")
-        if self.loss.name == "binary_cross_entropy" and self.model.name != "neuron" and self.model.output != "sigmoid":
+        if loss.name == "binary_cross_entropy" and model.name != "neuron" and model.output != "sigmoid":
             raise ValueError("binary_cross_entropy needs outputs in (0, 1): set model.output: sigmoid")
-        return self
+        return loss
 
 
 # Registries of the union members by section, used to resolve error locations and for the docs.

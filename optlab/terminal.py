@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from optlab.report import accuracy_rows, facts
+from optlab.report import accuracy_rows, explain_divergence, facts
 
 
 @contextmanager
@@ -45,9 +45,10 @@ def print_run_results(result, console: Console | None = None) -> None:
         table.add_row(*row)
     console.print(table)
     for key, value in facts(result.summary):
-        console.print(f"{key}: {value}")
+        if key != "diverged":   # said once, in red, below
+            console.print(f"{key}: {value}", markup=False)
     if result.status == "diverged":
-        console.print("[bold red]diverged[/]: the loss became NaN or infinite; try a smaller optimizer.lr")
+        console.print(f"[bold red]diverged[/] {explain_divergence(result.summary)}", soft_wrap=True)
     console.print(str(result.run_dir), markup=False, soft_wrap=True)
 
 
