@@ -171,6 +171,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
         "wall_time_s": wall,
         "n_params": model.n_params(),
         "accuracy": {split: _final_and_peak(points) for split, points in history.items()},
+        "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
     if status == "diverged":
