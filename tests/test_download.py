@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +166,11 @@ def test_offline_names_dataset_files_directory_and_how_to_place_them(tmp_path, m
         assert name in message
     assert "Connection refused" in message or "connection refused" in message
     assert "To place the files by hand" in message and "OPTLAB_DATA_DIR" in message
+
+
+def test_nowhere_to_download_from(tmp_path, mnist_files):
+    with pytest.raises(DatasetUnavailable, match="no download location is known"):
+        locate(spec_with("mnist", mnist_files), tmp_path)
 
 
 def test_files_without_published_checksum_need_opt_in(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from optlab.config import ConfigError, loads_config
 from optlab.data import cache, images, load_dataset
 from optlab.data.errors import DataError
-from optlab.data.sources import SPECS, FileSpec, Source
+from optlab.data.sources import SPECS, FileSpec
 from optlab.experiment import run
 from optlab.schema import CIFAR10Data, FashionMNISTData, MNISTData
 

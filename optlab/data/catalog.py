@@ -58,6 +58,6 @@ def download(name: str, root: Path | None = None, console: Console | None = None
     else:
         located = fetch(spec, path, console=console)
     size = sum(p.stat().st_size for p in located.paths.values())
-    (console or Console(stderr=True)).print(
-        f"{name}: {len(located.paths)} files verified in {located.folder} ({_size(size)})", markup=False, soft_wrap=True)
+    (console or Console(stderr=True)).print(f"{name}: {len(located.paths)} files verified in {located.folder} "
+                                            f"({_size(size)})", markup=False, soft_wrap=True)
     return located

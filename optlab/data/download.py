@@ -50,7 +50,9 @@ def verify(path: Path, spec: FileSpec) -> None:
     algorithm, expected = spec.hash.split(":", 1)
     actual = file_hash(path, algorithm)
     if actual != expected.lower():
-        raise ChecksumMismatch(path, spec.hash, actual)
+        raise ChecksumMismatch(path, spec.hash, actual, advice=(
+            "The file is corrupt, incomplete or not the published one, and was not used. Delete it; "
+            f"`optlab data download {path.parent.name}` fetches it again."))
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,17 @@ def locate(spec: DatasetSpec, root: Path, *, allow_unverified: bool = False, dow
     return fetch(spec, root, console=console)
 
 
+def _preferred(spec: DatasetSpec) -> Source:
+    """The source that is downloaded (the first with URLs), else the first one."""
+    return next((s for s in spec.sources if s.downloadable), spec.sources[0])
+
+
 def fetch(spec: DatasetSpec, root: Path, *, console=None) -> Located:
     """Download (and verify) whatever the dataset's downloadable source lacks under ``root``."""
     folder = root / spec.name
-    source = next(s for s in spec.sources if s.downloadable)
+    source = _preferred(spec)
+    if not source.downloadable:
+        raise DatasetUnavailable(_missing_message(spec, folder, ["no download location is known for these files"]))
     missing = [f for f in source.files if not (folder / f.name).is_file()]
     for f in source.files:
         if f not in missing:
@@ -152,7 +161,7 @@ def presence(spec: DatasetSpec, root: Path) -> Presence:
         except ChecksumMismatch as exc:
             return Presence(spec, folder, "corrupt", source, size, f"checksum mismatch: {Path(exc.path).name}")
         return Presence(spec, folder, "verified", source, size, source.note)
-    source = next(s for s in spec.sources if s.downloadable)
+    source = _preferred(spec)
     present = _present(source, folder)
     total = sum(f.size or 0 for f in source.files)
     if present:
@@ -296,7 +305,7 @@ def _size(n: int | None) -> str:
 
 
 def _missing_message(spec: DatasetSpec, folder: Path, failures: list[str]) -> str:
-    source = next(s for s in spec.sources if s.downloadable)
+    source = _preferred(spec)
     missing = [f for f in source.files if not (folder / f.name).is_file()]
     lines = [f"dataset {spec.name!r} ({spec.title}) is not available.",
              f"  directory searched: {folder}",
@@ -306,8 +315,9 @@ def _missing_message(spec: DatasetSpec, folder: Path, failures: list[str]) -> st
         lines += [f"    {failure}" for failure in failures]
     else:
         lines.append("  downloading was not attempted")
-    lines.append(f"To place the files by hand, download (from any machine online; total {_size(sum(f.size or 0 for f in missing))}):")
-    lines += [f"    {f.urls[0]}" for f in missing]
+    total = _size(sum(f.size or 0 for f in missing))
+    lines.append(f"To place the files by hand, download (from any machine online; total {total}):")
+    lines += [f"    {f.urls[0] if f.urls else f.name}" for f in missing]
     others = [s.note for s in spec.sources if s is not source]
     alternatives = f" (optlab also reads: {'; '.join(others)})" if others else ""
     lines.append(f"and copy them under these names into {folder}/{alternatives}. "
@@ -317,7 +327,7 @@ def _missing_message(spec: DatasetSpec, folder: Path, failures: list[str]) -> st
 
 
 def _unverified_message(spec: DatasetSpec, source: Source, folder: Path) -> str:
-    wanted = next(s for s in spec.sources if s.downloadable)
+    wanted = _preferred(spec)
     return (f"dataset {spec.name!r}: found the {source.note} in {folder}, but no checksum is published for "
             f"these files, so optlab cannot verify them.\n"
             f"Either place {', '.join(f.name for f in wanted.files)} there (verified; `optlab data download "

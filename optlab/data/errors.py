@@ -22,8 +22,7 @@ class ChecksumMismatch(DataError):
     def __init__(self, path, expected: str, actual: str, what: str = "file", advice: str | None = None):
         self.path, self.expected, self.actual = path, expected, actual
         algorithm, digest = expected.split(":", 1)
-        advice = advice or ("The file is corrupt, incomplete or not the published one, and was not used. "
-                            "Delete it and download it again (optlab data download NAME).")
+        advice = advice or "It was not used."
         super().__init__(f"checksum mismatch for {what} {path}:\n"
                          f"  expected {algorithm.upper()} {digest}\n"
                          f"  actual   {algorithm.upper()} {actual}\n{advice}")

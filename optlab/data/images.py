@@ -87,9 +87,10 @@ def choose(n: int, train_size: int | None, val_size: int, subset: str,
 
 
 def _take(split: Split, idx: np.ndarray) -> Split:
-    """Split rows ``idx``; the split itself (no copy) when idx is all of it in order."""
-    if len(idx) == len(split) and (len(idx) == 0 or idx[-1] == len(idx) - 1):
-        return split
+    """Rows ``idx`` (sorted, distinct) of a split: a view when they are one contiguous run (all of
+    it, or ``subset: first``), so the training set costs no second copy of the images."""
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
+        return Split(split.x[idx[0]:idx[-1] + 1], split.y[idx[0]:idx[-1] + 1])
     return split.take(idx)
 
 
@@ -99,7 +100,7 @@ def load_images(spec: DatasetSpec, cfg, split_rng: np.random.Generator, *, conso
     full = Split(arrays["x_train"], arrays["y_train"].astype(np.int64))
     test = Split(arrays["x_test"], arrays["y_test"].astype(np.int64))
     train_idx, val_idx = choose(len(full), cfg.train_size, cfg.resolved_val_size, cfg.subset, split_rng)
-    train, val = _take(full, train_idx), full.take(val_idx)
+    train, val = _take(full, train_idx), _take(full, val_idx)
     if cfg.val_from == "test":
         val = test
     transform = fit(cfg.preprocess, train.x, cfg.flatten)

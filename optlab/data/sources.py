@@ -129,7 +129,8 @@ FASHION_MNIST = DatasetSpec(
             (IDX_FILES[2], "sha256:346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4_422_102),
             (IDX_FILES[3], "sha256:67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5_148),
         )), note="gzipped IDX files"),
-        Source("idx", tuple(FileSpec(n, None, s) for n, s in zip(IDX_FILES, (47_040_016, 60_008, 7_840_016, 10_008))),
+        Source("idx", tuple(FileSpec(n, None, s)
+                            for n, s in zip(IDX_FILES, (47_040_016, 60_008, 7_840_016, 10_008), strict=True)),
                note="uncompressed IDX files (no published checksum)"),
     ),
     n_train=60_000, n_test=10_000, image_shape=(1, 28, 28),
