@@ -168,6 +168,18 @@ def test_offline_names_dataset_files_directory_and_how_to_place_them(tmp_path, m
     assert "To place the files by hand" in message and "OPTLAB_DATA_DIR" in message
 
 
+def test_read_only_data_directory_is_never_written(tmp_path, server, mnist_files):
+    serve(server, mnist_files)
+    spec = spec_with("mnist", mnist_files, base_url=server.url + "/mnist/")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    try:
+        with pytest.raises(DatasetUnavailable, match="the directory is read-only"):
+            locate(spec, tmp_path / "ro")
+        assert list((tmp_path / "ro").iterdir()) == [] and server.hits == []
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+
+
 def test_nowhere_to_download_from(tmp_path, mnist_files):
     with pytest.raises(DatasetUnavailable, match="no download location is known"):
         locate(spec_with("mnist", mnist_files), tmp_path)

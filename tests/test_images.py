@@ -194,12 +194,19 @@ def test_broken_or_unwritable_cache_is_ignored(tmp_path, tiny_mnist):
     data = load_dataset(cfg, 0)
     assert data.train.x.shape == (100, 1, 28, 28), "rebuilt from the sources"
     assert (folder / "x_train.npy").stat().st_size > 1000
-    # a folder where no cache can be written still loads
-    other = tmp_path / "ro"
+    # folders where no cache can be written still load
+    other = tmp_path / "blocked"
     write(other / "mnist", idx_files(tiny_mnist))
     (other / "mnist" / cache.DIRNAME).write_text("a file, not a folder")
-    data = load_dataset(mnist_cfg(other), 0)
-    assert len(data.train) == 100
+    assert len(load_dataset(mnist_cfg(other), 0).train) == 100
+    ro = tmp_path / "ro"
+    write(ro / "mnist", idx_files(tiny_mnist))
+    (ro / "mnist").chmod(0o555)           # read-only, as a shared data directory (honoured even for root)
+    try:
+        assert len(load_dataset(mnist_cfg(ro), 0).train) == 100
+        assert not (ro / "mnist" / cache.DIRNAME).exists()
+    finally:
+        (ro / "mnist").chmod(0o755)
 
 
 def test_run_on_image_data_learns_and_labels_test_as_validation(tmp_path, tiny_mnist):

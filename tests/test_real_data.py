@@ -34,6 +34,7 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 def root(tmp_path_factory) -> Path:
     """A data directory whose mnist/ links to the real files, so the parsed cache is written here
     and never into OPTLAB_TEST_DATA."""
+    assert (Path(SOURCE) / "mnist").is_dir(), f"OPTLAB_TEST_DATA={SOURCE} has no mnist/ folder"
     root = tmp_path_factory.mktemp("data")
     (root / "mnist").mkdir()
     for f in (Path(SOURCE) / "mnist").iterdir():

@@ -9,7 +9,7 @@ cache, and older ones are deleted when it is written. Sources are still verified
 the cache only saves the parsing (gunzip, tar, records): about 0.05 s instead of 0.5 s for MNIST.
 
 Writing is best effort and atomic (a temporary folder, then one rename): a read-only data
-directory simply gets no cache, and a cache that cannot be read back (truncated, wrong shapes)
+directory (by its permission bits, even for root) simply gets no cache, and a cache that cannot be read back (truncated, wrong shapes)
 is ignored and rebuilt.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.data.download import Located
+from optlab.data.download import Located, writable
 
 FORMAT = 1          # bump when the parsed arrays change meaning
 DIRNAME = ".optlab-cache"
@@ -55,6 +55,8 @@ def load(path: Path, image_shape: tuple[int, ...]) -> dict | None:
 def save(path: Path, arrays: dict) -> bool:
     """Write the cache atomically, remove stale ones beside it; False if the folder is read-only."""
     tmp = None
+    if not writable(path.parent):
+        return False
     try:
         path.parent.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))

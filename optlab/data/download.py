@@ -18,6 +18,8 @@ hand (:class:`DatasetUnavailable`).
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +70,14 @@ class Located:
     @property
     def verified(self) -> bool:
         return self.source.verified
+
+
+def writable(path: Path) -> bool:
+    """Whether optlab may write under ``path`` (its nearest existing ancestor): the permission
+    bits are honoured even for root, so a data directory marked read-only is never changed."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return bool(path.stat().st_mode & stat.S_IWUSR) and os.access(path, os.W_OK)
 
 
 def _present(source: Source, folder: Path) -> dict[str, Path]:
@@ -123,6 +133,8 @@ def fetch(spec: DatasetSpec, root: Path, *, console=None) -> Located:
         if f not in missing:
             verify(folder / f.name, f)
     if missing:
+        if not writable(folder):
+            raise DatasetUnavailable(_missing_message(spec, folder, ["the directory is read-only"]))
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
