@@ -119,6 +119,7 @@ def train(
     from optlab.terminal import print_run_results, progress_bar
 
     console = _err_console()
+    _ensure_data(cfg, console, debug)     # download first: its own progress bar, no run dir if offline
     try:
         with graceful_stop() as stop, progress_bar(console, cfg.name, disable=quiet) as on_step:
             if resume is not None:
@@ -138,9 +139,7 @@ def train(
     except Exception as exc:
         if _DEBUG["on"]:
             raise
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+        _print_failure(console, exc)
         raise typer.Exit(EXIT_FAILED) from None
     print_run_results(result)
     if result.status == "interrupted":
@@ -209,6 +208,80 @@ def gradcheck(
         print_gradcheck(report)
     if not report.passed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_failure(console, exc: Exception) -> None:
+    from optlab.data import DataError
+
+    if isinstance(exc, DataError):   # a message written for the user: no exception type, no markup
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+    else:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+
+
+def _ensure_data(cfg, console, debug: bool) -> None:
+    from optlab.data import DataError, ensure_files
+
+    try:
+        ensure_files(cfg.data, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+# --------------------------------------------------------------------------------------------
+# optlab data: list and download the real datasets (library code in optlab/data/catalog.py)
+# --------------------------------------------------------------------------------------------
+data_app = typer.Typer(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_ROOT_HELP = "data directory [default: $OPTLAB_DATA_DIR, else the per-user cache]"
+
+
+@data_app.command("list")
+def data_list(root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP)) -> None:
+    """Every dataset: whether its files are present and verify, where, and their size."""
+    from optlab.data.catalog import print_catalog
+
+    print_catalog(root)
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(..., help="mnist, fashion_mnist or cifar10"),
+    root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Download a dataset's files, verify their checksums and keep them in the data directory.
+
+    Example: optlab data download mnist
+    """
+    import difflib
+
+    from optlab.data import DataError
+    from optlab.data.catalog import download
+    from optlab.data.sources import SPECS
+
+    console = _err_console()
+    if name not in SPECS:
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        console.print(f"[bold red]error:[/] unknown dataset {name!r}{hint} (downloadable: {', '.join(SPECS)})",
+                      markup=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        download(name, root, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def main() -> None:

@@ -245,6 +245,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
         "wall_time_s": wall,
         "n_params": model.n_params(),
         "accuracy": {split: dict(best) for split, best in state.accuracy.items()},
+        "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
     if status == "diverged":

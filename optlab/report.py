@@ -59,19 +59,26 @@ def loss_figure(step: np.ndarray, loss: np.ndarray, title: str):
     return fig
 
 
-def accuracy_figure(metrics: dict[str, np.ndarray], title: str):
+def accuracy_figure(metrics: dict[str, np.ndarray], title: str, val_label: str = SPLIT_LABELS["val"]):
     """Train and validation accuracy at each evaluation."""
     fig, ax = _figure()
+    labels = {**SPLIT_LABELS, "val": val_label}
     for split, style in (("train", "--"), ("val", "-")):
         acc = metrics[f"{split}_acc"]
         ok = np.isfinite(acc)
         if ok.any():
             ax.plot(metrics["step"][ok], 100 * acc[ok], style, marker="." if ok.sum() < 60 else None,
-                    label=SPLIT_LABELS[split])
+                    label=labels[split])
     ax.set(xlabel="step", ylabel="accuracy (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
+
+
+def val_label(summary: dict | None) -> str:
+    """How the validation split is named: "validation (= test)" when the run evaluated on the test
+    set (data.val_from: test), so such numbers are never mistaken for a held-out validation set."""
+    return "validation (= test)" if summary and summary.get("val_source") == "test" else SPLIT_LABELS["val"]
 
 
 def _pct(value: float | None) -> str:
@@ -81,10 +88,11 @@ def _pct(value: float | None) -> str:
 def accuracy_rows(summary: dict) -> list[list[str]]:
     """[split, final, peak, step of peak] per split, accuracies as percentages (conventions.md)."""
     rows = []
+    labels = {**SPLIT_LABELS, "val": val_label(summary)}
     for split in ("train", "val", "test"):
         acc = summary.get("accuracy", {}).get(split, {})
         step = acc.get("peak_step")
-        rows.append([SPLIT_LABELS[split], _pct(acc.get("final")), _pct(acc.get("peak")),
+        rows.append([labels[split], _pct(acc.get("final")), _pct(acc.get("peak")),
                      "—" if step is None else str(step)])
     return rows
 
@@ -135,9 +143,10 @@ def render_run(path: Path, quiet: bool = False) -> None:
         m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
         name = rd.path.name
         rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
-        rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy"))
-        if (rd.path / "summary.json").exists():
-            rd.write_text("results.md", results_markdown(name, rd.read_json("summary.json")))
+        summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
+        rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy", val_label(summary)))
+        if summary is not None:
+            rd.write_text("results.md", results_markdown(name, summary))
     except Exception:
         if not quiet:
             raise

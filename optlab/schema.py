@@ -11,7 +11,7 @@ Pure pydantic, no numpy: the CLI imports it only inside commands.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -91,7 +91,73 @@ class SingleData(Section):
     y: Literal[0, 1] = Field(0, description="the target output")
 
 
-DataConfig = _union(SpiralData, BlobsData, SingleData)
+class ImageData(Section):
+    """Base of the real image datasets (optlab/data/images.py): where the files are, which
+    examples train and validate, and how uint8 pixels become the model's inputs."""
+
+    N_TRAIN: ClassVar[int] = 0       # images in the dataset's training file
+    DEFAULT_VAL_SIZE: ClassVar[int] = 5000
+
+    root: str | None = Field(None, description="data directory holding one folder per dataset; "
+                             "$OPTLAB_DATA_DIR overrides it; default: the per-user cache (~/.cache/optlab/data)")
+    train_size: int | None = Field(None, ge=1, description="training examples used (default: all not held out "
+                                   "for validation)")
+    subset: Literal["random", "first"] = Field(
+        "random", description="`random`: training and validation examples drawn with the run's seed; `first`: "
+        "the file's first `train_size` images, validation the `val_size` after them (Nielsen's split)")
+    val_size: int | None = Field(None, ge=0, description="examples held out of the training file for validation "
+                                 "(default 5000; 0 with val_from: test)")
+    val_from: Literal["train", "test"] = Field(
+        "train", description="`test` evaluates on the test set at every evaluation (Nielsen's figures), reported "
+        "as 'validation (= test)'; never tune on such runs")
+    preprocess: Literal["none", "scale", "standardize", "center"] = Field(
+        "scale", description="`scale`: x / 255; `standardize`: (x - mean) / std per channel; `center`: x - mean "
+        "image (CS231n, raw 0-255 scale); statistics from the training examples only")
+    flatten: bool = Field(True, description="flatten each image to a vector (the linear and mlp models need it)")
+    allow_unverified: bool = Field(False, description="use files for which no checksum is published (extracted "
+                                   "CIFAR-10 batches, uncompressed Fashion-MNIST) without verification")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ImageData:
+        if self.val_from == "test" and self.val_size:
+            raise ValueError("with val_from: test the test set is the validation set; set val_size: 0 "
+                             "(or keep val_from: train to hold out val_size training images)")
+        val = self.resolved_val_size
+        train = self.train_size if self.train_size is not None else self.N_TRAIN - val
+        if train < 1 or train + val > self.N_TRAIN:
+            raise ValueError(f"train_size + val_size = {train} + {val} must be at most the {self.N_TRAIN} "
+                             f"images of the training file, leaving at least one for training")
+        return self
+
+    @property
+    def resolved_val_size(self) -> int:
+        if self.val_size is not None:
+            return self.val_size
+        return 0 if self.val_from == "test" else self.DEFAULT_VAL_SIZE
+
+
+class MNISTData(ImageData):
+    """MNIST handwritten digits, 28x28 grayscale, 60 000 train / 10 000 test (IDX files)."""
+
+    N_TRAIN: ClassVar[int] = 60_000
+    name: Literal["mnist"]
+
+
+class FashionMNISTData(ImageData):
+    """Fashion-MNIST (Zalando article images), 28x28 grayscale, 60 000 train / 10 000 test (IDX files)."""
+
+    N_TRAIN: ClassVar[int] = 60_000
+    name: Literal["fashion_mnist"]
+
+
+class CIFAR10Data(ImageData):
+    """CIFAR-10 tiny images, 32x32 colour, 50 000 train / 10 000 test (binary or python version)."""
+
+    N_TRAIN: ClassVar[int] = 50_000
+    name: Literal["cifar10"]
+
+
+DataConfig = _union(SpiralData, BlobsData, SingleData, MNISTData, FashionMNISTData, CIFAR10Data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,12 +369,16 @@ class Config(Section):
                              "(use quadratic or binary_cross_entropy)")
         if loss.name == "binary_cross_entropy" and model.name != "neuron" and model.output != "sigmoid":
             raise ValueError("binary_cross_entropy needs outputs in (0, 1): set model.output: sigmoid")
+        data = info.data.get("data")
+        if data is not None and not getattr(data, "flatten", True):
+            raise ValueError(f"model {model.name} takes flat vectors; set data.flatten: true")
         return loss
 
 
 # Registries of the union members by section, used to resolve error locations and for the docs.
 UNIONS: dict[str, dict[str, type[BaseModel]]] = {
-    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData},
+    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData,
+             "mnist": MNISTData, "fashion_mnist": FashionMNISTData, "cifar10": CIFAR10Data},
     "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel},
     "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
              "binary_cross_entropy": BinaryCrossEntropyLoss},
