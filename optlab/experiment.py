@@ -184,8 +184,11 @@ def _final_and_peak(points: list[tuple[int, float]]) -> dict:
 
 
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
-        command: list[str] | None = None) -> Result:
+        command: list[str] | None = None, dir_name: str | None = None) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
+
+    The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
+    trials of a comparison).
 
     Whatever happens, the run directory says so: meta.json's status is set to completed,
     diverged, interrupted (Ctrl-C) or failed (with the error), and plots and tables are rendered
@@ -193,7 +196,7 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     """
     from optlab import report
 
-    rd = RunDir.create(runs_root, config.name)
+    rd = RunDir.create(runs_root, dir_name or config.name, stamp=dir_name is None)
     rd.write_text("config.yaml", dump_config(config))
     rd.start(command)
     try:

@@ -121,11 +121,15 @@ class RunDir:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, root: Path, name: str) -> RunDir:
-        """Make ``root/<date>_<time>_<name>``, adding ``-2``, ``-3`` ... if it already exists."""
+    def create(cls, root: Path, name: str, stamp: bool = True) -> RunDir:
+        """Make ``root/<date>_<time>_<name>``, adding ``-2``, ``-3`` ... if it already exists.
+
+        ``stamp=False`` drops the date and time: a compare directory names its trials
+        ``trials/<variant>-s<seed>`` so that they read in variant order, not in start order.
+        """
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        stem = f"{datetime.now().strftime('%Y-%m-%d_%H%M%S')}_{name}"
+        stem = f"{datetime.now().strftime('%Y-%m-%d_%H%M%S')}_{name}" if stamp else name
         for k in range(1, 10_000):
             path = root / (stem if k == 1 else f"{stem}-{k}")
             try:
