@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from optlab.schema import UNIONS, Config
+from optlab.schema import LIST_UNIONS, UNIONS, Config
 
 # ---------------------------------------------------------------------------------------------
 # errors
@@ -159,22 +159,32 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
 # ---------------------------------------------------------------------------------------------
 # validation errors -> problems
 # ---------------------------------------------------------------------------------------------
+def _union_of(loc: tuple) -> str | None:
+    """The UNIONS section whose value sits at ``loc``: ('loss',) -> 'loss',
+    ('compare', 'optimizers', 0) -> 'optimizer' (schema.LIST_UNIONS); None elsewhere."""
+    if len(loc) == 1 and loc[0] in UNIONS:
+        return loc[0]
+    if loc and isinstance(loc[-1], int):
+        return LIST_UNIONS.get(tuple(loc[:-1]))
+    return None
+
+
+def _is_tag(loc: tuple, i: int) -> bool:
+    section = _union_of(loc[:i])
+    return section is not None and loc[i] in UNIONS[section]
+
+
 def _strip_tags(loc: tuple) -> tuple:
     """Drop the discriminator tags pydantic inserts: ('optimizer', 'adam', 'lr') -> ('optimizer', 'lr')."""
-    out: list = []
-    for i, part in enumerate(loc):
-        if i == 1 and loc[0] in UNIONS and part in UNIONS[loc[0]]:
-            continue
-        out.append(part)
-    return tuple(out)
+    return tuple(part for i, part in enumerate(loc) if not _is_tag(loc, i))
 
 
 def _model_at(loc: tuple) -> type | None:
     """The pydantic model class that holds the last key of ``loc`` (tags included)."""
     cls: type | None = Config
     for i, part in enumerate(loc[:-1]):
-        if i == 1 and loc[0] in UNIONS and part in UNIONS[loc[0]]:
-            cls = UNIONS[loc[0]][part]
+        if _is_tag(loc, i):
+            cls = UNIONS[_union_of(loc[:i])][part]
             continue
         field = cls.model_fields.get(part) if cls is not None and isinstance(part, str) else None
         ann = field.annotation if field else None
@@ -195,11 +205,12 @@ def _message(err: dict) -> str:
         hint = _suggest(loc[-1], valid)
         return f"unknown key {loc[-1]!r}{hint}" + (f" (valid keys: {', '.join(valid)})" if valid else "")
     if kind == "union_tag_invalid":
-        choices = list(UNIONS[loc[0]])
+        section = _union_of(loc) or loc[0]
+        choices = list(UNIONS[section])
         tag = err["ctx"]["tag"]
-        return f"unknown {loc[0]} {tag!r}{_suggest(tag, choices)} (valid: {', '.join(choices)})"
+        return f"unknown {section} {tag!r}{_suggest(tag, choices)} (valid: {', '.join(choices)})"
     if kind == "union_tag_not_found":
-        return f"needs a name: one of {', '.join(UNIONS[loc[0]])}"
+        return f"needs a name: one of {', '.join(UNIONS[_union_of(loc) or loc[0]])}"
     if kind == "missing":
         return "required key is missing"
     msg = err["msg"].removeprefix("Value error, ")

@@ -6,6 +6,9 @@ The loop (search strategy ``gradient``): mini-batches shuffled each epoch from t
 the mini-batch loss and learning rate are recorded every step, train/validation loss and accuracy
 every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. A
 non-finite loss stops the run as ``diverged``. The same config and seed give identical metrics.
+
+A surface model (optlab.objectives) has no data: :func:`_descend` follows the optimizer on
+f(x, y) from the configured start and records the path.
 """
 
 from __future__ import annotations
@@ -175,6 +178,67 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
     return summary
 
 
+def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
+    """The data-free loop of a surface model: ``train.iterations`` optimizer steps on f(x, y).
+
+    The point is one parameter tensor ``xy``, updated in place by the same optimizer classes as a
+    network's weights. Row ``step`` of metrics.csv is the point after ``step`` updates and f there,
+    so step 0 is the start and the last row the end of the path. No randomness is involved: every
+    seed gives the same path.
+    """
+    from optlab.objectives import OBJECTIVES
+    from optlab.rundir import SURFACE_COLUMNS
+
+    surface = OBJECTIVES[config.model.function]
+    dtype = np.dtype(config.train.dtype)
+    params = {"xy": np.array(config.model.start, dtype=dtype)}
+    grads = {"xy": np.zeros(2, dtype=dtype)}
+    optimizer = build_optimizer(config.optimizer)
+    steps = config.train.iterations
+    writer = rd.metrics(SURFACE_COLUMNS)
+    t0 = time.perf_counter()
+    xy = params["xy"]
+
+    def value() -> float:
+        return float(surface.value(float(xy[0]), float(xy[1])))
+
+    status, step, f = "completed", 0, value()
+    try:
+        writer.write({"step": 0, "loss": f, "lr": optimizer.lr, "x": float(xy[0]), "y": float(xy[1]),
+                      "time": time.perf_counter() - t0})
+        for step in range(1, steps + 1):
+            grads["xy"][...] = surface.grad(xy[0], xy[1])
+            optimizer.update(params, grads)
+            f = value()
+            writer.write({"step": step, "loss": f, "lr": optimizer.lr, "x": float(xy[0]), "y": float(xy[1]),
+                          "time": time.perf_counter() - t0})
+            if not (math.isfinite(f) and np.isfinite(xy).all()):
+                status = "diverged"
+                break
+            if on_step is not None:
+                on_step(step, steps, f)
+    finally:
+        writer.close()
+        wall = time.perf_counter() - t0
+    end = [float(v) for v in xy]
+    summary = {
+        "status": status,
+        "steps": step,
+        "objective": surface.name,
+        "start": list(config.model.start),
+        "end": end,
+        "final_loss": f,
+        "final_train_loss": f,
+        "minimum": list(surface.minimum) if surface.minimum else None,
+        "distance_to_minimum": math.dist(end, surface.minimum) if surface.minimum else None,
+        "wall_time_s": wall,
+        "n_params": 2,
+    }
+    if status == "diverged":
+        summary["diverged_at"] = {"step": step, "loss": f}
+    return summary
+
+
 def _final_and_peak(points: list[tuple[int, float]]) -> dict:
     valid = [(s, a) for s, a in points if math.isfinite(a)]
     if not valid:
@@ -200,8 +264,10 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     rd.write_text("config.yaml", dump_config(config))
     rd.start(command)
     try:
-        setup = Setup.from_config(config)
-        summary = _train(config, setup, rd, on_step)
+        if config.model.name == "surface":
+            summary = _descend(config, rd, on_step)
+        else:
+            summary = _train(config, Setup.from_config(config), rd, on_step)
     except KeyboardInterrupt:
         rd.finish("interrupted")
         report.render_run(rd.path, quiet=True)

@@ -5,10 +5,11 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 - ``config.yaml``   the resolved config (every default filled in): re-running it repeats the run;
 - ``meta.json``     status (running / completed / diverged / interrupted / failed), times,
                     versions, host, git commit of the working directory, command line;
-- ``metrics.csv``   appended and flushed line by line during training;
+- ``metrics.csv``   appended and flushed line by line during training (a surface run's columns
+                    are ``SURFACE_COLUMNS``: its path);
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
-- ``loss.png``, ``accuracy.png``, ``results.md``  rendered from the files above by
-  :mod:`optlab.report`.
+- ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md``  rendered from
+  the files above by :mod:`optlab.report`.
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
 so a crash never leaves a half-written JSON or PNG.
@@ -32,6 +33,9 @@ from typing import Any, Iterable
 import optlab
 
 METRIC_COLUMNS = ["step", "epoch", "loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time"]
+# A surface run (optlab.objectives) has no data: each row is the point (x, y) after `step`
+# updates and the function's value `loss` there; step 0 is the start.
+SURFACE_COLUMNS = ["step", "loss", "lr", "x", "y", "time"]
 # Columns that depend on the clock; everything else is identical for the same config and seed.
 WALL_CLOCK_COLUMNS = ["time"]
 

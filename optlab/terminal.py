@@ -37,12 +37,13 @@ def progress_bar(console: Console, name: str, disable: bool = False) -> Iterator
 def print_run_results(result, console: Console | None = None) -> None:
     """The accuracy table and facts of a finished run; the run directory's path comes last."""
     console = console or Console(highlight=False)
-    table = Table(title=f"{result.run_dir.name}")
-    for col in ("split", "final accuracy", "peak accuracy", "step of peak"):
-        table.add_column(col, justify="left" if col == "split" else "right")
-    for row in accuracy_rows(result.summary):
-        table.add_row(*row)
-    console.print(table)
+    if "accuracy" in result.summary:   # a surface run has no accuracy, only facts
+        table = Table(title=f"{result.run_dir.name}")
+        for col in ("split", "final accuracy", "peak accuracy", "step of peak"):
+            table.add_column(col, justify="left" if col == "split" else "right")
+        for row in accuracy_rows(result.summary):
+            table.add_row(*row)
+        console.print(table)
     for key, value in facts(result.summary):
         console.print(f"{key}: {value}")
     if result.status == "diverged":
