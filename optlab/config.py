@@ -140,8 +140,17 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     return tuple(key.split(".")), parsed
 
 
+# Keys of which a config gives exactly one: an override of one removes the other from the file's
+# values, so `train.iterations=500` on a config with `train.epochs` means "500 steps instead".
+ALTERNATIVES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("train", "iterations"): ("train", "epochs"),
+    ("train", "epochs"): ("train", "iterations"),
+}
+
+
 def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> None:
-    """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way."""
+    """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way
+    (and dropping the key's alternative, see ALTERNATIVES)."""
     node = raw
     for depth, part in enumerate(path[:-1]):
         child = node.get(part)
@@ -154,6 +163,9 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
                                        f"{'.'.join(path[:depth + 1])} is a {type(child).__name__}, not a section")])
         node = child
     node[path[-1]] = value
+    other = ALTERNATIVES.get(path)
+    if other is not None and other[:-1] == path[:-1]:
+        node.pop(other[-1], None)
 
 
 # ---------------------------------------------------------------------------------------------
