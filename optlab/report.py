@@ -198,3 +198,30 @@ def run_objective(path: Path):
 
     config = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
     return OBJECTIVES[config["model"]["function"]]
+
+
+class NotARunDirectory(ValueError):
+    """Neither a run directory (metrics.csv) nor a comparison (compare.json)."""
+
+
+def render_directory(path: Path) -> str:
+    """Re-render a run directory or a comparison (and each of its trials) from its files.
+
+    Returns "run" or "compare"; raises NotARunDirectory for anything else.
+    """
+    path = Path(path)
+    if (path / "compare.json").is_file():
+        from optlab.compare_report import render_compare
+
+        manifest = RunDir(path).read_json("compare.json")
+        for entry in manifest["variants"]:
+            for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
+                if (path / name / "metrics.csv").is_file():
+                    render_run(path / name)
+        render_compare(path)
+        return "compare"
+    if (path / "metrics.csv").is_file():
+        render_run(path)
+        return "run"
+    what = "no such directory" if not path.exists() else "not a run directory (no metrics.csv) nor a comparison (no compare.json)"
+    raise NotARunDirectory(f"{path}: {what}")
