@@ -112,6 +112,9 @@ def total_steps(config: Config, n_train: int) -> tuple[int, int]:
     return max(1, math.ceil(config.train.epochs * per_epoch)), per_epoch
 
 
+# Overflow and NaN are handled explicitly (a non-finite loss stops the run as "diverged"), so
+# numpy's floating-point warnings would only be noise on the way there.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None) -> dict:
     data, model, dtype = setup.data, setup.model, setup.dtype
     n = len(data.train)
@@ -155,11 +158,11 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
                 on_step(step, steps, last_loss)
+        test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
     finally:
         writer.close()
         wall = time.perf_counter() - t0
 
-    test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
     summary = {
         "status": status,
         "steps": step,

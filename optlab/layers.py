@@ -22,6 +22,15 @@ class Layer:
     def __init__(self) -> None:
         self.params, self.grads = {}, {}
 
+    def kink_state(self) -> np.ndarray | None:
+        """Which smooth piece the last forward pass was on, or None for a smooth layer.
+
+        Gradient checking compares this signature after f(x+h) and f(x-h): if it differs, the two
+        evaluations straddle a kink and their difference quotient is not a derivative. Layers
+        return an array they already keep for ``backward``, so training pays nothing for it.
+        """
+        return None
+
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         raise NotImplementedError
 
@@ -52,6 +61,7 @@ class ReLU(Layer):
     """``max(0, x)``; the subgradient at 0 is taken as 0."""
 
     has_kinks = True
+    mask: np.ndarray | None = None   # (batch, features) x > 0 of the last forward pass
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.mask = x > 0
@@ -59,6 +69,9 @@ class ReLU(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return np.where(self.mask, dout, 0).astype(dout.dtype, copy=False)
+
+    def kink_state(self) -> np.ndarray | None:
+        return self.mask   # a pre-activation changing sign flips its entry
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -25,11 +25,16 @@ class Loss:
     def __call__(self, out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         raise NotImplementedError
 
+    def kink_state(self) -> np.ndarray | None:
+        """Which smooth piece the last call was on, or None for a smooth loss (see Layer.kink_state)."""
+        return None
+
 
 class Hinge(Loss):
     """Weston-Watkins multiclass SVM: mean over i of sum_{j != y_i} max(0, s_j - s_{y_i} + margin)."""
 
     has_kinks = True
+    active: np.ndarray | None = None   # (batch, classes) margins > 0 of the last call
 
     def __init__(self, margin: float = 1.0) -> None:
         self.margin = margin
@@ -39,9 +44,13 @@ class Hinge(Loss):
         margins = scores - scores[rows, y][:, None] + self.margin    # (batch, classes)
         margins[rows, y] = 0
         np.maximum(margins, 0, out=margins)
-        active = (margins > 0).astype(scores.dtype)                   # where the hinge is on
+        self.active = margins > 0                                      # where the hinge is on
+        active = self.active.astype(scores.dtype)
         active[rows, y] = -active.sum(axis=1)                          # the correct class pays for each
         return float(margins.sum() / n), active / n
+
+    def kink_state(self) -> np.ndarray | None:
+        return self.active   # the set of active margins: a change is a kink crossed
 
 
 class CrossEntropy(Loss):

@@ -25,6 +25,15 @@ class Penalty:
     def has_kinks(self) -> bool:
         return self.l1 > 0
 
+    def kink_state(self, params: dict[str, np.ndarray], names: list[str]) -> np.ndarray | None:
+        """sign(W) of every penalised weight when L1 is on (its kink is at W = 0), else None.
+
+        Computed on demand (only gradient checking asks), so training pays nothing for it.
+        """
+        if not self.l1:
+            return None
+        return np.concatenate([np.sign(params[name]).ravel() for name in names]) if names else np.zeros(0)
+
     def loss(self, params: dict[str, np.ndarray], names: list[str]) -> float:
         total = 0.0
         for name in names:

@@ -16,6 +16,7 @@ import numpy as np
 
 from optlab.rundir import RunDir, read_metrics
 
+DISPLAY_LIMIT = 1e100  # larger losses are clipped in plots (the CSV keeps the true values)
 SPLIT_LABELS = {"train": "train", "val": "validation", "test": "test"}
 
 
@@ -46,6 +47,9 @@ def loss_figure(step: np.ndarray, loss: np.ndarray, title: str):
     fig, ax = _figure()
     ok = np.isfinite(loss)
     step, loss = step[ok], loss[ok]
+    if len(loss) and np.abs(loss).max() > DISPLAY_LIMIT:  # a diverging run: matplotlib cannot tick 1e300
+        loss = np.clip(loss, -DISPLAY_LIMIT, DISPLAY_LIMIT)
+        title += f" (clipped at {DISPLAY_LIMIT:.0e})"
     ax.plot(step, loss, color="tab:blue", alpha=0.25, lw=0.8, label="mini-batch loss")
     window = max(11, (len(loss) // 100) | 1)  # about 1 % of the run, odd
     ax.plot(step, smooth(loss, window), color="tab:blue", lw=1.8, label=f"smoothed ({window} steps)")

@@ -23,6 +23,7 @@ STREAMS: dict[str, int] = {
     "dropout": 4,   # dropout masks
     "search": 5,    # random / local search proposals
     "eval": 6,      # the fixed training subsample used for train accuracy
+    "gradcheck": 7, # gradcheck's examples, sampled tensor elements and built-in inputs
 }
 
 

@@ -3,6 +3,7 @@ for a comparison one progress display for all its trials and its results table."
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -93,7 +94,8 @@ def print_compare_results(path, console: Console | None = None) -> None:
     """The comparison's results table (the rows of results.md, best in bold); its path last."""
     from optlab.compare_report import compare_stats, table
 
-    console = console or Console(highlight=False)
+    # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     manifest, stats = compare_stats(path)
     headers, rows, best = table(manifest, stats)
     out = Table(title=path.name)
@@ -106,3 +108,53 @@ def print_compare_results(path, console: Console | None = None) -> None:
             out.add_row(*row)
     console.print(out)
     console.print(str(path), markup=False, soft_wrap=True)
+
+
+_VERDICT_STYLE = {"pass": "green", "pass (kinks)": "green", "kink": "yellow", "fail": "bold red"}
+
+
+def _err(x: float) -> str:
+    return "—" if x != x else f"{x:.1e}"   # NaN (no element left to judge) -> dash
+
+
+def print_gradcheck(report, console: Console | None = None) -> None:
+    """The gradcheck table (part / tensor / checked / max and median rel. error / verdict) and verdict."""
+    # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    methods = report.methods
+    names = f"{methods[0]} (verdict) and {methods[1]}" if len(methods) > 1 else methods[0]
+    table = Table(title=f"gradient check of {report.subject}: {names} differences, h = {report.h:g}, float64")
+    table.add_column("part", overflow="fold")
+    table.add_column("tensor", overflow="fold")
+    for col in ("checked", "kinks", "noise"):
+        table.add_column(col, justify="right", overflow="fold")
+    for m in methods:
+        suffix = f" {m}" if len(methods) > 1 else ""
+        table.add_column(f"max rel. error{suffix}", justify="right", no_wrap=True)
+        table.add_column(f"median{suffix}", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for part in report.parts:
+        for i, t in enumerate(part.tensors):
+            checked = str(t.checked) if t.checked == t.size else f"{t.checked} of {t.size}"
+            kinks = f"{t.kinks} ({', '.join(t.kink_sources)})" if t.kinks else ""
+            errors = [_err(d[m]) for m in methods for d in (t.max_error, t.median_error)]
+            style = _VERDICT_STYLE[t.verdict]
+            table.add_row(part.part if i == 0 else "", t.tensor, checked, kinks, str(t.noise or ""), *errors,
+                          f"[{style}]{t.verdict}[/]", end_section=i == len(part.tensors) - 1)
+    console.print(table)
+    console.print("thresholds (CS231n): max rel. error <= 1e-7 pass; <= 1e-4 pass only where the part has kinks "
+                  "(ReLU, hinge, L1). Set apart, not judged: kinks = f(x+h) and f(x-h) straddle a kink; "
+                  "noise = the difference is float64 rounding of f.", style="dim")
+    n = sum(len(p.tensors) for p in report.parts)
+    failures = report.failures()
+    unjudged = sum(t.verdict == "kink" for p in report.parts for t in p.tensors)
+    if failures:
+        console.print(f"[bold red]FAIL[/]: {len(failures)} of {n} tensors: "
+                      + "; ".join(f"{part} / {tensor}" for part, tensor in failures), soft_wrap=True)
+    else:
+        console.print(f"[bold green]PASS[/]: {n - unjudged} of {n} tensor{'s' if n > 1 else ''} pass "
+                      f"in {len(report.parts)} part{'s' if len(report.parts) > 1 else ''}")
+    if unjudged:
+        console.print(f"[yellow]{unjudged} tensor{'s' if unjudged > 1 else ''} not judged[/]: every element "
+                      "checked straddles a kink (e.g. ReLU inputs at exactly 0), so no difference quotient "
+                      "there is a derivative")

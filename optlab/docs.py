@@ -1,0 +1,86 @@
+"""Generate the config reference (docs/config.md) from the schema, so the two cannot drift.
+
+Run ``python -m optlab.docs > docs/config.md``; ``tests/test_docs.py`` fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Literal
+
+import annotated_types as at
+from pydantic import BaseModel
+
+from optlab.schema import UNIONS, Config
+
+_BOUNDS = {at.Gt: (">", "gt"), at.Ge: (">=", "ge"), at.Lt: ("<", "lt"), at.Le: ("<=", "le")}
+
+
+def _type(ann: Any) -> str:
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        inner = [a for a in args if a is not type(None)]
+        return " or ".join(_type(a) for a in inner) + (" (optional)" if len(inner) < len(args) else "")
+    if origin is list:
+        return f"list of {_type(args[0])}"
+    if origin is typing.Annotated:
+        return _type(args[0])
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return f"section ({ann.__name__})"
+    return getattr(ann, "__name__", str(ann))
+
+
+def _constraints(field: Any) -> str:
+    parts = []
+    for meta in field.metadata:
+        for kind, (op, attr) in _BOUNDS.items():
+            if isinstance(meta, kind):
+                parts.append(f"{op} {getattr(meta, attr)}")
+    return ", ".join(parts)
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    value = field.default
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    return f"`{value}`"
+
+
+def _table(model: type[BaseModel], skip: tuple[str, ...] = ("name",)) -> list[str]:
+    rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for key, field in model.model_fields.items():
+        if key in skip:
+            continue
+        rows.append(f"| `{key}` | {_type(field.annotation)} | {_default(field)} | {_constraints(field)} | "
+                    f"{field.description or ''} |")
+    return rows if len(rows) > 2 else ["(no options)"]
+
+
+def reference() -> str:
+    out = ["# Config reference", "",
+           "Generated from `optlab/schema.py` by `python -m optlab.docs`; do not edit by hand.",
+           "A config is one YAML file; every key below can also be set on the command line as",
+           "`section.key=value` (values are YAML: `model.hidden=[64,64]`). Unknown keys are errors.",
+           "Sections that name a component (`data`, `model`, `loss`, `optimizer`) take `name:` plus that",
+           "component's options; `loss: hinge` is short for `loss: {name: hinge}`.", "",
+           "## Top level", "", *_table(Config, skip=tuple(UNIONS)), ""]
+    for section, members in UNIONS.items():
+        out += [f"## `{section}`", ""]
+        for name, model in members.items():
+            doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+            out += [f"### `{section}: {name}`", "", doc, "", *_table(model), ""]
+    for key, field in Config.model_fields.items():
+        ann = field.annotation
+        if key not in UNIONS and isinstance(ann, type) and issubclass(ann, BaseModel):
+            out += [f"## `{key}`", "", (ann.__doc__ or "").strip(), "", *_table(ann, skip=()), ""]
+    from optlab.schema import InitConfig
+    out += ["## `model.init`", "", (InitConfig.__doc__ or "").strip(), "", *_table(InitConfig, skip=()), ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

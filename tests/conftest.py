@@ -1,0 +1,52 @@
+"""Shared test helpers: a tiny config, a numerical gradient, and a temporary runs directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_CONFIG = """\
+name: tiny
+seed: 1
+data: {name: spiral, classes: 3, size: 120, val_size: 30, test_size: 60}
+model: {name: mlp, hidden: [16], activation: relu}
+loss: cross_entropy
+regularization: {l2: 1.0e-3}
+optimizer: {name: adam, lr: 0.01}
+train: {batch_size: 30, epochs: 4, eval_every: 3, dtype: float64}
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_CONFIG)
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+def numerical_grad(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Centred differences of scalar f() w.r.t. every element of x (perturbed in place)."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        grad[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def rel_error(a: np.ndarray, n: np.ndarray) -> float:
+    """Max relative error, conventions.md: |a - n| / max(|a|, |n|, 1e-12)."""
+    return float(np.max(np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), 1e-12)))

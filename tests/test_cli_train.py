@@ -1,0 +1,139 @@
+"""`optlab train` end to end: the run directory, determinism, exit codes, and the shipped quickstart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optlab.cli import app
+from optlab.rundir import METRIC_COLUMNS, WALL_CLOCK_COLUMNS, read_metrics
+
+from conftest import REPO
+
+runner = CliRunner()
+RUN_FILES = {"config.yaml", "meta.json", "metrics.csv", "summary.json", "loss.png", "accuracy.png", "results.md"}
+
+
+def train(*args: str):
+    return runner.invoke(app, ["train", *args, "--quiet"])
+
+
+def run_dir_of(result) -> Path:
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path.is_dir(), "the last line of the output is the run directory"
+    return path
+
+
+def test_train_writes_every_file(tiny_config, runs):
+    result = train(str(tiny_config), "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    path = run_dir_of(result)
+    assert path.parent == runs and path.name.endswith("_tiny")
+    assert RUN_FILES <= {p.name for p in path.iterdir()}
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["ended"] and meta["numpy"] and meta["python"]
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["steps"] == 12 and summary["epochs"] == 4   # 90 examples / 30 per batch * 4 epochs
+    assert set(summary["accuracy"]) == {"train", "val", "test"}
+    for key in ("final", "peak", "peak_step"):
+        assert key in summary["accuracy"]["val"]
+    assert "| validation |" in (path / "results.md").read_text()
+    assert "final accuracy" in result.stdout and "validation" in result.stdout
+    m = read_metrics(path / "metrics.csv")
+    assert list(m) == METRIC_COLUMNS
+    assert m["step"] == list(range(13)), "step 0 (initial evaluation) then one row per step"
+    assert [s for s, a in zip(m["step"], m["val_acc"]) if a == a] == [0, 3, 6, 9, 12]
+    # the resolved config re-runs the experiment exactly
+    again = train(str(path / "config.yaml"), "--runs-dir", str(runs))
+    assert _deterministic(read_metrics(run_dir_of(again) / "metrics.csv")) == _deterministic(m)
+
+
+def _deterministic(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in WALL_CLOCK_COLUMNS}
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tiny_config, runs):
+    a, b = (run_dir_of(train(str(tiny_config), "--runs-dir", str(runs))) for _ in range(2))
+    assert a != b, "two runs in the same second still get their own directory"
+    ma, mb = (read_metrics(p / "metrics.csv") for p in (a, b))
+    assert _deterministic(ma) == _deterministic(mb)
+    c = run_dir_of(train(str(tiny_config), "seed=2", "--runs-dir", str(runs)))
+    assert _deterministic(read_metrics(c / "metrics.csv"))["loss"] != _deterministic(ma)["loss"]
+
+
+def test_overrides_reach_the_resolved_config(tiny_config, runs):
+    path = run_dir_of(train(str(tiny_config), "optimizer.lr=0.02", "model.hidden=[8,4]", "--runs-dir", str(runs)))
+    text = (path / "config.yaml").read_text()
+    assert "lr: 0.02" in text and "- 8\n  - 4" in text
+
+
+def test_runs_dir_from_environment(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTLAB_RUNS_DIR", str(tmp_path / "elsewhere"))
+    assert run_dir_of(train(str(tiny_config))).parent == tmp_path / "elsewhere"
+
+
+def test_bad_config_exits_2_without_traceback_or_run_dir(tiny_config, runs):
+    result = train(str(tiny_config), "optimizer.lr=-1", "optimizer.name=adamm", "--runs-dir", str(runs))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "optimizer.lr" not in result.output or "must be greater than 0" in result.output
+    assert "unknown optimizer 'adamm'" in result.output
+    assert not runs.exists(), "no run directory for a config that does not validate"
+    missing = train(str(tiny_config.parent / "nope.yaml"), "--runs-dir", str(runs))
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_divergence_exits_1_and_says_so(tiny_config, runs):
+    result = train(str(tiny_config), "optimizer=sgd", "optimizer.lr=1e30", "--runs-dir", str(runs))
+    assert result.exit_code == 1, result.output
+    path = run_dir_of(result)
+    assert json.loads((path / "meta.json").read_text())["status"] == "diverged"
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["diverged_at"]["step"] >= 1
+    assert "smaller optimizer.lr" in result.output
+    assert (path / "loss.png").exists()
+
+
+@pytest.mark.parametrize("config,threshold", [("quickstart.yaml", 0.95)])
+def test_quickstart_learns_the_spiral(config, threshold, runs):
+    result = train(str(REPO / "configs" / config), "--runs-dir", str(runs))
+    summary = json.loads((run_dir_of(result) / "summary.json").read_text())
+    assert summary["accuracy"]["val"]["final"] >= threshold
+
+
+def test_linear_classifier_cannot_separate_the_spiral(runs):
+    result = train(str(REPO / "configs" / "spiral_linear.yaml"), "--runs-dir", str(runs))
+    summary = json.loads((run_dir_of(result) / "summary.json").read_text())
+    assert summary["accuracy"]["val"]["peak"] < 0.7
+
+
+def test_learning_slowdown_quadratic_vs_cross_entropy(runs):
+    """Nielsen ch. 3: from w = b = 2 the quadratic cost barely moves at first; cross-entropy does."""
+    losses = {}
+    for name in ("slowdown_quadratic", "slowdown_cross_entropy"):
+        path = run_dir_of(train(str(REPO / "configs" / f"{name}.yaml"), "--runs-dir", str(runs)))
+        losses[name] = read_metrics(path / "metrics.csv")["loss"][1:]
+    quad, ce = losses["slowdown_quadratic"], losses["slowdown_cross_entropy"]
+    assert (quad[0] - quad[100]) / quad[0] < 0.05, "quadratic: under 5 % progress in 100 epochs"
+    assert (ce[0] - ce[100]) / ce[0] > 0.8, "cross-entropy: most of the way in 100 epochs"
+
+
+def test_help_is_fast_because_heavy_modules_are_not_imported():
+    code = ("import sys, optlab.cli; heavy = [m for m in ('numpy', 'matplotlib', 'pydantic') if m in sys.modules];"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_console_script_and_module_entry_point(tiny_config, runs):
+    proc = subprocess.run([sys.executable, "-m", "optlab", "train", str(tiny_config), "--quiet",
+                           "--runs-dir", str(runs)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip().splitlines()[-1]).is_dir()
+    usage = subprocess.run([sys.executable, "-m", "optlab", "train"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "Usage" in usage.stderr
