@@ -197,3 +197,9 @@ def test_train_on_a_surface_writes_its_path(tmp_path):
         p.name for p in run_dir.iterdir()}
     assert "distance to the minimum" in (run_dir / "results.md").read_text()
     assert "objective: bowl" in result.output
+
+
+def test_gradcheck_refuses_a_surface_with_a_message():
+    result = CliRunner().invoke(app, ["gradcheck", str(BOWL)])
+    assert result.exit_code == 2
+    assert "not a network" in result.output and "Traceback" not in result.output
