@@ -156,7 +156,7 @@ def _path_panel(ax, objective, window, paths, panel_title: str) -> None:
     contour_axes(ax, objective, window, n=160)
     for i, label, t in paths:
         x, y = t.metrics["x"], t.metrics["y"]
-        ax.plot(x, y, "o-", color=color(i), ms=2.5, lw=1.1, label=label)
+        ax.plot(x, y, "o-" if len(x) <= 100 else "-", color=color(i), ms=2.5, lw=1.1, label=label)
         ax.plot(x[:1], y[:1], "s", color="black", ms=4)
     ax.set_title(panel_title)
     if len(paths) > 1:

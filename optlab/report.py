@@ -87,7 +87,7 @@ def contour_axes(ax, objective, window: tuple[float, float, float, float], n: in
         levels = Z.min() + (Z.max() - Z.min()) * np.linspace(0, 1, 21)[1:] ** 2
     else:
         levels = np.linspace(Z.min(), Z.max(), 20)
-    ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.6, alpha=0.7)
+    ax.contour(X, Y, Z, levels=levels, colors="0.6", linewidths=0.6)   # one grey: every level visible
     if objective.minimum is not None:
         ax.plot(*objective.minimum, "+", color="black", ms=10, mew=1.5)
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y")
@@ -99,7 +99,7 @@ def path_figure(objective, xs: np.ndarray, ys: np.ndarray, title: str):
 
     fig, ax = _figure()
     contour_axes(ax, objective, view_window(objective, xs, ys))
-    ax.plot(xs, ys, "o-", color="tab:red", ms=3, lw=1.2)
+    ax.plot(xs, ys, "o-" if len(xs) <= 100 else "-", color="tab:red", ms=3, lw=1.2)
     ax.plot(xs[:1], ys[:1], "s", color="tab:red", ms=6, label="start")
     ax.set_title(title)
     ax.legend(loc="upper right")
