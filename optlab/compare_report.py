@@ -220,6 +220,21 @@ def tune_table(manifest: dict, root: Path) -> tuple[list[str], list[list[str]]]:
     return ["variant", *(f"{lr:.3g}" for lr in grid)], rows
 
 
+def grid_edge_notes(manifest: dict) -> list[str]:
+    """A rate chosen at the end of the grid may not be the best one: the search should go further."""
+    tune = manifest.get("tune")
+    if not tune:
+        return []
+    low, high = min(tune["grid"]), max(tune["grid"])
+    notes = []
+    for entry in manifest["variants"]:
+        if entry["tune_trials"] and entry["lr"] in (low, high):
+            side = "largest" if entry["lr"] == high else "smallest"
+            notes.append(f"{entry['label']}: the chosen rate {entry['lr']:.3g} is the {side} of the grid; "
+                         f"a wider --grid may find a better one")
+    return notes
+
+
 def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> str:
     headers, rows, best = table(manifest, stats)
     if best is not None:
@@ -240,6 +255,9 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
                   f"Each variant trained once per rate (seed {tune['seed']}), picked by {tune['selection']}; "
                   "the chosen rate in bold.", ""]
         lines += _md_table(t_headers, t_rows)
+        notes = grid_edge_notes(manifest)
+        if notes:
+            lines += ["", *(f"- {note}" for note in notes)]
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
     return "\n".join(lines) + "\n"
@@ -300,8 +318,7 @@ def render_compare(path: Path, quiet: bool = False) -> None:
         stats = [variant_stats(label, t, manifest.get("target")) for label, t in zip(labels, trials)]
         rd.write_text("results.md", results_markdown(path, manifest, stats))
         rd.write_text("results.csv", results_csv(manifest, stats))
-        title = f"{manifest.get('name', path.name)}: " + (
-            "optimizers" if manifest["varied"] == "optimizer" else manifest["varied"])
+        title = f"{manifest.get('name', path.name)}, by {manifest['varied']}"
         surface = any(t.metrics.get("x") is not None for ts in trials for t in ts)
         rd.write_figure("loss.png", compare_plots.loss_figure(labels, trials, title, smoothed=not surface))
         if surface:

@@ -92,7 +92,7 @@ class CompareProgress:
 
 def print_compare_results(path, console: Console | None = None) -> None:
     """The comparison's results table (the rows of results.md, best in bold); its path last."""
-    from optlab.compare_report import compare_stats, table
+    from optlab.compare_report import compare_stats, grid_edge_notes, table
 
     # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -107,6 +107,8 @@ def print_compare_results(path, console: Console | None = None) -> None:
         else:
             out.add_row(*row)
     console.print(out)
+    for note in grid_edge_notes(manifest):
+        console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
     console.print(str(path), markup=False, soft_wrap=True)
 
 
