@@ -181,6 +181,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
     return summary
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")   # as _train: divergence is a status
 def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
     """The data-free loop of a surface model: ``train.iterations`` optimizer steps on f(x, y).
 
@@ -202,8 +203,8 @@ def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
     t0 = time.perf_counter()
     xy = params["xy"]
 
-    def value() -> float:
-        return float(surface.value(float(xy[0]), float(xy[1])))
+    def value() -> float:   # numpy scalars: an overflow gives inf (a divergence), not OverflowError
+        return float(surface.value(np.float64(xy[0]), np.float64(xy[1])))
 
     status, step, f = "completed", 0, value()
     try:

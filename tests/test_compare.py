@@ -264,3 +264,14 @@ def test_report_refuses_what_is_not_a_run(tmp_path):
     out = RUNNER.invoke(app, ["report", str(tmp_path), str(tmp_path / "nope")])
     assert out.exit_code == 2
     assert "not a run directory" in out.output and "no such directory" in out.output
+
+
+def test_a_diverged_variant_exits_1_is_reported_and_never_best(tmp_path):
+    rosenbrock = Path(__file__).resolve().parents[1] / "configs" / "rosenbrock.yaml"
+    out = RUNNER.invoke(app, ["compare", "sgd:lr=0.1", "adam", "--config", str(rosenbrock), "train.iterations=20",
+                              "--workers", "1", "--runs-dir", str(tmp_path), "-q"])
+    assert out.exit_code == 1, out.output
+    assert "diverged trials/sgd_lr_0.1-s0" in out.output and "Traceback" not in out.output
+    [compare_dir] = tmp_path.iterdir()
+    md = (compare_dir / "results.md").read_text()
+    assert "| sgd:lr=0.1 | 0.1 | — |" in md and "diverged 1/1 |" in md and "| adam ★ |" in md
