@@ -63,7 +63,11 @@ def parse_grid(text: str) -> list[float]:
     if not ok:
         raise ConfigError([Problem("--grid", "", f"expected LOW:HIGH:N with 0 < LOW < HIGH and 2 <= N <= 50, "
                                                  f"e.g. {DEFAULT_GRID}; got {text!r}")])
-    return [float(v) for v in np.geomspace(low, high, n)]
+    grid = [float(v) for v in np.geomspace(low, high, n)]
+    if len({f"{lr:.3g}" for lr in grid}) < n:   # the tables and directory names show 3 digits
+        raise ConfigError([Problem("--grid", "", f"{n} rates between {low:g} and {high:g} cannot be told apart "
+                                                 "at 3 significant digits; use fewer or a wider range")])
+    return grid
 
 
 def make_plan(variants: list[Variant], base: Config, varied: str, *, seeds: int = 1,
@@ -105,6 +109,12 @@ def slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "variant"
 
 
+def unique_slugs(labels: list[str]) -> list[str]:
+    """Slugs of distinct labels, numbered where two would collide (``a b`` and ``a_b``)."""
+    slugs = [slug(label) for label in labels]
+    return [s if slugs.count(s) == 1 else f"{s}-{i + 1}" for i, s in enumerate(slugs)]
+
+
 def with_changes(config: Config, seed: int, lr: float | None = None) -> Config:
     """The variant's config for one trial: its seed and, when tuned, its learning rate."""
     raw = config.model_dump()
@@ -118,8 +128,8 @@ def with_changes(config: Config, seed: int, lr: float | None = None) -> Config:
 # learning-rate selection, from the tuning trials' files
 # ------------------------------------------------------------------------------------------------
 def tune_score(run_dir: Path) -> tuple:
-    """Larger is better: (finished, final validation accuracy, -final validation loss), or
-    (finished, -final training loss) for a run without validation data; diverged/failed lose."""
+    """Larger is better: ``(1, 1, final val accuracy, -final val loss)`` for a run with validation
+    data, ``(1, 0, -final training loss)`` without (a surface), ``(0,)`` if it did not complete."""
     path = Path(run_dir)
     try:
         summary = RunDir(path).read_json("summary.json")
@@ -174,13 +184,14 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
         "status": "running",
     }
     rates = [_lr(v.config) for v in plan.variants]
+    slugs = unique_slugs([v.label for v in plan.variants])
     try:
         if plan.grid is not None:
             trials = []
             for i, v in enumerate(plan.variants):
                 group = progress.add_group(f"tune {v.label}", len(plan.grid))
                 for lr in plan.grid:
-                    name = f"tune/{slug(v.label)}-lr{lr:.3g}"
+                    name = f"tune/{slugs[i]}-lr{lr:.3g}"
                     manifest["variants"][i]["tune_trials"].append({"lr": lr, "dir": name})
                     trials.append(Trial(len(trials), group, with_changes(v.config, plan.base.seed, lr), name))
             rd.write_json("compare.json", manifest)
@@ -193,7 +204,7 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
         trials = []
         for seed in plan.seeds:             # seed-major: an interrupted comparison has every variant
             for i, v in enumerate(plan.variants):
-                name = f"trials/{slug(v.label)}-s{seed}"
+                name = f"trials/{slugs[i]}-s{seed}"
                 manifest["variants"][i]["trials"].append(name)
                 lr = rates[i] if plan.grid is not None else None
                 trials.append(Trial(len(trials), groups[i], with_changes(v.config, seed, lr), name))

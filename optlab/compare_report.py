@@ -3,7 +3,8 @@
 ``render_compare(path)`` reads ``compare.json`` and every trial's run directory (summary.json,
 metrics.csv, meta.json, config.yaml) and writes, through optlab.rundir:
 
-- ``results.md`` / ``results.csv``: per variant, mean ± std over seeds (sample std, n - 1) of the
+- ``results.md`` / ``results.csv``: per variant, mean ± std over seeds (sample std, n - 1; over the
+  seeds that have the value: a diverged seed has no final loss, the status column counts it) of the
   final training loss, final and peak validation accuracy (with the median step of the peak),
   test accuracy, steps to reach ``--target`` validation accuracy, wall time; the learning rate
   used (chosen, when tuned); the best row marked. Accuracies are fractions in the CSV and
@@ -93,6 +94,7 @@ class VariantStats:
     wall: tuple
     distance: tuple                    # surfaces: distance of the end point to the minimum
     end: tuple[float, float] | None    # surfaces: the end point of the first seed's path
+    surface: bool                      # a 2-D objective, not a network (from the trials' configs)
 
     @property
     def all_completed(self) -> bool:
@@ -115,6 +117,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
         wall=mean_std([x.get("wall_time_s") for x in s]),
         distance=mean_std([x.get("distance_to_minimum") for x in s]),
         end=end,
+        surface=any((t.config.get("model") or {}).get("name") == "surface" for t in trials),
     )
 
 
@@ -123,7 +126,11 @@ def best_index(stats: list[VariantStats]) -> int | None:
     done = [i for i, v in enumerate(stats) if v.all_completed]
     with_acc = [i for i in done if stats[i].final_val[0] is not None]
     if with_acc:
-        return max(with_acc, key=lambda i: (stats[i].final_val[0], -(stats[i].final_loss[0] or math.inf)))
+        def key(i: int) -> tuple:   # ties on accuracy go to the lower final loss
+            loss = stats[i].final_loss[0]
+            return stats[i].final_val[0], -(math.inf if loss is None else loss)
+
+        return max(with_acc, key=key)
     with_loss = [i for i in done if stats[i].final_loss[0] is not None]
     return min(with_loss, key=lambda i: stats[i].final_loss[0]) if with_loss else None
 
@@ -165,7 +172,7 @@ def _status(v: VariantStats) -> str:
 
 def table(manifest: dict, stats: list[VariantStats]) -> tuple[list[str], list[list[str]], int | None]:
     """(headers, rows of cells, index of the best row) — shared by results.md and the terminal."""
-    surface = any(v.end is not None for v in stats)
+    surface = any(v.surface for v in stats)
     headers = ["variant", "lr (tuned)" if manifest.get("tune") else "lr"]
     if surface:
         headers += ["final f(x, y)", "distance to minimum", "end (x, y)"]
@@ -319,10 +326,11 @@ def render_compare(path: Path, quiet: bool = False) -> None:
         rd.write_text("results.md", results_markdown(path, manifest, stats))
         rd.write_text("results.csv", results_csv(manifest, stats))
         title = f"{manifest.get('name', path.name)}, by {manifest['varied']}"
-        surface = any(t.metrics.get("x") is not None for ts in trials for t in ts)
+        surface = any(v.surface for v in stats)
         rd.write_figure("loss.png", compare_plots.loss_figure(labels, trials, title, smoothed=not surface))
         if surface:
-            rd.write_figure("trajectories.png", compare_plots.trajectories_figure(labels, trials, title))
+            if any(t.metrics.get("x") is not None for ts in trials for t in ts):
+                rd.write_figure("trajectories.png", compare_plots.trajectories_figure(labels, trials, title))
         else:
             rd.write_figure("accuracy.png", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target")))
     except Exception:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from optlab.compare import choose_rate, make_plan, parse_grid, slug, tune_score
+from optlab.compare import choose_rate, make_plan, parse_grid, slug, tune_score, unique_slugs
 from optlab.config import ConfigError, load_config
 from optlab.variants import build_variants, is_override, split_values
 
@@ -126,6 +126,7 @@ def test_plan_seeds_target_and_grid(config):
     ({"tune": "momentum"}, "--tune  can search: lr"),
     ({"tune": "lr", "grid": "1:0.1:3"}, "--grid  expected LOW:HIGH:N"),
     ({"tune": "lr", "grid": "1e-3:1"}, "--grid  expected LOW:HIGH:N"),
+    ({"tune": "lr", "grid": "1e-3:1.001e-3:5"}, "cannot be told apart at 3 significant digits"),
 ])
 def test_bad_plan_options(config, options, expected):
     base, varied, variants = build_variants(config, ["sgd"])
@@ -169,6 +170,7 @@ def test_tuning_picks_by_final_validation_accuracy_then_loss_then_the_smaller_ra
 def test_slug():
     assert slug("adam:lr=0.003") == "adam_lr_0.003"
     assert slug("[100, 100]") == "100_100"
+    assert unique_slugs(["a b", "a_b", "c"]) == ["a_b-1", "a_b-2", "c"]
 
 
 def test_override_of_epochs_replaces_iterations(config):
