@@ -126,7 +126,9 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
 
     from joblib import Parallel, delayed, parallel_config
 
-    with multiprocessing.Manager() as manager:
+    # spawn, not fork: the parent runs threads (rich's refresh, our reader), and a child forked
+    # while one of them holds a lock can hang on it.
+    with multiprocessing.get_context("spawn").Manager() as manager:
         queue = manager.Queue()
         stop = threading.Event()
 
