@@ -173,7 +173,7 @@ def compare(
         None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
     seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
-                                          show_default="the number of cores"),
+                                          show_default="the number of cores; 1 for surfaces"),
     tune: Optional[str] = typer.Option(
         None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
     grid: str = typer.Option("1e-4:1:9", "--grid", metavar="LOW:HIGH:N", help="the learning rates --tune lr tries"),

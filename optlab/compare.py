@@ -165,11 +165,17 @@ class CompareResult:
 
 def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
                 command: list[str] | None = None) -> CompareResult:
-    """Run every trial of ``plan`` (tuning first, if asked) and render the comparison."""
+    """Run every trial of ``plan`` (tuning first, if asked) and render the comparison.
+
+    ``workers``: processes (optlab.parallel.run_trials); default the number of cores, or 1 when
+    every variant is a surface.
+    """
     from optlab import compare_report
 
     progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
+    if workers is None and all(v.config.model.name == "surface" for v in plan.variants):
+        workers = 1   # a surface trial takes milliseconds: starting worker processes would cost more
     rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
     rd.write_text("config.yaml", dump_config(plan.base))
     manifest = {
