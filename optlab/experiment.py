@@ -25,10 +25,11 @@ from optlab.config import dump_config
 from optlab.data import Dataset, Split, load_dataset
 from optlab.losses import Loss, accuracy, build_loss
 from optlab.models import Model, build_model
+from optlab.objectives import OBJECTIVES
 from optlab.optimizers import build_optimizer
 from optlab.regularizers import Penalty
 from optlab.rng import stream
-from optlab.rundir import RunDir
+from optlab.rundir import SURFACE_COLUMNS, RunDir
 from optlab.schema import Config
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating, to bound memory on big sets
@@ -190,9 +191,6 @@ def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
     so step 0 is the start and the last row the end of the path. No randomness is involved: every
     seed gives the same path.
     """
-    from optlab.objectives import OBJECTIVES
-    from optlab.rundir import SURFACE_COLUMNS
-
     surface = OBJECTIVES[config.model.function]
     dtype = np.dtype(config.train.dtype)
     params = {"xy": np.array(config.model.start, dtype=dtype)}

@@ -77,7 +77,7 @@ def accuracy_figure(metrics: dict[str, np.ndarray], title: str):
 
 
 def contour_axes(ax, objective, window: tuple[float, float, float, float], n: int = 240) -> None:
-    """Filled-line contours of a 2-D objective over ``window``, its minimum marked with a cross."""
+    """Contour lines of a 2-D objective over ``window``, its minimum (if any) marked with a cross."""
     x0, x1, y0, y1 = window
     X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     Z = objective.value(X, Y)
