@@ -37,6 +37,11 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def backward_params(self, dout: np.ndarray) -> None:
+        """Fill ``grads`` only, for a layer whose input gradient nothing needs (a model's first
+        layer: see Model.backward). Layers that can then skip computing it override this."""
+        self.backward(dout)
+
 
 class Linear(Layer):
     """Affine map ``out = x @ W + b`` with W (fan_in, fan_out) and b (fan_out,)."""
@@ -49,26 +54,36 @@ class Linear(Layer):
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.x = x                                            # (batch, fan_in)
-        return x @ self.params["W"] + self.params["b"]        # (batch, fan_out)
+        out = x @ self.params["W"]                            # (batch, fan_out)
+        out += self.params["b"]                               # in place: no second (batch, fan_out) array
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.backward_params(dout)
+        return dout @ self.params["W"].T                      # (batch, fan_in)
+
+    def backward_params(self, dout: np.ndarray) -> None:
         np.matmul(self.x.T, dout, out=self.grads["W"])        # (fan_in, fan_out)
         np.sum(dout, axis=0, out=self.grads["b"])             # (fan_out,)
-        return dout @ self.params["W"].T                      # (batch, fan_in)
 
 
 class ReLU(Layer):
-    """``max(0, x)``; the subgradient at 0 is taken as 0."""
+    """``max(0, x)``; the subgradient at 0 is taken as 0.
+
+    NaN passes through (``np.maximum`` propagates it), so a diverged pre-activation shows in the
+    loss instead of being hidden as 0. Backward multiplies by the mask: a masked entry of the
+    gradient becomes 0 times dout, a zero of either sign (the same number in every later sum).
+    """
 
     has_kinks = True
     mask: np.ndarray | None = None   # (batch, features) x > 0 of the last forward pass
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.mask = x > 0
-        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)       # same dtype as x (0 is a Python int: no upcast)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return np.where(self.mask, dout, 0).astype(dout.dtype, copy=False)
+        return dout * self.mask       # bool mask: the result keeps dout's dtype
 
     def kink_state(self) -> np.ndarray | None:
         return self.mask   # a pre-activation changing sign flips its entry

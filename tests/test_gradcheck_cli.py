@@ -20,14 +20,15 @@ def invoke(*args: str):
 
 @pytest.fixture
 def wrong_linear(monkeypatch):
-    """Linear.backward with its weight gradient scaled by 1.01: a subtle, realistic bug."""
-    right = Linear.backward
+    """Linear's weight gradient scaled by 1.01: a subtle, realistic bug. It goes where the weight
+    gradient is computed, backward_params, which backward calls too (a model's first layer calls
+    only backward_params: its input gradient is not needed)."""
+    right = Linear.backward_params
 
-    def backward(self, dout):
-        dx = right(self, dout)
+    def backward_params(self, dout):
+        right(self, dout)
         self.grads["W"] *= 1.01
-        return dx
-    monkeypatch.setattr(Linear, "backward", backward)
+    monkeypatch.setattr(Linear, "backward_params", backward_params)
 
 
 def test_builtins_pass_with_a_table():
