@@ -2,7 +2,10 @@
 
 A :class:`Model` owns every parameter and gradient of its layers as views into two contiguous
 buffers (``flat_params``, ``flat_grads``), so the whole parameter vector can be saved, restored or
-perturbed in one operation, while ``params`` and ``grads`` stay dicts of named arrays.
+perturbed in one operation, while ``params`` and ``grads`` stay dicts of named arrays. Those dicts
+are :class:`TensorViews`: they also carry the buffer (``.flat``) and where each tensor lies in it
+(``.spans``), which is how an optimizer updates the whole vector with a handful of numpy
+operations instead of a Python loop over tensors (optlab.optimizers, ``Optimizer.update``).
 
 Builders (registry :data:`MODELS`):
 - ``linear``: one Linear layer on flattened inputs (+ optional output activation);
@@ -20,6 +23,33 @@ from optlab.init import INITIALIZERS
 from optlab.layers import ACTIVATIONS, Layer, Linear, Sigmoid
 
 
+class TensorViews(dict):
+    """Named arrays that :class:`Model` made as views into one contiguous 1-D buffer ``flat``:
+    ``self[name]`` is ``flat[spans[name]]`` reshaped, in order, together tiling ``flat``.
+
+    :meth:`whole` hands out ``flat`` only while that still holds (no entry was replaced, no copy
+    was made, e.g. by ``copy.deepcopy``), so code that updates the whole buffer at once can never
+    miss a tensor: it falls back to the named arrays.
+    """
+
+    def __init__(self, flat: np.ndarray) -> None:
+        super().__init__()
+        self.flat = flat
+        self.spans: dict[str, slice] = {}
+
+    def add_view(self, name: str, span: slice, shape: tuple[int, ...]) -> np.ndarray:
+        self[name] = view = self.flat[span].reshape(shape)
+        self.spans[name] = span
+        return view
+
+    def whole(self) -> np.ndarray | None:
+        """``flat``, or None when some entry is not (or no longer) a view into it."""
+        flat = self.flat
+        if len(self) != len(self.spans) or not all(value.base is flat for value in self.values()):
+            return None
+        return flat
+
+
 class Model:
     """Layers applied in order. ``names[i]`` prefixes layer i's parameters."""
 
@@ -30,14 +60,15 @@ class Model:
         size = sum(layer.params[key].size for _, layer, key in entries)
         self.flat_params = np.empty(size, dtype=self.dtype)
         self.flat_grads = np.zeros(size, dtype=self.dtype)
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
+        self.params = TensorViews(self.flat_params)
+        self.grads = TensorViews(self.flat_grads)
+        self.grads.spans = self.params.spans      # one layout: optimizers check it by identity
         offset = 0
         for name, layer, key in entries:
             value = layer.params[key]
             span = slice(offset, offset + value.size)
-            layer.params[key] = self.params[name] = self.flat_params[span].reshape(value.shape)
-            layer.grads[key] = self.grads[name] = self.flat_grads[span].reshape(value.shape)
+            layer.params[key] = self.params.add_view(name, span, value.shape)
+            layer.grads[key] = self.grads.add_view(name, span, value.shape)
             self.params[name][...] = value
             offset += value.size
 

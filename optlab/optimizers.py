@@ -5,6 +5,14 @@ line; ``g`` is the gradient of one parameter tensor ``W``, and per-tensor state 
 ``m``) starts at zero. Hyper-parameter names, defaults and ranges come from :mod:`optlab.hyper`
 and are checked when an optimizer is built. ``state_dict`` / ``load_state_dict`` save and restore
 everything an optimizer remembers, for checkpoints.
+
+Every rule is elementwise, so it can be applied to all tensors at once: when ``params`` and
+``grads`` are a model's views into its two contiguous buffers (optlab.models.TensorViews),
+``update`` runs ``step`` once on the whole buffers, with state buffers laid out the same way,
+instead of once per tensor; the numbers are identical, and ``state`` still holds each tensor's
+arrays by name (views into the state buffers), so checkpoints are unchanged. A step body may write
+a result into its state array with ``out=`` (``np.add(..., out=m)`` for ``m = ...``): the same
+line of the rule, without a temporary copied over.
 """
 
 from __future__ import annotations
@@ -24,6 +32,14 @@ class Optimizer:
             setattr(self, name, check(name, value))
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._whole: tuple[dict, dict[str, np.ndarray]] | None = None   # (layout, state buffers)
+
+    def __setattr__(self, name: str, value) -> None:
+        # Hyper-parameters stay Python floats, whoever sets them (a schedule changes lr): a numpy
+        # float64 would make every float32 update compute in float64 (NEP 50 promotion).
+        if name in self.hyper_names:
+            value = float(value)
+        super().__setattr__(name, value)
 
     @property
     def hyper(self) -> dict[str, float]:
@@ -33,10 +49,29 @@ class Optimizer:
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         self.t += 1
+        W, g = _whole(params), _whole(grads)
+        if W is not None and g is not None and params.spans is grads.spans:
+            self.step(W, g, **self._whole_state(params))
+            return
         for name, W in params.items():
             if name not in self.state:
                 self.state[name] = {slot: np.zeros_like(W) for slot in self.slots}
             self.step(W, grads[name], **self.state[name])
+
+    def _whole_state(self, params) -> dict[str, np.ndarray]:
+        """One buffer per slot laid out like ``params.flat``; ``state[name][slot]`` become views
+        into it, keeping whatever they held (state restored from a checkpoint, or earlier steps)."""
+        if self._whole is None or self._whole[0] is not params.spans:
+            buffers = {slot: np.zeros_like(params.flat) for slot in self.slots}
+            for name, span in params.spans.items():
+                old = self.state.get(name, {})
+                views = {slot: buffers[slot][span].reshape(params[name].shape) for slot in self.slots}
+                for slot, view in views.items():
+                    if slot in old:
+                        view[...] = old[slot]
+                self.state[name] = views
+            self._whole = (params.spans, buffers)
+        return self._whole[1]
 
     def step(self, W: np.ndarray, g: np.ndarray, **state: np.ndarray) -> None:
         raise NotImplementedError
@@ -52,6 +87,7 @@ class Optimizer:
     def load_state_dict(self, saved: dict[str, np.ndarray]) -> None:
         self.t = int(saved["t"])
         self.state = {}
+        self._whole = None
         for key, value in saved.items():
             if key != "t":
                 slot, name = key.split("/", 1)
@@ -170,6 +206,12 @@ class Adam(Optimizer):
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
         W -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def _whole(tensors: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The contiguous buffer behind ``tensors`` (a model's TensorViews), or None for a plain dict."""
+    whole = getattr(tensors, "whole", None)
+    return whole() if whole is not None else None
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
