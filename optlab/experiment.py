@@ -48,6 +48,7 @@ from optlab.rng import Streams, stream
 from optlab.rundir import HEARTBEAT_S, SURFACE_COLUMNS, RunDir, RunDirError, check_space, check_writable
 from optlab.sampling import BatchSampler
 from optlab.schema import Config
+from optlab.threads import limited, run_threads
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating, to bound memory on big sets
 
@@ -405,7 +406,8 @@ def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressF
         if setup is None:   # a surface model: no data, no network (optlab.objectives)
             summary = _descend(config, rd, on_step)
         else:
-            summary = _train(config, setup, rd, on_step, stop, ckpt)
+            with limited(run_threads()):   # one BLAS thread: faster steps, the numbers of a worker (optlab.threads)
+                summary = _train(config, setup, rd, on_step, stop, ckpt)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
         with stop.shielded():
             rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")
