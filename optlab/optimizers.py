@@ -10,9 +10,13 @@ Every rule is elementwise, so it can be applied to all tensors at once: when ``p
 ``grads`` are a model's views into its two contiguous buffers (optlab.models.TensorViews),
 ``update`` runs ``step`` once on the whole buffers, with state buffers laid out the same way,
 instead of once per tensor; the numbers are identical, and ``state`` still holds each tensor's
-arrays by name (views into the state buffers), so checkpoints are unchanged. A step body may write
-a result into its state array with ``out=`` (``np.add(..., out=m)`` for ``m = ...``): the same
-line of the rule, without a temporary copied over.
+arrays by name (views into the state buffers), so checkpoints are unchanged.
+
+A state line of a rule, ``m = beta1 * m + (1 - beta1) * g``, is written in place on the state
+array, ``m *= beta1; m += (1 - beta1) * g`` (the same products and sum, so the same bits), and a
+temporary the body made itself may take a result (``np.sqrt(v_hat, out=v_hat)``): on the MNIST
+MLP's 110 000 parameters every whole-buffer temporary costs ~20 us of memory traffic, and these
+took Adam's update from 0.60 to 0.47 ms (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -123,7 +127,7 @@ class Momentum(Optimizer):
         super().__init__(lr=lr, momentum=momentum)
 
     def step(self, W, g, v):
-        v[...] = self.momentum * v - self.lr * g
+        v *= self.momentum; v -= self.lr * g                 # v = momentum * v - lr * g
         W += v
 
 
@@ -144,7 +148,7 @@ class Nesterov(Optimizer):
     def step(self, W, g, v):
         mu = self.momentum
         v_prev = v.copy()
-        v[...] = mu * v - self.lr * g
+        v *= mu; v -= self.lr * g                            # v = mu * v - lr * g
         W += -mu * v_prev + (1 + mu) * v
 
 
@@ -180,7 +184,7 @@ class RMSprop(Optimizer):
         super().__init__(lr=lr, decay=decay, eps=eps)
 
     def step(self, W, g, h):
-        h[...] = self.decay * h + (1 - self.decay) * g * g
+        h *= self.decay; h += (1 - self.decay) * g * g       # h = decay * h + (1 - decay) * g * g
         W -= self.lr * g / (np.sqrt(h) + self.eps)
 
 
@@ -201,11 +205,11 @@ class Adam(Optimizer):
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
 
     def step(self, W, g, m, v):
-        m[...] = self.beta1 * m + (1 - self.beta1) * g
-        v[...] = self.beta2 * v + (1 - self.beta2) * g * g
+        m *= self.beta1; m += (1 - self.beta1) * g           # m = beta1 * m + (1 - beta1) * g
+        v *= self.beta2; v += (1 - self.beta2) * g * g       # v = beta2 * v + (1 - beta2) * g * g
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
-        W -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        W -= self.lr * m_hat / (np.sqrt(v_hat, out=v_hat) + self.eps)
 
 
 def _whole(tensors: dict[str, np.ndarray]) -> np.ndarray | None:
