@@ -406,7 +406,7 @@ def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressF
         if setup is None:   # a surface model: no data, no network (optlab.objectives)
             summary = _descend(config, rd, on_step)
         else:
-            with limited(run_threads()):   # one BLAS thread: faster steps, the numbers of a worker (optlab.threads)
+            with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.threads)
                 summary = _train(config, setup, rd, on_step, stop, ckpt)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
         with stop.shielded():

@@ -15,11 +15,11 @@ Two measured reasons (docs/performance.md):
   thread each (optlab.parallel). A run alone on one thread computes exactly what it computes in
   a worker.
 
-So :func:`optlab.experiment.run` trains (steps and evaluations) inside ``limited(run_threads())``.
 The user's choice wins: with ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or
 ``BLIS_NUM_THREADS`` set, optlab leaves the thread count alone (large full-batch products on an
 idle many-core machine can gain from more threads; such a run then matches only runs made with
-the same setting).
+the same setting). :func:`optlab.experiment.run` trains (steps and evaluations) inside
+``limited(run_threads())``.
 """
 
 from __future__ import annotations
