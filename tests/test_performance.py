@@ -357,3 +357,19 @@ def test_bench_floor_and_batches():
     x8 = np.random.default_rng(0).integers(0, 256, (1000, 784), dtype=np.uint8)
     times = bench.floor_steps(x8, bench.WARMUP + 3)
     assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_help_renders_without_the_heavy_rich_modules():
+    """optlab --help in plain (click) form: typer's rich help would import rich's Markdown,
+    traceback and syntax modules (~130 ms, half the start-up); tests/test_cli_train.py checks
+    numpy, matplotlib and pydantic."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['optlab', '--help']; import optlab.cli as c\n"
+            "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('typer.rich_utils', 'rich.markdown', 'rich.traceback', 'numpy') if m in sys.modules],"
+            " file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stderr.strip() == "[]"
+    assert "Commands:" in proc.stdout and "exit 1 if any fails." in proc.stdout   # whole summaries
