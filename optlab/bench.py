@@ -247,6 +247,13 @@ def torch_steps(torch, optimizer: str, x8, y, steps: int) -> list[float]:
     return out[WARMUP:]
 
 
+def optlab_choice() -> int | None:
+    """The BLAS thread count optlab trains with here (optlab.threads), None for the library's default."""
+    from optlab.threads import run_threads
+
+    return run_threads()
+
+
 def section_mlp(rounds: int, steps: int, thread_counts: list[int], say) -> dict:
     from optlab.data import DataError, load_dataset
 
@@ -274,18 +281,9 @@ def section_mlp(rounds: int, steps: int, thread_counts: list[int], say) -> dict:
                         if torch:
                             add(f"torch/{opt}/{n}", torch_steps(torch, opt, x8, y, steps))
             say(f"[mlp] round {r + 1}/{rounds} done")
-    result = {"threads": thread_counts, "steps_per_run": steps, "rounds": rounds,
-              "torch": torch.__version__ if torch else None, "times": {k: stats(v) for k, v in samples.items()}}
-    try:
-        from optlab.threads import training_threads
-        from optlab.models import build_model
-        from optlab.rng import stream
-
-        model = build_model(config.model, x8.shape[1], 10, stream(0, "init"), np.float32)
-        result["optlab_choice"] = training_threads(model, BATCH)
-    except ImportError:
-        result["optlab_choice"] = None
-    return result
+    return {"threads": thread_counts, "steps_per_run": steps, "rounds": rounds,
+            "torch": torch.__version__ if torch else None, "optlab_choice": optlab_choice(),
+            "times": {k: stats(v) for k, v in samples.items()}}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -332,33 +330,26 @@ def svm_setup():
     return setup, source
 
 
-def section_svm(rounds: int, say) -> dict:
+def section_svm(rounds: int, thread_counts: list[int], say) -> dict:
     setup, source = svm_setup()
     X = setup.data.features(setup.data.train.x, setup.dtype)      # (49000, 3072), the run's dtype
     y = setup.data.train.y
     W = setup.model.params["fc1.W"]
     D = np.random.default_rng(1).standard_normal((len(X), W.shape[1])).astype(setup.dtype) / len(X)
-    samples: dict[str, list[float]] = {"optlab": [], "floor": []}
-    try:
-        from optlab.threads import training_threads, limited
-        choice = training_threads(setup.model, len(X))
-    except ImportError:
-        limited, choice = None, None
+    samples: dict[str, list[float]] = {}
     for r in range(rounds):
-        t0 = time.perf_counter()
-        if limited is not None:
-            with limited(choice):
+        for n in thread_counts:
+            with threads(n):
+                t0 = time.perf_counter()
                 setup.objective(X, y)
-        else:
-            setup.objective(X, y)
-        samples["optlab"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        X @ W
-        X.T @ D
-        samples["floor"].append(time.perf_counter() - t0)
+                samples.setdefault(f"optlab/{n}", []).append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                X @ W
+                X.T @ D
+                samples.setdefault(f"floor/{n}", []).append(time.perf_counter() - t0)
         say(f"[svm] round {r + 1}/{rounds} done")
-    return {"source": source, "shape": list(X.shape), "dtype": str(setup.dtype), "optlab_choice": choice,
-            "times": {k: stats(v) for k, v in samples.items()}}
+    return {"source": source, "shape": list(X.shape), "dtype": str(setup.dtype), "threads": thread_counts,
+            "optlab_choice": optlab_choice(), "times": {k: stats(v) for k, v in samples.items()}}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -510,11 +501,18 @@ def render(results: dict, console) -> None:
 
     svm = results.get("svm")
     if svm and "times" in svm:
-        o, f = svm["times"]["optlab"], svm["times"]["floor"]
+        rounds = svm["times"][f"optlab/{svm['threads'][0]}"]["n"]
         console.print(f"\n[bold]2. CIFAR-10 linear SVM[/], one loss + gradient over the full training set "
-                      f"{tuple(svm['shape'])} {svm['dtype']} ({svm['source']}): optlab {ms(o['median'])} ms "
-                      f"(fastest {ms(o['min'])}), bare products {ms(f['median'])} ms (fastest {ms(f['min'])}): "
-                      f"{fmt_ratio(ratio(o['median'], f['median']))}")
+                      f"{tuple(svm['shape'])} {svm['dtype']} ({svm['source']}), against its two products "
+                      f"(X @ W, X.T @ dscores): ms, median (fastest) of {rounds}")
+        table = Table()
+        for col in ("threads", "optlab", "bare products", "optlab / products"):
+            table.add_column(col, justify="right")
+        for n in svm["threads"]:
+            o, f = svm["times"][f"optlab/{n}"], svm["times"][f"floor/{n}"]
+            table.add_row(f"{n}{' *' if n == svm.get('optlab_choice') else ''}", f"{ms(o['median'])} ({ms(o['min'])})",
+                          f"{ms(f['median'])} ({ms(f['min'])})", fmt_ratio(ratio(o["median"], f["median"])))
+        console.print(table)
 
     cmp_ = results.get("compare")
     if cmp_ and "seconds" in cmp_:
@@ -563,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     if "mlp" not in args.skip:
         results["mlp"] = section_mlp(args.rounds, args.steps, counts, say)
     if "svm" not in args.skip:
-        results["svm"] = section_svm(max(args.rounds, 3), say)
+        results["svm"] = section_svm(max(args.rounds, 3), counts, say)
     if "compare" not in args.skip:
         results["compare"] = section_compare(args.compare_iterations, say)
     if "startup" not in args.skip:
