@@ -192,8 +192,9 @@ def batches(n: int, steps: int, seed: int) -> Iterator[np.ndarray]:
             yield order[start:start + BATCH]
 
 
-def floor_steps(x8: np.ndarray, steps: int) -> list[float]:
-    """Seconds per step of the bare work of one step: gather + scale the batch, 14 products."""
+def floor_steps(x8: np.ndarray, steps: int) -> dict[str, list[float]]:
+    """Seconds per step of the bare work of one step: gather + scale the batch, 14 products
+    (``step``), and its two parts (``gather``, ``products``)."""
     rng = np.random.default_rng(0)
     sizes = [x8.shape[1], *HIDDEN, 10]
     pairs = list(zip(sizes[:-1], sizes[1:]))
@@ -203,20 +204,60 @@ def floor_steps(x8: np.ndarray, steps: int) -> list[float]:
     d = [np.empty((BATCH, s), np.float32) for s in sizes[:-1]] + [
         (rng.standard_normal((BATCH, sizes[-1])) / BATCH).astype(np.float32)]  # d loss / d outputs
     scale = np.float32(1 / 255)
-    out = []
+    out: dict[str, list[float]] = {"step": [], "gather": [], "products": []}
     for idx in batches(len(x8), steps, 1):
         t0 = time.perf_counter()
         xb = x8[idx].astype(np.float32)
         xb *= scale
         h[0] = xb
+        t1 = time.perf_counter()
         for i, w in enumerate(W):
             np.matmul(h[i], w, out=h[i + 1])
         for i in reversed(range(len(W))):
             np.matmul(h[i].T, d[i + 1], out=gW[i])
             if i > 0:
                 np.matmul(d[i + 1], W[i].T, out=d[i])
-        out.append(time.perf_counter() - t0)
-    return out[WARMUP:]
+        t2 = time.perf_counter()
+        out["step"].append(t2 - t0)
+        out["gather"].append(t1 - t0)
+        out["products"].append(t2 - t1)
+    return {k: v[WARMUP:] for k, v in out.items()}
+
+
+PARTS = ("gather", "forward", "loss", "backward", "update")
+
+
+def breakdown_steps(optimizer: str, steps: int) -> dict[str, list[float]]:
+    """optlab's step taken apart, as the training loop does it (optlab.experiment._train and
+    Setup.objective), with the thread count a run uses: seconds per step of each part."""
+    from optlab.experiment import Setup
+    from optlab.optimizers import build_optimizer
+    from optlab.sampling import BatchSampler
+    from optlab.threads import limited, run_threads
+
+    config = mlp_config(optimizer, steps)
+    setup = Setup.from_config(config)
+    data, model, dtype = setup.data, setup.model, setup.dtype
+    opt = build_optimizer(config.optimizer)
+    sampler = BatchSampler(len(data.train), BATCH, "shuffle", setup.streams.get("batches"))
+    out: dict[str, list[float]] = {part: [] for part in PARTS}
+    with limited(run_threads()):
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            _, idx = next(sampler)
+            xb, yb = data.features(data.train.x[idx], dtype), data.train.y[idx]
+            t1 = time.perf_counter()
+            scores = model.forward(xb, train=True)
+            t2 = time.perf_counter()
+            _, dout = setup.loss_fn(scores, yb)
+            t3 = time.perf_counter()
+            model.backward(dout)
+            t4 = time.perf_counter()
+            opt.update(model.params, model.grads)
+            t5 = time.perf_counter()
+            for part, a, b in zip(PARTS, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5)):
+                out[part].append(b - a)
+    return {k: v[WARMUP:] for k, v in out.items()}
 
 
 def torch_steps(torch, optimizer: str, x8, y, steps: int) -> list[float]:
@@ -275,11 +316,15 @@ def section_mlp(rounds: int, steps: int, thread_counts: list[int], say) -> dict:
         for r in range(rounds):
             for n in thread_counts:
                 with threads(n):
-                    add(f"floor/{n}", floor_steps(x8, steps))
+                    for part, values in floor_steps(x8, steps).items():
+                        add(f"floor/{n}" if part == "step" else f"floor/{part}/{n}", values)
                     for opt in OPTIMIZERS:
                         add(f"optlab/{opt}/{n}", optlab_steps(opt, steps, Path(tmp)))
                         if torch:
                             add(f"torch/{opt}/{n}", torch_steps(torch, opt, x8, y, steps))
+            for opt in OPTIMIZERS:             # outside threads(): as a run, with optlab's own thread count
+                for part, values in breakdown_steps(opt, steps).items():
+                    add(f"parts/{opt}/{part}", values)
             say(f"[mlp] round {r + 1}/{rounds} done")
     return {"threads": thread_counts, "steps_per_run": steps, "rounds": rounds,
             "torch": torch.__version__ if torch else None, "optlab_choice": optlab_choice(),
@@ -498,6 +543,28 @@ def render(results: dict, console) -> None:
                               fmt_ratio(ratio(o["median"], f["median"])))
         console.print(table)
         console.print("targets: PyTorch / optlab >= 1.5×, optlab / floor <= 1.3× (* = optlab's own thread choice)")
+        if "parts/adam/update" in t:
+            n = choice or mlp["threads"][-1]
+            console.print(f"\nwhere optlab's step goes ({n} thread(s); ms, medians of each part; the floor's parts below):")
+            parts = Table()
+            for col in ("part", *OPTIMIZERS, "floor"):
+                parts.add_column(col, justify="left" if col == "part" else "right")
+            floor_of = {"gather": t.get(f"floor/gather/{n}"), "forward": None, "loss": None,
+                        "backward": t.get(f"floor/products/{n}"), "update": None}
+            labels = {"gather": "batch gather + scaling", "forward": "forward (5 products, bias, ReLU)",
+                      "loss": "softmax cross-entropy", "backward": "backward (9 products, bias, ReLU)",
+                      "update": "optimizer update"}
+            for part in PARTS:
+                f = floor_of[part]
+                floor_cell = ("all 14 products: " + ms(f["median"])) if part == "backward" and f else (
+                    ms(f["median"]) if f else "")
+                parts.add_row(labels[part], *(ms(t[f"parts/{opt}/{part}"]["median"]) for opt in OPTIMIZERS), floor_cell)
+            rest = {opt: t[f"optlab/{opt}/{n}"]["median"] - sum(t[f"parts/{opt}/{p}"]["median"] for p in PARTS)
+                    for opt in OPTIMIZERS}
+            parts.add_row("rest of the loop (step − parts: metrics row, noise)", *(ms(rest[o]) for o in OPTIMIZERS), "")
+            parts.add_row("whole step (table above)", *(ms(t[f"optlab/{o}/{n}"]["median"]) for o in OPTIMIZERS),
+                          ms(t[f"floor/{n}"]["median"]))
+            console.print(parts)
 
     svm = results.get("svm")
     if svm and "times" in svm:

@@ -356,7 +356,9 @@ def test_bench_floor_and_batches():
     assert len(np.unique(np.concatenate(batches[:7]))) == 7 * bench.BATCH      # no repeats within an epoch
     x8 = np.random.default_rng(0).integers(0, 256, (1000, 784), dtype=np.uint8)
     times = bench.floor_steps(x8, bench.WARMUP + 3)
-    assert len(times) == 3 and all(t > 0 for t in times)
+    assert set(times) == {"step", "gather", "products"}
+    assert len(times["step"]) == 3 and all(t > 0 for t in times["step"])
+    assert np.allclose(times["step"], np.add(times["gather"], times["products"]))
 
 
 def test_help_renders_without_the_heavy_rich_modules():
