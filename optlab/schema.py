@@ -92,6 +92,9 @@ class LinearModel(Section):
     name: Literal["linear"]
     init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig(name="normal")
     output: OutputActivation = Field("none", description="activation on the scores")
+    bias: Literal["separate", "trick"] = Field(
+        "separate", description="`separate`: x W + b; `trick`: one matrix W with the bias as its last row, "
+                                "scores = [x, 1] W (CS231n's bias trick; the bias row is then penalised with W)")
 
 
 class MLPModel(Section):
