@@ -1,8 +1,13 @@
 """Run one experiment: build data, model, loss, penalty and optimizer from a config, train, and
 record everything in a run directory.
 
+``config.search.strategy`` picks the loop: ``random`` and ``local`` are in :mod:`optlab.search`;
+``gradient`` is here. Every loop counts loss evaluations (:mod:`optlab.budget`), the one budget
+its strategies share; metrics.csv records it beside steps and wall time.
+
 The loop (search strategy ``gradient``): mini-batches shuffled each epoch from the run's
-``batches`` Generator (conventions.md), forward, loss + penalty, backward, one optimizer update;
+``batches`` Generator (conventions.md), forward, loss + penalty, backward (or the numerical
+gradient, ``search.gradient: numerical``), one optimizer update;
 the mini-batch loss and learning rate are recorded every step, train/validation loss and accuracy
 every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. A
 non-finite loss stops the run as ``diverged``. The same config and seed give identical metrics.
@@ -18,6 +23,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from optlab.budget import GradientStep
 from optlab.config import dump_config
 from optlab.data import Dataset, Split, load_dataset
 from optlab.losses import Loss, accuracy, build_loss
@@ -100,6 +106,15 @@ class Setup:
         return loss
 
 
+def train_eval_split(config: Config, data: Dataset) -> Split:
+    """The training examples train loss/accuracy are measured on: a fixed random subset of
+    ``train.eval_train_size`` (from the ``eval`` stream, the same for every strategy), or all."""
+    n = len(data.train)
+    if n <= config.train.eval_train_size:
+        return data.train
+    return data.train.take(np.sort(stream(config.seed, "eval").choice(n, config.train.eval_train_size, replace=False)))
+
+
 def total_steps(config: Config, n_train: int) -> tuple[int, int]:
     """(number of optimizer steps, steps per epoch) for a training set of n_train examples."""
     batch = min(config.train.batch_size, n_train)
@@ -120,10 +135,8 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
     eval_every = config.train.eval_every or per_epoch
     optimizer = build_optimizer(config.optimizer)
     sampler = batches(n, batch, config.train.sampling, stream(config.seed, "batches"))
-    eval_idx = np.arange(n)
-    if n > config.train.eval_train_size:  # a fixed random subset, the same at every evaluation
-        eval_idx = np.sort(stream(config.seed, "eval").choice(n, config.train.eval_train_size, replace=False))
-    eval_train = data.train.take(eval_idx)
+    eval_train = train_eval_split(config, data)
+    gradient = GradientStep(setup, config.search.gradient)
 
     writer = rd.metrics()
     t0 = time.perf_counter()
@@ -137,14 +150,15 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
 
     status, last_loss, step, epoch = "completed", math.nan, 0, 0
     try:
-        row = {"step": 0, "epoch": 0.0, "lr": optimizer.lr}
+        row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
         record_eval(0, row)
         writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(1, steps + 1):
             epoch, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
-            last_loss = setup.objective(xb, data.train.y[idx])
-            row = {"step": step, "epoch": step / per_epoch, "loss": last_loss, "lr": optimizer.lr}
+            last_loss = gradient(xb, data.train.y[idx])             # fills model.grads
+            row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,
+                   "lr": optimizer.lr}
             if not math.isfinite(last_loss):
                 status = "diverged"
                 writer.write({**row, "time": time.perf_counter() - t0})
@@ -162,9 +176,14 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
 
     summary = {
         "status": status,
+        "strategy": "gradient",
+        "gradient": config.search.gradient,
         "steps": step,
         "epochs": step / per_epoch,
         "batch_size": batch,
+        "loss_evals": gradient.evals,
+        "examples_per_eval": batch,
+        "loss_eval_examples": gradient.counter.examples,
         "final_loss": last_loss,
         "final_train_loss": row.get("train_loss", math.nan),
         "test_loss": test_loss,
@@ -201,7 +220,11 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     rd.start(command)
     try:
         setup = Setup.from_config(config)
-        summary = _train(config, setup, rd, on_step)
+        if config.search.strategy == "gradient":
+            summary = _train(config, setup, rd, on_step)
+        else:
+            from optlab.search import run_search
+            summary = run_search(config, setup, rd, on_step)
     except KeyboardInterrupt:
         rd.finish("interrupted")
         report.render_run(rd.path, quiet=True)

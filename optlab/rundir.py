@@ -5,7 +5,8 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 - ``config.yaml``   the resolved config (every default filled in): re-running it repeats the run;
 - ``meta.json``     status (running / completed / diverged / interrupted / failed), times,
                     versions, host, git commit of the working directory, command line;
-- ``metrics.csv``   appended and flushed line by line during training;
+- ``metrics.csv``   appended and flushed line by line during training (``METRIC_COLUMNS``; a
+                    random or local search writes ``SEARCH_COLUMNS``, one row per trial);
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
 - ``loss.png``, ``accuracy.png``, ``results.md``  rendered from the files above by
   :mod:`optlab.report`.
@@ -31,7 +32,14 @@ from typing import Any, Iterable
 
 import optlab
 
-METRIC_COLUMNS = ["step", "epoch", "loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time"]
+# loss_evals: forward passes over the examples used so far (optlab.budget), the x-axis that puts
+# every search strategy on one scale.
+METRIC_COLUMNS = ["step", "epoch", "loss_evals", "loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                  "time"]
+# A random or local search (optlab.search): one row per trial; loss is the candidate's, best_loss
+# the incumbent's after the trial, accepted 1 where the candidate became the incumbent.
+SEARCH_COLUMNS = ["step", "epoch", "loss_evals", "loss", "best_loss", "accepted", "train_loss", "train_acc",
+                  "val_loss", "val_acc", "time"]
 # Columns that depend on the clock; everything else is identical for the same config and seed.
 WALL_CLOCK_COLUMNS = ["time"]
 
