@@ -15,6 +15,9 @@ evaluation: :class:`Examples` converts the stored rows (uint8 for image sets) to
 once, in chunks of ``chunk_rows``, and keeps them while they fit in ``cache_bytes`` (CIFAR-10's
 49 000 x 3 072 float32 is 0.6 GB); above that it converts chunk by chunk at every evaluation, so
 memory stays bounded either way. Chunk losses are summed in float64.
+
+Random and local search evaluate many candidates per pass over the data (optlab.blocks); each
+candidate is still one loss evaluation.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ class LossCounter:
         self.evals = 0
         self.examples = 0
 
-    def _penalty(self) -> float:
+    def penalty(self) -> float:
+        """The penalty at the model's current parameters (no data: not an evaluation)."""
         s = self.setup
         return s.penalty.loss(s.model.params, s.model.weight_names) if s.penalty.active else 0.0
 
@@ -73,7 +77,7 @@ class LossCounter:
         loss, _ = self.setup.loss_fn(out, y)
         self.evals += 1
         self.examples += len(y)
-        return float(loss) + self._penalty()
+        return float(loss) + self.penalty()
 
     def full(self, examples: Examples) -> float:
         """Mean loss + penalty over a whole set, chunk by chunk: one evaluation."""
@@ -84,7 +88,7 @@ class LossCounter:
             total += float(loss) * len(y)          # chunk mean -> chunk sum, accumulated in float64
         self.evals += 1
         self.examples += len(examples)
-        return total / len(examples) + self._penalty()
+        return total / len(examples) + self.penalty()
 
 
 class GradientStep:

@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from optlab.blocks import BlockEvaluator
 from optlab.budget import Examples, LossCounter
 from optlab.rng import stream
 
@@ -44,10 +45,13 @@ class Trial:
     loss: float        # the candidate's loss (step 0: the start's; NaN if it was not evaluated)
     best: float        # the incumbent's loss after this trial, on this trial's examples
     accepted: bool     # the candidate became the incumbent
+    evals: int         # loss evaluations made so far, this trial's included
 
 
 class RandomSearch:
     """Strategy #1: independent draws ``scale * N(0, 1)``; keep the best."""
+
+    relative = False                                        # a candidate is its delta alone
 
     def __init__(self, scale: float) -> None:
         self.scale = scale
@@ -55,12 +59,15 @@ class RandomSearch:
     def start(self, rng: np.random.Generator, params: np.ndarray) -> np.ndarray | None:
         return None                                         # no incumbent until a finite loss
 
-    def propose(self, incumbent: np.ndarray | None, rng: np.random.Generator, params: np.ndarray) -> np.ndarray:
-        return (self.scale * rng.standard_normal(params.size)).astype(params.dtype)
+    def deltas(self, k: int, rng: np.random.Generator, params: np.ndarray) -> np.ndarray:
+        """The next k draws (k, n_params); k at once are the same numbers as k one at a time."""
+        return (self.scale * rng.standard_normal((k, params.size))).astype(params.dtype)
 
 
 class LocalSearch:
     """Strategy #2: from ``init_scale * N(0, 1)``, try ``incumbent + step * N(0, 1)``; keep it if lower."""
+
+    relative = True                                         # a candidate is incumbent + delta
 
     def __init__(self, init_scale: float, step: float) -> None:
         self.init_scale, self.step = init_scale, step
@@ -68,40 +75,72 @@ class LocalSearch:
     def start(self, rng: np.random.Generator, params: np.ndarray) -> np.ndarray:
         return (self.init_scale * rng.standard_normal(params.size)).astype(params.dtype)
 
-    def propose(self, incumbent: np.ndarray, rng: np.random.Generator, params: np.ndarray) -> np.ndarray:
-        return incumbent + (self.step * rng.standard_normal(params.size)).astype(params.dtype)
+    def deltas(self, k: int, rng: np.random.Generator, params: np.ndarray) -> np.ndarray:
+        return (self.step * rng.standard_normal((k, params.size))).astype(params.dtype)
 
 
 def walk(strategy, params: np.ndarray, loss: LossFn, trials: int, rng: np.random.Generator,
-         batches: Iterator[np.ndarray] | None = None) -> Iterator[Trial]:
+         batches: Iterator[np.ndarray] | None = None, blocks: BlockEvaluator | None = None) -> Iterator[Trial]:
     """Run ``strategy`` on the flat parameter vector ``params`` (changed in place), yielding each trial.
 
     After each yield ``params`` holds the incumbent (the candidate, before any is accepted), so the
     caller can evaluate it. ``batches`` yields the example indices of each trial; None means every
     trial uses the whole set and each candidate costs one evaluation, the start of a local search
-    one more. A candidate with a NaN or infinite loss is never accepted.
+    one more; then ``blocks``, if given, evaluates ``blocks.block`` candidates per pass over the
+    data (optlab.blocks): the same proposals, decisions and trials. A candidate with a NaN or
+    infinite loss is never accepted.
     """
+    if batches is None and blocks is not None:
+        yield from _walk_in_blocks(strategy, params, blocks, trials, rng)
+        return
     incumbent = strategy.start(rng, params)
-    best = math.inf
+    best, evals = math.inf, 0
     if incumbent is not None:
         params[...] = incumbent
         if batches is None:
-            best = loss(None)
-        yield Trial(0, best if batches is None else math.nan, best if batches is None else math.nan, True)
+            best, evals = loss(None), 1
+        yield Trial(0, best if batches is None else math.nan, best if batches is None else math.nan, True, evals)
     for k in range(1, trials + 1):
         batch = next(batches) if batches is not None else None
-        candidate = strategy.propose(incumbent, rng, params)
+        delta = strategy.deltas(1, rng, params)[0]
+        candidate = incumbent + delta if strategy.relative else delta
         params[...] = candidate
         value = loss(batch)
+        evals += 1
         if batch is not None and incumbent is not None:   # the incumbent on the same examples
             params[...] = incumbent
             best = loss(batch)
+            evals += 1
         accepted = value < best                             # False for NaN
         if accepted:
             incumbent, best = candidate, value
         if incumbent is not None:
             params[...] = incumbent
-        yield Trial(k, value, best, accepted)
+        yield Trial(k, value, best, accepted, evals)
+
+
+def _walk_in_blocks(strategy, params: np.ndarray, blocks: BlockEvaluator, trials: int,
+                    rng: np.random.Generator) -> Iterator[Trial]:
+    """:func:`walk` on the whole set, ``blocks.block`` candidates per pass over the data."""
+    incumbent = strategy.start(rng, params)
+    best, evals, k = math.inf, 0, 0
+    blocks.set_base(incumbent)
+    if incumbent is not None:
+        best, evals = blocks.base_loss(), 1
+        params[...] = incumbent
+        yield Trial(0, best, best, True, evals)
+    while k < trials:
+        deltas = strategy.deltas(min(blocks.block, trials - k), rng, params)
+        blocks.load(deltas)
+        for j in range(len(deltas)):
+            k, evals = k + 1, evals + 1
+            value = blocks.loss(j)
+            accepted = value < best                         # False for NaN
+            if accepted:
+                best = value
+                incumbent = blocks.accept(j) if strategy.relative else deltas[j].copy()
+            params[...] = incumbent if incumbent is not None else deltas[j]
+            yield Trial(k, value, best, accepted, evals)
 
 
 STRATEGIES = {"random": lambda s: RandomSearch(s.scale), "local": lambda s: LocalSearch(s.init_scale, s.step)}
@@ -124,9 +163,11 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
     n = len(data.train)
     batch = min(s.batch_size, n) if s.batch_size else None
     counter = LossCounter(setup)
+    blocks = None
     if batch is None:
         everything = Examples(data, data.train, setup.dtype)
         loss = lambda _: counter.full(everything)  # noqa: E731
+        blocks = BlockEvaluator(counter, everything) if BlockEvaluator.supports(model) else None
         sampler = None
     else:
         loss = lambda idx: counter.batch(data.features(data.train.x[idx], setup.dtype), data.train.y[idx])  # noqa: E731
@@ -152,13 +193,13 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
     test_loss = test_acc = math.nan
     rng = stream(config.seed, "search")
     try:
-        for trial in walk(STRATEGIES[s.strategy](s), model.flat_params, loss, s.trials, rng, sampler):
+        for trial in walk(STRATEGIES[s.strategy](s), model.flat_params, loss, s.trials, rng, sampler, blocks):
             drawn += batch if batch and trial.step > 0 else 0
             accepted += trial.accepted and trial.step > 0
             exists |= trial.accepted
             changed |= trial.accepted
-            row = {"step": trial.step, "epoch": drawn / n if batch else counter.evals,
-                   "loss_evals": counter.evals, "loss": trial.loss, "best_loss": trial.best,
+            row = {"step": trial.step, "epoch": drawn / n if batch else trial.evals,
+                   "loss_evals": trial.evals, "loss": trial.loss, "best_loss": trial.best,
                    "accepted": int(trial.accepted)}
             if exists and (trial.step <= 1 or trial.step % eval_every == 0 or trial.step == s.trials):
                 record_eval(trial.step, row, changed)
