@@ -2,8 +2,10 @@
 one library function each. Heavy modules (numpy, matplotlib, pydantic) are imported inside the
 commands so that ``optlab --help`` stays fast.
 
-Exit codes (conventions.md): 0 success; 1 the run failed (diverged, error, interrupted);
-2 bad input (config or arguments). No traceback for a user error unless ``--debug``.
+Exit codes (conventions.md): 0 success; 1 the run failed (diverged, error); 2 bad input (a config
+or argument error, an unusable runs directory, a refused --resume); 130 / 143 the run was stopped
+by SIGINT / SIGTERM (128 + the signal number, as shells report it: issue #9). No traceback unless
+``--debug`` (``optlab --debug CMD`` for any command, or ``CMD --debug``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,21 @@ app = typer.Typer(
 )
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
+_DEBUG = {"on": False}   # set by --debug (root or command); read by main() for uncaught errors
 
 
 @app.callback()
-def _root() -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="show Python tracebacks (any command)")) -> None:
     """optlab: run, compare and check the classic experiments of learning by gradient."""
+    _DEBUG["on"] = _DEBUG["on"] or debug
+
+
+def _bad_input(message: str) -> typer.Exit:
+    """Print ``error: message`` and return the exit-2 exception to raise."""
+    from rich.markup import escape
+
+    _err_console().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _err_console():
@@ -52,11 +64,29 @@ def _load_config(path: Path, overrides: list[str]):
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+def _resume_args(run_dir: Path, args: list[str]) -> tuple[Path, list[str]]:
+    """``--resume RUN_DIR [CONFIG] [KEY=VALUE]...``: the config file (the run's own config.yaml
+    unless one is given) and the overrides. Setting one of train.iterations / train.epochs
+    clears the other, so ``train.iterations=2000`` extends a run that was given in epochs."""
+    path = Path(args.pop(0)) if args and "=" not in args[0] else run_dir / "config.yaml"
+    keys = {a.split("=", 1)[0].strip() for a in args}
+    for key, other in (("train.iterations", "train.epochs"), ("train.epochs", "train.iterations")):
+        if key in keys and other not in keys:
+            args = [f"{other}=null", *args]
+    return path, args
+
+
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="YAML config file, e.g. configs/quickstart.yaml"),
+    ctx: typer.Context,
+    config: Optional[str] = typer.Argument(
+        None, metavar="CONFIG", show_default=False,
+        help="YAML config file, e.g. configs/quickstart.yaml (with --resume: optional, default the run's own)"),
     overrides: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="override config keys, e.g. optimizer.lr=0.01 model.hidden=[50,50]"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="RUN_DIR",
+        help="continue RUN_DIR from its checkpoint, bit-identically; extend it with e.g. train.iterations=5000"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where run directories go [default: ./runs]"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
@@ -64,26 +94,58 @@ def train(
 ) -> None:
     """Train the model a config describes and write a run directory.
 
+    Ctrl-C or SIGTERM: finish the step, checkpoint, stop (exit 130 / 143); twice: stop at once.
+
+    Continue a stopped or finished run: optlab train --resume RUN_DIR [train.iterations=N]
+
     Example: optlab train configs/quickstart.yaml optimizer.lr=0.01 seed=3
     """
-    cfg = _load_config(config, overrides or [])
-    from optlab.experiment import run
-    from optlab.rundir import default_runs_root
+    _DEBUG["on"] = _DEBUG["on"] or debug
+    args = ([config] if config is not None else []) + list(overrides or [])
+    if resume is not None:
+        if not (resume / "meta.json").is_file():
+            raise _bad_input(f"--resume {resume}: not a run directory (no meta.json)")
+        config_path, args = _resume_args(resume, args)
+    elif not args:
+        raise typer.BadParameter("a config file is required (or --resume RUN_DIR)", ctx=ctx, param_hint="'CONFIG'")
+    else:
+        config_path, args = Path(args[0]), args[1:]
+    cfg = _load_config(config_path, args)
+
+    from optlab import experiment
+    from optlab.checkpoint import CheckpointError
+    from optlab.interrupt import Abort, exit_code, graceful_stop
+    from optlab.rundir import RunDirError, default_runs_root
     from optlab.terminal import print_run_results, progress_bar
 
     console = _err_console()
+    _ensure_data(cfg, console, debug)     # download first: its own progress bar, no run dir if offline
     try:
-        with progress_bar(console, cfg.name, disable=quiet) as on_step:
-            result = run(cfg, runs_dir or default_runs_root(), on_step=on_step, command=sys.argv)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the run directory keeps what was written (status: interrupted)")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if debug:
+        with graceful_stop() as stop, progress_bar(console, cfg.name, disable=quiet) as on_step:
+            if resume is not None:
+                result = experiment.resume(resume, cfg, on_step=on_step, command=sys.argv, stop=stop)
+            else:
+                result = experiment.run(cfg, runs_dir or default_runs_root(), on_step=on_step, command=sys.argv,
+                                        stop=stop)
+    except (RunDirError, CheckpointError, experiment.SetupError) as exc:
+        if _DEBUG["on"]:
             raise
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", markup=True)
+        raise _bad_input(str(exc)) from None
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Abort) else 2
+        console.print("[yellow]interrupted[/] at once: the run directory keeps what was written "
+                      "(status: interrupted; resume from the last checkpoint, if any, with --resume)")
+        raise typer.Exit(exit_code(signum)) from None
+    except Exception as exc:
+        if _DEBUG["on"]:
+            raise
+        _print_failure(console, exc)
         raise typer.Exit(EXIT_FAILED) from None
     print_run_results(result)
+    if result.status == "interrupted":
+        console.print(f"[yellow]interrupted[/] ({stop.name}) after step {result.summary['steps']}: checkpoint "
+                      f"written; continue with: optlab train --resume {result.run_dir}", soft_wrap=True)
+        raise typer.Exit(exit_code(stop.signum))
     if result.status != "completed":
         raise typer.Exit(EXIT_FAILED)
 
@@ -148,8 +210,92 @@ def gradcheck(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _print_failure(console, exc: Exception) -> None:
+    from optlab.data import DataError
+
+    if isinstance(exc, DataError):   # a message written for the user: no exception type, no markup
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+    else:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+
+
+def _ensure_data(cfg, console, debug: bool) -> None:
+    from optlab.data import DataError, ensure_files
+
+    try:
+        ensure_files(cfg.data, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+# --------------------------------------------------------------------------------------------
+# optlab data: list and download the real datasets (library code in optlab/data/catalog.py)
+# --------------------------------------------------------------------------------------------
+data_app = typer.Typer(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_ROOT_HELP = "data directory [default: $OPTLAB_DATA_DIR, else the per-user cache]"
+
+
+@data_app.command("list")
+def data_list(root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP)) -> None:
+    """Every dataset: whether its files are present and verify, where, and their size."""
+    from optlab.data.catalog import print_catalog
+
+    print_catalog(root)
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(..., help="mnist, fashion_mnist or cifar10"),
+    root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Download a dataset's files, verify their checksums and keep them in the data directory.
+
+    Example: optlab data download mnist
+    """
+    import difflib
+
+    from optlab.data import DataError
+    from optlab.data.catalog import download
+    from optlab.data.sources import SPECS
+
+    console = _err_console()
+    if name not in SPECS:
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        console.print(f"[bold red]error:[/] unknown dataset {name!r}{hint} (downloadable: {', '.join(SPECS)})",
+                      markup=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        download(name, root, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
 def main() -> None:
-    app()
+    """The console script: any uncaught error is one line and exit 1 (a traceback with --debug);
+    Ctrl-C outside a run (e.g. while loading) exits 130 without a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if _DEBUG["on"] or "--debug" in sys.argv[1:]:
+            raise
+        sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n(run with --debug for the traceback)\n")
+        sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

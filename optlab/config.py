@@ -81,16 +81,37 @@ _Loader.add_implicit_resolver(
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string _Loader would read as something else (``"1e3"``).
+
+    SafeDumper quotes by the YAML 1.1 rules, which leave ``1e3`` bare, and _Loader would then
+    read the run name "1e3" back as the float 1000.0.
+    """
+
+
+_Dumper.yaml_implicit_resolvers = {first: list(resolvers) for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+
+
 def parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML text; return the data and the 1-based line of every key path in it."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)   # the reader refuses control characters here, already
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError([Problem(f"{where}:{line}", "", f"YAML error: unacceptable character "
+                                   f"#x{exc.character:04x} (control characters are not allowed)")]) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
         problem = exc.problem or "invalid YAML"
+        if exc.context and problem.startswith("but "):  # PyYAML splits one sentence in two
+            problem = f"{exc.context}, {problem}"
+        elif exc.context and exc.context_mark and "end of stream" in problem:
+            # an unclosed quote or bracket is found at the end of the file; point at its start
+            mark, problem = exc.context_mark, f"{problem} {exc.context} that starts here"
+        line = f":{mark.line + 1}" if mark else ""
         if "\t" in problem or "'\\t'" in problem:
             problem += " (YAML does not allow tabs for indentation; use spaces)"
         raise ConfigError([Problem(f"{where}{line}", "", f"YAML syntax error: {problem}")]) from None
@@ -202,8 +223,10 @@ def _message(err: dict) -> str:
         return f"needs a name: one of {', '.join(UNIONS[loc[0]])}"
     if kind == "missing":
         return "required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a section of keys (a mapping), got {value!r}"
     msg = err["msg"].removeprefix("Value error, ")
-    msg = msg.replace("Input should be", "must be").replace("Input should have", "must have")
+    msg = re.sub(r"^(Input|String|Value|List) should ", "must ", msg)
     if kind not in ("value_error", "assertion_error") and not isinstance(value, (dict, list)):
         msg += f" (got {value!r})"
     return msg
@@ -283,7 +306,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
 
 def dump_config(config: Config) -> str:
     """The resolved config as YAML: every default filled in, enough to re-run exactly."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
+    return yaml.dump(config.model_dump(mode="json"), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
 def loads_config(text: str, where: str = "<config>") -> Config:

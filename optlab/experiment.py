@@ -9,29 +9,46 @@ The loop (search strategy ``gradient``): mini-batches shuffled each epoch from t
 ``batches`` Generator (conventions.md), forward, loss + penalty, backward (or the numerical
 gradient, ``search.gradient: numerical``), one optimizer update;
 the mini-batch loss and learning rate are recorded every step, train/validation loss and accuracy
-every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. A
-non-finite loss stops the run as ``diverged``. The same config and seed give identical metrics.
+every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. The same
+config and seed give identical metrics.
+
+How a run can end, and what its directory then says (meta.json ``status``):
+
+- ``completed``; a checkpoint is written, so ``--resume`` can extend it;
+- ``diverged``: the mini-batch loss was NaN / inf, or above ``train.divergence_factor`` times the
+  step-0 training loss; the run stops at that step, summary.json says where and why;
+- ``interrupted``: a graceful stop (:mod:`optlab.interrupt`) was requested; the step in progress
+  finishes, a checkpoint is written, then the run stops;
+- ``failed``: an exception (its message is in meta.json);
+- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.rundir.run_status`).
+
+Problems found before training are raised before any run directory exists: an unusable runs
+directory (:class:`~optlab.rundir.RunDirError`) or a config that cannot be built
+(:class:`SetupError`); refused resumptions raise :class:`~optlab.checkpoint.CheckpointError`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
+from optlab import checkpoint
 from optlab.budget import GradientStep
 from optlab.config import dump_config
 from optlab.data import Dataset, Split, load_dataset
+from optlab.interrupt import Abort, StopRequest
 from optlab.losses import Loss, accuracy, build_loss
 from optlab.models import Model, build_model
 from optlab.optimizers import build_optimizer
 from optlab.regularizers import Penalty
-from optlab.rng import stream
-from optlab.rundir import RunDir
+from optlab.rng import Streams, stream
+from optlab.rundir import HEARTBEAT_S, RunDir, RunDirError, check_space, check_writable
+from optlab.sampling import BatchSampler
 from optlab.schema import Config
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating, to bound memory on big sets
@@ -45,20 +62,6 @@ class Result:
     run_dir: Path
     status: str      # completed | diverged | interrupted | failed
     summary: dict
-
-
-def batches(n: int, batch_size: int, sampling: str, rng: np.random.Generator) -> Iterator[tuple[int, np.ndarray]]:
-    """Endless (epoch, indices) mini-batches: a fresh permutation per epoch, or with replacement."""
-    epoch = 0
-    while True:
-        if sampling == "replacement":
-            for _ in range(math.ceil(n / batch_size)):
-                yield epoch, rng.integers(0, n, size=batch_size)
-        else:
-            order = rng.permutation(n)
-            for start in range(0, n, batch_size):
-                yield epoch, order[start: start + batch_size]
-        epoch += 1
 
 
 def evaluate(model: Model, loss_fn: Loss, penalty: Penalty, data: Dataset, split: Split, dtype) -> tuple[float, float]:
@@ -76,23 +79,33 @@ def evaluate(model: Model, loss_fn: Loss, penalty: Penalty, data: Dataset, split
     return total_loss / len(split) + reg, correct / len(split)
 
 
+class SetupError(Exception):
+    """The config validates but asks for something that cannot be built (bad input, exit 2)."""
+
+
 @dataclass
 class Setup:
-    """Everything a run is built from, made from the config and its seed alone."""
+    """Everything a run is built from, made from the config and its seed alone.
+
+    ``streams`` hands out the run's Generators; any that is consumed during training must come
+    from it, so that checkpoints save its state (optlab.rng.Streams).
+    """
 
     data: Dataset
     model: Model
     loss_fn: Loss
     penalty: Penalty
     dtype: np.dtype
+    streams: Streams
 
     @classmethod
     def from_config(cls, config: Config) -> Setup:
         dtype = np.dtype(config.train.dtype)
+        streams = Streams(config.seed)
         data = load_dataset(config.data, config.seed)
-        model = build_model(config.model, data.n_features, data.n_classes, stream(config.seed, "init"), dtype)
+        model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype)
         reg = config.regularization
-        return cls(data, model, build_loss(config.loss), Penalty(l2=reg.l2, l1=reg.l1), dtype)
+        return cls(data, model, build_loss(config.loss), Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
 
     def objective(self, x: np.ndarray, y: np.ndarray) -> float:
         """Forward pass, loss + penalty, backward: fills model.grads, returns the objective."""
@@ -124,52 +137,117 @@ def total_steps(config: Config, n_train: int) -> tuple[int, int]:
     return max(1, math.ceil(config.train.epochs * per_epoch)), per_epoch
 
 
+@dataclass
+class LoopState:
+    """What the loop carries from step to step besides model, optimizer and sampler; saved in
+    every checkpoint so a resumed run's summary and divergence test match an uninterrupted one."""
+
+    step: int = 0                       # last completed step
+    last_loss: float = math.nan         # mini-batch objective of that step
+    initial_loss: float = math.nan      # step-0 training objective, the divergence reference
+    loss_evals: int = 0                 # loss evaluations so far (optlab.budget)
+    loss_eval_examples: int = 0         # examples forwarded in them
+    elapsed: float = 0.0                # wall seconds trained so far, over all sessions
+    accuracy: dict = field(default_factory=lambda: {s: {"final": None, "peak": None, "peak_step": None}
+                                                    for s in ("train", "val")})
+
+    def track(self, split: str, step: int, acc: float) -> None:
+        """Final and peak (earliest step of the peak) accuracy, conventions.md "peak vs final"."""
+        if not math.isfinite(acc):
+            return
+        best = self.accuracy[split]
+        best["final"] = acc
+        if best["peak"] is None or acc > best["peak"]:
+            best["peak"], best["peak_step"] = acc, step
+
+
+def divergence(loss: float, initial: float, factor: float | None) -> str | None:
+    """Why ``loss`` means the run diverged (``non-finite`` / ``factor``), or None if it did not."""
+    if not math.isfinite(loss):
+        return "non-finite"
+    if factor is not None and math.isfinite(initial) and initial > 0 and loss > factor * initial:
+        return "factor"
+    return None
+
+
 # Overflow and NaN are handled explicitly (a non-finite loss stops the run as "diverged"), so
 # numpy's floating-point warnings would only be noise on the way there.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
-def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None) -> dict:
+def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None, stop: StopRequest,
+           ckpt: checkpoint.Checkpoint | None = None) -> dict:
     data, model, dtype = setup.data, setup.model, setup.dtype
     n = len(data.train)
     batch = min(config.train.batch_size, n)
     steps, per_epoch = total_steps(config, n)
     eval_every = config.train.eval_every or per_epoch
+    every = config.train.checkpoint_every
     optimizer = build_optimizer(config.optimizer)
-    sampler = batches(n, batch, config.train.sampling, stream(config.seed, "batches"))
+    sampler = BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches"))
     eval_train = train_eval_split(config, data)
     gradient = GradientStep(setup, config.search.gradient)
 
-    writer = rd.metrics()
-    t0 = time.perf_counter()
-    history = {"train": [], "val": []}   # (step, accuracy)
+    state = LoopState()
+    if ckpt is not None:
+        checkpoint.restore(ckpt, model=model, optimizer=optimizer, sampler=sampler, streams=setup.streams)
+        state = LoopState(**ckpt.loop)
+        gradient.counter.evals, gradient.counter.examples = state.loss_evals, state.loss_eval_examples
+    writer = rd.metrics(append=ckpt is not None)
+    t0 = time.perf_counter() - state.elapsed
+    last_beat = time.monotonic()
 
     def record_eval(step: int, row: dict) -> None:
         for split, part in (("train", eval_train), ("val", data.val)):
             loss, acc = evaluate(model, setup.loss_fn, setup.penalty, data, part, dtype)
             row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-            history[split].append((step, acc))
+            state.track(split, step, acc)
 
-    status, last_loss, step, epoch = "completed", math.nan, 0, 0
+    def save_checkpoint() -> None:
+        state.elapsed = time.perf_counter() - t0
+        state.loss_evals, state.loss_eval_examples = gradient.evals, gradient.counter.examples
+        checkpoint.save(rd, step=state.step, config=config, model=model, optimizer=optimizer, sampler=sampler,
+                        streams=setup.streams, loop=asdict(state))
+        rd.heartbeat(checkpoint_step=state.step)
+
+    status, last_loss, step, why = "completed", math.nan, state.step, None
+    row: dict = {}
+    test_loss = test_acc = math.nan
     try:
-        row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
-        record_eval(0, row)
-        writer.write({**row, "time": time.perf_counter() - t0})
-        for step in range(1, steps + 1):
-            epoch, idx = next(sampler)
+        if ckpt is None:
+            row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
+            record_eval(0, row)
+            state.initial_loss = row["train_loss"]
+            writer.write({**row, "time": time.perf_counter() - t0})
+        for step in range(state.step + 1, steps + 1):
+            if stop.signum is not None:          # asked to stop: the previous step is complete
+                status, step = "interrupted", state.step
+                break
+            _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
             last_loss = gradient(xb, data.train.y[idx])             # fills model.grads
             row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,
                    "lr": optimizer.lr}
-            if not math.isfinite(last_loss):
+            why = divergence(last_loss, state.initial_loss, config.train.divergence_factor)
+            if why is not None:
                 status = "diverged"
                 writer.write({**row, "time": time.perf_counter() - t0})
                 break
             optimizer.update(model.params, model.grads)
+            state.step, state.last_loss = step, last_loss
             if step % eval_every == 0 or step == steps:
                 record_eval(step, row)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
                 on_step(step, steps, last_loss)
-        test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
+            if every is not None and step % every == 0 and step != steps:
+                save_checkpoint()
+                last_beat = time.monotonic()
+            elif time.monotonic() - last_beat > HEARTBEAT_S:
+                rd.heartbeat()
+                last_beat = time.monotonic()
+        if status in ("completed", "interrupted"):
+            save_checkpoint()   # resume continues an interrupted run, or extends a finished one
+        if status != "interrupted":  # a stop request should stop, not run a test pass first
+            test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
     finally:
         writer.close()
         wall = time.perf_counter() - t0
@@ -184,56 +262,127 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None)
         "loss_evals": gradient.evals,
         "examples_per_eval": batch,
         "loss_eval_examples": gradient.counter.examples,
-        "final_loss": last_loss,
+        "final_loss": last_loss if status == "diverged" else state.last_loss,
         "final_train_loss": row.get("train_loss", math.nan),
         "test_loss": test_loss,
         "wall_time_s": wall,
         "n_params": model.n_params(),
-        "accuracy": {split: _final_and_peak(points) for split, points in history.items()},
+        "accuracy": {split: dict(best) for split, best in state.accuracy.items()},
+        "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
     if status == "diverged":
-        summary["diverged_at"] = {"step": step, "loss": last_loss}
+        summary["diverged_at"] = {"step": step, "loss": last_loss, "rule": why, "lr": optimizer.lr,
+                                  "initial_loss": state.initial_loss, "factor": config.train.divergence_factor}
     return summary
 
 
-def _final_and_peak(points: list[tuple[int, float]]) -> dict:
-    valid = [(s, a) for s, a in points if math.isfinite(a)]
-    if not valid:
-        return {"final": None, "peak": None, "peak_step": None}
-    peak_step, peak = max(valid, key=lambda p: (p[1], -p[0]))  # the earliest step of the peak
-    return {"final": valid[-1][1], "peak": peak, "peak_step": peak_step}
+def _build(config: Config) -> Setup:
+    """Setup.from_config, with "cannot be built" errors as :class:`SetupError` (bad input)."""
+    try:
+        return Setup.from_config(config)
+    except MemoryError as exc:
+        raise SetupError(f"the config needs more memory than is available ({exc})") from exc
+    except ValueError as exc:
+        raise SetupError(str(exc)) from exc
+
+
+def estimate_bytes(config: Config, setup: Setup) -> int:
+    """A generous upper bound on what a run writes: metrics rows, two checkpoints (the old one
+    lives until the new one is renamed over it) and the plots and tables."""
+    if config.search.strategy == "gradient":
+        steps, _ = total_steps(config, len(setup.data.train))
+    else:
+        steps = config.search.trials            # one row per trial, and no checkpoint
+    row = 250                                   # a metrics.csv row with every column filled in
+    state = setup.model.n_params() * setup.dtype.itemsize * 3 + len(setup.data.train) * 8
+    return (steps + 1) * row + 2 * state + 2_000_000
 
 
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
-        command: list[str] | None = None) -> Result:
+        command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
 
-    Whatever happens, the run directory says so: meta.json's status is set to completed,
-    diverged, interrupted (Ctrl-C) or failed (with the error), and plots and tables are rendered
-    from whatever metrics were written.
+    Before anything is created: ``runs_root`` must be writable with room for the run
+    (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
+    directory says so in meta.json and summary.json. ``stop``: poll it to stop gracefully
+    (optlab.interrupt.graceful_stop).
     """
+    runs_root = Path(runs_root)
+    check_writable(runs_root)
+    setup = _build(config)
+    check_space(runs_root, estimate_bytes(config, setup))
+    try:
+        rd = RunDir.create(runs_root, config.name)
+    except OSError as exc:
+        raise RunDirError(f"cannot create a run directory under {runs_root}: {exc.strerror or exc}") from None
+    try:
+        rd.write_text("config.yaml", dump_config(config))
+        rd.start(command)
+    except OSError as exc:
+        # nothing has run yet: leave no half-made directory behind
+        for leftover in rd.path.iterdir():
+            leftover.unlink()
+        rd.path.rmdir()
+        raise RunDirError(f"cannot write to {rd.path}: {exc.strerror or exc}") from None
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), None)
+
+
+def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
+           command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
+    """Continue ``run_dir`` from its checkpoint up to ``config``'s length, in the same directory.
+
+    ``config`` must equal the run's own config except for train.iterations / train.epochs /
+    train.checkpoint_every (checkpoint.CheckpointError names any other difference). metrics.csv
+    loses the rows written after the checkpoint and is then appended to, so the finished run's
+    files equal those of a run that was never stopped (but for wall times).
+    """
+    rd = RunDir(Path(run_dir))
+    if config.search.strategy != "gradient":
+        raise checkpoint.CheckpointError(f"{rd.path}: a {config.search.strategy} search keeps no checkpoint; "
+                                         "run it again (same config and seed: the same trials)")
+    ckpt = checkpoint.prepare_resume(rd.path, config)
+    check_writable(rd.path)
+    setup = _build(config)
+    steps, _ = total_steps(config, len(setup.data.train))
+    if steps <= ckpt.step:
+        raise checkpoint.CheckpointError(
+            f"{rd.path}: the checkpoint is at step {ckpt.step} and the config asks for {steps} steps; "
+            f"ask for more, e.g. train.iterations={ckpt.step + max(ckpt.step, 1)}")
+    check_space(rd.path, estimate_bytes(config, setup))
+    rd.truncate_metrics(ckpt.step)
+    rd.write_text("config.yaml", dump_config(config))   # the new length; re-running it repeats the run
+    for stale in ("summary.json", "results.md"):        # they described the run before it resumed
+        rd.remove(stale)
+    rd.restart(command, ckpt.step)
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt)
+
+
+def _execute(rd: RunDir, config: Config, setup: Setup, on_step: ProgressFn | None, stop: StopRequest,
+             ckpt: checkpoint.Checkpoint | None) -> Result:
     from optlab import report
 
-    rd = RunDir.create(runs_root, config.name)
-    rd.write_text("config.yaml", dump_config(config))
-    rd.start(command)
     try:
-        setup = Setup.from_config(config)
         if config.search.strategy == "gradient":
-            summary = _train(config, setup, rd, on_step)
+            summary = _train(config, setup, rd, on_step, stop, ckpt)
         else:
             from optlab.search import run_search
-            summary = run_search(config, setup, rd, on_step)
-    except KeyboardInterrupt:
-        rd.finish("interrupted")
+            summary = run_search(config, setup, rd, on_step, stop)
+    except Abort as exc:        # a second signal: record it and leave at once (no plotting)
+        with stop.shielded():
+            rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")
+        raise
+    except KeyboardInterrupt:   # Ctrl-C without graceful_stop (e.g. a library user)
+        rd.finish("interrupted", signal="SIGINT")
         report.render_run(rd.path, quiet=True)
         raise
     except Exception as exc:
         rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
         report.render_run(rd.path, quiet=True)
         raise
-    rd.write_json("summary.json", summary)
-    rd.finish(summary["status"])
-    report.render_run(rd.path)
+    with stop.shielded():
+        rd.write_json("summary.json", summary)
+        extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
+        rd.finish(summary["status"], **extra)
+    report.render_run(rd.path, quiet=summary["status"] != "completed")
     return Result(rd.path, summary["status"], summary)

@@ -76,20 +76,28 @@ def search_loss_figure(evals: np.ndarray, loss: np.ndarray, best: np.ndarray, ti
     return fig
 
 
-def accuracy_figure(metrics: dict[str, np.ndarray], title: str, x: str = "step"):
+def accuracy_figure(metrics: dict[str, np.ndarray], title: str, val_label: str = SPLIT_LABELS["val"],
+                    x: str = "step"):
     """Train and validation accuracy at each evaluation, against ``x`` (a metrics column)."""
     fig, ax = _figure()
+    labels = {**SPLIT_LABELS, "val": val_label}
     for split, style in (("train", "--"), ("val", "-")):
         acc = metrics[f"{split}_acc"]
         ok = np.isfinite(acc)
         if ok.any():
             ax.plot(metrics[x][ok], 100 * acc[ok], style, marker="." if ok.sum() < 60 else None,
-                    label=SPLIT_LABELS[split])
+                    label=labels[split])
     ax.set(xlabel=x.replace("_evals", " evaluations"), ylabel="accuracy (%)", title=title)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     return fig
+
+
+def val_label(summary: dict | None) -> str:
+    """How the validation split is named: "validation (= test)" when the run evaluated on the test
+    set (data.val_from: test), so such numbers are never mistaken for a held-out validation set."""
+    return "validation (= test)" if summary and summary.get("val_source") == "test" else SPLIT_LABELS["val"]
 
 
 def _pct(value: float | None) -> str:
@@ -99,10 +107,11 @@ def _pct(value: float | None) -> str:
 def accuracy_rows(summary: dict) -> list[list[str]]:
     """[split, final, peak, step of peak] per split, accuracies as percentages (conventions.md)."""
     rows = []
+    labels = {**SPLIT_LABELS, "val": val_label(summary)}
     for split in ("train", "val", "test"):
         acc = summary.get("accuracy", {}).get(split, {})
         step = acc.get("peak_step")
-        rows.append([SPLIT_LABELS[split], _pct(acc.get("final")), _pct(acc.get("peak")),
+        rows.append([labels[split], _pct(acc.get("final")), _pct(acc.get("peak")),
                      "—" if step is None else str(step)])
     return rows
 
@@ -139,10 +148,25 @@ def facts(summary: dict) -> list[tuple[str, str]]:
     if "loss_evals" in summary:
         out.append(("loss evaluations", _budget(summary)))
     out.append(("wall time", f"{summary.get('wall_time_s', 0):.2f} s"))
-    if "diverged_at" in summary:
-        d = summary["diverged_at"]
-        out.append(("diverged at", f"step {d['step']} (loss {d['loss']})"))
+    if "diverged_at" in summary and strategy in ("random", "local"):
+        knob = "search.scale" if strategy == "random" else "search.init_scale"
+        out.append(("diverged", f"no candidate had a finite loss; try a smaller {knob}"))
+    elif "diverged_at" in summary:
+        out.append(("diverged", explain_divergence(summary)))
     return out
+
+
+def explain_divergence(summary: dict) -> str:
+    """One line: where the run diverged, by which rule, and what to try instead."""
+    d = summary["diverged_at"]
+    loss = "NaN" if d.get("loss") is None else f"{d['loss']:.4g}"  # JSON stores NaN / inf as null
+    if d.get("rule") == "factor":
+        what = (f"the loss {loss} rose above {d['factor']:g} x the initial loss {d['initial_loss']:.4g} "
+                "(train.divergence_factor)")
+    else:
+        what = f"the loss became {loss if d.get('loss') is not None else 'NaN or infinite'}"
+    lr = f" (it was {d['lr']:g})" if d.get("lr") is not None else ""
+    return f"at step {d['step']}: {what}; try a smaller optimizer.lr{lr}"
 
 
 def results_markdown(name: str, summary: dict) -> str:
@@ -161,15 +185,17 @@ def render_run(path: Path, quiet: bool = False) -> None:
     try:
         m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
         name = rd.path.name
+        summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
         if "best_loss" in m:   # a random or local search
             rd.write_figure("loss.png", search_loss_figure(m["loss_evals"], m["loss"], m["best_loss"],
                                                            f"{name}: loss of each candidate"))
-            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy of the best", x="loss_evals"))
+            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy of the best", val_label(summary),
+                                                            x="loss_evals"))
         else:
             rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
-            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy"))
-        if (rd.path / "summary.json").exists():
-            rd.write_text("results.md", results_markdown(name, rd.read_json("summary.json")))
+            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy", val_label(summary)))
+        if summary is not None:
+            rd.write_text("results.md", results_markdown(name, summary))
     except Exception:
         if not quiet:
             raise

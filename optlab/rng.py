@@ -36,3 +36,31 @@ def stream(seed: int, name: str) -> np.random.Generator:
     if name not in STREAMS:
         raise KeyError(f"unknown random stream {name!r}; known: {', '.join(STREAMS)}")
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS[name],)))
+
+
+class Streams:
+    """The Generators one run hands out, kept by name so a checkpoint can save all of them.
+
+    Every Generator whose state carries from one step to the next (mini-batch order; dropout
+    masks once dropout exists) must come from here: :mod:`optlab.checkpoint` saves and restores
+    ``bit_generator.state`` of each, which is what makes a resumed run bit-identical.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._made: dict[str, np.random.Generator] = {}
+
+    def get(self, name: str) -> np.random.Generator:
+        """The run's Generator ``name`` (the same object on every call)."""
+        if name not in self._made:
+            self._made[name] = stream(self.seed, name)
+        return self._made[name]
+
+    def states(self) -> dict[str, dict]:
+        """``{name: bit_generator.state}`` of every Generator handed out so far (JSON-friendly)."""
+        return {name: gen.bit_generator.state for name, gen in self._made.items()}
+
+    def set_states(self, states: dict[str, dict]) -> None:
+        """Restore saved states in place, so consumers holding a Generator see the change."""
+        for name, state in states.items():
+            self.get(name).bit_generator.state = state

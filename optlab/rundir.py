@@ -4,9 +4,12 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 
 - ``config.yaml``   the resolved config (every default filled in): re-running it repeats the run;
 - ``meta.json``     status (running / completed / diverged / interrupted / failed), times,
-                    versions, host, git commit of the working directory, command line;
+                    versions, host, pid, git commit of the working directory, command line, and a
+                    ``heartbeat`` time refreshed while training, so :func:`run_status` can tell a
+                    run that is still going from one that was killed (``died``);
 - ``metrics.csv``   appended and flushed line by line during training (``METRIC_COLUMNS``; a
                     random or local search writes ``SEARCH_COLUMNS``, one row per trial);
+- ``checkpoint.npz`` the state to resume from (:mod:`optlab.checkpoint`), when one was written;
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
 - ``loss.png``, ``accuracy.png``, ``results.md``  rendered from the files above by
   :mod:`optlab.report`.
@@ -23,6 +26,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +46,13 @@ SEARCH_COLUMNS = ["step", "epoch", "loss_evals", "loss", "best_loss", "accepted"
                   "val_loss", "val_acc", "time"]
 # Columns that depend on the clock; everything else is identical for the same config and seed.
 WALL_CLOCK_COLUMNS = ["time"]
+
+HEARTBEAT_S = 5.0     # seconds between heartbeats written to meta.json while a run trains
+STALE_AFTER_S = 600.0  # a "running" run whose heartbeat is older than this is taken to have died
+
+
+class RunDirError(Exception):
+    """The runs directory cannot be used (not writable, not a directory, disk full)."""
 
 
 def default_runs_root() -> Path:
@@ -95,13 +106,17 @@ def format_value(value: Any) -> str:
 
 
 class MetricsWriter:
-    """Appends rows to metrics.csv, flushing each so a killed run keeps every finished step."""
+    """Appends rows to metrics.csv, flushing each so a killed run keeps every finished step.
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
+    ``append=True`` continues an existing file (a resumed run) instead of starting a new one.
+    """
+
+    def __init__(self, path: Path, columns: list[str], append: bool = False) -> None:
         self.columns = columns
-        self._fh = open(path, "w", newline="", encoding="utf-8")
-        self._fh.write(",".join(columns) + "\n")
-        self._fh.flush()
+        self._fh = open(path, "a" if append else "w", newline="", encoding="utf-8")
+        if not append:
+            self._fh.write(",".join(columns) + "\n")
+            self._fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
         unknown = set(row) - set(self.columns)
@@ -114,10 +129,16 @@ class MetricsWriter:
         self._fh.close()
 
 
+def _complete_rows(text: str) -> tuple[str, list[str]]:
+    """Header and the complete data lines (a line cut by a kill has no newline and is dropped)."""
+    lines = text.split("\n")
+    return lines[0], [line for line in lines[1:-1] if line]
+
+
 def read_metrics(path: Path) -> dict[str, list[float]]:
     """metrics.csv as columns of floats (NaN for empty cells)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    header_line, lines = _complete_rows(Path(path).read_text(encoding="utf-8"))
+    rows = list(csv.reader([header_line, *lines]))
     header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
     return {name: [float(r[i]) if r[i] else math.nan for r in body] for i, name in enumerate(header)}
 
@@ -144,6 +165,14 @@ class RunDir:
         raise RuntimeError(f"could not find a free run directory name under {root}")
 
     # -- whole files ----------------------------------------------------------------------------
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        atomic_write_bytes(self.path / name, data)
+        return self.path / name
+
+    def remove(self, name: str) -> None:
+        """Delete a file that would no longer tell the truth (a resumed run's old summary)."""
+        (self.path / name).unlink(missing_ok=True)
+
     def write_text(self, name: str, text: str) -> Path:
         atomic_write_bytes(self.path / name, text.encode("utf-8"))
         return self.path / name
@@ -161,8 +190,19 @@ class RunDir:
         return self.path / name
 
     # -- metrics and meta -----------------------------------------------------------------------
-    def metrics(self, columns: list[str] = METRIC_COLUMNS) -> MetricsWriter:
-        return MetricsWriter(self.path / "metrics.csv", columns)
+    def metrics(self, columns: list[str] = METRIC_COLUMNS, append: bool = False) -> MetricsWriter:
+        return MetricsWriter(self.path / "metrics.csv", columns, append=append)
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Keep the header and the rows up to ``last_step`` (atomically), for a resumed run.
+
+        Rows past the checkpoint were written after it and will be written again by the resumed
+        run; a row cut short by a kill is dropped.
+        """
+        header, rows = _complete_rows((self.path / "metrics.csv").read_text(encoding="utf-8"))
+        n = len(header.split(","))
+        keep = [r for r in rows if len(r.split(",")) == n and int(r.split(",", 1)[0]) <= last_step]
+        self.write_text("metrics.csv", "\n".join([header, *keep]) + "\n")
 
     def start(self, command: Iterable[str] | None = None) -> None:
         import numpy
@@ -177,9 +217,89 @@ class RunDir:
             "host": platform.node(),
             "git_commit": _git_commit(Path.cwd()),
             "command": list(command if command is not None else sys.argv),
+            "pid": os.getpid(),
+            "heartbeat": _now(),
         })
+
+    def restart(self, command: Iterable[str] | None, at_step: int) -> None:
+        """Mark a resumed run as running again, recording when, how and from which step."""
+        meta = self.read_json("meta.json")
+        history = meta.get("resumed", [])
+        history.append({"at_step": at_step, "time": _now(), "previous_status": meta.get("status"),
+                        "command": list(command if command is not None else sys.argv)})
+        meta.update(status="running", ended=None, host=platform.node(), pid=os.getpid(), heartbeat=_now(),
+                    resumed=history)
+        for stale in ("error", "signal", "checkpoint_step"):
+            meta.pop(stale, None)
+        self.write_json("meta.json", meta)
+
+    def heartbeat(self, **extra: Any) -> None:
+        """Refresh meta.json's heartbeat (and any extra fields): the run is alive."""
+        meta = self.read_json("meta.json")
+        meta.update(heartbeat=_now(), **extra)
+        self.write_json("meta.json", meta)
 
     def finish(self, status: str, **extra: Any) -> None:
         meta = self.read_json("meta.json")
-        meta.update(status=status, ended=_now(), **extra)
+        meta.update(status=status, ended=_now(), heartbeat=_now(), **extra)
         self.write_json("meta.json", meta)
+
+
+# -------------------------------------------------------------------------------------------------
+# checks before a run starts, and the status of a run seen from outside
+# -------------------------------------------------------------------------------------------------
+def check_writable(root: Path) -> None:
+    """Make ``root`` if needed and prove a file can be created in it; else :class:`RunDirError`.
+
+    Done before any data is loaded or any step is taken, so a bad ``--runs-dir`` costs nothing.
+    """
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=root, prefix=".optlab-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunDirError(f"cannot write run directories under {root}: {exc.strerror or exc}") from None
+
+
+def check_space(root: Path, needed: int) -> None:
+    """:class:`RunDirError` if the file system of ``root`` has less than ``needed`` bytes free."""
+    free = shutil.disk_usage(root).free
+    if free < needed:
+        raise RunDirError(f"not enough free space under {root}: the run needs about {needed / 1e6:.1f} MB, "
+                          f"{free / 1e6:.1f} MB are free")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # exists, owned by someone else
+        return True
+    return True
+
+
+def run_status(path: Path, now: datetime | None = None, stale_after: float = STALE_AFTER_S) -> str:
+    """A run's status as meta.json records it, except that a run which says ``running`` but
+    cannot be is ``died`` (killed with SIGKILL, out of memory, power cut).
+
+    A ``running`` run has died when it was started on this host and its pid is gone, or when its
+    heartbeat (refreshed every :data:`HEARTBEAT_S` seconds while training) is older than
+    ``stale_after`` seconds — the only test possible for a run from another host, and the one
+    that catches a reused pid.
+    """
+    meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    status = meta.get("status", "unknown")
+    if status != "running":
+        return status
+    pid, host = meta.get("pid"), meta.get("host")
+    if pid is not None and host == platform.node() and not _pid_alive(int(pid)):
+        return "died"
+    beat = meta.get("heartbeat") or meta.get("started")
+    if beat is not None:
+        age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
+        if age > stale_after:
+            return "died"
+    return "running"

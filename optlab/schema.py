@@ -11,7 +11,7 @@ Pure pydantic, no numpy: the CLI imports it only inside commands.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -19,9 +19,28 @@ from optlab.hyper import DEFAULTS, DESCRIPTIONS, RANGES
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are re-validated on set."""
+    """Base of every config section: unknown keys are errors, values are re-validated on set.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    ``allow_inf_nan=False``: YAML reads ``1e999`` as inf and ``.nan`` as NaN; no setting means
+    anything with them (``gt=0`` alone would let ``lr: 1e999`` through to fail mid-run).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+# Upper bounds on sizes, so that a typo such as `size: 60000000000` is a config error with a line
+# number instead of a MemoryError (or the OOM killer) once the arrays are allocated.
+MAX_EXAMPLES = 10_000_000
+MAX_UNITS = 100_000
+
+
+def _val_below_size(value: int, info: ValidationInfo) -> int:
+    """Validation is held out of the training draw, so it must leave some training examples."""
+    size = info.data.get("size")
+    if size is not None and value >= size:
+        raise ValueError(f"val_size ({value}) must be smaller than size ({size}): "
+                         "validation examples are held out of the training set")
+    return value
 
 
 def _name_shorthand(value: Any) -> Any:
@@ -40,24 +59,28 @@ class SpiralData(Section):
     """CS231n's K-class spiral in 2-D: class k's arm has angle 4(k + r) + noise at radius r."""
 
     name: Literal["spiral"]
-    classes: int = Field(3, ge=2, description="number of spiral arms (classes)")
-    size: int = Field(300, ge=1, description="training examples generated (validation is held out of these)")
-    test_size: int = Field(300, ge=0, description="test examples, drawn independently")
+    classes: int = Field(3, ge=2, le=1000, description="number of spiral arms (classes)")
+    size: int = Field(300, ge=1, le=MAX_EXAMPLES, description="training examples generated (validation is held out of these)")
+    test_size: int = Field(300, ge=0, le=MAX_EXAMPLES, description="test examples, drawn independently")
     noise: float = Field(0.2, ge=0, description="std of the Gaussian noise on the angle (radians)")
     val_size: int = Field(150, ge=0, description="examples held out of the training set for validation")
+
+    _val_size = field_validator("val_size")(_val_below_size)
 
 
 class BlobsData(Section):
     """Isotropic Gaussian clusters, one per class, centres drawn uniformly in a box."""
 
     name: Literal["blobs"]
-    classes: int = Field(3, ge=2, description="number of clusters (classes)")
-    dims: int = Field(2, ge=1, description="input dimension")
-    size: int = Field(300, ge=1, description="training examples generated (validation is held out of these)")
-    test_size: int = Field(300, ge=0, description="test examples, drawn independently")
+    classes: int = Field(3, ge=2, le=1000, description="number of clusters (classes)")
+    dims: int = Field(2, ge=1, le=MAX_UNITS, description="input dimension")
+    size: int = Field(300, ge=1, le=MAX_EXAMPLES, description="training examples generated (validation is held out of these)")
+    test_size: int = Field(300, ge=0, le=MAX_EXAMPLES, description="test examples, drawn independently")
     std: float = Field(1.0, gt=0, description="standard deviation of each cluster")
     spread: float = Field(5.0, gt=0, description="centres are drawn uniformly in [-spread, spread]^dims")
     val_size: int = Field(150, ge=0, description="examples held out of the training set for validation")
+
+    _val_size = field_validator("val_size")(_val_below_size)
 
 
 class SingleData(Section):
@@ -68,7 +91,73 @@ class SingleData(Section):
     y: Literal[0, 1] = Field(0, description="the target output")
 
 
-DataConfig = _union(SpiralData, BlobsData, SingleData)
+class ImageData(Section):
+    """Base of the real image datasets (optlab/data/images.py): where the files are, which
+    examples train and validate, and how uint8 pixels become the model's inputs."""
+
+    N_TRAIN: ClassVar[int] = 0       # images in the dataset's training file
+    DEFAULT_VAL_SIZE: ClassVar[int] = 5000
+
+    root: str | None = Field(None, description="data directory holding one folder per dataset; "
+                             "$OPTLAB_DATA_DIR overrides it; default: the per-user cache (~/.cache/optlab/data)")
+    train_size: int | None = Field(None, ge=1, description="training examples used (default: all not held out "
+                                   "for validation)")
+    subset: Literal["random", "first"] = Field(
+        "random", description="`random`: training and validation examples drawn with the run's seed; `first`: "
+        "the file's first `train_size` images, validation the `val_size` after them (Nielsen's split)")
+    val_size: int | None = Field(None, ge=0, description="examples held out of the training file for validation "
+                                 "(default 5000; 0 with val_from: test)")
+    val_from: Literal["train", "test"] = Field(
+        "train", description="`test` evaluates on the test set at every evaluation (Nielsen's figures), reported "
+        "as 'validation (= test)'; never tune on such runs")
+    preprocess: Literal["none", "scale", "standardize", "center"] = Field(
+        "scale", description="`scale`: x / 255; `standardize`: (x - mean) / std per channel; `center`: x - mean "
+        "image (CS231n, raw 0-255 scale); statistics from the training examples only")
+    flatten: bool = Field(True, description="flatten each image to a vector (the linear and mlp models need it)")
+    allow_unverified: bool = Field(False, description="use files for which no checksum is published (extracted "
+                                   "CIFAR-10 batches, uncompressed Fashion-MNIST) without verification")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ImageData:
+        if self.val_from == "test" and self.val_size:
+            raise ValueError("with val_from: test the test set is the validation set; set val_size: 0 "
+                             "(or keep val_from: train to hold out val_size training images)")
+        val = self.resolved_val_size
+        train = self.train_size if self.train_size is not None else self.N_TRAIN - val
+        if train < 1 or train + val > self.N_TRAIN:
+            raise ValueError(f"train_size + val_size = {train} + {val} must be at most the {self.N_TRAIN} "
+                             f"images of the training file, leaving at least one for training")
+        return self
+
+    @property
+    def resolved_val_size(self) -> int:
+        if self.val_size is not None:
+            return self.val_size
+        return 0 if self.val_from == "test" else self.DEFAULT_VAL_SIZE
+
+
+class MNISTData(ImageData):
+    """MNIST handwritten digits, 28x28 grayscale, 60 000 train / 10 000 test (IDX files)."""
+
+    N_TRAIN: ClassVar[int] = 60_000
+    name: Literal["mnist"]
+
+
+class FashionMNISTData(ImageData):
+    """Fashion-MNIST (Zalando article images), 28x28 grayscale, 60 000 train / 10 000 test (IDX files)."""
+
+    N_TRAIN: ClassVar[int] = 60_000
+    name: Literal["fashion_mnist"]
+
+
+class CIFAR10Data(ImageData):
+    """CIFAR-10 tiny images, 32x32 colour, 50 000 train / 10 000 test (binary or python version)."""
+
+    N_TRAIN: ClassVar[int] = 50_000
+    name: Literal["cifar10"]
+
+
+DataConfig = _union(SpiralData, BlobsData, SingleData, MNISTData, FashionMNISTData, CIFAR10Data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,7 +190,7 @@ class MLPModel(Section):
     """A fully connected network: (Linear -> activation) per hidden size, then Linear -> output."""
 
     name: Literal["mlp"]
-    hidden: list[Annotated[int, Field(ge=1)]] = Field([100], description="hidden layer sizes")
+    hidden: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field([100], description="hidden layer sizes")
     activation: Activation = Field("relu", description="hidden-layer activation")
     init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig()
     output: OutputActivation = Field("none", description="output activation (`sigmoid` for Nielsen's networks)")
@@ -263,6 +352,12 @@ class TrainConfig(Section):
     sampling: Literal["shuffle", "replacement"] = Field(
         "shuffle", description="mini-batches without replacement, reshuffled each epoch, or drawn with replacement"
     )
+    divergence_factor: float | None = Field(
+        1000.0, gt=1, description="stop as diverged when the mini-batch loss exceeds this multiple of the initial "
+        "training loss (NaN or inf always stops the run); null: only NaN or inf")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="steps between checkpoints (checkpoint.npz, for --resume); one is also written at "
+        "the end and on Ctrl-C / SIGTERM. null: only then")
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainConfig:
@@ -299,19 +394,29 @@ class Config(Section):
                              "float32 are swamped by rounding; conventions.md, numerical gradient)")
         return train
 
-    @model_validator(mode="after")
-    def _compatible(self) -> Config:
-        if self.model.name == "neuron" and self.loss.name in ("hinge", "cross_entropy"):
-            raise ValueError(f"the neuron has one output; loss {self.loss.name} needs one score per class "
+    # A field validator on `loss` (not a model validator) so the error points at the loss line
+    # and key path; `data` and `model` are validated before `loss`, so they are in info.data.
+    @field_validator("loss")
+    @classmethod
+    def _compatible(cls, loss: Any, info: ValidationInfo) -> Any:
+        model = info.data.get("model")
+        if model is None:
+            return loss
+        if model.name == "neuron" and loss.name in ("hinge", "cross_entropy"):
+            raise ValueError(f"the neuron has one output; loss {loss.name} needs one score per class "
                              "(use quadratic or binary_cross_entropy)")
-        if self.loss.name == "binary_cross_entropy" and self.model.name != "neuron" and self.model.output != "sigmoid":
+        if loss.name == "binary_cross_entropy" and model.name != "neuron" and model.output != "sigmoid":
             raise ValueError("binary_cross_entropy needs outputs in (0, 1): set model.output: sigmoid")
-        return self
+        data = info.data.get("data")
+        if data is not None and not getattr(data, "flatten", True):
+            raise ValueError(f"model {model.name} takes flat vectors; set data.flatten: true")
+        return loss
 
 
 # Registries of the union members by section, used to resolve error locations and for the docs.
 UNIONS: dict[str, dict[str, type[BaseModel]]] = {
-    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData},
+    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData,
+             "mnist": MNISTData, "fashion_mnist": FashionMNISTData, "cifar10": CIFAR10Data},
     "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel},
     "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
              "binary_cross_entropy": BinaryCrossEntropyLoss},

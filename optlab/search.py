@@ -33,7 +33,6 @@ import numpy as np
 
 from optlab.blocks import BlockEvaluator
 from optlab.budget import Examples, LossCounter
-from optlab.rng import stream
 
 # loss(batch): the objective at the model's current parameters; batch None = the whole set
 LossFn = Callable[[np.ndarray | None], float]
@@ -149,15 +148,18 @@ STRATEGIES = {"random": lambda s: RandomSearch(s.scale), "local": lambda s: Loca
 # Overflow and NaN in a candidate's loss are expected (a candidate far too large): such a candidate
 # is never accepted, and a run with no finite loss at all ends as "diverged".
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
-def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | None) -> dict:
+def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | None, stop=None) -> dict:
     """Run ``config.search`` (random or local) on ``setup``'s model; write metrics; return the summary.
 
     Train / validation loss and accuracy of the incumbent are recorded at the first trial, every
     ``train.eval_every`` trials (default: 50 times in a run) and at the end, and only recomputed
-    when the incumbent has changed; test accuracy once at the end.
+    when the incumbent has changed; test accuracy once at the end. ``stop`` (optlab.interrupt)
+    ends the run as ``interrupted`` after the trial in progress; a search keeps no checkpoint (it
+    is cheap to repeat: the same config and seed give the same trials).
     """
-    from optlab.experiment import _final_and_peak, batches, evaluate, train_eval_split
-    from optlab.rundir import SEARCH_COLUMNS
+    from optlab.experiment import LoopState, evaluate, train_eval_split
+    from optlab.rundir import HEARTBEAT_S, SEARCH_COLUMNS
+    from optlab.sampling import BatchSampler
 
     s, data, model = config.search, setup.data, setup.model
     n = len(data.train)
@@ -171,10 +173,10 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
         sampler = None
     else:
         loss = lambda idx: counter.batch(data.features(data.train.x[idx], setup.dtype), data.train.y[idx])  # noqa: E731
-        sampler = (idx for _, idx in batches(n, batch, config.train.sampling, stream(config.seed, "batches")))
+        sampler = (idx for _, idx in BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches")))
     eval_every = config.train.eval_every or max(1, s.trials // 50)
     eval_train = train_eval_split(config, data)
-    history: dict[str, list] = {"train": [], "val": []}
+    state = LoopState()                # final and peak accuracy of the incumbent
     evaluated: dict[str, float] = {}
 
     def record_eval(step: int, row: dict, changed: bool) -> None:
@@ -183,15 +185,15 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
                 evaluated[f"{split}_loss"], evaluated[f"{split}_acc"] = evaluate(
                     model, setup.loss_fn, setup.penalty, data, part, setup.dtype)
         row.update(evaluated)
-        for split in history:
-            history[split].append((step, evaluated[f"{split}_acc"]))
+        for split in ("train", "val"):
+            state.track(split, step, evaluated[f"{split}_acc"])
 
     writer = rd.metrics(SEARCH_COLUMNS)
-    t0 = time.perf_counter()
+    t0 = last_beat = time.perf_counter()
     status, trial, accepted, drawn = "completed", None, 0, 0
     exists = changed = False     # an incumbent exists; it changed since the last evaluation
     test_loss = test_acc = math.nan
-    rng = stream(config.seed, "search")
+    rng = setup.streams.get("search")
     try:
         for trial in walk(STRATEGIES[s.strategy](s), model.flat_params, loss, s.trials, rng, sampler, blocks):
             drawn += batch if batch and trial.step > 0 else 0
@@ -201,21 +203,28 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
             row = {"step": trial.step, "epoch": drawn / n if batch else trial.evals,
                    "loss_evals": trial.evals, "loss": trial.loss, "best_loss": trial.best,
                    "accepted": int(trial.accepted)}
-            if exists and (trial.step <= 1 or trial.step % eval_every == 0 or trial.step == s.trials):
+            last = trial.step == s.trials or (stop is not None and stop.signum is not None)
+            if exists and (trial.step <= 1 or trial.step % eval_every == 0 or last):
                 record_eval(trial.step, row, changed)
                 changed = False
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None and trial.step > 0:
                 on_step(trial.step, s.trials, trial.best)
+            if time.perf_counter() - last_beat > HEARTBEAT_S:
+                rd.heartbeat()
+                last_beat = time.perf_counter()
             if trial.step == 0 and batch is None and not math.isfinite(trial.best):
                 break                                       # a non-finite start: nothing can be lower
-        if exists:
+            if stop is not None and stop.signum is not None:
+                status = "interrupted"
+                break
+        if exists and status != "interrupted":
             test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, setup.dtype)
     finally:
         writer.close()
         wall = time.perf_counter() - t0
     best = trial.best if trial is not None else math.nan
-    if not (exists and math.isfinite(best)):
+    if status == "completed" and not (exists and math.isfinite(best)):
         status = "diverged"
     summary = {
         "status": status,
@@ -234,7 +243,8 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
         "test_loss": test_loss,
         "wall_time_s": wall,
         "n_params": model.n_params(),
-        "accuracy": {split: _final_and_peak(points) for split, points in history.items()},
+        "accuracy": {split: dict(acc) for split, acc in state.accuracy.items()},
+        "val_source": data.val_source,
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
     if status == "diverged":

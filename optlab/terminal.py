@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from optlab.report import accuracy_rows, facts
+from optlab.report import accuracy_rows, explain_divergence, facts
 
 
 @contextmanager
@@ -44,10 +44,13 @@ def print_run_results(result, console: Console | None = None) -> None:
     for row in accuracy_rows(result.summary):
         table.add_row(*row)
     console.print(table)
-    for key, value in facts(result.summary):
-        console.print(f"{key}: {value}")
+    lines = facts(result.summary)
+    for key, value in lines:
+        if key != "diverged":   # said once, in red, below
+            console.print(f"{key}: {value}", markup=False)
     if result.status == "diverged":
-        console.print("[bold red]diverged[/]: the loss became NaN or infinite; try a smaller optimizer.lr")
+        why = dict(lines).get("diverged") or explain_divergence(result.summary)
+        console.print(f"[bold red]diverged[/] {why}", soft_wrap=True)
     console.print(str(result.run_dir), markup=False, soft_wrap=True)
 
 

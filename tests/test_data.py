@@ -7,7 +7,7 @@ import pytest
 
 from optlab.data import load_dataset
 from optlab.data.base import Split, hold_out
-from optlab.experiment import batches
+from optlab.sampling import BatchSampler
 from optlab.schema import BlobsData, SingleData, SpiralData
 
 
@@ -52,7 +52,7 @@ def test_hold_out_refuses_to_take_everything():
 
 
 def test_shuffled_batches_cover_each_epoch_once():
-    gen = batches(10, 4, "shuffle", np.random.default_rng(0))
+    gen = BatchSampler(10, 4, "shuffle", np.random.default_rng(0))
     epoch0 = [next(gen) for _ in range(3)]
     assert [e for e, _ in epoch0] == [0, 0, 0] and [len(i) for _, i in epoch0] == [4, 4, 2]
     assert sorted(np.concatenate([i for _, i in epoch0]).tolist()) == list(range(10))
@@ -62,6 +62,6 @@ def test_shuffled_batches_cover_each_epoch_once():
 
 
 def test_batches_with_replacement():
-    gen = batches(10, 4, "replacement", np.random.default_rng(0))
+    gen = BatchSampler(10, 4, "replacement", np.random.default_rng(0))
     idx = np.concatenate([next(gen)[1] for _ in range(30)])
     assert len(idx) == 120 and len(np.unique(idx)) == 10
