@@ -349,3 +349,32 @@ def test_an_all_nan_random_search_is_diverged(runs):
     result = run(config(search__strategy="random", search__scale=1e300, search__trials=5, train__dtype="float32"), runs)
     assert result.status == "diverged" and result.summary["loss_evals"] == 5
     assert json.loads((result.run_dir / "meta.json").read_text())["status"] == "diverged"
+
+
+def test_a_stop_request_ends_a_search_as_interrupted_after_the_trial_in_progress(runs):
+    import signal
+
+    from optlab.interrupt import StopRequest
+
+    stop = StopRequest()
+
+    def on_step(step, total, loss):
+        if step == 7:
+            stop.signum = signal.SIGINT
+    result = run(config(search__strategy="local"), runs, on_step=on_step, stop=stop)
+    assert result.status == "interrupted" and result.summary["steps"] == 7
+    assert result.summary["loss_evals"] == 8, "the start and 7 proposals"
+    assert math.isnan(result.summary["accuracy"]["test"]["final"]), "a stop skips the test pass, as training does"
+    m = read_metrics(result.run_dir / "metrics.csv")
+    assert m["step"] == list(range(8)) and not math.isnan(m["val_acc"][-1]), "the incumbent is evaluated last"
+    assert json.loads((result.run_dir / "meta.json").read_text())["status"] == "interrupted"
+
+
+def test_resume_refuses_a_search_run(runs):
+    from optlab.checkpoint import CheckpointError
+    from optlab.experiment import resume
+
+    cfg = config(search__strategy="random", search__trials=5)
+    result = run(cfg, runs)
+    with pytest.raises(CheckpointError, match="random search keeps no checkpoint"):
+        resume(result.run_dir, cfg)
