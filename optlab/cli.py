@@ -284,6 +284,123 @@ def data_download(
         raise typer.Exit(EXIT_FAILED) from None
 
 
+DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
+
+
+def _bad_problems(problems, hint: str = "") -> typer.Exit:
+    """Print input problems (config, variants, options) and return the exit-2 to raise."""
+    console = _err_console()
+    n = len(problems)
+    console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the input:")
+    for problem in problems:   # one line each, never wrapped: a message stays greppable
+        console.print(f"  {problem}", markup=False, soft_wrap=True)
+    if hint:
+        console.print(hint, markup=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def compare(
+    words: Optional[list[str]] = typer.Argument(
+        None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
+        help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
+    config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
+    vary: Optional[str] = typer.Option(
+        None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
+                                          show_default="the number of cores; 1 for surfaces"),
+    tune: Optional[str] = typer.Option(
+        None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
+    grid: str = typer.Option("1e-4:1:9", "--grid", metavar="LOW:HIGH:N", help="the learning rates --tune lr tries"),
+    target: Optional[float] = typer.Option(
+        None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Train variants of one experiment side by side: same initial weights and mini-batches per seed.
+
+    Examples: optlab compare sgd momentum adagrad adam --config configs/quickstart.yaml --seeds 3;
+    optlab compare --vary model.init=normal,xavier,he; optlab compare sgd adam --tune lr
+    """
+    from optlab.config import ConfigError
+
+    try:
+        from optlab.compare import make_plan
+        from optlab.variants import build_variants, is_override
+
+        base, varied, variants = build_variants(config, words or [], vary)
+        plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
+                         source={"config": str(config), "overrides": [w for w in words or [] if is_override(w)]})
+    except ConfigError as exc:
+        hint = ""
+        if config == DEFAULT_COMPARE_CONFIG and not config.exists():
+            hint = f"({config} is the default config; give another with --config, e.g. --config configs/quickstart.yaml)"
+        raise _bad_problems(exc.problems, hint) from None
+    from optlab.compare import run_compare
+    from optlab.rundir import default_runs_root
+    from optlab.terminal import CompareProgress, print_compare_results
+
+    console = _err_console()
+    try:
+        with CompareProgress(console, disable=quiet) as progress:
+            result = run_compare(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
+                                 command=sys.argv)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the comparison keeps the trials that were written (status: interrupted)")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug or _DEBUG["on"]:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+    print_compare_results(result.path)
+    if result.failed:
+        for outcome in result.failed:
+            detail = f": {outcome.error}" if outcome.error else ""
+            console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def report(
+    dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="run directories or comparison directories"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Rebuild the plots and tables of run or comparison directories from their files (no training).
+
+    Example: optlab report runs/2026-01-01_120000_quickstart-compare
+    """
+    from optlab.report import NotARunDirectory, render_directory
+    from optlab.terminal import print_compare_results, print_run_results
+
+    missing = [d for d in dirs if not ((d / "compare.json").is_file() or (d / "metrics.csv").is_file())]
+    if missing:
+        from optlab.config import Problem
+
+        raise _bad_problems([Problem(str(d), "", "no such directory" if not d.exists() else
+                                  "not a run directory (no metrics.csv) nor a comparison (no compare.json)")
+                          for d in missing])
+    for d in dirs:
+        try:
+            kind = render_directory(d)
+        except (NotARunDirectory, OSError, ValueError, KeyError) as exc:
+            if debug:
+                raise
+            _err_console().print(f"[bold red]error:[/] cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        if kind == "compare":
+            print_compare_results(d)
+        else:
+            from optlab.experiment import Result
+            from optlab.rundir import RunDir
+
+            summary = RunDir(d).read_json("summary.json") if (d / "summary.json").exists() else {}
+            print_run_results(Result(d, summary.get("status", "?"), summary))
+
+
 def main() -> None:
     """The console script: any uncaught error is one line and exit 1 (a traceback with --debug);
     Ctrl-C outside a run (e.g. while loading) exits 130 without a traceback."""

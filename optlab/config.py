@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from optlab.schema import UNIONS, Config
+from optlab.schema import LIST_UNIONS, UNIONS, Config
 
 # ---------------------------------------------------------------------------------------------
 # errors
@@ -161,8 +161,17 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     return tuple(key.split(".")), parsed
 
 
+# Keys of which a config gives exactly one: an override of one removes the other from the file's
+# values, so `train.iterations=500` on a config with `train.epochs` means "500 steps instead".
+ALTERNATIVES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("train", "iterations"): ("train", "epochs"),
+    ("train", "epochs"): ("train", "iterations"),
+}
+
+
 def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> None:
-    """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way."""
+    """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way
+    (and dropping the key's alternative, see ALTERNATIVES)."""
     node = raw
     for depth, part in enumerate(path[:-1]):
         child = node.get(part)
@@ -175,27 +184,40 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
                                        f"{'.'.join(path[:depth + 1])} is a {type(child).__name__}, not a section")])
         node = child
     node[path[-1]] = value
+    other = ALTERNATIVES.get(path)
+    if other is not None and other[:-1] == path[:-1]:
+        node.pop(other[-1], None)
 
 
 # ---------------------------------------------------------------------------------------------
 # validation errors -> problems
 # ---------------------------------------------------------------------------------------------
+def _union_of(loc: tuple) -> str | None:
+    """The UNIONS section whose value sits at ``loc``: ('loss',) -> 'loss',
+    ('compare', 'optimizers', 0) -> 'optimizer' (schema.LIST_UNIONS); None elsewhere."""
+    if len(loc) == 1 and loc[0] in UNIONS:
+        return loc[0]
+    if loc and isinstance(loc[-1], int):
+        return LIST_UNIONS.get(tuple(loc[:-1]))
+    return None
+
+
+def _is_tag(loc: tuple, i: int) -> bool:
+    section = _union_of(loc[:i])
+    return section is not None and loc[i] in UNIONS[section]
+
+
 def _strip_tags(loc: tuple) -> tuple:
     """Drop the discriminator tags pydantic inserts: ('optimizer', 'adam', 'lr') -> ('optimizer', 'lr')."""
-    out: list = []
-    for i, part in enumerate(loc):
-        if i == 1 and loc[0] in UNIONS and part in UNIONS[loc[0]]:
-            continue
-        out.append(part)
-    return tuple(out)
+    return tuple(part for i, part in enumerate(loc) if not _is_tag(loc, i))
 
 
 def _model_at(loc: tuple) -> type | None:
     """The pydantic model class that holds the last key of ``loc`` (tags included)."""
     cls: type | None = Config
     for i, part in enumerate(loc[:-1]):
-        if i == 1 and loc[0] in UNIONS and part in UNIONS[loc[0]]:
-            cls = UNIONS[loc[0]][part]
+        if _is_tag(loc, i):
+            cls = UNIONS[_union_of(loc[:i])][part]
             continue
         field = cls.model_fields.get(part) if cls is not None and isinstance(part, str) else None
         ann = field.annotation if field else None
@@ -216,11 +238,12 @@ def _message(err: dict) -> str:
         hint = _suggest(loc[-1], valid)
         return f"unknown key {loc[-1]!r}{hint}" + (f" (valid keys: {', '.join(valid)})" if valid else "")
     if kind == "union_tag_invalid":
-        choices = list(UNIONS[loc[0]])
+        section = _union_of(loc) or loc[0]
+        choices = list(UNIONS[section])
         tag = err["ctx"]["tag"]
-        return f"unknown {loc[0]} {tag!r}{_suggest(tag, choices)} (valid: {', '.join(choices)})"
+        return f"unknown {section} {tag!r}{_suggest(tag, choices)} (valid: {', '.join(choices)})"
     if kind == "union_tag_not_found":
-        return f"needs a name: one of {', '.join(UNIONS[loc[0]])}"
+        return f"needs a name: one of {', '.join(UNIONS[_union_of(loc) or loc[0]])}"
     if kind == "missing":
         return "required key is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):

@@ -204,7 +204,15 @@ class NeuronModel(Section):
     b: float = Field(0.9, description="initial bias")
 
 
-ModelConfig = _union(LinearModel, MLPModel, NeuronModel)
+class SurfaceModel(Section):
+    """A 2-D test function descended directly from ``start`` (optlab.objectives): no data, no loss."""
+
+    name: Literal["surface"]
+    function: Literal["bowl", "rosenbrock", "beale", "saddle"] = Field(description="the function f(x, y)")
+    start: tuple[float, float] = Field(description="starting point [x, y], e.g. DLFS's [-7, 2] on the bowl")
+
+
+ModelConfig = _union(LinearModel, MLPModel, NeuronModel, SurfaceModel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,25 +375,78 @@ class TrainConfig(Section):
         return self
 
 
+class CompareConfig(Section):
+    """What `optlab compare` uses: the optimizers to compare when none is named, with their settings."""
+
+    optimizers: list[OptimizerConfig] = Field(
+        [], description="each optimizer's hyper-parameters in a comparison (e.g. the bowl's rates); "
+                        "compared by default when the command line names none")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CompareConfig:
+        names = [o.name for o in self.optimizers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each optimizer may appear once; given more than once: {', '.join(twice)}")
+        return self
+
+
+def _section_name(value: Any) -> Any:
+    return value.get("name") if isinstance(value, dict) else value
+
+
 class Config(Section):
     """A whole experiment."""
 
     name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="run name, used in the run directory's name")
     seed: int = Field(0, ge=0, description="root seed: every random stream of the run derives from it")
-    data: DataConfig
+    # Required, but null (and absent) for a surface model, which is its own objective.
+    data: DataConfig | None
     model: ModelConfig
-    loss: LossConfig
+    loss: LossConfig | None
     regularization: RegularizationConfig = RegularizationConfig()
     optimizer: OptimizerConfig = SGDConfig(name="sgd")
     search: SearchConfig = SearchConfig()
     train: TrainConfig
+    compare: CompareConfig = CompareConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _surface_needs_no_data(cls, raw: Any) -> Any:
+        """A surface config leaves out data and loss; every other config is told they are missing."""
+        if isinstance(raw, dict) and _section_name(raw.get("model")) == "surface":
+            return {"data": None, "loss": None, **raw}
+        return raw
+
+    @model_validator(mode="after")
+    def _surface_or_data(self) -> Config:
+        """A surface is its own objective (no data, no loss, a step count); anything else needs both."""
+        if self.model.name == "surface":
+            problems = []
+            given = [key for key in ("data", "loss") if getattr(self, key) is not None]
+            if given:
+                problems.append(f"a surface model is its own objective: remove {' and '.join(given)}")
+            if self.train.iterations is None:
+                problems.append("a surface has no epochs (there is no data): give train.iterations")
+            if problems:
+                raise ValueError("; ".join(problems))
+            return self
+        for key in ("data", "loss"):
+            if getattr(self, key) is None:
+                raise ValueError(f"model {self.model.name} learns from data: {key} cannot be null")
+        return self
 
     # A field validator on `train` (validated after `search`), so an error points at the train line.
     @field_validator("train")
     @classmethod
     def _train_fits_search(cls, train: TrainConfig, info: ValidationInfo) -> TrainConfig:
-        search = info.data.get("search")
-        if search is None or search.strategy != "gradient":
+        search, model = info.data.get("search"), info.data.get("model")
+        if search is None:
+            return train
+        if model is not None and model.name == "surface" and (search.strategy, search.gradient) != ("gradient", "analytic"):
+            raise ValueError("a surface is descended along its own analytic gradient; search.strategy "
+                             f"{search.strategy} / search.gradient {search.gradient} need a model with data")
+        if search.strategy != "gradient":
             return train
         if train.epochs is None and train.iterations is None:
             raise ValueError("give the run's length as train.epochs or train.iterations")
@@ -400,7 +461,7 @@ class Config(Section):
     @classmethod
     def _compatible(cls, loss: Any, info: ValidationInfo) -> Any:
         model = info.data.get("model")
-        if model is None:
+        if model is None or loss is None or model.name == "surface":
             return loss
         if model.name == "neuron" and loss.name in ("hinge", "cross_entropy"):
             raise ValueError(f"the neuron has one output; loss {loss.name} needs one score per class "
@@ -417,9 +478,12 @@ class Config(Section):
 UNIONS: dict[str, dict[str, type[BaseModel]]] = {
     "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData,
              "mnist": MNISTData, "fashion_mnist": FashionMNISTData, "cifar10": CIFAR10Data},
-    "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel},
+    "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel, "surface": SurfaceModel},
     "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
              "binary_cross_entropy": BinaryCrossEntropyLoss},
     "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
                   "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
 }
+# Lists of union sections inside other sections, by key path -> UNIONS section; each item's tag
+# sits right after its list index in an error location (compare.optimizers.1.adam.lr).
+LIST_UNIONS: dict[tuple[str, ...], str] = {("compare", "optimizers"): "optimizer"}

@@ -378,3 +378,35 @@ def test_resume_refuses_a_search_run(runs):
     result = run(cfg, runs)
     with pytest.raises(CheckpointError, match="random search keeps no checkpoint"):
         resume(result.run_dir, cfg)
+
+
+def test_compare_across_strategies_plots_against_loss_evaluations(tmp_path):
+    """`optlab compare --vary search.strategy=random,local,gradient` (issue #6): one config, three
+    strategies, one x-axis."""
+    from typer.testing import CliRunner
+
+    from optlab import compare_plots
+    from optlab.cli import app
+    from optlab.compare_report import load_compare
+
+    path = tmp_path / "hiker.yaml"
+    path.write_text(BLOBS.replace("trials: 60", "trials: 30"))
+    out = CliRunner().invoke(app, ["compare", "--vary", "search.strategy=random,local,gradient", "--config",
+                                   str(path), "--workers", "1", "--runs-dir", str(tmp_path / "runs"), "-q"])
+    assert out.exit_code == 0, out.output
+    [compare_dir] = (tmp_path / "runs").iterdir()
+    manifest, labels, trials = load_compare(compare_dir)
+    assert labels == ["random", "local", "gradient"]
+    assert [t[0].summary["loss_evals"] for t in trials] == [30, 31, 20]
+    assert compare_plots.x_axis(trials) == "loss_evals"
+    for figure in (compare_plots.loss_figure(labels, trials, "t"), compare_plots.accuracy_figure(labels, trials, "t")):
+        assert figure.axes[0].get_xlabel() == "loss evaluations"
+    search_curve = figure_line(compare_plots.loss_figure(labels, trials, "t"), "local")
+    assert list(search_curve) == list(trials[1][0].metrics["best_loss"])
+    # an optimizer comparison, without a search, keeps the step axis
+    assert compare_plots.x_axis(trials[2:]) == "step"
+
+
+def figure_line(fig, label: str) -> np.ndarray:
+    [line] = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == label]
+    return np.asarray(line.get_ydata())

@@ -39,7 +39,7 @@ def ensure_files(cfg, console=None) -> None:
     from optlab.data.download import locate
     from optlab.data.sources import SPECS, data_root
 
-    if cfg.name in SPECS:
+    if cfg is not None and cfg.name in SPECS:   # None: a surface model has no data
         locate(SPECS[cfg.name], data_root(cfg.root), allow_unverified=cfg.allow_unverified, console=console)
 
 
