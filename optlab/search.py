@@ -18,6 +18,10 @@ at two evaluations per trial. Proposals come from the run's ``search`` stream, m
 its ``batches`` stream (conventions.md, "Randomness"); draws are made in float64 and cast, so a
 float32 and a float64 run see the same proposals.
 
+On the whole set, up to 16 candidates are evaluated per pass over the data (optlab.blocks), with
+the same proposals, decisions and trials as one at a time. Each candidate is one loss evaluation
+(optlab.budget), the budget every strategy is measured in.
+
 :func:`walk` is the strategy itself; :func:`run_search` runs it for a config and records the run
 (metrics rows: ``rundir.SEARCH_COLUMNS``).
 """
