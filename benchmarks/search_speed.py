@@ -39,6 +39,7 @@ def main() -> None:
     from optlab.losses import Hinge
     from optlab.models import build_model
     from optlab.regularizers import Penalty
+    from optlab.rng import Streams
     from optlab.schema import LinearModel
 
     rng = np.random.default_rng(0)
@@ -48,7 +49,7 @@ def main() -> None:
     data = Dataset("cifar10-shaped", train, empty, empty, classes)
     model = build_model(LinearModel(name="linear", bias="trick"), dims, classes, rng, f32)
     model.flat_params[...] = 1e-4 * rng.standard_normal(model.n_params())     # CS231n's random draw
-    setup = Setup(data, model, Hinge(), Penalty(), f32)
+    setup = Setup(data, model, Hinge(), Penalty(), f32, Streams(0))
 
     t0 = time.perf_counter()
     cached = Examples(data, train, f32)
