@@ -2,12 +2,13 @@
 
 Built-ins (:func:`builtin_parts`), all on small float64 inputs from one seeded Generator:
 
-- each layer (Linear, ReLU, Sigmoid, Tanh) behind a fixed random projection of its output to a
+- each layer (Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh) behind a fixed random projection of its output to a
   scalar, ``f = sum(layer(x) * R)``, so ``backward(R)`` is its gradient; the input ``x`` is checked
   as a tensor too, which is how the backward of a layer without parameters gets tested;
 - each loss (hinge, cross_entropy, quadratic, binary_cross_entropy) with respect to its input;
 - the L2, L1 and elastic-net penalties (a bias is included to show it is not penalised);
-- each model (linear, mlp with each activation, neuron) with each loss it can be trained with.
+- each model (linear, linear with the bias trick, mlp with each activation, neuron) with each loss
+  it can be trained with.
 
 A config (:func:`config_parts`) is built by ``Setup.from_config`` with ``train.dtype`` forced to
 float64, on a seeded sample of its training examples, and checked as the data loss, each
@@ -22,7 +23,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from optlab.layers import Layer, Linear, ReLU, Sigmoid, Tanh, sigmoid
+from optlab.layers import Layer, Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, sigmoid
 from optlab.losses import LOSSES, Loss
 from optlab.models import Model, build_model
 from optlab.regularizers import Penalty
@@ -128,6 +129,8 @@ def _builtin_models():
     for output, losses in (("none", smooth_out), ("sigmoid", sigmoid_out)):
         suffix = "" if output == "none" else ", sigmoid out"
         specs.append((f"linear{suffix}", LinearModel(name="linear", init=init, output=output), losses))
+        if output == "none":
+            specs.append(("linear, bias trick", LinearModel(name="linear", init=init, bias="trick"), losses))
         for act in ("relu", "sigmoid", "tanh"):
             cfg = MLPModel(name="mlp", hidden=HIDDEN, activation=act, init=init, output=output)
             specs.append((f"mlp {act}{suffix}", cfg, losses))
@@ -140,6 +143,7 @@ def builtin_parts(rng: np.random.Generator) -> list[Part]:
     normal = rng.standard_normal
     parts = [
         layer_part("layer Linear", Linear(normal((N_IN, 4)), normal(4)), normal((BATCH, N_IN)), rng),
+        layer_part("layer LinearBiasTrick", LinearBiasTrick(normal((N_IN + 1, 4))), normal((BATCH, N_IN)), rng),
         *(layer_part(f"layer {cls.__name__}", cls(), normal((BATCH, 4)), rng) for cls in (ReLU, Sigmoid, Tanh)),
     ]
     y = rng.integers(0, N_CLASSES, BATCH)
