@@ -31,6 +31,8 @@ Sections (each can be skipped with ``--skip``):
 
 Timings depend on the machine and on what else runs on it: the report prints the CPU, the
 versions and the load average before and after. Not a test. ``--json PATH`` writes every number.
+The module also runs against an older optlab tree (``PYTHONPATH=<tree> python -m optlab.bench``
+with this file copied in), which is how docs/performance.md's before/after numbers were taken.
 """
 
 from __future__ import annotations
@@ -233,7 +235,6 @@ def breakdown_steps(optimizer: str, steps: int) -> dict[str, list[float]]:
     from optlab.experiment import Setup
     from optlab.optimizers import build_optimizer
     from optlab.sampling import BatchSampler
-    from optlab.threads import limited, run_threads
 
     config = mlp_config(optimizer, steps)
     setup = Setup.from_config(config)
@@ -241,7 +242,7 @@ def breakdown_steps(optimizer: str, steps: int) -> dict[str, list[float]]:
     opt = build_optimizer(config.optimizer)
     sampler = BatchSampler(len(data.train), BATCH, "shuffle", setup.streams.get("batches"))
     out: dict[str, list[float]] = {part: [] for part in PARTS}
-    with limited(run_threads()):
+    with as_a_run():
         for _ in range(steps):
             t0 = time.perf_counter()
             _, idx = next(sampler)
@@ -289,10 +290,25 @@ def torch_steps(torch, optimizer: str, x8, y, steps: int) -> list[float]:
 
 
 def optlab_choice() -> int | None:
-    """The BLAS thread count optlab trains with here (optlab.threads), None for the library's default."""
-    from optlab.threads import run_threads
-
+    """The BLAS thread count optlab trains with here (optlab.threads), None for the library's
+    default (also for an optlab from before optlab.threads, when benchmarking an older tree)."""
+    try:
+        from optlab.threads import run_threads
+    except ImportError:
+        return None
     return run_threads()
+
+
+@contextmanager
+def as_a_run() -> Iterator[None]:
+    """The thread setting a training run applies (optlab.threads; none in older trees)."""
+    try:
+        from optlab.threads import limited, run_threads
+    except ImportError:
+        yield
+        return
+    with limited(run_threads()):
+        yield
 
 
 def section_mlp(rounds: int, steps: int, thread_counts: list[int], say) -> dict:
