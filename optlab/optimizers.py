@@ -55,12 +55,12 @@ class Optimizer:
         self.t += 1
         W, g = _whole(params), _whole(grads)
         if W is not None and g is not None and params.spans is grads.spans:
-            self.step(W, g, **self._whole_state(params))
-            return
-        for name, W in params.items():
-            if name not in self.state:
-                self.state[name] = {slot: np.zeros_like(W) for slot in self.slots}
-            self.step(W, grads[name], **self.state[name])
+            self.step(W, g, **self._whole_state(params))      # every tensor at once, the same numbers
+        else:
+            for name, W in params.items():
+                if name not in self.state:
+                    self.state[name] = {slot: np.zeros_like(W) for slot in self.slots}
+                self.step(W, grads[name], **self.state[name])
 
     def _whole_state(self, params) -> dict[str, np.ndarray]:
         """One buffer per slot laid out like ``params.flat``; ``state[name][slot]`` become views
