@@ -16,7 +16,7 @@ A state line of a rule, ``m = beta1 * m + (1 - beta1) * g``, is written in place
 array, ``m *= beta1; m += (1 - beta1) * g`` (the same products and sum, so the same bits), and a
 temporary the body made itself may take a result (``np.sqrt(v_hat, out=v_hat)``): on the MNIST
 MLP's 110 000 parameters every whole-buffer temporary costs ~20 us of memory traffic, and these
-took Adam's update from 0.60 to 0.47 ms (docs/performance.md).
+took Adam's update from 0.61 to 0.53 ms in the training loop (docs/performance.md).
 """
 
 from __future__ import annotations
