@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import yaml
 
@@ -180,27 +182,63 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
 # ---------------------------------------------------------------------------------------------
 # validation errors -> problems
 # ---------------------------------------------------------------------------------------------
-def _strip_tags(loc: tuple) -> tuple:
-    """Drop the discriminator tags pydantic inserts: ('optimizer', 'adam', 'lr') -> ('optimizer', 'lr')."""
-    out: list = []
-    for i, part in enumerate(loc):
-        if i == 1 and loc[0] in UNIONS and part in UNIONS[loc[0]]:
-            continue
-        out.append(part)
-    return tuple(out)
+def _tagged_members(annotation: Any) -> dict[str, type] | None:
+    """``{name: model}`` when ``annotation`` is a union of sections told apart by ``name``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType) or len(args) < 2:
+        return None
+    members = {}
+    for member in args:
+        field = getattr(member, "model_fields", {}).get("name")
+        if field is None or typing.get_origin(field.annotation) is not Literal:
+            return None
+        members.update({tag: member for tag in typing.get_args(field.annotation)})
+    return members
 
 
-def _model_at(loc: tuple) -> type | None:
-    """The pydantic model class that holds the last key of ``loc`` (tags included)."""
+def _section_of(annotation: Any) -> type | None:
+    """The section model of ``Section``, ``Section | None`` or ``list[Section]``, else None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+            return candidate
+    return None
+
+
+@dataclass
+class _Location:
+    path: tuple                          # the key path a user writes (discriminator tags dropped)
+    holder: type | None                  # the model class holding the last key
+    union: str | None = None             # where the location ends at a union: its section name
+    choices: tuple[str, ...] = ()        # and the names it accepts
+
+
+def _resolve(loc: tuple) -> _Location:
+    """Follow a pydantic error location through the schema, dropping the discriminator tags it
+    inserts at every union however deep (``('optimizer', 'adam', 'schedule', 'step', 'every')``
+    -> ``optimizer.schedule.every``), and note the model class that holds the last key."""
     cls: type | None = Config
-    for i, part in enumerate(loc[:-1]):
-        if i == 1 and loc[0] in UNIONS and part in UNIONS[loc[0]]:
-            cls = UNIONS[loc[0]][part]
+    holder: type | None = Config
+    members: dict[str, type] | None = None
+    path: list = []
+    for part in loc:
+        if members is not None and part in members:      # a tag: the member it names holds the rest
+            cls, members = members[part], None
             continue
-        field = cls.model_fields.get(part) if cls is not None and isinstance(part, str) else None
-        ann = field.annotation if field else None
-        cls = ann if isinstance(ann, type) and hasattr(ann, "model_fields") else None
-    return cls
+        path.append(part)
+        if isinstance(part, int):                        # a list item: typed by its list's key
+            continue
+        holder = cls
+        field = cls.model_fields.get(part) if cls is not None else None
+        annotation = field.annotation if field is not None else None
+        if typing.get_origin(annotation) is list:
+            annotation = typing.get_args(annotation)[0]
+        members = _tagged_members(annotation)
+        cls = None if members is not None else _section_of(annotation)
+    if members is None:
+        return _Location(tuple(path), holder)
+    # unknown or missing name: say which union, by its section name where it is a known one
+    section = next((k for k, v in UNIONS.items() if v == members), next(p for p in reversed(path) if isinstance(p, str)))
+    return _Location(tuple(path), holder, section, tuple(members))
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -210,17 +248,17 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 def _message(err: dict) -> str:
     kind, loc, value = err["type"], err["loc"], err.get("input")
+    where = _resolve(loc)
     if kind == "extra_forbidden":
-        cls = _model_at(loc)
+        cls = where.holder
         valid = [k for k in (cls.model_fields if cls else {}) if k != "name"]
         hint = _suggest(loc[-1], valid)
         return f"unknown key {loc[-1]!r}{hint}" + (f" (valid keys: {', '.join(valid)})" if valid else "")
     if kind == "union_tag_invalid":
-        choices = list(UNIONS[loc[0]])
         tag = err["ctx"]["tag"]
-        return f"unknown {loc[0]} {tag!r}{_suggest(tag, choices)} (valid: {', '.join(choices)})"
+        return f"unknown {where.union} {tag!r}{_suggest(tag, where.choices)} (valid: {', '.join(where.choices)})"
     if kind == "union_tag_not_found":
-        return f"needs a name: one of {', '.join(UNIONS[loc[0]])}"
+        return f"needs a name: one of {', '.join(where.choices)}"
     if kind == "missing":
         return "required key is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -244,7 +282,7 @@ def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            path = _strip_tags(err["loc"])
+            path = _resolve(err["loc"]).path
             where = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), where_default)
             problems.append(Problem(where, ".".join(map(str, path)), _message(err)))
         problems.sort(key=_line_of)

@@ -97,7 +97,9 @@ class Setup:
         dtype = np.dtype(config.train.dtype)
         streams = Streams(config.seed)
         data = load_dataset(config.data, config.seed)
-        model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype)
+        # the dropout stream is taken only when masks are drawn, so it is checkpointed exactly then
+        masks = streams.get("dropout") if getattr(config.model, "drop_prob", 0) > 0 else None
+        model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype, masks)
         reg = config.regularization
         return cls(data, model, build_loss(config.loss), Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
 
