@@ -1,8 +1,9 @@
 """Plots and tables of a run, rendered only from the files in its run directory.
 
 ``render_run(path)`` reads ``metrics.csv`` and ``summary.json`` and writes ``loss.png``,
-``accuracy.png`` and ``results.md`` (through :class:`optlab.rundir.RunDir`), so a report can be
-rebuilt later without training. Plots use matplotlib's object API (no pyplot state), headless.
+``accuracy.png`` and ``results.md`` (through :class:`optlab.rundir.RunDir`), and the figures of
+the diagnostics the run recorded (optlab.diagnostics_plots), so a report can be rebuilt later
+without training. Plots use matplotlib's object API (no pyplot state), headless.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optlab.diagnostics_plots import render_diagnostics, technique_facts
 from optlab.rundir import RunDir, read_metrics
 
 DISPLAY_LIMIT = 1e100  # larger losses are clipped in plots (the CSV keeps the true values)
@@ -100,6 +102,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
            ("final training loss", _num(summary.get("final_train_loss"))),
            ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)"),
            ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
+    out += technique_facts(summary)
     if "diverged_at" in summary:
         out.append(("diverged", explain_divergence(summary)))
     return out
@@ -136,6 +139,7 @@ def render_run(path: Path, quiet: bool = False) -> None:
         name = rd.path.name
         rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
         rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy"))
+        render_diagnostics(rd.path, m)
         if (rd.path / "summary.json").exists():
             rd.write_text("results.md", results_markdown(name, rd.read_json("summary.json")))
     except Exception:

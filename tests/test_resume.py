@@ -161,7 +161,8 @@ def test_checkpoint_file_holds_the_issue_s_list(tmp_path):
     assert {"params", "sampler_order", "optimizer/t", "optimizer/m/fc1.W", "optimizer/v/fc2.b"} <= names
     assert set(info["streams"]) >= {"batches"} and info["streams"]["batches"]["bit_generator"] == "PCG64"
     assert info["step"] == 12 and info["optlab"] == optlab.__version__ and info["numpy"] == np.__version__
-    assert set(info["loop"]) == {"step", "last_loss", "initial_loss", "elapsed", "accuracy"}
+    assert set(info["loop"]) == {"step", "last_loss", "initial_loss", "elapsed", "clipped_steps", "initial_check",
+                                 "accuracy"}
     assert info["config"]["optimizer"]["name"] == "adam"
 
 
