@@ -119,6 +119,7 @@ def train(
     from optlab.terminal import print_run_results, progress_bar
 
     console = _err_console()
+    _ensure_data(cfg, console, debug)     # download first: its own progress bar, no run dir if offline
     try:
         with graceful_stop() as stop, progress_bar(console, cfg.name, disable=quiet) as on_step:
             if resume is not None:
@@ -138,9 +139,7 @@ def train(
     except Exception as exc:
         if _DEBUG["on"]:
             raise
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+        _print_failure(console, exc)
         raise typer.Exit(EXIT_FAILED) from None
     print_run_results(result)
     if result.status == "interrupted":
@@ -209,6 +208,197 @@ def gradcheck(
         print_gradcheck(report)
     if not report.passed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_failure(console, exc: Exception) -> None:
+    from optlab.data import DataError
+
+    if isinstance(exc, DataError):   # a message written for the user: no exception type, no markup
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+    else:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+
+
+def _ensure_data(cfg, console, debug: bool) -> None:
+    from optlab.data import DataError, ensure_files
+
+    try:
+        ensure_files(cfg.data, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+# --------------------------------------------------------------------------------------------
+# optlab data: list and download the real datasets (library code in optlab/data/catalog.py)
+# --------------------------------------------------------------------------------------------
+data_app = typer.Typer(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_ROOT_HELP = "data directory [default: $OPTLAB_DATA_DIR, else the per-user cache]"
+
+
+@data_app.command("list")
+def data_list(root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP)) -> None:
+    """Every dataset: whether its files are present and verify, where, and their size."""
+    from optlab.data.catalog import print_catalog
+
+    print_catalog(root)
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(..., help="mnist, fashion_mnist or cifar10"),
+    root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Download a dataset's files, verify their checksums and keep them in the data directory.
+
+    Example: optlab data download mnist
+    """
+    import difflib
+
+    from optlab.data import DataError
+    from optlab.data.catalog import download
+    from optlab.data.sources import SPECS
+
+    console = _err_console()
+    if name not in SPECS:
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        console.print(f"[bold red]error:[/] unknown dataset {name!r}{hint} (downloadable: {', '.join(SPECS)})",
+                      markup=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        download(name, root, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
+
+
+def _bad_problems(problems, hint: str = "") -> typer.Exit:
+    """Print input problems (config, variants, options) and return the exit-2 to raise."""
+    console = _err_console()
+    n = len(problems)
+    console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the input:")
+    for problem in problems:   # one line each, never wrapped: a message stays greppable
+        console.print(f"  {problem}", markup=False, soft_wrap=True)
+    if hint:
+        console.print(hint, markup=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def compare(
+    words: Optional[list[str]] = typer.Argument(
+        None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
+        help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
+    config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
+    vary: Optional[str] = typer.Option(
+        None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
+                                          show_default="the number of cores; 1 for surfaces"),
+    tune: Optional[str] = typer.Option(
+        None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
+    grid: str = typer.Option("1e-4:1:9", "--grid", metavar="LOW:HIGH:N", help="the learning rates --tune lr tries"),
+    target: Optional[float] = typer.Option(
+        None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Train variants of one experiment side by side: same initial weights and mini-batches per seed.
+
+    Examples: optlab compare sgd momentum adagrad adam --config configs/quickstart.yaml --seeds 3;
+    optlab compare --vary model.init=normal,xavier,he; optlab compare sgd adam --tune lr
+    """
+    from optlab.config import ConfigError
+
+    try:
+        from optlab.compare import make_plan
+        from optlab.variants import build_variants, is_override
+
+        base, varied, variants = build_variants(config, words or [], vary)
+        plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
+                         source={"config": str(config), "overrides": [w for w in words or [] if is_override(w)]})
+    except ConfigError as exc:
+        hint = ""
+        if config == DEFAULT_COMPARE_CONFIG and not config.exists():
+            hint = f"({config} is the default config; give another with --config, e.g. --config configs/quickstart.yaml)"
+        raise _bad_problems(exc.problems, hint) from None
+    from optlab.compare import run_compare
+    from optlab.rundir import default_runs_root
+    from optlab.terminal import CompareProgress, print_compare_results
+
+    console = _err_console()
+    try:
+        with CompareProgress(console, disable=quiet) as progress:
+            result = run_compare(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
+                                 command=sys.argv)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the comparison keeps the trials that were written (status: interrupted)")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug or _DEBUG["on"]:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+    print_compare_results(result.path)
+    if result.failed:
+        for outcome in result.failed:
+            detail = f": {outcome.error}" if outcome.error else ""
+            console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def report(
+    dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="run directories or comparison directories"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Rebuild the plots and tables of run or comparison directories from their files (no training).
+
+    Example: optlab report runs/2026-01-01_120000_quickstart-compare
+    """
+    from optlab.report import NotARunDirectory, render_directory
+    from optlab.terminal import print_compare_results, print_run_results
+
+    missing = [d for d in dirs if not ((d / "compare.json").is_file() or (d / "metrics.csv").is_file())]
+    if missing:
+        from optlab.config import Problem
+
+        raise _bad_problems([Problem(str(d), "", "no such directory" if not d.exists() else
+                                  "not a run directory (no metrics.csv) nor a comparison (no compare.json)")
+                          for d in missing])
+    for d in dirs:
+        try:
+            kind = render_directory(d)
+        except (NotARunDirectory, OSError, ValueError, KeyError) as exc:
+            if debug:
+                raise
+            _err_console().print(f"[bold red]error:[/] cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        if kind == "compare":
+            print_compare_results(d)
+        else:
+            from optlab.experiment import Result
+            from optlab.rundir import RunDir
+
+            summary = RunDir(d).read_json("summary.json") if (d / "summary.json").exists() else {}
+            print_run_results(Result(d, summary.get("status", "?"), summary))
 
 
 def main() -> None:

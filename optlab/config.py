@@ -163,8 +163,17 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     return tuple(key.split(".")), parsed
 
 
+# Keys of which a config gives exactly one: an override of one removes the other from the file's
+# values, so `train.iterations=500` on a config with `train.epochs` means "500 steps instead".
+ALTERNATIVES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("train", "iterations"): ("train", "epochs"),
+    ("train", "epochs"): ("train", "iterations"),
+}
+
+
 def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> None:
-    """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way."""
+    """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way
+    (and dropping the key's alternative, see ALTERNATIVES)."""
     node = raw
     for depth, part in enumerate(path[:-1]):
         child = node.get(part)
@@ -177,15 +186,28 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
                                        f"{'.'.join(path[:depth + 1])} is a {type(child).__name__}, not a section")])
         node = child
     node[path[-1]] = value
+    other = ALTERNATIVES.get(path)
+    if other is not None and other[:-1] == path[:-1]:
+        node.pop(other[-1], None)
 
 
 # ---------------------------------------------------------------------------------------------
 # validation errors -> problems
 # ---------------------------------------------------------------------------------------------
+def _alternatives(annotation: Any) -> list[Any]:
+    """The types a value may have, unions flattened, ``Annotated`` and ``None`` dropped."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _alternatives(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(annotation) for t in _alternatives(a)]
+    return [] if annotation is type(None) else [annotation]
+
+
 def _tagged_members(annotation: Any) -> dict[str, type] | None:
-    """``{name: model}`` when ``annotation`` is a union of sections told apart by ``name``."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) not in (typing.Union, types.UnionType) or len(args) < 2:
+    """``{name: model}`` when ``annotation`` is a union of sections told apart by ``name``
+    (``data``, ``loss | None``, ``optimizer.schedule``)."""
+    args = _alternatives(annotation)
+    if len(args) < 2:
         return None
     members = {}
     for member in args:
@@ -197,11 +219,8 @@ def _tagged_members(annotation: Any) -> dict[str, type] | None:
 
 
 def _section_of(annotation: Any) -> type | None:
-    """The section model of ``Section``, ``Section | None`` or ``list[Section]``, else None."""
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
-            return candidate
-    return None
+    """The section model of ``Section`` or ``Section | None``, else None."""
+    return next((a for a in _alternatives(annotation) if isinstance(a, type) and hasattr(a, "model_fields")), None)
 
 
 @dataclass

@@ -20,6 +20,9 @@ How a run can end, and what its directory then says (meta.json ``status``):
 Problems found before training are raised before any run directory exists: an unusable runs
 directory (:class:`~optlab.rundir.RunDirError`) or a config that cannot be built
 (:class:`SetupError`); refused resumptions raise :class:`~optlab.checkpoint.CheckpointError`.
+
+A surface model (optlab.objectives) has no data: :func:`_descend` follows the optimizer on
+f(x, y) from the configured start and records the path.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ from optlab.early_stopping import EarlyStopping
 from optlab.interrupt import Abort, StopRequest
 from optlab.losses import Loss, accuracy, build_loss
 from optlab.models import Model, build_model
+from optlab.objectives import OBJECTIVES
 from optlab.optimizers import build_optimizer
 from optlab.regularizers import Penalty
 from optlab.rng import Streams, stream
-from optlab.rundir import HEARTBEAT_S, RunDir, RunDirError, check_space, check_writable
+from optlab.rundir import HEARTBEAT_S, SURFACE_COLUMNS, RunDir, RunDirError, check_space, check_writable
 from optlab.sampling import BatchSampler
 from optlab.schedules import Schedule
 from optlab.schema import Config
@@ -278,6 +282,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
         "wall_time_s": wall,
         "n_params": model.n_params(),
         "accuracy": {split: dict(best) for split, best in state.accuracy.items()},
+        "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
     if state.initial_check is not None:
@@ -319,9 +324,75 @@ def estimate_bytes(config: Config, setup: Setup) -> int:
     return (steps + 1) * row + 2 * state + 2_000_000
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")   # as _train: divergence is a status
+def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
+    """The data-free loop of a surface model: ``train.iterations`` optimizer steps on f(x, y).
+
+    The point is one parameter tensor ``xy``, updated in place by the same optimizer classes as a
+    network's weights. Row ``step`` of metrics.csv is the point after ``step`` updates and f there,
+    so step 0 is the start and the last row the end of the path. No randomness is involved: every
+    seed gives the same path.
+    """
+    surface = OBJECTIVES[config.model.function]
+    dtype = np.dtype(config.train.dtype)
+    params = {"xy": np.array(config.model.start, dtype=dtype)}
+    grads = {"xy": np.zeros(2, dtype=dtype)}
+    optimizer = build_optimizer(config.optimizer)
+    steps = config.train.iterations
+    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, steps_per_epoch=1)
+    optimizer.lr = schedule.rate(1)
+    writer = rd.metrics(SURFACE_COLUMNS)
+    t0 = time.perf_counter()
+    xy = params["xy"]
+
+    def value() -> float:   # numpy scalars: an overflow gives inf (a divergence), not OverflowError
+        return float(surface.value(np.float64(xy[0]), np.float64(xy[1])))
+
+    status, step, f = "completed", 0, value()
+    try:
+        writer.write({"step": 0, "loss": f, "lr": optimizer.lr, "x": float(xy[0]), "y": float(xy[1]),
+                      "time": time.perf_counter() - t0})
+        for step in range(1, steps + 1):
+            grads["xy"][...] = surface.grad(xy[0], xy[1])
+            optimizer.lr = schedule.rate(step)
+            optimizer.update(params, grads)
+            f = value()
+            writer.write({"step": step, "loss": f, "lr": optimizer.lr, "x": float(xy[0]), "y": float(xy[1]),
+                          "time": time.perf_counter() - t0})
+            if not (math.isfinite(f) and np.isfinite(xy).all()):
+                status = "diverged"
+                break
+            if on_step is not None:
+                on_step(step, steps, f)
+    finally:
+        writer.close()
+        wall = time.perf_counter() - t0
+    end = [float(v) for v in xy]
+    summary = {
+        "status": status,
+        "steps": step,
+        "objective": surface.name,
+        "start": list(config.model.start),
+        "end": end,
+        "final_loss": f,
+        "final_train_loss": f,
+        "minimum": list(surface.minimum) if surface.minimum else None,
+        "distance_to_minimum": math.dist(end, surface.minimum) if surface.minimum else None,
+        "wall_time_s": wall,
+        "n_params": 2,
+    }
+    if status == "diverged":
+        summary["diverged_at"] = {"step": step, "loss": f}
+    return summary
+
+
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
-        command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
+        command: list[str] | None = None, stop: StopRequest | None = None,
+        dir_name: str | None = None) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
+
+    The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
+    trials of a comparison).
 
     Before anything is created: ``runs_root`` must be writable with room for the run
     (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
@@ -330,10 +401,11 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     """
     runs_root = Path(runs_root)
     check_writable(runs_root)
-    setup = _build(config)
-    check_space(runs_root, estimate_bytes(config, setup))
+    surface = config.model.name == "surface"
+    setup = None if surface else _build(config)
+    check_space(runs_root, 2_000_000 if surface else estimate_bytes(config, setup))
     try:
-        rd = RunDir.create(runs_root, config.name)
+        rd = RunDir.create(runs_root, dir_name or config.name, stamp=dir_name is None)
     except OSError as exc:
         raise RunDirError(f"cannot create a run directory under {runs_root}: {exc.strerror or exc}") from None
     try:
@@ -389,12 +461,15 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt)
 
 
-def _execute(rd: RunDir, config: Config, setup: Setup, on_step: ProgressFn | None, stop: StopRequest,
+def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
              ckpt: checkpoint.Checkpoint | None) -> Result:
     from optlab import report
 
     try:
-        summary = _train(config, setup, rd, on_step, stop, ckpt)
+        if setup is None:   # a surface model: no data, no network (optlab.objectives)
+            summary = _descend(config, rd, on_step)
+        else:
+            summary = _train(config, setup, rd, on_step, stop, ckpt)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
         with stop.shielded():
             rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")

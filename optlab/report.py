@@ -3,7 +3,9 @@
 ``render_run(path)`` reads ``metrics.csv`` and ``summary.json`` and writes ``loss.png``,
 ``accuracy.png`` and ``results.md`` (through :class:`optlab.rundir.RunDir`), and the figures of
 the diagnostics the run recorded (optlab.diagnostics_plots), so a report can be rebuilt later
-without training. Plots use matplotlib's object API (no pyplot state), headless.
+without training. A surface run (optlab.objectives) gets ``loss.png`` (f along the path) and
+``path.png`` (the path on the function's contours) instead. Plots use matplotlib's object API (no
+pyplot state), headless.
 """
 
 from __future__ import annotations
@@ -61,18 +63,67 @@ def loss_figure(step: np.ndarray, loss: np.ndarray, title: str):
     return fig
 
 
-def accuracy_figure(metrics: dict[str, np.ndarray], title: str):
+def accuracy_figure(metrics: dict[str, np.ndarray], title: str, val_label: str = SPLIT_LABELS["val"]):
     """Train and validation accuracy at each evaluation."""
     fig, ax = _figure()
+    labels = {**SPLIT_LABELS, "val": val_label}
     for split, style in (("train", "--"), ("val", "-")):
         acc = metrics[f"{split}_acc"]
         ok = np.isfinite(acc)
         if ok.any():
             ax.plot(metrics["step"][ok], 100 * acc[ok], style, marker="." if ok.sum() < 60 else None,
-                    label=SPLIT_LABELS[split])
+                    label=labels[split])
     ax.set(xlabel="step", ylabel="accuracy (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig
+
+
+def val_label(summary: dict | None) -> str:
+    """How the validation split is named: "validation (= test)" when the run evaluated on the test
+    set (data.val_from: test), so such numbers are never mistaken for a held-out validation set."""
+    return "validation (= test)" if summary and summary.get("val_source") == "test" else SPLIT_LABELS["val"]
+
+
+def contour_axes(ax, objective, window: tuple[float, float, float, float], n: int = 240) -> None:
+    """Contour lines of a 2-D objective over ``window``, its minimum (if any) marked with a cross."""
+    x0, x1, y0, y1 = window
+    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    Z = objective.value(X, Y)
+    if objective.log_levels:   # f spans decades: levels evenly spaced in log f (floored above 0)
+        levels = np.geomspace(max(Z.min(), 1e-3), Z.max(), 20)
+    elif objective.minimum is not None:   # a bowl: levels ~ t^2 give evenly spaced rings
+        levels = Z.min() + (Z.max() - Z.min()) * np.linspace(0, 1, 21)[1:] ** 2
+    else:
+        levels = np.linspace(Z.min(), Z.max(), 20)
+    ax.contour(X, Y, Z, levels=levels, colors="0.6", linewidths=0.6)   # one grey: every level visible
+    if objective.minimum is not None:
+        ax.plot(*objective.minimum, "+", color="black", ms=10, mew=1.5)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y")
+
+
+def path_figure(objective, xs: np.ndarray, ys: np.ndarray, title: str):
+    """One path on the contours of its objective: start marked, every step a dot."""
+    from optlab.objectives import view_window
+
+    fig, ax = _figure()
+    contour_axes(ax, objective, view_window(objective, xs, ys))
+    ax.plot(xs, ys, "o-" if len(xs) <= 100 else "-", color="tab:red", ms=3, lw=1.2)
+    ax.plot(xs[:1], ys[:1], "s", color="tab:red", ms=6, label="start")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def surface_loss_figure(step: np.ndarray, f: np.ndarray, title: str):
+    """f at each point of the path (deterministic: nothing to smooth)."""
+    fig, ax = _figure()
+    ok = np.isfinite(f)
+    ax.plot(step[ok], f[ok], ".-", color="tab:blue")
+    if ok.any() and f[ok].min() > 0 and f[ok].max() / f[ok].min() > 50:
+        ax.set_yscale("log")
+    ax.set(xlabel="step", ylabel="f(x, y)", title=title)
+    ax.grid(alpha=0.3)
     return fig
 
 
@@ -83,10 +134,11 @@ def _pct(value: float | None) -> str:
 def accuracy_rows(summary: dict) -> list[list[str]]:
     """[split, final, peak, step of peak] per split, accuracies as percentages (conventions.md)."""
     rows = []
+    labels = {**SPLIT_LABELS, "val": val_label(summary)}
     for split in ("train", "val", "test"):
         acc = summary.get("accuracy", {}).get(split, {})
         step = acc.get("peak_step")
-        rows.append([SPLIT_LABELS[split], _pct(acc.get("final")), _pct(acc.get("peak")),
+        rows.append([labels[split], _pct(acc.get("final")), _pct(acc.get("peak")),
                      "—" if step is None else str(step)])
     return rows
 
@@ -97,11 +149,22 @@ def _num(value: float | None) -> str:
 
 def facts(summary: dict) -> list[tuple[str, str]]:
     """The non-accuracy lines of a run's results: loss, steps, time."""
-    out = [("status", summary.get("status", "?")),
-           ("final mini-batch loss", _num(summary.get("final_loss"))),
-           ("final training loss", _num(summary.get("final_train_loss"))),
-           ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)"),
-           ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
+    if "objective" in summary:   # a surface run: a path, not a data fit
+        end = summary.get("end") or [math.nan, math.nan]
+        out = [("status", summary.get("status", "?")),
+               ("objective", summary["objective"]),
+               ("start", f"({_num(summary['start'][0])}, {_num(summary['start'][1])})"),
+               ("end", f"({_num(end[0])}, {_num(end[1])})"),
+               ("final f(x, y)", _num(summary.get("final_loss"))),
+               ("distance to the minimum", _num(summary.get("distance_to_minimum"))),
+               ("steps", str(summary.get("steps", 0))),
+               ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
+    else:
+        out = [("status", summary.get("status", "?")),
+               ("final mini-batch loss", _num(summary.get("final_loss"))),
+               ("final training loss", _num(summary.get("final_train_loss"))),
+               ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)"),
+               ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
     out += technique_facts(summary)
     if "diverged_at" in summary:
         out.append(("diverged", explain_divergence(summary)))
@@ -122,9 +185,12 @@ def explain_divergence(summary: dict) -> str:
 
 
 def results_markdown(name: str, summary: dict) -> str:
-    lines = [f"# {name}", "", "| split | final accuracy | peak accuracy | step of peak |", "|---|---|---|---|"]
-    lines += [f"| {' | '.join(row)} |" for row in accuracy_rows(summary)]
-    lines += ["", *(f"- {key}: {value}" for key, value in facts(summary)), ""]
+    lines = [f"# {name}", ""]
+    if "accuracy" in summary:
+        lines += ["| split | final accuracy | peak accuracy | step of peak |", "|---|---|---|---|"]
+        lines += [f"| {' | '.join(row)} |" for row in accuracy_rows(summary)]
+        lines += [""]
+    lines += [*(f"- {key}: {value}" for key, value in facts(summary)), ""]
     return "\n".join(lines)
 
 
@@ -137,11 +203,54 @@ def render_run(path: Path, quiet: bool = False) -> None:
     try:
         m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
         name = rd.path.name
-        rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
-        rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy"))
-        render_diagnostics(rd.path, m)
-        if (rd.path / "summary.json").exists():
-            rd.write_text("results.md", results_markdown(name, rd.read_json("summary.json")))
+        summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
+        if "x" in m:   # a surface run: its path
+            objective = run_objective(rd.path)
+            rd.write_figure("loss.png", surface_loss_figure(m["step"], m["loss"], f"{name}: f along the path"))
+            rd.write_figure("path.png", path_figure(objective, m["x"], m["y"], f"{name}: f = {objective.formula}"))
+        else:
+            rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
+            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy", val_label(summary)))
+            render_diagnostics(rd.path, m)
+        if summary is not None:
+            rd.write_text("results.md", results_markdown(name, summary))
     except Exception:
         if not quiet:
             raise
+
+
+def run_objective(path: Path):
+    """The 2-D objective a surface run descended, read from its config.yaml."""
+    import yaml
+
+    from optlab.objectives import OBJECTIVES
+
+    config = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
+    return OBJECTIVES[config["model"]["function"]]
+
+
+class NotARunDirectory(ValueError):
+    """Neither a run directory (metrics.csv) nor a comparison (compare.json)."""
+
+
+def render_directory(path: Path) -> str:
+    """Re-render a run directory or a comparison (and each of its trials) from its files.
+
+    Returns "run" or "compare"; raises NotARunDirectory for anything else.
+    """
+    path = Path(path)
+    if (path / "compare.json").is_file():
+        from optlab.compare_report import render_compare
+
+        manifest = RunDir(path).read_json("compare.json")
+        for entry in manifest["variants"]:
+            for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
+                if (path / name / "metrics.csv").is_file():
+                    render_run(path / name)
+        render_compare(path)
+        return "compare"
+    if (path / "metrics.csv").is_file():
+        render_run(path)
+        return "run"
+    what = "no such directory" if not path.exists() else "not a run directory (no metrics.csv) nor a comparison (no compare.json)"
+    raise NotARunDirectory(f"{path}: {what}")

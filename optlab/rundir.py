@@ -7,14 +7,15 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
                     versions, host, pid, git commit of the working directory, command line, and a
                     ``heartbeat`` time refreshed while training, so :func:`run_status` can tell a
                     run that is still going from one that was killed (``died``);
-- ``metrics.csv``   appended and flushed line by line during training;
+- ``metrics.csv``   appended and flushed line by line during training (a surface run's columns
+                    are ``SURFACE_COLUMNS``: its path);
 - ``checkpoint.npz`` the state to resume from (:mod:`optlab.checkpoint`), when one was written;
 - ``diagnostics.csv``, ``activations.json``  what :mod:`optlab.diagnostics` records (update/weight
                     ratios per layer, activation histograms), appended like the metrics;
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
-- ``loss.png``, ``accuracy.png``, ``results.md`` (and ``lr.png``, ``update_ratios.png``,
-  ``activations.png`` when there is something to show)  rendered from the files above by
-  :mod:`optlab.report`.
+- ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md`` (and ``lr.png``,
+  ``update_ratios.png``, ``activations.png`` when there is something to show)  rendered from the
+  files above by :mod:`optlab.report`.
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
 so a crash never leaves a half-written JSON or PNG.
@@ -39,6 +40,9 @@ from typing import Any, Iterable
 import optlab
 
 METRIC_COLUMNS = ["step", "epoch", "loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time"]
+# A surface run (optlab.objectives) has no data: each row is the point (x, y) after `step`
+# updates and the function's value `loss` there; step 0 is the start.
+SURFACE_COLUMNS = ["step", "loss", "lr", "x", "y", "time"]
 # Columns that depend on the clock; everything else is identical for the same config and seed.
 WALL_CLOCK_COLUMNS = ["time"]
 
@@ -145,11 +149,15 @@ class RunDir:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, root: Path, name: str) -> RunDir:
-        """Make ``root/<date>_<time>_<name>``, adding ``-2``, ``-3`` ... if it already exists."""
+    def create(cls, root: Path, name: str, stamp: bool = True) -> RunDir:
+        """Make ``root/<date>_<time>_<name>``, adding ``-2``, ``-3`` ... if it already exists.
+
+        ``stamp=False`` drops the date and time: a compare directory names its trials
+        ``trials/<variant>-s<seed>`` so that they read in variant order, not in start order.
+        """
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        stem = f"{datetime.now().strftime('%Y-%m-%d_%H%M%S')}_{name}"
+        stem = f"{datetime.now().strftime('%Y-%m-%d_%H%M%S')}_{name}" if stamp else name
         for k in range(1, 10_000):
             path = root / (stem if k == 1 else f"{stem}-{k}")
             try:

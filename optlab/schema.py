@@ -11,7 +11,7 @@ Pure pydantic, no numpy: the CLI imports it only inside commands.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -91,7 +91,73 @@ class SingleData(Section):
     y: Literal[0, 1] = Field(0, description="the target output")
 
 
-DataConfig = _union(SpiralData, BlobsData, SingleData)
+class ImageData(Section):
+    """Base of the real image datasets (optlab/data/images.py): where the files are, which
+    examples train and validate, and how uint8 pixels become the model's inputs."""
+
+    N_TRAIN: ClassVar[int] = 0       # images in the dataset's training file
+    DEFAULT_VAL_SIZE: ClassVar[int] = 5000
+
+    root: str | None = Field(None, description="data directory holding one folder per dataset; "
+                             "$OPTLAB_DATA_DIR overrides it; default: the per-user cache (~/.cache/optlab/data)")
+    train_size: int | None = Field(None, ge=1, description="training examples used (default: all not held out "
+                                   "for validation)")
+    subset: Literal["random", "first"] = Field(
+        "random", description="`random`: training and validation examples drawn with the run's seed; `first`: "
+        "the file's first `train_size` images, validation the `val_size` after them (Nielsen's split)")
+    val_size: int | None = Field(None, ge=0, description="examples held out of the training file for validation "
+                                 "(default 5000; 0 with val_from: test)")
+    val_from: Literal["train", "test"] = Field(
+        "train", description="`test` evaluates on the test set at every evaluation (Nielsen's figures), reported "
+        "as 'validation (= test)'; never tune on such runs")
+    preprocess: Literal["none", "scale", "standardize", "center"] = Field(
+        "scale", description="`scale`: x / 255; `standardize`: (x - mean) / std per channel; `center`: x - mean "
+        "image (CS231n, raw 0-255 scale); statistics from the training examples only")
+    flatten: bool = Field(True, description="flatten each image to a vector (the linear and mlp models need it)")
+    allow_unverified: bool = Field(False, description="use files for which no checksum is published (extracted "
+                                   "CIFAR-10 batches, uncompressed Fashion-MNIST) without verification")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ImageData:
+        if self.val_from == "test" and self.val_size:
+            raise ValueError("with val_from: test the test set is the validation set; set val_size: 0 "
+                             "(or keep val_from: train to hold out val_size training images)")
+        val = self.resolved_val_size
+        train = self.train_size if self.train_size is not None else self.N_TRAIN - val
+        if train < 1 or train + val > self.N_TRAIN:
+            raise ValueError(f"train_size + val_size = {train} + {val} must be at most the {self.N_TRAIN} "
+                             f"images of the training file, leaving at least one for training")
+        return self
+
+    @property
+    def resolved_val_size(self) -> int:
+        if self.val_size is not None:
+            return self.val_size
+        return 0 if self.val_from == "test" else self.DEFAULT_VAL_SIZE
+
+
+class MNISTData(ImageData):
+    """MNIST handwritten digits, 28x28 grayscale, 60 000 train / 10 000 test (IDX files)."""
+
+    N_TRAIN: ClassVar[int] = 60_000
+    name: Literal["mnist"]
+
+
+class FashionMNISTData(ImageData):
+    """Fashion-MNIST (Zalando article images), 28x28 grayscale, 60 000 train / 10 000 test (IDX files)."""
+
+    N_TRAIN: ClassVar[int] = 60_000
+    name: Literal["fashion_mnist"]
+
+
+class CIFAR10Data(ImageData):
+    """CIFAR-10 tiny images, 32x32 colour, 50 000 train / 10 000 test (binary or python version)."""
+
+    N_TRAIN: ClassVar[int] = 50_000
+    name: Literal["cifar10"]
+
+
+DataConfig = _union(SpiralData, BlobsData, SingleData, MNISTData, FashionMNISTData, CIFAR10Data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +221,15 @@ class NeuronModel(Section):
     b: float = Field(0.9, description="initial bias")
 
 
-ModelConfig = _union(LinearModel, MLPModel, NeuronModel)
+class SurfaceModel(Section):
+    """A 2-D test function descended directly from ``start`` (optlab.objectives): no data, no loss."""
+
+    name: Literal["surface"]
+    function: Literal["bowl", "rosenbrock", "beale", "saddle"] = Field(description="the function f(x, y)")
+    start: tuple[float, float] = Field(description="starting point [x, y], e.g. DLFS's [-7, 2] on the bowl")
+
+
+ModelConfig = _union(LinearModel, MLPModel, NeuronModel, SurfaceModel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,19 +481,70 @@ class DiagnosticsConfig(Section):
                                     "for the histograms")
 
 
+class CompareConfig(Section):
+    """What `optlab compare` uses: the optimizers to compare when none is named, with their settings."""
+
+    optimizers: list[OptimizerConfig] = Field(
+        [], description="each optimizer's hyper-parameters in a comparison (e.g. the bowl's rates); "
+                        "compared by default when the command line names none")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CompareConfig:
+        names = [o.name for o in self.optimizers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each optimizer may appear once; given more than once: {', '.join(twice)}")
+        return self
+
+
+def _section_name(value: Any) -> Any:
+    return value.get("name") if isinstance(value, dict) else value
+
+
 class Config(Section):
     """A whole experiment."""
 
     name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="run name, used in the run directory's name")
     seed: int = Field(0, ge=0, description="root seed: every random stream of the run derives from it")
-    data: DataConfig
+    # Required, but null (and absent) for a surface model, which is its own objective.
+    data: DataConfig | None
     model: ModelConfig
-    loss: LossConfig
+    loss: LossConfig | None
     regularization: RegularizationConfig = RegularizationConfig()
     optimizer: OptimizerConfig = SGDConfig(name="sgd")
     search: SearchConfig = SearchConfig()
     train: TrainConfig
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
+    compare: CompareConfig = CompareConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _surface_needs_no_data(cls, raw: Any) -> Any:
+        """A surface config leaves out data and loss; every other config is told they are missing."""
+        if isinstance(raw, dict) and _section_name(raw.get("model")) == "surface":
+            return {"data": None, "loss": None, **raw}
+        return raw
+
+    @model_validator(mode="after")
+    def _surface_or_data(self) -> Config:
+        """A surface is its own objective (no data, no loss, a step count); anything else needs both."""
+        if self.model.name == "surface":
+            problems = []
+            given = [key for key in ("data", "loss") if getattr(self, key) is not None]
+            if given:
+                problems.append(f"a surface model is its own objective: remove {' and '.join(given)}")
+            if self.train.iterations is None:
+                problems.append("a surface has no epochs (there is no data): give train.iterations")
+            if self.train.early_stopping is not None or self.optimizer.schedule.name == "plateau":
+                problems.append("a surface has no validation set for train.early_stopping or a plateau schedule "
+                                "to watch")
+            if problems:
+                raise ValueError("; ".join(problems))
+            return self
+        for key in ("data", "loss"):
+            if getattr(self, key) is None:
+                raise ValueError(f"model {self.model.name} learns from data: {key} cannot be null")
+        return self
 
     # A field validator on `loss` (not a model validator) so the error points at the loss line
     # and key path; `data` and `model` are validated before `loss`, so they are in info.data.
@@ -427,22 +552,29 @@ class Config(Section):
     @classmethod
     def _compatible(cls, loss: Any, info: ValidationInfo) -> Any:
         model = info.data.get("model")
-        if model is None:
+        if model is None or loss is None or model.name == "surface":
             return loss
         if model.name == "neuron" and loss.name in ("hinge", "cross_entropy"):
             raise ValueError(f"the neuron has one output; loss {loss.name} needs one score per class "
                              "(use quadratic or binary_cross_entropy)")
         if loss.name == "binary_cross_entropy" and model.name != "neuron" and model.output != "sigmoid":
             raise ValueError("binary_cross_entropy needs outputs in (0, 1): set model.output: sigmoid")
+        data = info.data.get("data")
+        if data is not None and not getattr(data, "flatten", True):
+            raise ValueError(f"model {model.name} takes flat vectors; set data.flatten: true")
         return loss
 
 
 # Registries of the union members by section, used to resolve error locations and for the docs.
 UNIONS: dict[str, dict[str, type[BaseModel]]] = {
-    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData},
-    "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel},
+    "data": {"spiral": SpiralData, "blobs": BlobsData, "single": SingleData,
+             "mnist": MNISTData, "fashion_mnist": FashionMNISTData, "cifar10": CIFAR10Data},
+    "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel, "surface": SurfaceModel},
     "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
              "binary_cross_entropy": BinaryCrossEntropyLoss},
     "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
                   "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
 }
+# Lists of union sections inside other sections, by key path -> UNIONS section; each item's tag
+# sits right after its list index in an error location (compare.optimizers.1.adam.lr).
+LIST_UNIONS: dict[tuple[str, ...], str] = {("compare", "optimizers"): "optimizer"}

@@ -1,8 +1,10 @@
-"""What the CLI shows in the terminal: a rich progress bar and the results table of a run."""
+"""What the CLI shows in the terminal: a rich progress bar and the results table of a run, and
+for a comparison one progress display for all its trials and its results table."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -38,18 +40,77 @@ def progress_bar(console: Console, name: str, disable: bool = False) -> Iterator
 def print_run_results(result, console: Console | None = None) -> None:
     """The accuracy table and facts of a finished run; the run directory's path comes last."""
     console = console or Console(highlight=False)
-    table = Table(title=f"{result.run_dir.name}")
-    for col in ("split", "final accuracy", "peak accuracy", "step of peak"):
-        table.add_column(col, justify="left" if col == "split" else "right")
-    for row in accuracy_rows(result.summary):
-        table.add_row(*row)
-    console.print(table)
+    if "accuracy" in result.summary:   # a surface run has no accuracy, only facts
+        table = Table(title=f"{result.run_dir.name}")
+        for col in ("split", "final accuracy", "peak accuracy", "step of peak"):
+            table.add_column(col, justify="left" if col == "split" else "right")
+        for row in accuracy_rows(result.summary):
+            table.add_row(*row)
+        console.print(table)
     for key, value in facts(result.summary):
         if key != "diverged":   # said once, in red, below
             console.print(f"{key}: {value}", markup=False)
     if result.status == "diverged":
         console.print(f"[bold red]diverged[/] {explain_divergence(result.summary)}", soft_wrap=True)
     console.print(str(result.run_dir), markup=False, soft_wrap=True)
+
+
+class CompareProgress:
+    """One rich display for every trial of a comparison: a bar per group (a variant, or its
+    learning-rate search), advanced by the fraction each of its trials has done.
+
+    Implements optlab.parallel.Progress; ``update`` may be called from a reader thread.
+    """
+
+    def __init__(self, console: Console, disable: bool = False) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[done]}/{task.total:.0f} trials"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, disable=disable or not console.is_terminal, transient=False,
+        )
+        self._done: dict[int, dict[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def add_group(self, label: str, trials: int) -> int:
+        task = self.progress.add_task(label, total=trials, done=0)
+        self._done[task] = {}
+        return task
+
+    def update(self, group: int, trial: int, fraction: float) -> None:
+        with self._lock:   # late reports from a worker never move a bar back
+            done = self._done[group]
+            done[trial] = max(done.get(trial, 0.0), min(fraction, 1.0))
+            completed, finished = sum(done.values()), sum(v >= 1.0 for v in done.values())
+        self.progress.update(group, completed=completed, done=finished)
+
+    def __enter__(self) -> CompareProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+
+def print_compare_results(path, console: Console | None = None) -> None:
+    """The comparison's results table (the rows of results.md, best in bold); its path last."""
+    from optlab.compare_report import compare_stats, grid_edge_notes, table
+
+    # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    manifest, stats = compare_stats(path)
+    headers, rows, best = table(manifest, stats)
+    out = Table(title=path.name)
+    for i, col in enumerate(headers):
+        out.add_column(col, justify="left" if i == 0 or col == "status" else "right", no_wrap=i == 0)
+    for i, row in enumerate(rows):
+        if i == best:
+            out.add_row(row[0] + " ★", *row[1:], style="bold")
+        else:
+            out.add_row(*row)
+    console.print(out)
+    for note in grid_edge_notes(manifest):
+        console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
+    console.print(str(path), markup=False, soft_wrap=True)
 
 
 _VERDICT_STYLE = {"pass": "green", "pass (kinks)": "green", "kink": "yellow", "fail": "bold red"}

@@ -2,19 +2,25 @@
 
 A loader takes the config's ``data:`` section and two Generators (``data`` for generating
 examples, ``split`` for the validation hold-out and subsets) and returns a
-:class:`~optlab.data.base.Dataset`.
+:class:`~optlab.data.base.Dataset`. Synthetic sets are generated (``synthetic.py``); the real
+image sets are read from verified files (``images.py``; files, checksums and downloads in
+``sources.py`` and ``download.py``).
 """
 
 from __future__ import annotations
 
-from optlab.data import synthetic
+from optlab.data import images, synthetic
 from optlab.data.base import Dataset, Split
+from optlab.data.errors import DataError
 from optlab.rng import stream
 
 DATASETS = {
     "spiral": synthetic.spiral,
     "blobs": synthetic.blobs,
     "single": synthetic.single,
+    "mnist": images.mnist,
+    "fashion_mnist": images.fashion_mnist,
+    "cifar10": images.cifar10,
 }
 
 
@@ -23,4 +29,18 @@ def load_dataset(cfg, seed: int) -> Dataset:
     return DATASETS[cfg.name](cfg, stream(seed, "data"), stream(seed, "split"))
 
 
-__all__ = ["DATASETS", "Dataset", "Split", "load_dataset"]
+def ensure_files(cfg, console=None) -> None:
+    """Make sure a config's dataset files are on disk and verified, downloading them (with a
+    progress bar on ``console``) if needed; nothing to do for generated datasets.
+
+    The CLI calls this before training starts, so a download shows its own progress bar and a
+    missing dataset fails before any run directory is made.
+    """
+    from optlab.data.download import locate
+    from optlab.data.sources import SPECS, data_root
+
+    if cfg is not None and cfg.name in SPECS:   # None: a surface model has no data
+        locate(SPECS[cfg.name], data_root(cfg.root), allow_unverified=cfg.allow_unverified, console=console)
+
+
+__all__ = ["DATASETS", "DataError", "Dataset", "Split", "ensure_files", "load_dataset"]

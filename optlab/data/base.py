@@ -41,6 +41,9 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     # stored rows (batch, ...) -> model inputs (batch, features) in the given dtype
     transform: Callable[[np.ndarray, np.dtype], np.ndarray] = _flatten_cast
+    # "test" when the validation split IS the test set (data.val_from: test, Nielsen's per-epoch
+    # test accuracy): reports label it so, and its numbers must not be used for tuning
+    val_source: str = "train"
 
     @property
     def n_features(self) -> int:

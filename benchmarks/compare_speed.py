@@ -1,0 +1,101 @@
+"""Benchmark: wall time of `optlab compare` with 4 optimizers, --workers 1 vs --workers 2.
+
+Both runs happen here, one after the other, on the same machine and the same plan, so their
+ratio is the speed-up of the worker pool (the goal is close to 2 on 2 free cores). Trials
+compute the same numbers either way; the script checks that too.
+
+The reference, measured in the same run: the speed-up of a pure-Python busy loop run twice in
+one process vs once in each of two processes. It is what the machine gives two processes right
+now (below 2 when other work holds a core), so compare speed-up / reference is the pool's
+efficiency whatever the load.
+
+    python benchmarks/compare_speed.py                                   # configs/mnist_mlp.yaml
+    python benchmarks/compare_speed.py --config configs/quickstart.yaml train.epochs=30
+
+Not a test: timings depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from optlab.compare import make_plan, run_compare
+from optlab.config import ConfigError
+from optlab.rundir import read_metrics
+from optlab.variants import build_variants
+
+OPTIMIZERS = ["sgd", "momentum", "adagrad", "adam"]
+
+
+def numbers(compare_dir: Path) -> dict:
+    """Every trial's metrics without the clock column: what must not depend on the workers."""
+    manifest = json.loads((compare_dir / "compare.json").read_text())
+    out = {}
+    for entry in manifest["variants"]:
+        for d in entry["trials"]:
+            metrics = read_metrics(compare_dir / d / "metrics.csv")
+            metrics.pop("time")
+            out[d] = metrics
+    return out
+
+
+def _burn(_: int = 0) -> float:
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
+def reference_speedup() -> float:
+    """Two busy loops: one after the other here, then side by side in two processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_burn, range(2)))                      # start the processes first
+        t0 = time.perf_counter()
+        _burn(), _burn()
+        serial = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        list(pool.map(_burn, range(2)))
+        parallel = time.perf_counter() - t0
+    return serial / parallel
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="configs/mnist_mlp.yaml")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides, e.g. train.iterations=500")
+    args = parser.parse_args()
+    try:
+        base, varied, variants = build_variants(Path(args.config), OPTIMIZERS + args.overrides)
+        plan = make_plan(variants, base, varied, seeds=args.seeds)
+    except ConfigError as exc:
+        print(f"error:\n{exc}\n(try --config configs/quickstart.yaml)", file=sys.stderr)
+        return 2
+    n = len(plan.variants) * len(plan.seeds)
+    print(f"{args.config}: {n} trials ({', '.join(OPTIMIZERS)} x {len(plan.seeds)} seed(s))")
+    times, dirs = {}, {}
+    with tempfile.TemporaryDirectory(prefix="optlab-bench-") as tmp:
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            result = run_compare(plan, Path(tmp), workers=workers, command=["benchmark"])
+            times[workers] = time.perf_counter() - t0
+            dirs[workers] = result.path
+            print(f"  --workers {workers}: {times[workers]:7.2f} s")
+        same = numbers(dirs[1]) == numbers(dirs[2])
+    reference = reference_speedup()
+    speedup = times[1] / times[2]
+    print(f"speed-up (workers 1 / workers 2): {speedup:.2f}x   identical metrics: {same}")
+    print(f"reference (2 busy loops, 1 vs 2 processes): {reference:.2f}x   efficiency: {speedup / reference:.0%}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The parsed cache: a dataset's arrays saved next to its source files, for fast loading.
+
+``<dataset folder>/.optlab-cache/<name>-<key>/`` holds ``x_train.npy``, ``y_train.npy``,
+``x_test.npy``, ``y_test.npy`` (uint8) and ``class_names.json``, read back with
+``allow_pickle=False``. The key hashes the parser format version, the kind of source and the
+source files' fingerprints (their verified checksums, or size and mtime for files without one),
+so any change of the sources (another version of the dataset, a replaced file) selects a new
+cache, and older ones are deleted when it is written. Sources are still verified on every load;
+the cache only saves the parsing (gunzip, tar, records): about 0.05 s instead of 0.5 s for MNIST.
+
+Writing is best effort and atomic (a temporary folder, then one rename): a read-only data
+directory (by its permission bits, even for root) simply gets no cache, and a cache that cannot be read back (truncated, wrong shapes)
+is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from optlab.data.download import Located, writable
+
+FORMAT = 1          # bump when the parsed arrays change meaning
+DIRNAME = ".optlab-cache"
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def cache_path(located: Located) -> Path:
+    key = json.dumps([FORMAT, located.spec.name, located.source.kind, list(located.fingerprint)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return located.folder / DIRNAME / f"{located.spec.name}-{digest}"
+
+
+def load(path: Path, image_shape: tuple[int, ...]) -> dict | None:
+    """The cached arrays, or None if there is no usable cache."""
+    try:
+        out = {k: np.load(path / f"{k}.npy", allow_pickle=False) for k in ARRAYS}
+        names = json.loads((path / "class_names.json").read_text())
+    except (OSError, ValueError, EOFError):
+        return None
+    ok = all(out[k].dtype == np.uint8 for k in ARRAYS) and all(
+        out[f"x_{s}"].shape[1:] == tuple(image_shape) and out[f"y_{s}"].shape == out[f"x_{s}"].shape[:1]
+        for s in ("train", "test")) and isinstance(names, list) and all(isinstance(n, str) for n in names)
+    if not ok:
+        return None
+    out["class_names"] = names
+    return out
+
+
+def save(path: Path, arrays: dict) -> bool:
+    """Write the cache atomically, remove stale ones beside it; False if the folder is read-only."""
+    tmp = None
+    if not writable(path.parent):
+        return False
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        tmp.chmod(0o755)
+        for k in ARRAYS:
+            np.save(tmp / f"{k}.npy", np.ascontiguousarray(arrays[k]), allow_pickle=False)
+        (tmp / "class_names.json").write_text(json.dumps(list(arrays["class_names"])))
+        if path.exists():                  # a stale or broken cache under the same key
+            shutil.rmtree(path)
+        tmp.rename(path)
+        tmp = None
+        stem = path.name.rsplit("-", 1)[0]
+        for old in path.parent.glob(f"{stem}-*"):
+            if old != path and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
