@@ -234,11 +234,19 @@ class NotARunDirectory(ValueError):
 
 
 def render_directory(path: Path) -> str:
-    """Re-render a run directory or a comparison (and each of its trials) from its files.
+    """Re-render a run directory, a comparison or a sweep (and each of its trials) from its files.
 
-    Returns "run" or "compare"; raises NotARunDirectory for anything else.
+    Returns "run", "compare" or "sweep"; raises NotARunDirectory for anything else.
     """
     path = Path(path)
+    if (path / "sweep.json").is_file():
+        from optlab.sweep_report import render_sweep
+
+        for trial in RunDir(path).read_json("sweep.json")["trials"]:
+            if (path / trial["dir"] / "metrics.csv").is_file():
+                render_run(path / trial["dir"])
+        render_sweep(path)
+        return "sweep"
     if (path / "compare.json").is_file():
         from optlab.compare_report import render_compare
 
@@ -252,5 +260,6 @@ def render_directory(path: Path) -> str:
     if (path / "metrics.csv").is_file():
         render_run(path)
         return "run"
-    what = "no such directory" if not path.exists() else "not a run directory (no metrics.csv) nor a comparison (no compare.json)"
+    what = "no such directory" if not path.exists() else \
+        "not a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)"
     raise NotARunDirectory(f"{path}: {what}")

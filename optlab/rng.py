@@ -24,6 +24,7 @@ STREAMS: dict[str, int] = {
     "search": 5,    # random / local search proposals
     "eval": 6,      # the fixed training subsample used for train accuracy
     "gradcheck": 7, # gradcheck's examples, sampled tensor elements and built-in inputs
+    "sweep": 8,     # optlab sweep's random-search proposals (hyper-parameter values)
 }
 
 
