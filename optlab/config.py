@@ -145,9 +145,10 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
-    """``"model.hidden=[64, 64]"`` -> ``(("model", "hidden"), [64, 64])``; values are YAML."""
-    where = f"override {text!r}"
+def split_override(text: str, where: str | None = None) -> tuple[str, str]:
+    """``"model.hidden=[64, 64]"`` -> ``("model.hidden", "[64, 64]")``, the key checked, the value
+    unparsed (``optlab sweep`` reads its own syntax there)."""
+    where = where or f"override {text!r}"
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep:
@@ -156,6 +157,13 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
         raise ConfigError([Problem(where, key, "expected a dotted key such as optimizer.lr before '='")])
     if not value.strip():
         raise ConfigError([Problem(where, key, "no value after '='")])
+    return key, value.strip()
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """``"model.hidden=[64, 64]"`` -> ``(("model", "hidden"), [64, 64])``; values are YAML."""
+    where = f"override {text!r}"
+    key, value = split_override(text, where)
     try:
         parsed, _ = parse_yaml(value, where)
     except ConfigError as exc:

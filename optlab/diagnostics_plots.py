@@ -64,7 +64,11 @@ def activations_figure(records: list[dict], title: str):
         pick = np.linspace(0, len(records) - 1, MAX_HISTOGRAM_ROWS).round().astype(int)
         records = [records[i] for i in pick]
     layers = list(records[0]["layers"])
-    fig = Figure(figsize=(2.2 * len(layers) + 0.6, 1.9 * len(records) + 0.6), layout="constrained")
+    width, height = 2.2 * len(layers) + 0.8, 1.9 * len(records) + 0.9
+    # a fixed layout, in inches: constrained layout would double the time of a many-panel figure
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, bottom=0.35 / height, top=1 - 0.75 / height,
+                        wspace=0.12, hspace=0.55)
     axes = fig.subplots(len(records), len(layers), squeeze=False, sharey="row")
     for r, record in enumerate(records):
         for c, name in enumerate(layers):

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from optlab.config import ConfigError, Problem, dump_config, load_config, parse_override
+from optlab.config import ConfigError, Problem, dump_config, load_config, parse_override, split_override
 from optlab.parallel import NullProgress, Outcome, Progress, Trial, run_trials
 from optlab.rng import stream
 from optlab.rundir import RunDir
@@ -113,8 +113,7 @@ def value_text(value: Any) -> str:
 def parse_param(word: str, grid: bool) -> Param | tuple[str, str]:
     """``KEY=SPEC`` -> a Param, or ``(key, text)`` for a fixed override; ConfigError if malformed."""
     where = f"sweep {word!r}"
-    key_path, value = parse_override(word)            # checks KEY=VALUE and the key's form
-    key, text = ".".join(key_path), word.split("=", 1)[1].strip()
+    key, text = split_override(word, where)
     m = _RANGE.match(text)
     if m:
         kind, low_text, high_text, n_text = m.groups()
@@ -142,6 +141,7 @@ def parse_param(word: str, grid: bool) -> Param | tuple[str, str]:
         return Param(key, kind, text, low, high, n)
     texts = split_values(text)
     if len(texts) == 1:
+        parse_override(word)                            # a fixed override: its value must be YAML
         return key, text
     if any(not t for t in texts):
         raise ConfigError([Problem(where, key, "an empty choice; write values separated by commas, e.g. sgd,adam")])
