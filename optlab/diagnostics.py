@@ -9,8 +9,8 @@
 - **Activation histograms** (DLFS ch. 6, the weight-initialisation figures): at the steps in
   ``diagnostics.histograms`` (default [0], the initial weights), the outputs of every hidden
   activation layer on a fixed set of ``histogram_examples`` training examples, binned in 30 bins:
-  [0, 1] for sigmoid, [-1, 1] for tanh, (0, max] for ReLU with the share of exact zeros (dead
-  units) counted apart. The forward pass is the training one without its side effects: batch norm
+  [0, 1] for sigmoid, [-1, 1] for tanh, (0, max] for ReLU (one max for all layers of a step) with
+  the share of exact zeros (dead units) counted apart. The forward pass is the training one without its side effects: batch norm
   normalises with the batch's own statistics and its running statistics are put back afterwards,
   and dropout is off (a mask would draw from the run's stream), so recording never changes
   training. Kept in ``activations.json``.
@@ -83,9 +83,10 @@ def hidden_activations(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def histogram(values: np.ndarray, layer: Any) -> dict[str, Any]:
+def histogram(values: np.ndarray, layer: Any, high: float | None = None) -> dict[str, Any]:
     """Counts in HISTOGRAM_BINS bins over the activation's range, the share of exact zeros, the
-    mean and std. For ReLU the bins cover (0, max] and the zeros are left out of the counts."""
+    mean and std. For ReLU the bins cover (0, ``high``] (default: the largest value) and the zeros
+    are left out of the counts."""
     v = np.asarray(values, dtype=np.float64).ravel()
     zeros = float(np.mean(v == 0)) if v.size else math.nan
     if isinstance(layer, Sigmoid):
@@ -95,7 +96,7 @@ def histogram(values: np.ndarray, layer: Any) -> dict[str, Any]:
     else:
         if isinstance(layer, ReLU):
             v = v[v > 0]
-        low, high = 0.0, float(v.max()) if v.size else 1.0
+        low, high = 0.0, high if high is not None else (float(v.max()) if v.size else 1.0)
     counts, edges = np.histogram(v, bins=HISTOGRAM_BINS, range=(low, high if high > low else low + 1.0))
     return {"kind": type(layer).__name__, "edges": edges.tolist(), "counts": counts.tolist(),
             "zero_fraction": zeros, "mean": float(np.mean(values)), "std": float(np.std(values))}
@@ -150,8 +151,11 @@ class Recorder:
         acts = hidden_activations(self.model, self.probe)
         if not acts:
             return   # no hidden layers (a linear model, the neuron)
+        # one range for every layer of a step (as DLFS's fixed (0, 1)), so a spread that shrinks
+        # from layer to layer shows as such instead of being rescaled away
+        high = max(float(a.max()) for a in acts.values())
         self.activations["records"].append(
-            {"step": step, "layers": {name: histogram(a, layers[name]) for name, a in acts.items()}})
+            {"step": step, "layers": {name: histogram(a, layers[name], high) for name, a in acts.items()}})
         self.rd.write_json("activations.json", self.activations)
 
     def close(self) -> None:

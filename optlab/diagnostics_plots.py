@@ -74,9 +74,10 @@ def activations_figure(records: list[dict], title: str):
         for c, name in enumerate(layers):
             h, ax = record["layers"][name], axes[r][c]
             ax.stairs(h["counts"], h["edges"], fill=True, color="tab:blue", alpha=0.8)
-            label = f"{name}" if r == 0 else ""
+            label = f"{name}: " if r == 0 else ""
+            label += f"std {h['std']:.2g}"
             if h["kind"] == "ReLU":   # the zeros are counted apart: they would dwarf the rest
-                label += f"{chr(10) if label else ''}zeros {100 * h['zero_fraction']:.0f} %"
+                label += f", zeros {100 * h['zero_fraction']:.0f} %"
             ax.set_title(label, fontsize="small")
             ax.tick_params(labelsize="x-small")
             if c == 0:

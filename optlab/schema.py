@@ -575,6 +575,3 @@ UNIONS: dict[str, dict[str, type[BaseModel]]] = {
     "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
                   "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
 }
-# Lists of union sections inside other sections, by key path -> UNIONS section; each item's tag
-# sits right after its list index in an error location (compare.optimizers.1.adam.lr).
-LIST_UNIONS: dict[tuple[str, ...], str] = {("compare", "optimizers"): "optimizer"}

@@ -10,8 +10,8 @@ optlab.rundir:
   accuracy, final validation loss, status. The test set is left out on purpose: choosing by it
   would make its accuracy a tuned number (CS231n, "Hyperparameter optimization").
 - ``scatter.png``: final validation accuracy against each swept parameter, a panel each, on a
-  log axis where the range is logarithmic; trials that did not complete are crosses at the bottom,
-  the best is a star.
+  log axis where the range is logarithmic, coloured by the first choice parameter when there are
+  several; trials that did not complete are crosses at the bottom, the best is a star.
 - ``best.png``: the curves of the best 20 trials (DLFS ch. 6, "Best-1" ... "Best-20"): validation
   accuracy solid, training accuracy dashed, against the epoch, each titled with its values.
 
@@ -133,7 +133,13 @@ def results_csv(manifest: dict, entries: list[Entry]) -> str:
 # ------------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------------
+def _categorical(key: str, entries: list[Entry]) -> bool:
+    return not all(isinstance(e.values[key], (int, float)) and not isinstance(e.values[key], bool) for e in entries)
+
+
 def scatter_figure(manifest: dict, entries: list[Entry], title: str):
+    """A panel per swept parameter; with two or more parameters, the points are coloured by the
+    first choice parameter (e.g. batch norm on / off against the weight scale, DLFS fig. 6-18)."""
     from matplotlib.figure import Figure
 
     params = manifest["params"]
@@ -141,10 +147,11 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str):
     axes = fig.subplots(1, len(params), squeeze=False)[0]
     done = [e for e in entries if e.score[:2] == (1, 1)]
     failed = [e for e in entries if e.score[:2] != (1, 1)]
+    hue = next((p["key"] for p in params if p["kind"] == "choice"), None) if len(params) > 1 else None
+    groups = sorted({show(e.values[hue]) for e in entries}) if hue else [None]
     for ax, p in zip(axes, params):
         key = p["key"]
-        categorical = p["kind"] == "choice" and not all(
-            isinstance(e.values[key], (int, float)) and not isinstance(e.values[key], bool) for e in entries)
+        categorical = p["kind"] == "choice" and _categorical(key, entries)
         labels = sorted({show(e.values[key]) for e in entries}) if categorical else []
 
         def x_of(group: list[Entry]) -> np.ndarray:
@@ -152,8 +159,11 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str):
                 return np.array([labels.index(show(e.values[key])) for e in group], dtype=float)
             return np.array([float(e.values[key]) for e in group])
 
-        ax.scatter(x_of(done), [100 * e.acc("val") for e in done], s=18, alpha=0.7, color="tab:blue",
-                   label="completed")
+        for g, group in enumerate(groups):
+            members = [e for e in done if hue is None or show(e.values[hue]) == group]
+            label = "completed" if hue is None else f"{hue} = {group}"
+            ax.scatter(x_of(members), [100 * e.acc("val") for e in members], s=18, alpha=0.75,
+                       color=f"C{g}", label=label)
         if failed:
             ax.scatter(x_of(failed), np.zeros(len(failed)), marker="x", color="tab:red", label="diverged / failed")
         if done:

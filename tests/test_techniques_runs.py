@@ -179,3 +179,15 @@ def test_config_errors_in_the_new_sections_are_located(tmp_path):
     assert "train.early_stopping.patiance  unknown key 'patiance'; did you mean 'patience'?" in text
     cfg = config(tmp_path, "model.batch_norm=true", "optimizer.schedule=cosine")
     assert cfg.model.batch_norm.momentum == 0.9 and cfg.optimizer.schedule.name == "cosine"
+
+
+def test_union_tags_are_found_at_any_depth(tmp_path):
+    """A schedule inside an optimizer inside compare's list: the key path a user writes, the line."""
+    text = TINY_CONFIG + "compare:\n  optimizers:\n    - {name: adamm}\n    - {name: sgd, schedule: {name: step, evry: 3}}\n"
+    with pytest.raises(ConfigError) as info:
+        config(tmp_path, text=text)
+    out = [str(p) for p in info.value.problems]
+    path = tmp_path / "tiny.yaml"
+    assert f"{path}:11  compare.optimizers.0  unknown optimizer 'adamm'; did you mean 'adam'?" in out[0]
+    assert any(p.startswith(f"{path}:12  compare.optimizers.1.schedule.evry  unknown key 'evry'; did you mean 'every'?")
+               for p in out), out
