@@ -3,6 +3,11 @@
 Every figure is built from the trials' metrics (optlab.compare_report reads them from disk);
 one colour per variant across all figures. Bands are ±1 sample std over seeds. Matplotlib's
 object API only (conventions.md, "Files": no pyplot state, headless).
+
+When a comparison includes a random or local search (optlab.search; its metrics have
+``best_loss``), the x-axis of every curve is loss evaluations, the budget all strategies share
+(optlab.budget), and a search's loss curve is its best loss so far (not smoothed: it only falls);
+otherwise the x-axis is the step.
 """
 
 from __future__ import annotations
@@ -54,25 +59,38 @@ def _finite_prefix(values: np.ndarray) -> np.ndarray:
     return values[: bad[0]] if len(bad) else values
 
 
+def x_axis(trials: list[list]) -> str:
+    """The metrics column to plot against: ``loss_evals`` when a search strategy is compared."""
+    runs = [t.metrics for ts in trials for t in ts]
+    if any("best_loss" in m for m in runs) and all("loss_evals" in m for m in runs):
+        return "loss_evals"
+    return "step"
+
+
 def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: bool = True):
     """Training loss per variant: smoothed mean over seeds ± std, raw mean faintly behind.
 
-    ``smoothed=False`` (a surface: one deterministic path) draws f at each step as it is.
+    ``smoothed=False`` (a surface: one deterministic path) draws f at each step as it is. A random
+    or local search draws its best loss so far, against loss evaluations (:func:`x_axis`).
     """
     fig, axes = _figure()
     ax = axes[0, 0]
     lows, highs = [], []
+    x = x_axis(trials)
     for i, (label, ts) in enumerate(zip(labels, trials)):
         runs = [t.metrics for t in ts if len(t.metrics.get("step", [])) > 1]
         if not runs:
             continue
-        start = 0 if not smoothed else 1          # a data run's step 0 has no mini-batch loss
-        raw = [_finite_prefix(m["loss"][start:]) for m in runs]
+        search = "best_loss" in runs[0]
+        start = 0 if not smoothed or search else 1   # a data run's step 0 has no mini-batch loss
+        raw = [_finite_prefix(m["best_loss" if search else "loss"][start:]) for m in runs]
         raw = [r for r in raw if len(r)]
         if not raw:
             continue
-        steps = runs[0]["step"][start: start + max(len(r) for r in raw)]
-        if smoothed:
+        steps = runs[0][x][start: start + max(len(r) for r in raw)]
+        if search:
+            mean, std = band(raw)
+        elif smoothed:
             window = max(11, (max(len(r) for r in raw) // 100) | 1)   # about 1 % of the run, odd
             mean_raw, _ = band(raw)
             ax.plot(steps, mean_raw, color=color(i), alpha=0.2, lw=0.6)
@@ -86,7 +104,10 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
         highs.append(np.nanmax(mean))
     if lows and min(lows) > 0 and max(highs) / min(lows) > 50:
         ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="f(x, y)" if not smoothed else "training loss (mini-batch)",
+    ylabel = "f(x, y)" if not smoothed else "training loss (mini-batch)"
+    if x == "loss_evals":
+        ylabel = "loss (search: best so far; gradient: mini-batch, smoothed)"
+    ax.set(xlabel="loss evaluations" if x == "loss_evals" else "step", ylabel=ylabel,
            title=f"{title}: {'f along the path' if not smoothed else 'training loss'}")
     ax.grid(alpha=0.3)
     if ax.lines:
@@ -98,6 +119,7 @@ def accuracy_figure(labels: list[str], trials: list[list], title: str, target: f
     """Validation accuracy (%) at each evaluation per variant, mean over seeds ± std."""
     fig, axes = _figure()
     ax = axes[0, 0]
+    x = x_axis(trials)
     for i, (label, ts) in enumerate(zip(labels, trials)):
         curves, steps = [], None
         for t in ts:
@@ -108,7 +130,7 @@ def accuracy_figure(labels: list[str], trials: list[list], title: str, target: f
             if ok.any():
                 curves.append(100 * acc[ok])
                 if steps is None or ok.sum() > len(steps):
-                    steps = t.metrics["step"][ok]
+                    steps = t.metrics[x][ok]
         if not curves:
             continue
         mean, std = band(curves)
@@ -119,7 +141,8 @@ def accuracy_figure(labels: list[str], trials: list[list], title: str, target: f
         ax.text(0.5, 0.5, "no validation data", transform=ax.transAxes, ha="center", va="center", color="gray")
     elif target is not None:
         ax.axhline(100 * target, color="black", ls="--", lw=0.8, label=f"target {100 * target:.1f} %")
-    ax.set(xlabel="step", ylabel="validation accuracy (%)", title=f"{title}: validation accuracy")
+    ax.set(xlabel="loss evaluations" if x == "loss_evals" else "step", ylabel="validation accuracy (%)",
+           title=f"{title}: validation accuracy")
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()

@@ -1,8 +1,13 @@
 """Run one experiment: build data, model, loss, penalty and optimizer from a config, train, and
 record everything in a run directory.
 
+``config.search.strategy`` picks the loop: ``random`` and ``local`` are in :mod:`optlab.search`;
+``gradient`` is here. Every loop counts loss evaluations (:mod:`optlab.budget`), the one budget
+its strategies share; metrics.csv records it beside steps and wall time.
+
 The loop (search strategy ``gradient``): mini-batches shuffled each epoch from the run's
-``batches`` Generator (conventions.md), forward, loss + penalty, backward, one optimizer update;
+``batches`` Generator (conventions.md), forward, loss + penalty, backward (or the numerical
+gradient, ``search.gradient: numerical``), one optimizer update;
 the mini-batch loss and learning rate are recorded every step, train/validation loss and accuracy
 every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. The same
 config and seed give identical metrics.
@@ -36,6 +41,7 @@ from typing import Callable
 import numpy as np
 
 from optlab import checkpoint
+from optlab.budget import GradientStep
 from optlab.config import dump_config
 from optlab.data import Dataset, Split, load_dataset
 from optlab.diagnostics import Recorder, initial_loss_check
@@ -122,6 +128,15 @@ class Setup:
         return loss
 
 
+def train_eval_split(config: Config, data: Dataset) -> Split:
+    """The training examples train loss/accuracy are measured on: a fixed random subset of
+    ``train.eval_train_size`` (from the ``eval`` stream, the same for every strategy), or all."""
+    n = len(data.train)
+    if n <= config.train.eval_train_size:
+        return data.train
+    return data.train.take(np.sort(stream(config.seed, "eval").choice(n, config.train.eval_train_size, replace=False)))
+
+
 def total_steps(config: Config, n_train: int) -> tuple[int, int]:
     """(number of optimizer steps, steps per epoch) for a training set of n_train examples."""
     batch = min(config.train.batch_size, n_train)
@@ -139,6 +154,8 @@ class LoopState:
     step: int = 0                       # last completed step
     last_loss: float = math.nan         # mini-batch objective of that step
     initial_loss: float = math.nan      # step-0 training objective, the divergence reference
+    loss_evals: int = 0                 # loss evaluations so far (optlab.budget)
+    loss_eval_examples: int = 0         # examples forwarded in them
     elapsed: float = 0.0                # wall seconds trained so far, over all sessions
     clipped_steps: int = 0              # updates whose gradient optimizer.clip_norm rescaled
     initial_check: dict | None = None   # step-0 data loss against chance (optlab.diagnostics)
@@ -180,16 +197,15 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
     early = EarlyStopping(config.train.early_stopping, model) if config.train.early_stopping else None
     parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
     sampler = BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches"))
-    eval_idx = np.arange(n)
-    if n > config.train.eval_train_size:  # a fixed random subset, the same at every evaluation
-        eval_idx = np.sort(stream(config.seed, "eval").choice(n, config.train.eval_train_size, replace=False))
-    eval_train = data.train.take(eval_idx)
+    eval_train = train_eval_split(config, data)
+    gradient = GradientStep(setup, config.search.gradient)
 
     state = LoopState()
     if ckpt is not None:
         checkpoint.restore(ckpt, model=model, optimizer=optimizer, sampler=sampler, streams=setup.streams,
                            extra=parts)
         state = LoopState(**ckpt.loop)
+        gradient.counter.evals, gradient.counter.examples = state.loss_evals, state.loss_eval_examples
     writer = rd.metrics(append=ckpt is not None)
     probe = data.features(eval_train.x[: config.diagnostics.histogram_examples], dtype)
     diagnostics = Recorder(config.diagnostics, model, probe, rd, eval_every,
@@ -208,6 +224,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
 
     def save_checkpoint() -> None:
         state.elapsed = time.perf_counter() - t0
+        state.loss_evals, state.loss_eval_examples = gradient.evals, gradient.counter.examples
         checkpoint.save(rd, step=state.step, config=config, model=model, optimizer=optimizer, sampler=sampler,
                         streams=setup.streams, loop=asdict(state),
                         extra={name: part.state_dict() for name, part in parts.items()})
@@ -219,7 +236,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
     try:
         if ckpt is None:
             optimizer.lr = schedule.rate(1)      # row 0 shows the rate the first step will use
-            row = {"step": 0, "epoch": 0.0, "lr": optimizer.lr}
+            row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
             record_eval(0, row)
             state.initial_loss = row["train_loss"]
             data_loss = row["train_loss"] - setup.penalty.loss(model.params, model.weight_names)
@@ -232,9 +249,10 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
                 break
             _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
-            last_loss = setup.objective(xb, data.train.y[idx])
+            last_loss = gradient(xb, data.train.y[idx])             # fills model.grads
             optimizer.lr = schedule.rate(step)
-            row = {"step": step, "epoch": step / per_epoch, "loss": last_loss, "lr": optimizer.lr}
+            row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,
+                   "lr": optimizer.lr}
             why = divergence(last_loss, state.initial_loss, config.train.divergence_factor)
             if why is not None:
                 status = "diverged"
@@ -273,9 +291,14 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
 
     summary = {
         "status": status,
+        "strategy": "gradient",
+        "gradient": config.search.gradient,
         "steps": step,
         "epochs": step / per_epoch,
         "batch_size": batch,
+        "loss_evals": gradient.evals,
+        "examples_per_eval": batch,
+        "loss_eval_examples": gradient.counter.examples,
         "final_loss": last_loss if status == "diverged" else state.last_loss,
         "final_train_loss": row.get("train_loss", math.nan),
         "test_loss": test_loss,
@@ -318,7 +341,10 @@ def _build(config: Config) -> Setup:
 def estimate_bytes(config: Config, setup: Setup) -> int:
     """A generous upper bound on what a run writes: metrics rows, two checkpoints (the old one
     lives until the new one is renamed over it) and the plots and tables."""
-    steps, _ = total_steps(config, len(setup.data.train))
+    if config.search.strategy == "gradient":
+        steps, _ = total_steps(config, len(setup.data.train))
+    else:
+        steps = config.search.trials            # one row per trial, and no checkpoint
     row = 250                                   # a metrics.csv row with every column filled in
     state = setup.model.n_params() * setup.dtype.itemsize * 3 + len(setup.data.train) * 8
     return (steps + 1) * row + 2 * state + 2_000_000
@@ -430,6 +456,9 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     files equal those of a run that was never stopped (but for wall times).
     """
     rd = RunDir(Path(run_dir))
+    if config.search.strategy != "gradient":
+        raise checkpoint.CheckpointError(f"{rd.path}: a {config.search.strategy} search keeps no checkpoint; "
+                                         "run it again (same config and seed: the same trials)")
     ckpt = checkpoint.prepare_resume(rd.path, config)
     check_writable(rd.path)
     setup = _build(config)
@@ -468,8 +497,11 @@ def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressF
     try:
         if setup is None:   # a surface model: no data, no network (optlab.objectives)
             summary = _descend(config, rd, on_step)
-        else:
+        elif config.search.strategy == "gradient":
             summary = _train(config, setup, rd, on_step, stop, ckpt)
+        else:
+            from optlab.search import run_search
+            summary = run_search(config, setup, rd, on_step, stop)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
         with stop.shielded():
             rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")

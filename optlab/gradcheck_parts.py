@@ -2,16 +2,16 @@
 
 Built-ins (:func:`builtin_parts`), all on small float64 inputs from one seeded Generator:
 
-- each layer (Linear, ReLU, Sigmoid, Tanh, Dropout, BatchNorm) behind a fixed random projection
-  of its output to a scalar, ``f = sum(layer(x) * R)``, so ``backward(R)`` is its gradient; the
-  input ``x`` is checked as a tensor too, which is how the backward of a layer without parameters
-  gets tested. Dropout is checked with a frozen mask (a fresh mask per evaluation would make
-  f(x+h) and f(x-h) different functions), batch norm in training mode, where each output depends
-  on the whole batch through its mean and variance;
+- each layer (Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, Dropout, BatchNorm) behind a fixed
+  random projection of its output to a scalar, ``f = sum(layer(x) * R)``, so ``backward(R)`` is its
+  gradient; the input ``x`` is checked as a tensor too, which is how the backward of a layer
+  without parameters gets tested. Dropout is checked with a frozen mask (a fresh mask per
+  evaluation would make f(x+h) and f(x-h) different functions), batch norm in training mode,
+  where each output depends on the whole batch through its mean and variance;
 - each loss (hinge, cross_entropy, quadratic, binary_cross_entropy) with respect to its input;
 - the L2, L1 and elastic-net penalties (a bias is included to show it is not penalised);
-- each model (linear, mlp with each activation, neuron) with each loss it can be trained with,
-  and the mlp with batch norm and dropout (frozen masks).
+- each model (linear, linear with the bias trick, mlp with each activation, neuron) with each loss
+  it can be trained with, and the mlp with batch norm and dropout (frozen masks).
 
 A config (:func:`config_parts`) is built by ``Setup.from_config`` with ``train.dtype`` forced to
 float64, on a seeded sample of its training examples, and checked as the data loss, each
@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from optlab.layers import BatchNorm, Dropout, Layer, Linear, ReLU, Sigmoid, Tanh, sigmoid
+from optlab.layers import BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, sigmoid
 from optlab.losses import LOSSES, Loss
 from optlab.models import Model, build_model
 from optlab.regularizers import Penalty
@@ -141,6 +141,8 @@ def _builtin_models():
     for output, losses in (("none", smooth_out), ("sigmoid", sigmoid_out)):
         suffix = "" if output == "none" else ", sigmoid out"
         specs.append((f"linear{suffix}", LinearModel(name="linear", init=init, output=output), losses))
+        if output == "none":
+            specs.append(("linear, bias trick", LinearModel(name="linear", init=init, bias="trick"), losses))
         for act in ("relu", "sigmoid", "tanh"):
             cfg = MLPModel(name="mlp", hidden=HIDDEN, activation=act, init=init, output=output)
             specs.append((f"mlp {act}{suffix}", cfg, losses))
@@ -153,6 +155,7 @@ def builtin_parts(rng: np.random.Generator) -> list[Part]:
     normal = rng.standard_normal
     parts = [
         layer_part("layer Linear", Linear(normal((N_IN, 4)), normal(4)), normal((BATCH, N_IN)), rng),
+        layer_part("layer LinearBiasTrick", LinearBiasTrick(normal((N_IN + 1, 4))), normal((BATCH, N_IN)), rng),
         *(layer_part(f"layer {cls.__name__}", cls(), normal((BATCH, 4)), rng) for cls in (ReLU, Sigmoid, Tanh)),
     ]
     n_layers = len(parts)

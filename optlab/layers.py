@@ -63,6 +63,33 @@ class Linear(Layer):
         return dout @ self.params["W"].T                      # (batch, fan_in)
 
 
+class LinearBiasTrick(Layer):
+    """Affine map with the bias trick (CS231n, "Linear classification"): ``out = [x, 1] @ W``.
+
+    W is (fan_in + 1, fan_out) and its last row is the bias, so a linear classifier is one matrix
+    and the bias is searched, updated and penalised with the weights (as in CS231n's linear SVM).
+    Computed as ``x @ W[:-1] + W[-1]``: the column of ones is never appended, which would copy
+    every batch (a full CIFAR-10 training set is 50 000 x 3 072).
+    """
+
+    def __init__(self, W: np.ndarray) -> None:
+        super().__init__()
+        self.params = {"W": W}
+        self.grads = {"W": np.zeros_like(W)}
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.x = x                                            # (batch, fan_in)
+        W = self.params["W"]
+        return x @ W[:-1] + W[-1]                             # (batch, fan_out)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        W, dW = self.params["W"], self.grads["W"]
+        np.matmul(self.x.T, dout, out=dW[:-1])                # (fan_in, fan_out): the weights
+        np.sum(dout, axis=0, out=dW[-1])                      # (fan_out,): the bias row
+        return dout @ W[:-1].T                                # (batch, fan_in)
+
+
 class ReLU(Layer):
     """``max(0, x)``; the subgradient at 0 is taken as 0."""
 

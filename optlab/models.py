@@ -6,7 +6,8 @@ so the whole parameter vector can be saved, restored or perturbed in one operati
 ``params``, ``grads`` and ``buffers`` stay dicts of named arrays.
 
 Builders (registry :data:`MODELS`):
-- ``linear``: one Linear layer on flattened inputs (+ optional output activation);
+- ``linear``: one Linear layer on flattened inputs (+ optional output activation); with
+  ``bias: trick`` the bias is the last row of one matrix W (CS231n's bias trick);
 - ``mlp``: (Linear -> [BatchNorm] -> activation -> [Dropout]) per hidden size, then Linear
   (+ optional output activation);
 - ``neuron``: one sigmoid neuron with set initial w and b (Nielsen ch. 3).
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from optlab.init import INITIALIZERS
-from optlab.layers import ACTIVATIONS, BatchNorm, Dropout, Layer, Linear, Sigmoid
+from optlab.layers import ACTIVATIONS, BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, Sigmoid
 
 
 class Model:
@@ -86,7 +87,11 @@ def _output(layers: list[tuple[str, Layer]], output: str) -> list[tuple[str, Lay
 
 
 def linear(cfg: Any, n_in: int, n_out: int, rng: np.random.Generator, dtype: Any, dropout_rng=None) -> Model:
-    return Model(_output([("fc1", _dense(rng, cfg.init, n_in, n_out))], cfg.output), dtype)
+    layer: Layer = _dense(rng, cfg.init, n_in, n_out)
+    if cfg.bias == "trick":
+        # The same draws as a separate bias, stacked: for one seed both forms start as one function.
+        layer = LinearBiasTrick(np.vstack([layer.params["W"], layer.params["b"]]))
+    return Model(_output([("fc1", layer)], cfg.output), dtype)
 
 
 def mlp(cfg: Any, n_in: int, n_out: int, rng: np.random.Generator, dtype: Any,

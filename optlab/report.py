@@ -3,9 +3,10 @@
 ``render_run(path)`` reads ``metrics.csv`` and ``summary.json`` and writes ``loss.png``,
 ``accuracy.png`` and ``results.md`` (through :class:`optlab.rundir.RunDir`), and the figures of
 the diagnostics the run recorded (optlab.diagnostics_plots), so a report can be rebuilt later
-without training. A surface run (optlab.objectives) gets ``loss.png`` (f along the path) and
-``path.png`` (the path on the function's contours) instead. Plots use matplotlib's object API (no
-pyplot state), headless.
+without training. A random or local search (its metrics have ``best_loss``) is plotted against
+loss evaluations, its budget: every candidate's loss and the best so far. A surface run
+(optlab.objectives) gets ``loss.png`` (f along the path) and ``path.png`` (the path on the
+function's contours) instead. Plots use matplotlib's object API (no pyplot state), headless.
 """
 
 from __future__ import annotations
@@ -63,19 +64,37 @@ def loss_figure(step: np.ndarray, loss: np.ndarray, title: str):
     return fig
 
 
-def accuracy_figure(metrics: dict[str, np.ndarray], title: str, val_label: str = SPLIT_LABELS["val"]):
-    """Train and validation accuracy at each evaluation."""
+def search_loss_figure(evals: np.ndarray, loss: np.ndarray, best: np.ndarray, title: str):
+    """A random or local search: each candidate's loss (dots) and the best so far, vs loss evaluations."""
+    fig, ax = _figure()
+    ok, kept = np.isfinite(loss), np.isfinite(best)
+    shown = np.clip(loss[ok], -DISPLAY_LIMIT, DISPLAY_LIMIT)
+    ax.plot(evals[ok], shown, ".", color="tab:gray", alpha=0.35, ms=3, label="candidate")
+    ax.step(evals[kept], best[kept], where="post", color="tab:blue", lw=1.8, label="best so far")
+    values = np.r_[shown, best[kept]]
+    if len(values) and values.min() > 0 and values.max() / values.min() > 50:
+        ax.set_yscale("log")
+    ax.set(xlabel="loss evaluations", ylabel="loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def accuracy_figure(metrics: dict[str, np.ndarray], title: str, val_label: str = SPLIT_LABELS["val"],
+                    x: str = "step"):
+    """Train and validation accuracy at each evaluation, against ``x`` (a metrics column)."""
     fig, ax = _figure()
     labels = {**SPLIT_LABELS, "val": val_label}
     for split, style in (("train", "--"), ("val", "-")):
         acc = metrics[f"{split}_acc"]
         ok = np.isfinite(acc)
         if ok.any():
-            ax.plot(metrics["step"][ok], 100 * acc[ok], style, marker="." if ok.sum() < 60 else None,
+            ax.plot(metrics[x][ok], 100 * acc[ok], style, marker="." if ok.sum() < 60 else None,
                     label=labels[split])
-    ax.set(xlabel="step", ylabel="accuracy (%)", title=title)
+    ax.set(xlabel=x.replace("_evals", " evaluations"), ylabel="accuracy (%)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     return fig
 
 
@@ -147,8 +166,17 @@ def _num(value: float | None) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
 
+def _budget(summary: dict) -> str:
+    """'1000, each over 49 000 examples' (strategies without a gradient: data used per evaluation)."""
+    def thousands(k: int) -> str:
+        return f"{k:,}".replace(",", " ")
+    size = summary.get("examples_per_eval")
+    return thousands(summary["loss_evals"]) + (f", each over {thousands(size)} examples" if size else "")
+
+
 def facts(summary: dict) -> list[tuple[str, str]]:
-    """The non-accuracy lines of a run's results: loss, steps, time."""
+    """The non-accuracy lines of a run's results: loss, steps or trials, budget, time."""
+    strategy = summary.get("strategy", "gradient")
     if "objective" in summary:   # a surface run: a path, not a data fit
         end = summary.get("end") or [math.nan, math.nan]
         out = [("status", summary.get("status", "?")),
@@ -157,16 +185,29 @@ def facts(summary: dict) -> list[tuple[str, str]]:
                ("end", f"({_num(end[0])}, {_num(end[1])})"),
                ("final f(x, y)", _num(summary.get("final_loss"))),
                ("distance to the minimum", _num(summary.get("distance_to_minimum"))),
-               ("steps", str(summary.get("steps", 0))),
-               ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
+               ("steps", str(summary.get("steps", 0)))]
+    elif strategy in ("random", "local"):
+        kept = "new bests" if strategy == "random" else "accepted (downhill)"
+        out = [("status", summary.get("status", "?")),
+               ("strategy", f"{strategy} search, {summary.get('steps', 0)} trials, "
+                            f"{summary.get('accepted', 0)} {kept}"),
+               ("best loss (the search's)", _num(summary.get("best_loss"))),
+               ("final training loss", _num(summary.get("final_train_loss")))]
     else:
         out = [("status", summary.get("status", "?")),
                ("final mini-batch loss", _num(summary.get("final_loss"))),
                ("final training loss", _num(summary.get("final_train_loss"))),
-               ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)"),
-               ("wall time", f"{summary.get('wall_time_s', 0):.2f} s")]
+               ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)")]
+        if summary.get("gradient") == "numerical":
+            out.append(("gradient", f"numerical: 1 + 2 x {summary.get('n_params', 0)} loss evaluations per step"))
+    if "loss_evals" in summary:
+        out.append(("loss evaluations", _budget(summary)))
+    out.append(("wall time", f"{summary.get('wall_time_s', 0):.2f} s"))
     out += technique_facts(summary)
-    if "diverged_at" in summary:
+    if "diverged_at" in summary and strategy in ("random", "local"):
+        knob = "search.scale" if strategy == "random" else "search.init_scale"
+        out.append(("diverged", f"no candidate had a finite loss; try a smaller {knob}"))
+    elif "diverged_at" in summary:
         out.append(("diverged", explain_divergence(summary)))
     return out
 
@@ -204,7 +245,12 @@ def render_run(path: Path, quiet: bool = False) -> None:
         m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
         name = rd.path.name
         summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
-        if "x" in m:   # a surface run: its path
+        if "best_loss" in m:   # a random or local search
+            rd.write_figure("loss.png", search_loss_figure(m["loss_evals"], m["loss"], m["best_loss"],
+                                                           f"{name}: loss of each candidate"))
+            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy of the best", val_label(summary),
+                                                            x="loss_evals"))
+        elif "x" in m:   # a surface run: its path
             objective = run_objective(rd.path)
             rd.write_figure("loss.png", surface_loss_figure(m["step"], m["loss"], f"{name}: f along the path"))
             rd.write_figure("path.png", path_figure(objective, m["x"], m["y"], f"{name}: f = {objective.formula}"))

@@ -7,8 +7,9 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
                     versions, host, pid, git commit of the working directory, command line, and a
                     ``heartbeat`` time refreshed while training, so :func:`run_status` can tell a
                     run that is still going from one that was killed (``died``);
-- ``metrics.csv``   appended and flushed line by line during training (a surface run's columns
-                    are ``SURFACE_COLUMNS``: its path);
+- ``metrics.csv``   appended and flushed line by line during training (``METRIC_COLUMNS``; a
+                    random or local search writes ``SEARCH_COLUMNS``, one row per trial; a surface
+                    run ``SURFACE_COLUMNS``: its path);
 - ``checkpoint.npz`` the state to resume from (:mod:`optlab.checkpoint`), when one was written;
 - ``diagnostics.csv``, ``activations.json``  what :mod:`optlab.diagnostics` records (update/weight
                     ratios per layer, activation histograms), appended like the metrics;
@@ -39,7 +40,14 @@ from typing import Any, Iterable
 
 import optlab
 
-METRIC_COLUMNS = ["step", "epoch", "loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time"]
+# loss_evals: forward passes over the examples used so far (optlab.budget), the x-axis that puts
+# every search strategy on one scale.
+METRIC_COLUMNS = ["step", "epoch", "loss_evals", "loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                  "time"]
+# A random or local search (optlab.search): one row per trial; loss is the candidate's, best_loss
+# the incumbent's after the trial, accepted 1 where the candidate became the incumbent.
+SEARCH_COLUMNS = ["step", "epoch", "loss_evals", "loss", "best_loss", "accepted", "train_loss", "train_acc",
+                  "val_loss", "val_acc", "time"]
 # A surface run (optlab.objectives) has no data: each row is the point (x, y) after `step`
 # updates and the function's value `loss` there; step 0 is the start.
 SURFACE_COLUMNS = ["step", "loss", "lr", "x", "y", "time"]

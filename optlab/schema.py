@@ -181,6 +181,9 @@ class LinearModel(Section):
     name: Literal["linear"]
     init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig(name="normal")
     output: OutputActivation = Field("none", description="activation on the scores")
+    bias: Literal["separate", "trick"] = Field(
+        "separate", description="`separate`: x W + b; `trick`: one matrix W with the bias as its last row, "
+                                "scores = [x, 1] W (CS231n's bias trick; the bias row is then penalised with W)")
 
 
 def _on_off(value: Any) -> Any:
@@ -425,9 +428,29 @@ OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfi
 # search strategy and training loop
 # --------------------------------------------------------------------------------------------
 class SearchConfig(Section):
-    """How the weights are searched for; `gradient` follows the analytic gradient."""
+    """How the weights are searched for (docs/search.md). Each strategy reads its own keys and
+    ignores the others', so one config can be compared across strategies
+    (`optlab compare --vary search.strategy=random,local,gradient`)."""
 
-    strategy: Literal["gradient"] = Field("gradient", description="search strategy")
+    strategy: Literal["gradient", "random", "local"] = Field(
+        "gradient", description="`gradient`: the optimizer follows the gradient for train.epochs / "
+                                "train.iterations steps; `random`: the best of `trials` random weight draws; "
+                                "`local`: random local search, a proposal is kept only if the loss goes down")
+    trials: int = Field(1000, ge=1, le=100_000_000, description="random / local: candidate weights tried "
+                                                                "(local also evaluates its start)")
+    scale: float = Field(1e-4, gt=0, allow_inf_nan=False,
+                         description="random: every parameter of a draw is scale * N(0, 1) (CS231n: 1e-4)")
+    init_scale: float = Field(1e-3, gt=0, allow_inf_nan=False,
+                              description="local: the start is init_scale * N(0, 1) (CS231n: 1e-3)")
+    step: float = Field(1e-4, gt=0, allow_inf_nan=False,
+                        description="local: a proposal is incumbent + step * N(0, 1) (CS231n: 1e-4)")
+    batch_size: int | None = Field(
+        None, ge=1, description="random / local: the loss is over a fresh mini-batch of this size per trial, with "
+                                "the incumbent re-evaluated on it (2 evaluations per trial); null: the whole "
+                                "training set, as CS231n")
+    gradient: Literal["analytic", "numerical"] = Field(
+        "analytic", description="gradient: backpropagation, or centred differences (2 loss evaluations per "
+                                "parameter per step; needs train.dtype: float64)")
 
 
 class EarlyStoppingConfig(Section):
@@ -442,9 +465,11 @@ class TrainConfig(Section):
     """The training loop: mini-batches, length, evaluation, precision."""
 
     batch_size: int = Field(100, ge=1, description="examples per mini-batch (capped at the training-set size)")
-    epochs: float | None = Field(None, gt=0, description="passes over the training set (give this or `iterations`)")
+    epochs: float | None = Field(None, gt=0, description="passes over the training set (give this or `iterations`; "
+                                                         "the gradient strategy needs one)")
     iterations: int | None = Field(None, ge=1, description="optimizer steps (give this or `epochs`)")
-    eval_every: int | None = Field(None, ge=1, description="steps between evaluations (default: once per epoch)")
+    eval_every: int | None = Field(None, ge=1, description="steps (random / local: trials) between evaluations "
+                                                           "(default: once per epoch; random / local: 50 in a run)")
     eval_train_size: int = Field(10000, ge=1, description="training examples (a fixed random subset) used for train accuracy")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the run")
     sampling: Literal["shuffle", "replacement"] = Field(
@@ -462,8 +487,7 @@ class TrainConfig(Section):
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainConfig:
-        if self.epochs is None and self.iterations is None:
-            raise ValueError("give the run's length as train.epochs or train.iterations")
+        # A missing length is checked by Config: random and local search take theirs from search.trials.
         if self.epochs is not None and self.iterations is not None:
             raise ValueError("give train.epochs or train.iterations, not both")
         return self
@@ -545,6 +569,41 @@ class Config(Section):
             if getattr(self, key) is None:
                 raise ValueError(f"model {self.model.name} learns from data: {key} cannot be null")
         return self
+
+    # A field validator on `search` (validated after `model`), so an error points at the search line.
+    @field_validator("search")
+    @classmethod
+    def _techniques_need_backprop(cls, search: SearchConfig, info: ValidationInfo) -> SearchConfig:
+        """Dropout draws a mask and batch norm updates its running statistics at every forward pass in
+        training mode: one per step with backpropagation, but one per candidate in a random or local
+        search and 1 + 2n per step with numerical gradients, which changes what they mean."""
+        model = info.data.get("model")
+        on = [k for k, v in (("model.drop_prob", getattr(model, "drop_prob", 0) > 0),
+                             ("model.batch_norm", getattr(model, "batch_norm", None) is not None)) if v]
+        if on and (search.strategy, search.gradient) != ("gradient", "analytic"):
+            what = f"search.strategy {search.strategy}" if search.strategy != "gradient" else "search.gradient numerical"
+            raise ValueError(f"{' and '.join(on)} act at every forward pass in training mode, which {what} makes "
+                             "many per step; use them with search.strategy gradient and analytic gradients")
+        return search
+
+    # A field validator on `train` (validated after `search`), so an error points at the train line.
+    @field_validator("train")
+    @classmethod
+    def _train_fits_search(cls, train: TrainConfig, info: ValidationInfo) -> TrainConfig:
+        search, model = info.data.get("search"), info.data.get("model")
+        if search is None:
+            return train
+        if model is not None and model.name == "surface" and (search.strategy, search.gradient) != ("gradient", "analytic"):
+            raise ValueError("a surface is descended along its own analytic gradient; search.strategy "
+                             f"{search.strategy} / search.gradient {search.gradient} need a model with data")
+        if search.strategy != "gradient":
+            return train
+        if train.epochs is None and train.iterations is None:
+            raise ValueError("give the run's length as train.epochs or train.iterations")
+        if search.gradient == "numerical" and train.dtype != "float64":
+            raise ValueError("search.gradient: numerical needs train.dtype: float64 (centred differences in "
+                             "float32 are swamped by rounding; conventions.md, numerical gradient)")
+        return train
 
     # A field validator on `loss` (not a model validator) so the error points at the loss line
     # and key path; `data` and `model` are validated before `loss`, so they are in info.data.

@@ -47,11 +47,13 @@ def print_run_results(result, console: Console | None = None) -> None:
         for row in accuracy_rows(result.summary):
             table.add_row(*row)
         console.print(table)
-    for key, value in facts(result.summary):
+    lines = facts(result.summary)
+    for key, value in lines:
         if key != "diverged":   # said once, in red, below
             console.print(f"{key}: {value}", markup=False)
     if result.status == "diverged":
-        console.print(f"[bold red]diverged[/] {explain_divergence(result.summary)}", soft_wrap=True)
+        why = dict(lines).get("diverged") or explain_divergence(result.summary)
+        console.print(f"[bold red]diverged[/] {why}", soft_wrap=True)
     console.print(str(result.run_dir), markup=False, soft_wrap=True)
 
 

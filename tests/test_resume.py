@@ -225,8 +225,10 @@ def test_checkpoint_file_holds_the_issue_s_list(tmp_path):
     assert {"params", "buffers", "sampler_order", "optimizer/t", "optimizer/m/fc1.W", "optimizer/v/fc2.b"} <= names
     assert set(info["streams"]) >= {"batches"} and info["streams"]["batches"]["bit_generator"] == "PCG64"
     assert info["step"] == 12 and info["optlab"] == optlab.__version__ and info["numpy"] == np.__version__
-    assert set(info["loop"]) == {"step", "last_loss", "initial_loss", "elapsed", "clipped_steps", "initial_check",
-                                 "accuracy"}
+    assert set(info["loop"]) == {"step", "last_loss", "initial_loss", "elapsed", "accuracy",
+                                 "loss_evals", "loss_eval_examples",   # the budget counter (issue #6)
+                                 "clipped_steps", "initial_check"}     # clipping, initial-loss check (#7)
+    assert info["loop"]["loss_evals"] == 12
     assert info["config"]["optimizer"]["name"] == "adam"
 
 

@@ -181,6 +181,12 @@ def test_config_errors_in_the_new_sections_are_located(tmp_path):
     assert cfg.model.batch_norm.momentum == 0.9 and cfg.optimizer.schedule.name == "cosine"
 
 
+def test_dropout_and_batch_norm_need_backpropagation(tmp_path):
+    for search in ("search.strategy=random", "search.gradient=numerical"):
+        with pytest.raises(ConfigError, match="model.drop_prob and model.batch_norm act at every forward pass"):
+            config(tmp_path, "model.drop_prob=0.5", "model.batch_norm=true", search, "train.dtype=float64")
+
+
 def test_union_tags_are_found_at_any_depth(tmp_path):
     """A schedule inside an optimizer inside compare's list: the key path a user writes, the line."""
     text = TINY_CONFIG + "compare:\n  optimizers:\n    - {name: adamm}\n    - {name: sgd, schedule: {name: step, evry: 3}}\n"
