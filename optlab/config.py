@@ -189,6 +189,8 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
             child = node[part] = {}
         elif isinstance(child, str):  # `optimizer: adam` + `optimizer.lr=...`
             child = node[part] = {"name": child}
+        elif child is True:           # `batch_norm: true` (a section with its defaults) + `batch_norm.eps=...`
+            child = node[part] = {}
         elif not isinstance(child, dict):
             raise ConfigError([Problem(where, ".".join(path),
                                        f"{'.'.join(path[:depth + 1])} is a {type(child).__name__}, not a section")])

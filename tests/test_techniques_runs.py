@@ -179,6 +179,9 @@ def test_config_errors_in_the_new_sections_are_located(tmp_path):
     assert "train.early_stopping.patiance  unknown key 'patiance'; did you mean 'patience'?" in text
     cfg = config(tmp_path, "model.batch_norm=true", "optimizer.schedule=cosine")
     assert cfg.model.batch_norm.momentum == 0.9 and cfg.optimizer.schedule.name == "cosine"
+    cfg = config(tmp_path, "model.batch_norm=true", "model.batch_norm.eps=1e-8", "optimizer.schedule=cosine",
+                 "optimizer.schedule.warmup=5")
+    assert (cfg.model.batch_norm.eps, cfg.model.batch_norm.momentum, cfg.optimizer.schedule.warmup) == (1e-8, 0.9, 5)
 
 
 def test_dropout_and_batch_norm_need_backpropagation(tmp_path):
