@@ -10,7 +10,7 @@
 - ``sampler_order``: the current epoch's permutation of the training set;
 - ``info``: JSON with the format number, the optlab and numpy versions, the resolved config, the
   step, the sampler's epoch and offset, ``bit_generator.state`` of every Generator the run handed
-  out (:class:`optlab.rng.Streams`: mini-batch order now, dropout masks once they exist) and the
+  out (:class:`optlab.rng.Streams`: mini-batch order, dropout masks) and the
   loop's own state (initial loss, best-so-far accuracies, elapsed time);
 - ``<part>/<key>`` arrays and ``info["extra"][part]`` values: the state of the loop's other parts
   with memory (``schedule``: plateau's factor and watch; ``early_stopping``: its watch and the copy

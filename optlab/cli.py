@@ -284,6 +284,25 @@ def data_download(
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def _with_progress(what: str, quiet: bool, debug: bool, start):
+    """``start(progress)`` under one progress display for many trials (a comparison, a sweep):
+    Ctrl-C exits 130 keeping the trials written; an error is one line and exit 1 (unless --debug)."""
+    from optlab.terminal import CompareProgress
+
+    console = _err_console()
+    try:
+        with CompareProgress(console, disable=quiet) as progress:
+            return start(progress)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug or _DEBUG["on"]:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 
 
@@ -341,21 +360,11 @@ def compare(
         raise _bad_problems(exc.problems, hint) from None
     from optlab.compare import run_compare
     from optlab.rundir import default_runs_root
-    from optlab.terminal import CompareProgress, print_compare_results
+    from optlab.terminal import print_compare_results
 
     console = _err_console()
-    try:
-        with CompareProgress(console, disable=quiet) as progress:
-            result = run_compare(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
-                                 command=sys.argv)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the comparison keeps the trials that were written (status: interrupted)")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if debug or _DEBUG["on"]:
-            raise
-        _print_failure(console, exc)
-        raise typer.Exit(EXIT_FAILED) from None
+    result = _with_progress("comparison", quiet, debug, lambda progress: run_compare(
+        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
     print_compare_results(result.path)
     if result.failed:
         for outcome in result.failed:
@@ -399,21 +408,11 @@ def sweep(
         raise _bad_problems(exc.problems) from None
     from optlab.rundir import default_runs_root
     from optlab.sweep import run_sweep
-    from optlab.terminal import CompareProgress, print_sweep_results
+    from optlab.terminal import print_sweep_results
 
     console = _err_console()
-    try:
-        with CompareProgress(console, disable=quiet) as progress:
-            result = run_sweep(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
-                               command=sys.argv)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the sweep keeps the trials that were written (status: interrupted)")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if debug or _DEBUG["on"]:
-            raise
-        _print_failure(console, exc)
-        raise typer.Exit(EXIT_FAILED) from None
+    result = _with_progress("sweep", quiet, debug, lambda progress: run_sweep(
+        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
     print_sweep_results(result.path, top=top)
     for outcome in result.failed:
         console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)

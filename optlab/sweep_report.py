@@ -32,6 +32,7 @@ import numpy as np
 from optlab.compare import tune_score
 from optlab.compare_report import TrialData, load_trial
 from optlab.rundir import RunDir, format_value
+from optlab.sweep import value_text
 
 BEST_CURVES = 20          # DLFS plots the best 20 trials
 
@@ -66,14 +67,10 @@ def leaderboard(path: Path) -> tuple[dict, list[Entry]]:
 
 
 def show(value: Any) -> str:
-    """A swept value in a table: floats to 3 significant digits."""
+    """A swept value in a table: floats to 3 significant digits, sections and lists as YAML."""
     if isinstance(value, float):
         return f"{value:.3g}"
-    if isinstance(value, (dict, list)):
-        import yaml
-
-        return yaml.safe_dump(value, default_flow_style=True).strip()
-    return str(value)
+    return value_text(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def _pct(value: float | None) -> str:
