@@ -3,14 +3,18 @@
 ``checkpoint.npz`` (written atomically through :class:`optlab.rundir.RunDir`, read with
 ``allow_pickle=False``) holds
 
-- ``params``: the model's flat parameter vector;
+- ``params`` and ``buffers``: the model's flat parameter vector and its buffers (batch norm's
+  running statistics; empty for a model without them);
 - ``optimizer/<slot>/<tensor>`` and ``optimizer/t``: the optimizer's state (velocities, moments,
   step count) from :meth:`Optimizer.state_dict`;
 - ``sampler_order``: the current epoch's permutation of the training set;
 - ``info``: JSON with the format number, the optlab and numpy versions, the resolved config, the
   step, the sampler's epoch and offset, ``bit_generator.state`` of every Generator the run handed
-  out (:class:`optlab.rng.Streams`: mini-batch order now, dropout masks once they exist) and the
-  loop's own state (initial loss, best-so-far accuracies, elapsed time).
+  out (:class:`optlab.rng.Streams`: mini-batch order, dropout masks) and the
+  loop's own state (initial loss, best-so-far accuracies, elapsed time);
+- ``<part>/<key>`` arrays and ``info["extra"][part]`` values: the state of the loop's other parts
+  with memory (``schedule``: plateau's factor and watch; ``early_stopping``: its watch and the copy
+  of the best weights), from each part's ``state_dict``.
 
 Restoring all of it makes a resumed run bit-identical to one that was never stopped. A checkpoint
 is refused, with a message naming each difference, when it comes from another config (except
@@ -34,7 +38,7 @@ import optlab
 from optlab.rundir import RunDir, run_status
 
 NAME = "checkpoint.npz"
-FORMAT = 1
+FORMAT = 2   # 2: model buffers and the loop parts' state (schedule, early stopping)
 # Keys a resumed run may change: how long it runs and how often it checkpoints. Anything else
 # would make the continuation a different experiment.
 RESUMABLE_KEYS = ("train.iterations", "train.epochs", "train.checkpoint_every")
@@ -52,6 +56,8 @@ class Checkpoint:
     params: np.ndarray
     optimizer: dict[str, np.ndarray]
     sampler_order: np.ndarray
+    buffers: np.ndarray
+    extra: dict[str, dict[str, Any]]       # part -> its state_dict (arrays and JSON values)
 
     @property
     def loop(self) -> dict[str, Any]:
@@ -59,9 +65,14 @@ class Checkpoint:
 
 
 def save(rd: RunDir, *, step: int, config: Any, model: Any, optimizer: Any, sampler: Any, streams: Any,
-         loop: dict[str, Any]) -> None:
-    """Write ``checkpoint.npz`` for the state after ``step`` (atomically: a kill keeps the old one)."""
+         loop: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None) -> None:
+    """Write ``checkpoint.npz`` for the state after ``step`` (atomically: a kill keeps the old one).
+
+    ``extra``: ``{part: state_dict}`` of the loop's other stateful parts; arrays in a state go
+    into the npz as ``part/key``, everything else into the JSON info.
+    """
     sampler_state = sampler.state_dict()
+    extra = extra or {}
     info = {
         "format": FORMAT,
         "optlab": optlab.__version__,
@@ -71,9 +82,13 @@ def save(rd: RunDir, *, step: int, config: Any, model: Any, optimizer: Any, samp
         "sampler": {"epoch": sampler_state["epoch"], "offset": sampler_state["offset"]},
         "streams": streams.states(),
         "loop": loop,
+        "extra": {part: {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+                  for part, state in extra.items()},
     }
-    arrays = {"params": model.flat_params.copy(), "sampler_order": sampler_state["order"],
-              "info": np.array(json.dumps(info))}
+    arrays = {"params": model.flat_params.copy(), "buffers": model.flat_buffers.copy(),
+              "sampler_order": sampler_state["order"], "info": np.array(json.dumps(info))}
+    arrays.update({f"{part}/{k}": v for part, state in extra.items() for k, v in state.items()
+                   if isinstance(v, np.ndarray)})
     arrays.update({f"optimizer/{key}": value for key, value in optimizer.state_dict().items()})
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -90,7 +105,13 @@ def load(path: Path) -> Checkpoint:
             arrays = {key: npz[key] for key in npz.files}
         info = json.loads(str(arrays.pop("info")))
         optimizer = {k.removeprefix("optimizer/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
-        return Checkpoint(int(info["step"]), info, arrays["params"], optimizer, arrays["sampler_order"])
+        extra = {part: dict(values) for part, values in info.get("extra", {}).items()}
+        for key, value in arrays.items():
+            part, _, name = key.partition("/")
+            if part in extra:
+                extra[part][name] = value
+        return Checkpoint(int(info["step"]), info, arrays["params"], optimizer, arrays["sampler_order"],
+                          arrays.get("buffers", np.zeros(0)), extra)   # format 1 had none
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
 
@@ -150,12 +171,22 @@ def prepare_resume(run_dir: Path, config: Any) -> Checkpoint:
     return ckpt
 
 
-def restore(ckpt: Checkpoint, *, model: Any, optimizer: Any, sampler: Any, streams: Any) -> None:
-    """Put the saved state into freshly built objects (same config, so same shapes)."""
-    if ckpt.params.shape != model.flat_params.shape or ckpt.params.dtype != model.flat_params.dtype:
-        raise CheckpointError(f"checkpoint parameters are {ckpt.params.dtype}{list(ckpt.params.shape)}, "
-                              f"the model's are {model.flat_params.dtype}{list(model.flat_params.shape)}")
+def restore(ckpt: Checkpoint, *, model: Any, optimizer: Any, sampler: Any, streams: Any,
+            extra: dict[str, Any] | None = None) -> None:
+    """Put the saved state into freshly built objects (same config, so same shapes); ``extra``:
+    ``{part: object with load_state_dict}``, as given to :func:`save`."""
+    for what, saved, mine in (("parameters", ckpt.params, model.flat_params),
+                              ("buffers", ckpt.buffers, model.flat_buffers)):
+        if saved.shape != mine.shape or saved.dtype != mine.dtype:
+            raise CheckpointError(f"checkpoint {what} are {saved.dtype}{list(saved.shape)}, "
+                                  f"the model's are {mine.dtype}{list(mine.shape)}")
+    missing = sorted(set(extra or {}) - set(ckpt.extra))
+    if missing:
+        raise CheckpointError(f"the checkpoint holds no state for {', '.join(missing)}")
     model.flat_params[...] = ckpt.params
+    model.flat_buffers[...] = ckpt.buffers
+    for part, obj in (extra or {}).items():
+        obj.load_state_dict(ckpt.extra[part])
     optimizer.load_state_dict(ckpt.optimizer)
     sampler.load_state_dict({**ckpt.info["sampler"], "order": ckpt.sampler_order})
     streams.set_states(ckpt.info["streams"])

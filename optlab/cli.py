@@ -289,6 +289,25 @@ def data_download(
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def _with_progress(what: str, quiet: bool, debug: bool, start):
+    """``start(progress)`` under one progress display for many trials (a comparison, a sweep):
+    Ctrl-C exits 130 keeping the trials written; an error is one line and exit 1 (unless --debug)."""
+    from optlab.terminal import CompareProgress
+
+    console = _err_console()
+    try:
+        with CompareProgress(console, disable=quiet) as progress:
+            return start(progress)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug or _DEBUG["on"]:
+            raise
+        _print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 
 
@@ -346,21 +365,11 @@ def compare(
         raise _bad_problems(exc.problems, hint) from None
     from optlab.compare import run_compare
     from optlab.rundir import default_runs_root
-    from optlab.terminal import CompareProgress, print_compare_results
+    from optlab.terminal import print_compare_results
 
     console = _err_console()
-    try:
-        with CompareProgress(console, disable=quiet) as progress:
-            result = run_compare(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
-                                 command=sys.argv)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the comparison keeps the trials that were written (status: interrupted)")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if debug or _DEBUG["on"]:
-            raise
-        _print_failure(console, exc)
-        raise typer.Exit(EXIT_FAILED) from None
+    result = _with_progress("comparison", quiet, debug, lambda progress: run_compare(
+        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
     print_compare_results(result.path)
     if result.failed:
         for outcome in result.failed:
@@ -370,24 +379,71 @@ def compare(
 
 
 @app.command()
-def report(
-    dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="run directories or comparison directories"),
+def sweep(
+    config: Path = typer.Argument(..., metavar="CONFIG", help="YAML config every trial starts from"),
+    words: Optional[list[str]] = typer.Argument(
+        None, metavar="KEY=SPEC...",
+        help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
+             "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
+    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),
+    grid: bool = typer.Option(False, "--grid", help="grid search: every combination of the values"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values",
+                                       show_default="the config's seed"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
+                                          show_default="the number of cores"),
+    top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
-    """Rebuild the plots and tables of run or comparison directories from their files (no training).
+    """Search hyper-parameters: random or grid search, trials in parallel, a leaderboard by validation accuracy.
+
+    Examples: optlab sweep configs/dlfs_hyperparameter_search.yaml --trials 100 optimizer.lr=log:1e-6:1e-2
+    regularization.l2=log:1e-8:1e-4;  optlab sweep configs/quickstart.yaml --grid optimizer.name=sgd,adam
+    optimizer.lr=0.001,0.01,0.1
+    """
+    from optlab.config import ConfigError
+
+    try:
+        from optlab.sweep import make_plan
+
+        plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
+    except ConfigError as exc:
+        raise _bad_problems(exc.problems) from None
+    from optlab.rundir import default_runs_root
+    from optlab.sweep import run_sweep
+    from optlab.terminal import print_sweep_results
+
+    console = _err_console()
+    result = _with_progress("sweep", quiet, debug, lambda progress: run_sweep(
+        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+    print_sweep_results(result.path, top=top)
+    for outcome in result.failed:
+        console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def report(
+    dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="run, comparison or sweep directories"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Rebuild the plots and tables of run, comparison or sweep directories from their files (no training).
 
     Example: optlab report runs/2026-01-01_120000_quickstart-compare
     """
     from optlab.report import NotARunDirectory, render_directory
-    from optlab.terminal import print_compare_results, print_run_results
+    from optlab.terminal import print_compare_results, print_run_results, print_sweep_results
 
-    missing = [d for d in dirs if not ((d / "compare.json").is_file() or (d / "metrics.csv").is_file())]
+    missing = [d for d in dirs if not any((d / f).is_file() for f in ("compare.json", "sweep.json", "metrics.csv"))]
     if missing:
         from optlab.config import Problem
 
         raise _bad_problems([Problem(str(d), "", "no such directory" if not d.exists() else
-                                  "not a run directory (no metrics.csv) nor a comparison (no compare.json)")
-                          for d in missing])
+                                     "not a run directory (no metrics.csv), a comparison (no compare.json) "
+                                     "nor a sweep (no sweep.json)") for d in missing])
     for d in dirs:
         try:
             kind = render_directory(d)
@@ -398,6 +454,8 @@ def report(
             raise typer.Exit(EXIT_BAD_INPUT) from None
         if kind == "compare":
             print_compare_results(d)
+        elif kind == "sweep":
+            print_sweep_results(d)
         else:
             from optlab.experiment import Result
             from optlab.rundir import RunDir

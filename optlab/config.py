@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import yaml
 
-from optlab.schema import LIST_UNIONS, UNIONS, Config
+from optlab.schema import UNIONS, Config
 
 # ---------------------------------------------------------------------------------------------
 # errors
@@ -143,9 +145,10 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
-    """``"model.hidden=[64, 64]"`` -> ``(("model", "hidden"), [64, 64])``; values are YAML."""
-    where = f"override {text!r}"
+def split_override(text: str, where: str | None = None) -> tuple[str, str]:
+    """``"model.hidden=[64, 64]"`` -> ``("model.hidden", "[64, 64]")``, the key checked, the value
+    unparsed (``optlab sweep`` reads its own syntax there)."""
+    where = where or f"override {text!r}"
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep:
@@ -154,6 +157,13 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
         raise ConfigError([Problem(where, key, "expected a dotted key such as optimizer.lr before '='")])
     if not value.strip():
         raise ConfigError([Problem(where, key, "no value after '='")])
+    return key, value.strip()
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """``"model.hidden=[64, 64]"`` -> ``(("model", "hidden"), [64, 64])``; values are YAML."""
+    where = f"override {text!r}"
+    key, value = split_override(text, where)
     try:
         parsed, _ = parse_yaml(value, where)
     except ConfigError as exc:
@@ -179,6 +189,8 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
             child = node[part] = {}
         elif isinstance(child, str):  # `optimizer: adam` + `optimizer.lr=...`
             child = node[part] = {"name": child}
+        elif child is True:           # `batch_norm: true` (a section with its defaults) + `batch_norm.eps=...`
+            child = node[part] = {}
         elif not isinstance(child, dict):
             raise ConfigError([Problem(where, ".".join(path),
                                        f"{'.'.join(path[:depth + 1])} is a {type(child).__name__}, not a section")])
@@ -192,37 +204,70 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
 # ---------------------------------------------------------------------------------------------
 # validation errors -> problems
 # ---------------------------------------------------------------------------------------------
-def _union_of(loc: tuple) -> str | None:
-    """The UNIONS section whose value sits at ``loc``: ('loss',) -> 'loss',
-    ('compare', 'optimizers', 0) -> 'optimizer' (schema.LIST_UNIONS); None elsewhere."""
-    if len(loc) == 1 and loc[0] in UNIONS:
-        return loc[0]
-    if loc and isinstance(loc[-1], int):
-        return LIST_UNIONS.get(tuple(loc[:-1]))
-    return None
+def _alternatives(annotation: Any) -> list[Any]:
+    """The types a value may have, unions flattened, ``Annotated`` and ``None`` dropped."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _alternatives(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(annotation) for t in _alternatives(a)]
+    return [] if annotation is type(None) else [annotation]
 
 
-def _is_tag(loc: tuple, i: int) -> bool:
-    section = _union_of(loc[:i])
-    return section is not None and loc[i] in UNIONS[section]
+def _tagged_members(annotation: Any) -> dict[str, type] | None:
+    """``{name: model}`` when ``annotation`` is a union of sections told apart by ``name``
+    (``data``, ``loss | None``, ``optimizer.schedule``)."""
+    args = _alternatives(annotation)
+    if len(args) < 2:
+        return None
+    members = {}
+    for member in args:
+        field = getattr(member, "model_fields", {}).get("name")
+        if field is None or typing.get_origin(field.annotation) is not Literal:
+            return None
+        members.update({tag: member for tag in typing.get_args(field.annotation)})
+    return members
 
 
-def _strip_tags(loc: tuple) -> tuple:
-    """Drop the discriminator tags pydantic inserts: ('optimizer', 'adam', 'lr') -> ('optimizer', 'lr')."""
-    return tuple(part for i, part in enumerate(loc) if not _is_tag(loc, i))
+def _section_of(annotation: Any) -> type | None:
+    """The section model of ``Section`` or ``Section | None``, else None."""
+    return next((a for a in _alternatives(annotation) if isinstance(a, type) and hasattr(a, "model_fields")), None)
 
 
-def _model_at(loc: tuple) -> type | None:
-    """The pydantic model class that holds the last key of ``loc`` (tags included)."""
+@dataclass
+class _Location:
+    path: tuple                          # the key path a user writes (discriminator tags dropped)
+    holder: type | None                  # the model class holding the last key
+    union: str | None = None             # where the location ends at a union: its section name
+    choices: tuple[str, ...] = ()        # and the names it accepts
+
+
+def _resolve(loc: tuple) -> _Location:
+    """Follow a pydantic error location through the schema, dropping the discriminator tags it
+    inserts at every union however deep (``('optimizer', 'adam', 'schedule', 'step', 'every')``
+    -> ``optimizer.schedule.every``), and note the model class that holds the last key."""
     cls: type | None = Config
-    for i, part in enumerate(loc[:-1]):
-        if _is_tag(loc, i):
-            cls = UNIONS[_union_of(loc[:i])][part]
+    holder: type | None = Config
+    members: dict[str, type] | None = None
+    path: list = []
+    for part in loc:
+        if members is not None and part in members:      # a tag: the member it names holds the rest
+            cls, members = members[part], None
             continue
-        field = cls.model_fields.get(part) if cls is not None and isinstance(part, str) else None
-        ann = field.annotation if field else None
-        cls = ann if isinstance(ann, type) and hasattr(ann, "model_fields") else None
-    return cls
+        path.append(part)
+        if isinstance(part, int):                        # a list item: typed by its list's key
+            continue
+        holder = cls
+        field = cls.model_fields.get(part) if cls is not None else None
+        annotation = field.annotation if field is not None else None
+        if typing.get_origin(annotation) is list:
+            annotation = typing.get_args(annotation)[0]
+        members = _tagged_members(annotation)
+        cls = None if members is not None else _section_of(annotation)
+    if members is None:
+        return _Location(tuple(path), holder)
+    # unknown or missing name: say which union, by its section name where it is a known one
+    section = next((k for k, v in UNIONS.items() if v == members), next(p for p in reversed(path) if isinstance(p, str)))
+    return _Location(tuple(path), holder, section, tuple(members))
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -232,18 +277,17 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 def _message(err: dict) -> str:
     kind, loc, value = err["type"], err["loc"], err.get("input")
+    where = _resolve(loc)
     if kind == "extra_forbidden":
-        cls = _model_at(loc)
+        cls = where.holder
         valid = [k for k in (cls.model_fields if cls else {}) if k != "name"]
         hint = _suggest(loc[-1], valid)
         return f"unknown key {loc[-1]!r}{hint}" + (f" (valid keys: {', '.join(valid)})" if valid else "")
     if kind == "union_tag_invalid":
-        section = _union_of(loc) or loc[0]
-        choices = list(UNIONS[section])
         tag = err["ctx"]["tag"]
-        return f"unknown {section} {tag!r}{_suggest(tag, choices)} (valid: {', '.join(choices)})"
+        return f"unknown {where.union} {tag!r}{_suggest(tag, where.choices)} (valid: {', '.join(where.choices)})"
     if kind == "union_tag_not_found":
-        return f"needs a name: one of {', '.join(UNIONS[_union_of(loc) or loc[0]])}"
+        return f"needs a name: one of {', '.join(where.choices)}"
     if kind == "missing":
         return "required key is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -267,7 +311,7 @@ def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            path = _strip_tags(err["loc"])
+            path = _resolve(err["loc"]).path
             where = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), where_default)
             problems.append(Problem(where, ".".join(map(str, path)), _message(err)))
         problems.sort(key=_line_of)

@@ -44,6 +44,8 @@ from optlab import checkpoint
 from optlab.budget import GradientStep
 from optlab.config import dump_config
 from optlab.data import Dataset, Split, load_dataset
+from optlab.diagnostics import Recorder, initial_loss_check
+from optlab.early_stopping import EarlyStopping
 from optlab.interrupt import Abort, StopRequest
 from optlab.losses import Loss, accuracy, build_loss
 from optlab.models import Model, build_model
@@ -53,6 +55,7 @@ from optlab.regularizers import Penalty
 from optlab.rng import Streams, stream
 from optlab.rundir import HEARTBEAT_S, SURFACE_COLUMNS, RunDir, RunDirError, check_space, check_writable
 from optlab.sampling import BatchSampler
+from optlab.schedules import Schedule
 from optlab.schema import Config
 from optlab.threads import limited, run_threads
 
@@ -108,7 +111,9 @@ class Setup:
         dtype = np.dtype(config.train.dtype)
         streams = Streams(config.seed)
         data = load_dataset(config.data, config.seed)
-        model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype)
+        # the dropout stream is taken only when masks are drawn, so it is checkpointed exactly then
+        masks = streams.get("dropout") if getattr(config.model, "drop_prob", 0) > 0 else None
+        model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype, masks)
         reg = config.regularization
         return cls(data, model, build_loss(config.loss), Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
 
@@ -153,6 +158,8 @@ class LoopState:
     loss_evals: int = 0                 # loss evaluations so far (optlab.budget)
     loss_eval_examples: int = 0         # examples forwarded in them
     elapsed: float = 0.0                # wall seconds trained so far, over all sessions
+    clipped_steps: int = 0              # updates whose gradient optimizer.clip_norm rescaled
+    initial_check: dict | None = None   # step-0 data loss against chance (optlab.diagnostics)
     accuracy: dict = field(default_factory=lambda: {s: {"final": None, "peak": None, "peak_step": None}
                                                     for s in ("train", "val")})
 
@@ -187,30 +194,41 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
     eval_every = config.train.eval_every or per_epoch
     every = config.train.checkpoint_every
     optimizer = build_optimizer(config.optimizer)
+    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    early = EarlyStopping(config.train.early_stopping, model) if config.train.early_stopping else None
+    parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
     sampler = BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches"))
     eval_train = train_eval_split(config, data)
     gradient = GradientStep(setup, config.search.gradient)
 
     state = LoopState()
     if ckpt is not None:
-        checkpoint.restore(ckpt, model=model, optimizer=optimizer, sampler=sampler, streams=setup.streams)
+        checkpoint.restore(ckpt, model=model, optimizer=optimizer, sampler=sampler, streams=setup.streams,
+                           extra=parts)
         state = LoopState(**ckpt.loop)
         gradient.counter.evals, gradient.counter.examples = state.loss_evals, state.loss_eval_examples
     writer = rd.metrics(append=ckpt is not None)
+    probe = data.features(eval_train.x[: config.diagnostics.histogram_examples], dtype)
+    diagnostics = Recorder(config.diagnostics, model, probe, rd, eval_every,
+                           resume_step=None if ckpt is None else ckpt.step)
     t0 = time.perf_counter() - state.elapsed
     last_beat = time.monotonic()
 
-    def record_eval(step: int, row: dict) -> None:
+    def record_eval(step: int, row: dict) -> bool:
+        """Evaluate into ``row``; let the schedule and early stopping see it. True: stop now."""
         for split, part in (("train", eval_train), ("val", data.val)):
             loss, acc = evaluate(model, setup.loss_fn, setup.penalty, data, part, dtype)
             row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
             state.track(split, step, acc)
+        schedule.observe(step, row)
+        return early is not None and early.observe(step, row)
 
     def save_checkpoint() -> None:
         state.elapsed = time.perf_counter() - t0
         state.loss_evals, state.loss_eval_examples = gradient.evals, gradient.counter.examples
         checkpoint.save(rd, step=state.step, config=config, model=model, optimizer=optimizer, sampler=sampler,
-                        streams=setup.streams, loop=asdict(state))
+                        streams=setup.streams, loop=asdict(state),
+                        extra={name: part.state_dict() for name, part in parts.items()})
         rd.heartbeat(checkpoint_step=state.step)
 
     status, last_loss, step, why = "completed", math.nan, state.step, None
@@ -218,9 +236,13 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
     test_loss = test_acc = math.nan
     try:
         if ckpt is None:
+            optimizer.lr = schedule.rate(1)      # row 0 shows the rate the first step will use
             row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
             record_eval(0, row)
             state.initial_loss = row["train_loss"]
+            data_loss = row["train_loss"] - setup.penalty.loss(model.params, model.weight_names)
+            state.initial_check = initial_loss_check(config.loss, data.n_classes, data_loss)
+            diagnostics.histograms(0)
             writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(state.step + 1, steps + 1):
             if stop.signum is not None:          # asked to stop: the previous step is complete
@@ -229,6 +251,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
             _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
             last_loss = gradient(xb, data.train.y[idx])             # fills model.grads
+            optimizer.lr = schedule.rate(step)
             row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,
                    "lr": optimizer.lr}
             why = divergence(last_loss, state.initial_loss, config.train.divergence_factor)
@@ -236,13 +259,20 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
                 status = "diverged"
                 writer.write({**row, "time": time.perf_counter() - t0})
                 break
-            optimizer.update(model.params, model.grads)
+            diagnostics.before_update(step)
+            optimizer.update(model.params, model.grads, model.weight_names)
+            diagnostics.after_update(step)
+            state.clipped_steps += optimizer.clipped
             state.step, state.last_loss = step, last_loss
+            stopping = False
             if step % eval_every == 0 or step == steps:
-                record_eval(step, row)
+                stopping = record_eval(step, row)
+            diagnostics.histograms(step)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
                 on_step(step, steps, last_loss)
+            if stopping:                         # early stopping: the run is complete here
+                break
             if every is not None and step % every == 0 and step != steps:
                 save_checkpoint()
                 last_beat = time.monotonic()
@@ -251,10 +281,13 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
                 last_beat = time.monotonic()
         if status in ("completed", "interrupted"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
+        if early is not None and status == "completed":
+            early.restore()     # after the checkpoint, which keeps the training state for --resume
         if status != "interrupted":  # a stop request should stop, not run a test pass first
             test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
     finally:
         writer.close()
+        diagnostics.close()
         wall = time.perf_counter() - t0
 
     summary = {
@@ -276,6 +309,14 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
         "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
+    if state.initial_check is not None:
+        summary["initial_loss_check"] = state.initial_check
+    if config.optimizer.clip_norm is not None:
+        summary["clipped_steps"] = state.clipped_steps
+    if schedule.reductions:
+        summary["lr_reductions"] = schedule.reductions
+    if early is not None:
+        summary["early_stopping"] = early.summary()
     if status == "diverged":
         summary["diverged_at"] = {"step": step, "loss": last_loss, "rule": why, "lr": optimizer.lr,
                                   "initial_loss": state.initial_loss, "factor": config.train.divergence_factor}
@@ -285,11 +326,17 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
 def _build(config: Config) -> Setup:
     """Setup.from_config, with "cannot be built" errors as :class:`SetupError` (bad input)."""
     try:
-        return Setup.from_config(config)
+        setup = Setup.from_config(config)
     except MemoryError as exc:
         raise SetupError(f"the config needs more memory than is available ({exc})") from exc
     except ValueError as exc:
         raise SetupError(str(exc)) from exc
+    watchers = [key for key, on in (("train.early_stopping", config.train.early_stopping is not None),
+                                    ("optimizer.schedule: plateau", config.optimizer.schedule.name == "plateau")) if on]
+    if watchers and len(setup.data.val) == 0:
+        raise SetupError(f"{' and '.join(watchers)} watch the validation set, and this data has none "
+                         "(give the data a val_size)")
+    return setup
 
 
 def estimate_bytes(config: Config, setup: Setup) -> int:
@@ -319,6 +366,8 @@ def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
     grads = {"xy": np.zeros(2, dtype=dtype)}
     optimizer = build_optimizer(config.optimizer)
     steps = config.train.iterations
+    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, steps_per_epoch=1)
+    optimizer.lr = schedule.rate(1)
     writer = rd.metrics(SURFACE_COLUMNS)
     t0 = time.perf_counter()
     xy = params["xy"]
@@ -332,6 +381,7 @@ def _descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
                       "time": time.perf_counter() - t0})
         for step in range(1, steps + 1):
             grads["xy"][...] = surface.grad(xy[0], xy[1])
+            optimizer.lr = schedule.rate(step)
             optimizer.update(params, grads)
             f = value()
             writer.write({"step": step, "loss": f, "lr": optimizer.lr, "x": float(xy[0]), "y": float(xy[1]),
@@ -413,13 +463,27 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     ckpt = checkpoint.prepare_resume(rd.path, config)
     check_writable(rd.path)
     setup = _build(config)
-    steps, _ = total_steps(config, len(setup.data.train))
+    steps, per_epoch = total_steps(config, len(setup.data.train))
+    stopped_at = ckpt.extra.get("early_stopping", {}).get("stopped_at")
+    if stopped_at is not None:
+        raise checkpoint.CheckpointError(
+            f"{rd.path}: early stopping ended the run at step {stopped_at} (train.early_stopping); a longer run "
+            "would have stopped there too, so there is nothing to continue")
     if steps <= ckpt.step:
         raise checkpoint.CheckpointError(
             f"{rd.path}: the checkpoint is at step {ckpt.step} and the config asks for {steps} steps; "
             f"ask for more, e.g. train.iterations={ckpt.step + max(ckpt.step, 1)}")
+    saved_steps, _ = total_steps(Config.model_validate(ckpt.info["config"]), len(setup.data.train))
+    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    if schedule.depends_on_length and steps != saved_steps:
+        raise checkpoint.CheckpointError(
+            f"{rd.path}: the cosine schedule spans the run's {saved_steps} steps (optimizer.schedule.period: null); "
+            f"over {steps} steps it would have used other rates for the steps already taken. Start a new run, "
+            "or give the schedule a period")
     check_space(rd.path, estimate_bytes(config, setup))
     rd.truncate_metrics(ckpt.step)
+    if (rd.path / "diagnostics.csv").is_file():
+        rd.truncate_metrics(ckpt.step, name="diagnostics.csv")
     rd.write_text("config.yaml", dump_config(config))   # the new length; re-running it repeats the run
     for stale in ("summary.json", "results.md"):        # they described the run before it resumed
         rd.remove(stale)

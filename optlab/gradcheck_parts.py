@@ -2,18 +2,22 @@
 
 Built-ins (:func:`builtin_parts`), all on small float64 inputs from one seeded Generator:
 
-- each layer (Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh) behind a fixed random projection of its output to a
-  scalar, ``f = sum(layer(x) * R)``, so ``backward(R)`` is its gradient; the input ``x`` is checked
-  as a tensor too, which is how the backward of a layer without parameters gets tested;
+- each layer (Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, Dropout, BatchNorm) behind a fixed
+  random projection of its output to a scalar, ``f = sum(layer(x) * R)``, so ``backward(R)`` is its
+  gradient; the input ``x`` is checked as a tensor too, which is how the backward of a layer
+  without parameters gets tested. Dropout is checked with a frozen mask (a fresh mask per
+  evaluation would make f(x+h) and f(x-h) different functions), batch norm in training mode,
+  where each output depends on the whole batch through its mean and variance;
 - each loss (hinge, cross_entropy, quadratic, binary_cross_entropy) with respect to its input;
 - the L2, L1 and elastic-net penalties (a bias is included to show it is not penalised);
 - each model (linear, linear with the bias trick, mlp with each activation, neuron) with each loss
-  it can be trained with.
+  it can be trained with, and the mlp with batch norm and dropout (frozen masks).
 
 A config (:func:`config_parts`) is built by ``Setup.from_config`` with ``train.dtype`` forced to
 float64, on a seeded sample of its training examples, and checked as the data loss, each
 regulariser alone, then the total objective exactly as training computes it
-(``Setup.objective``), so a failure points at the culprit.
+(``Setup.objective``), so a failure points at the culprit. Its dropout masks are drawn once, on
+those examples, and frozen.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from optlab.layers import Layer, Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, sigmoid
+from optlab.layers import BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, sigmoid
 from optlab.losses import LOSSES, Loss
 from optlab.models import Model, build_model
 from optlab.regularizers import Penalty
@@ -103,6 +107,14 @@ def penalty_part(name: str, penalty: Penalty, params: dict[str, np.ndarray], wei
                 _signature(penalty=penalty, params=params, weights=weights), penalty.has_kinks)
 
 
+def freeze_dropout(layers: list[tuple[str, Layer]], forward: Callable[[], object]) -> None:
+    """Draw every dropout mask once (by calling ``forward``), then keep it for later evaluations."""
+    forward()
+    for _, layer in layers:
+        if isinstance(layer, Dropout):
+            layer.frozen = True
+
+
 def model_part(name: str, model: Model, loss: Loss, x: np.ndarray, y: np.ndarray) -> Part:
     """The mean data loss of ``model`` on (x, y) as a function of its parameters."""
     def objective() -> float:
@@ -146,6 +158,7 @@ def builtin_parts(rng: np.random.Generator) -> list[Part]:
         layer_part("layer LinearBiasTrick", LinearBiasTrick(normal((N_IN + 1, 4))), normal((BATCH, N_IN)), rng),
         *(layer_part(f"layer {cls.__name__}", cls(), normal((BATCH, 4)), rng) for cls in (ReLU, Sigmoid, Tanh)),
     ]
+    n_layers = len(parts)
     y = rng.integers(0, N_CLASSES, BATCH)
     for name, cls in LOSSES.items():
         out = normal((BATCH, N_CLASSES))
@@ -162,7 +175,33 @@ def builtin_parts(rng: np.random.Generator) -> list[Part]:
             inputs, labels = (x1, y2) if cfg.name == "neuron" else (x, y)
             model = build_model(cfg, inputs.shape[1], N_CLASSES, rng, F64)
             parts.append(model_part(f"model {label} + {loss_name}", model, LOSSES[loss_name](), inputs, labels))
+    # Drawn after everything above, so adding them left the other parts' inputs as they were;
+    # listed with the layers and models they belong to.
+    parts[n_layers:n_layers] = _train_mode_layers(rng)
+    parts.append(_regularised_mlp(rng, x, y))
     return parts
+
+
+def _train_mode_layers(rng: np.random.Generator) -> list[Part]:
+    """Dropout with a frozen mask, batch norm in training mode (random gamma and beta)."""
+    normal = rng.standard_normal
+    dropout, x = Dropout(0.5, rng), normal((BATCH, 4))
+    freeze_dropout([("", dropout)], lambda: dropout.forward(x))
+    bn = BatchNorm(4)
+    bn.params["gamma"][...], bn.params["beta"][...] = normal(4), normal(4)
+    return [layer_part("layer Dropout (frozen mask)", dropout, x, rng),
+            layer_part("layer BatchNorm (training mode)", bn, normal((BATCH, 4)), rng)]
+
+
+def _regularised_mlp(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> Part:
+    """The mlp with every option: Linear -> BatchNorm -> ReLU -> Dropout, twice, + cross-entropy."""
+    from optlab.schema import InitConfig, MLPModel
+
+    cfg = MLPModel(name="mlp", hidden=[5, 5], init=InitConfig(name="he", bias_std=0.1), batch_norm=True,
+                   drop_prob=0.3)
+    model = build_model(cfg, x.shape[1], N_CLASSES, rng, F64, dropout_rng=rng)
+    freeze_dropout(model.layers, lambda: model.forward(x, train=True))
+    return model_part("model mlp relu, batch norm, dropout + cross_entropy", model, LOSSES["cross_entropy"](), x, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +220,7 @@ def config_parts(config, examples: int, rng: np.random.Generator) -> list[Part]:
     n = len(data.train)
     idx = np.sort(rng.choice(n, min(examples, n), replace=False))
     x, y = data.features(data.train.x[idx], F64), data.train.y[idx]
+    freeze_dropout(model.layers, lambda: model.forward(x, train=True))
 
     parts = [model_part(f"data loss ({config.model.name} + {config.loss.name})", model, loss, x, y)]
     reg = config.regularization

@@ -45,7 +45,12 @@ RANGES: dict[str, Range] = {
     "beta2": Range(0.0, 1.0),
     "eps": Range(0.0, low_open=True),
     "decay": Range(0.0, 1.0),
+    "weight_decay": Range(0.0),
+    "clip_norm": Range(0.0, low_open=True),
 }
+
+# Hyper-parameters whose default is None: the technique is off unless a value is given.
+OPTIONAL = frozenset({"clip_norm"})
 
 DESCRIPTIONS: dict[str, str] = {
     "lr": "learning rate (step size)",
@@ -54,22 +59,31 @@ DESCRIPTIONS: dict[str, str] = {
     "beta2": "Adam's decay rate of the second-moment estimate",
     "eps": "added outside the square root of the denominator (Kingma & Ba, Alg. 1)",
     "decay": "RMSprop's decay rate of the squared-gradient average",
+    "weight_decay": "decoupled weight decay (AdamW): W -= lr * weight_decay * W before each step, weight matrices "
+                    "only; not the L2 penalty (regularization.l2), which adaptive optimizers rescale",
+    "clip_norm": "clip the gradient to this global norm (over all tensors) before each step; null: no clipping",
 }
 
 # Defaults: DLFS ch. 6 (SGD 0.01, Momentum 0.01/0.9, AdaGrad 0.01, Adam 0.001), RMSprop's decay
-# 0.99 as in DLFS; eps 1e-8 as in Kingma & Ba (conventions.md).
-DEFAULTS: dict[str, dict[str, float]] = {
-    "sgd": {"lr": 0.01},
-    "momentum": {"lr": 0.01, "momentum": 0.9},
-    "nesterov": {"lr": 0.01, "momentum": 0.9},
-    "adagrad": {"lr": 0.01, "eps": 1e-8},
-    "rmsprop": {"lr": 0.01, "decay": 0.99, "eps": 1e-8},
-    "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+# 0.99 as in DLFS; eps 1e-8 as in Kingma & Ba (conventions.md). Every optimizer also takes
+# weight_decay (0: off) and clip_norm (None: off), applied by the base class around its rule.
+_COMMON: dict[str, float | None] = {"weight_decay": 0.0, "clip_norm": None}
+DEFAULTS: dict[str, dict[str, float | None]] = {
+    "sgd": {"lr": 0.01, **_COMMON},
+    "momentum": {"lr": 0.01, "momentum": 0.9, **_COMMON},
+    "nesterov": {"lr": 0.01, "momentum": 0.9, **_COMMON},
+    "adagrad": {"lr": 0.01, "eps": 1e-8, **_COMMON},
+    "rmsprop": {"lr": 0.01, "decay": 0.99, "eps": 1e-8, **_COMMON},
+    "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **_COMMON},
 }
 
 
-def check(name: str, value: float) -> float:
-    """Return ``value`` as a float, or raise ValueError naming the allowed range."""
+def check(name: str, value: float | None) -> float | None:
+    """Return ``value`` as a float, or raise ValueError naming the allowed range.
+
+    None is allowed for the OPTIONAL hyper-parameters (the technique is off)."""
+    if value is None and name in OPTIONAL:
+        return None
     try:
         value = float(value)
     except (TypeError, ValueError):

@@ -4,6 +4,9 @@ A layer holds its parameters in ``params`` and their gradients in ``grads`` unde
 (``W``, ``b``); the model prefixes them (``fc1.W``). ``backward(dout)`` fills ``grads`` in place and
 returns the gradient with respect to the layer's input. Everything is vectorised over the batch.
 Shapes: x is (batch, features).
+
+``forward(x, train)``: ``train=False`` is evaluation, where :class:`Dropout` passes x through and
+:class:`BatchNorm` uses its running statistics; the other layers ignore the flag.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ class Layer:
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
+    # State that is not learned by gradient (batch norm's running statistics): saved in
+    # checkpoints with the parameters, never touched by an optimizer.
+    buffers: dict[str, np.ndarray]
     # True where the function has kinks (non-differentiable points), for gradient checking.
     has_kinks = False
 
     def __init__(self) -> None:
-        self.params, self.grads = {}, {}
+        self.params, self.grads, self.buffers = {}, {}, {}
 
     def kink_state(self) -> np.ndarray | None:
         """Which smooth piece the last forward pass was on, or None for a smooth layer.
@@ -150,3 +156,93 @@ class Tanh(Layer):
 
 
 ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+# -------------------------------------------------------------------------------------------------
+# layers that behave differently in training and in evaluation (train=False)
+# -------------------------------------------------------------------------------------------------
+class Dropout(Layer):
+    """Inverted dropout (conventions.md): each unit is dropped with probability ``drop_prob``.
+
+    Training: ``out = x * mask`` with ``mask = (u >= drop_prob) / (1 - drop_prob)``, u ~ U[0, 1)
+    drawn from the run's ``dropout`` Generator, so that the expected output equals x and nothing
+    needs rescaling at evaluation, where ``out = x`` (Srivastava et al. 2014; CS231n's "inverted
+    dropout"; DLFS scales at test time instead, and CS231n's ``p`` is the keep probability).
+
+    ``frozen``: reuse the last mask instead of drawing a new one, so the layer is one fixed
+    (linear) function of x, which is what a gradient check needs.
+    """
+
+    def __init__(self, drop_prob: float, rng: np.random.Generator) -> None:
+        super().__init__()
+        if not 0 <= drop_prob < 1:
+            raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
+        self.drop_prob, self.rng = drop_prob, rng
+        self.mask: np.ndarray | None = None   # (batch, features), 0 or 1 / (1 - drop_prob)
+        self.frozen = False
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if not train:
+            self.mask = None
+            return x
+        if not (self.frozen and self.mask is not None):
+            keep = self.rng.random(x.shape) >= self.drop_prob
+            self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.drop_prob)
+        elif self.mask.shape != x.shape:
+            raise ValueError(f"frozen dropout mask has shape {self.mask.shape}, the input {x.shape}")
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout if self.mask is None else dout * self.mask
+
+
+class BatchNorm(Layer):
+    """Batch normalisation per feature (Ioffe & Szegedy 2015), learnable ``gamma`` and ``beta``.
+
+    Training, over the batch (shapes (batch, features); mu, var, gamma, beta (features,)):
+
+        mu = mean(x);  var = mean((x - mu)^2)                   (biased, as the paper and DLFS)
+        x_hat = (x - mu) / sqrt(var + eps);  out = gamma * x_hat + beta
+        running_mean = momentum * running_mean + (1 - momentum) * mu   (same for running_var)
+
+    Evaluation uses the running statistics in place of mu and var, so an example's output does
+    not depend on the rest of its batch. The running statistics start at mean 0 and variance 1
+    (PyTorch's choice; DLFS and CS231n start the variance at 0, which makes every evaluation
+    before the first step divide by sqrt(eps)). They are buffers, not parameters: saved with the
+    model in checkpoints and restored with the best weights, never updated by an optimizer.
+    """
+
+    def __init__(self, features: int, momentum: float = 0.9, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.params = {"gamma": np.ones(features), "beta": np.zeros(features)}
+        self.grads = {"gamma": np.zeros(features), "beta": np.zeros(features)}
+        self.buffers = {"running_mean": np.zeros(features), "running_var": np.ones(features)}
+        self.x_hat: np.ndarray | None = None
+        self.inv_std: np.ndarray | None = None   # (features,) 1 / sqrt(var + eps) of the last forward
+        self.train = True
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.train = train
+        if train:
+            mu = x.mean(axis=0)
+            var = x.var(axis=0)
+            m = self.momentum
+            self.buffers["running_mean"][...] = m * self.buffers["running_mean"] + (1 - m) * mu
+            self.buffers["running_var"][...] = m * self.buffers["running_var"] + (1 - m) * var
+        else:
+            mu, var = self.buffers["running_mean"], self.buffers["running_var"]
+        self.inv_std = 1 / np.sqrt(var + self.eps)
+        self.x_hat = (x - mu) * self.inv_std                              # (batch, features)
+        return self.params["gamma"] * self.x_hat + self.params["beta"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        np.sum(dout * self.x_hat, axis=0, out=self.grads["gamma"])
+        np.sum(dout, axis=0, out=self.grads["beta"])
+        dx_hat = dout * self.params["gamma"]                              # (batch, features)
+        if not self.train:   # mu and var are constants: the layer is affine in x
+            return dx_hat * self.inv_std
+        # mu and var depend on every row: the derivative through them, simplified (CS231n
+        # assignment 2, "batchnorm_backward_alt"): dx = inv_std * (dx_hat - mean(dx_hat)
+        # - x_hat * mean(dx_hat * x_hat)), means over the batch.
+        return self.inv_std * (dx_hat - dx_hat.mean(axis=0) - self.x_hat * (dx_hat * self.x_hat).mean(axis=0))

@@ -1,4 +1,4 @@
-"""Optimizers: one interface, ``update(params, grads)``, changing ``params`` in place.
+"""Optimizers: one interface, ``update(params, grads, weights)``, changing ``params`` in place.
 
 Each class states its rule in its docstring and its ``step`` reads as that rule, one line per
 line; ``g`` is the gradient of one parameter tensor ``W``, and per-tensor state (``v``, ``h``,
@@ -6,11 +6,29 @@ line; ``g`` is the gradient of one parameter tensor ``W``, and per-tensor state 
 and are checked when an optimizer is built. ``state_dict`` / ``load_state_dict`` save and restore
 everything an optimizer remembers, for checkpoints.
 
+Two techniques wrap every rule, in :meth:`Optimizer.update` (off by default):
+
+- gradient clipping by global norm (Pascanu et al. 2013): with ``clip_norm`` c and
+  ``n = sqrt(sum over all tensors of sum(g^2))``, every g becomes ``g * c / n`` when n > c, so the
+  direction is kept and the norm is at most c;
+- decoupled weight decay (Loshchilov & Hutter 2019, "AdamW"; conventions.md): before the rule,
+  ``W -= lr * weight_decay * W`` on the weight matrices only. This is not the L2 penalty
+  (``regularization.l2``, a gradient term ``l2 * W``): an adaptive optimizer divides that term by
+  its sqrt(v) like the rest of the gradient, so weights with large gradients are barely
+  regularised, while decoupled decay shrinks every weight by the same fraction. For SGD the two
+  are the same (weight_decay = l2); for Momentum they differ only in that the velocity carries
+  the L2 term.
+
+``lr`` is the current learning rate: a schedule (optlab.schedules) sets it before each update,
+and weight decay follows it (``lr * weight_decay``, as PyTorch's AdamW).
+
 Every rule is elementwise, so it can be applied to all tensors at once: when ``params`` and
 ``grads`` are a model's views into its two contiguous buffers (optlab.models.TensorViews),
 ``update`` runs ``step`` once on the whole buffers, with state buffers laid out the same way,
 instead of once per tensor; the numbers are identical, and ``state`` still holds each tensor's
-arrays by name (views into the state buffers), so checkpoints are unchanged.
+arrays by name (views into the state buffers), so checkpoints are unchanged. Weight decay is
+applied tensor by tensor before that step (weights only), and clipping's norm is accumulated
+tensor by tensor as before, so they too give the per-tensor loop's numbers.
 
 A state line of a rule, ``m = beta1 * m + (1 - beta1) * g``, is written in place on the state
 array, ``m *= beta1; m += (1 - beta1) * g`` (the same products and sum, so the same bits), and a
@@ -21,27 +39,45 @@ took Adam's update from 0.61 to 0.53 ms in the training loop (docs/performance.m
 
 from __future__ import annotations
 
+import math
+from typing import Iterable
+
 import numpy as np
 
 from optlab.hyper import check
 
 
+def global_norm(arrays: Iterable[np.ndarray]) -> float:
+    """sqrt of the sum of squares of every element of every array, accumulated in float64."""
+    flat = (np.asarray(a, dtype=np.float64).ravel() for a in arrays)
+    return math.sqrt(sum(float(np.dot(a, a)) for a in flat))
+
+
 class Optimizer:
-    """Base class: applies ``step`` to every named tensor and counts updates in ``t``."""
+    """Base class: applies ``step`` to every named tensor and counts updates in ``t``.
+
+    Around the rule, in this order (module docstring):
+
+        g = g * min(1, clip_norm / ||g||)     ||g|| the global norm; if clip_norm is set
+        W -= lr * weight_decay * W            tensors named in ``weights``; if weight_decay > 0
+        <step: the optimizer's rule>
+    """
 
     slots: tuple[str, ...] = ()   # names of the per-tensor state arrays
 
-    def __init__(self, **hyper: float) -> None:
+    def __init__(self, **hyper: float | None) -> None:
         for name, value in hyper.items():
             setattr(self, name, check(name, value))
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.grad_norm = math.nan     # global gradient norm before clipping (computed only to clip)
+        self.clipped = False          # whether the last update was clipped
         self._whole: tuple[dict, dict[str, np.ndarray]] | None = None   # (layout, state buffers)
 
     def __setattr__(self, name: str, value) -> None:
-        # Hyper-parameters stay Python floats, whoever sets them (a schedule changes lr): a numpy
-        # float64 would make every float32 update compute in float64 (NEP 50 promotion).
-        if name in self.hyper_names:
+        # Hyper-parameters stay Python floats (or None), whoever sets them (a schedule changes lr):
+        # a numpy float64 would make every float32 update compute in float64 (NEP 50 promotion).
+        if name in self.hyper_names and value is not None:
             value = float(value)
         super().__setattr__(name, value)
 
@@ -51,15 +87,32 @@ class Optimizer:
 
     hyper_names: tuple[str, ...] = ()
 
-    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+               weights: Iterable[str] | None = None) -> None:
+        """One step on every tensor of ``params``. ``grads`` may be rescaled in place (clipping).
+        ``weights``: the tensors weight decay applies to (default: all; a model passes its weight
+        matrices, so biases and batch norm's gamma and beta are not decayed)."""
         self.t += 1
+        if self.clip_norm is not None:
+            self.grad_norm = global_norm(grads[name] for name in params)
+        self.clipped = self.clip_norm is not None and self.grad_norm > self.clip_norm
+        if self.clipped:
+            scale = self.clip_norm / self.grad_norm
+            for name in params:
+                grads[name] *= scale
+        decayed = set(params if weights is None else weights) if self.weight_decay else set()
         W, g = _whole(params), _whole(grads)
         if W is not None and g is not None and params.spans is grads.spans:
+            for name in decayed:                              # before the rule, as in the loop below
+                decay = params[name]
+                decay -= self.lr * self.weight_decay * decay
             self.step(W, g, **self._whole_state(params))      # every tensor at once, the same numbers
         else:
             for name, W in params.items():
                 if name not in self.state:
                     self.state[name] = {slot: np.zeros_like(W) for slot in self.slots}
+                if name in decayed:
+                    W -= self.lr * self.weight_decay * W
                 self.step(W, grads[name], **self.state[name])
 
     def _whole_state(self, params) -> dict[str, np.ndarray]:
@@ -104,10 +157,11 @@ class SGD(Optimizer):
         W -= lr * g
     """
 
-    hyper_names = ("lr",)
+    hyper_names = ("lr", "weight_decay", "clip_norm")
 
-    def __init__(self, lr: float = 0.01) -> None:
-        super().__init__(lr=lr)
+    def __init__(self, lr: float = 0.01,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:
+        super().__init__(lr=lr, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g):
         W -= self.lr * g
@@ -120,11 +174,12 @@ class Momentum(Optimizer):
         W += v
     """
 
-    hyper_names = ("lr", "momentum")
+    hyper_names = ("lr", "momentum", "weight_decay", "clip_norm")
     slots = ("v",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        super().__init__(lr=lr, momentum=momentum)
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:
+        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, v):
         v *= self.momentum; v -= self.lr * g                 # v = momentum * v - lr * g
@@ -139,11 +194,12 @@ class Nesterov(Optimizer):
         W += -mu * v_prev + (1 + mu) * v
     """
 
-    hyper_names = ("lr", "momentum")
+    hyper_names = ("lr", "momentum", "weight_decay", "clip_norm")
     slots = ("v",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        super().__init__(lr=lr, momentum=momentum)
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:
+        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, v):
         mu = self.momentum
@@ -159,11 +215,12 @@ class AdaGrad(Optimizer):
         W -= lr * g / (sqrt(h) + eps)
     """
 
-    hyper_names = ("lr", "eps")
+    hyper_names = ("lr", "eps", "weight_decay", "clip_norm")
     slots = ("h",)
 
-    def __init__(self, lr: float = 0.01, eps: float = 1e-8) -> None:
-        super().__init__(lr=lr, eps=eps)
+    def __init__(self, lr: float = 0.01, eps: float = 1e-8,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:
+        super().__init__(lr=lr, eps=eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, h):
         h += g * g
@@ -177,11 +234,12 @@ class RMSprop(Optimizer):
         W -= lr * g / (sqrt(h) + eps)
     """
 
-    hyper_names = ("lr", "decay", "eps")
+    hyper_names = ("lr", "decay", "eps", "weight_decay", "clip_norm")
     slots = ("h",)
 
-    def __init__(self, lr: float = 0.01, decay: float = 0.99, eps: float = 1e-8) -> None:
-        super().__init__(lr=lr, decay=decay, eps=eps)
+    def __init__(self, lr: float = 0.01, decay: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:
+        super().__init__(lr=lr, decay=decay, eps=eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, h):
         h *= self.decay; h += (1 - self.decay) * g * g       # h = decay * h + (1 - decay) * g * g
@@ -198,11 +256,12 @@ class Adam(Optimizer):
         W -= lr * m_hat / (sqrt(v_hat) + eps)
     """
 
-    hyper_names = ("lr", "beta1", "beta2", "eps")
+    hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "clip_norm")
     slots = ("m", "v")
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
-        super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:
+        super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, m, v):
         m *= self.beta1; m += (1 - self.beta1) * g           # m = beta1 * m + (1 - beta1) * g
@@ -225,5 +284,6 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 
 def build_optimizer(cfg) -> Optimizer:
-    """The optimizer a config's ``optimizer:`` section names, with its hyper-parameters."""
-    return OPTIMIZERS[cfg.name](**cfg.model_dump(exclude={"name"}))
+    """The optimizer a config's ``optimizer:`` section names, with its hyper-parameters (the
+    schedule is the training loop's: optlab.schedules)."""
+    return OPTIMIZERS[cfg.name](**cfg.model_dump(exclude={"name", "schedule"}))

@@ -1,11 +1,12 @@
 """Plots and tables of a run, rendered only from the files in its run directory.
 
 ``render_run(path)`` reads ``metrics.csv`` and ``summary.json`` and writes ``loss.png``,
-``accuracy.png`` and ``results.md`` (through :class:`optlab.rundir.RunDir`), so a report can be
-rebuilt later without training. A random or local search (its metrics have ``best_loss``) is
-plotted against loss evaluations, its budget: every candidate's loss and the best so far. A
-surface run (optlab.objectives) gets ``loss.png`` (f along the path) and ``path.png`` (the path on
-the function's contours) instead. Plots use matplotlib's object API (no pyplot state), headless.
+``accuracy.png`` and ``results.md`` (through :class:`optlab.rundir.RunDir`), and the figures of
+the diagnostics the run recorded (optlab.diagnostics_plots), so a report can be rebuilt later
+without training. A random or local search (its metrics have ``best_loss``) is plotted against
+loss evaluations, its budget: every candidate's loss and the best so far. A surface run
+(optlab.objectives) gets ``loss.png`` (f along the path) and ``path.png`` (the path on the
+function's contours) instead. Plots use matplotlib's object API (no pyplot state), headless.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optlab.diagnostics_plots import render_diagnostics, technique_facts
 from optlab.rundir import RunDir, read_metrics
 
 DISPLAY_LIMIT = 1e100  # larger losses are clipped in plots (the CSV keeps the true values)
@@ -201,6 +203,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
     if "loss_evals" in summary:
         out.append(("loss evaluations", _budget(summary)))
     out.append(("wall time", f"{summary.get('wall_time_s', 0):.2f} s"))
+    out += technique_facts(summary)
     if "diverged_at" in summary and strategy in ("random", "local"):
         knob = "search.scale" if strategy == "random" else "search.init_scale"
         out.append(("diverged", f"no candidate had a finite loss; try a smaller {knob}"))
@@ -254,6 +257,7 @@ def render_run(path: Path, quiet: bool = False) -> None:
         else:
             rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
             rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy", val_label(summary)))
+            render_diagnostics(rd.path, m)
         if summary is not None:
             rd.write_text("results.md", results_markdown(name, summary))
     except Exception:
@@ -276,11 +280,19 @@ class NotARunDirectory(ValueError):
 
 
 def render_directory(path: Path) -> str:
-    """Re-render a run directory or a comparison (and each of its trials) from its files.
+    """Re-render a run directory, a comparison or a sweep (and each of its trials) from its files.
 
-    Returns "run" or "compare"; raises NotARunDirectory for anything else.
+    Returns "run", "compare" or "sweep"; raises NotARunDirectory for anything else.
     """
     path = Path(path)
+    if (path / "sweep.json").is_file():
+        from optlab.sweep_report import render_sweep
+
+        for trial in RunDir(path).read_json("sweep.json")["trials"]:
+            if (path / trial["dir"] / "metrics.csv").is_file():
+                render_run(path / trial["dir"])
+        render_sweep(path)
+        return "sweep"
     if (path / "compare.json").is_file():
         from optlab.compare_report import render_compare
 
@@ -294,5 +306,6 @@ def render_directory(path: Path) -> str:
     if (path / "metrics.csv").is_file():
         render_run(path)
         return "run"
-    what = "no such directory" if not path.exists() else "not a run directory (no metrics.csv) nor a comparison (no compare.json)"
+    what = "no such directory" if not path.exists() else \
+        "not a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)"
     raise NotARunDirectory(f"{path}: {what}")

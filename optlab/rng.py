@@ -24,6 +24,7 @@ STREAMS: dict[str, int] = {
     "search": 5,    # random / local search proposals
     "eval": 6,      # the fixed training subsample used for train accuracy
     "gradcheck": 7, # gradcheck's examples, sampled tensor elements and built-in inputs
+    "sweep": 8,     # optlab sweep's random-search proposals (hyper-parameter values)
 }
 
 
@@ -41,8 +42,8 @@ def stream(seed: int, name: str) -> np.random.Generator:
 class Streams:
     """The Generators one run hands out, kept by name so a checkpoint can save all of them.
 
-    Every Generator whose state carries from one step to the next (mini-batch order; dropout
-    masks once dropout exists) must come from here: :mod:`optlab.checkpoint` saves and restores
+    Every Generator whose state carries from one step to the next (mini-batch order, dropout
+    masks) must come from here: :mod:`optlab.checkpoint` saves and restores
     ``bit_generator.state`` of each, which is what makes a resumed run bit-identical.
     """
 

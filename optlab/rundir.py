@@ -11,9 +11,12 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
                     random or local search writes ``SEARCH_COLUMNS``, one row per trial; a surface
                     run ``SURFACE_COLUMNS``: its path);
 - ``checkpoint.npz`` the state to resume from (:mod:`optlab.checkpoint`), when one was written;
+- ``diagnostics.csv``, ``activations.json``  what :mod:`optlab.diagnostics` records (update/weight
+                    ratios per layer, activation histograms), appended like the metrics;
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
-- ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md``  rendered from
-  the files above by :mod:`optlab.report`.
+- ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md`` (and ``lr.png``,
+  ``update_ratios.png``, ``activations.png`` when there is something to show)  rendered from the
+  files above by :mod:`optlab.report`.
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
 so a crash never leaves a half-written JSON or PNG.
@@ -198,19 +201,21 @@ class RunDir:
         return self.path / name
 
     # -- metrics and meta -----------------------------------------------------------------------
-    def metrics(self, columns: list[str] = METRIC_COLUMNS, append: bool = False) -> MetricsWriter:
-        return MetricsWriter(self.path / "metrics.csv", columns, append=append)
+    def metrics(self, columns: list[str] = METRIC_COLUMNS, append: bool = False,
+                name: str = "metrics.csv") -> MetricsWriter:
+        """A writer of rows by step: metrics.csv, or another such table (``diagnostics.csv``)."""
+        return MetricsWriter(self.path / name, columns, append=append)
 
-    def truncate_metrics(self, last_step: int) -> None:
+    def truncate_metrics(self, last_step: int, name: str = "metrics.csv") -> None:
         """Keep the header and the rows up to ``last_step`` (atomically), for a resumed run.
 
         Rows past the checkpoint were written after it and will be written again by the resumed
-        run; a row cut short by a kill is dropped.
+        run; a row cut short by a kill is dropped. ``name``: any table whose first column is the step.
         """
-        header, rows = _complete_rows((self.path / "metrics.csv").read_text(encoding="utf-8"))
+        header, rows = _complete_rows((self.path / name).read_text(encoding="utf-8"))
         n = len(header.split(","))
         keep = [r for r in rows if len(r.split(",")) == n and int(r.split(",", 1)[0]) <= last_step]
-        self.write_text("metrics.csv", "\n".join([header, *keep]) + "\n")
+        self.write_text(name, "\n".join([header, *keep]) + "\n")
 
     def start(self, command: Iterable[str] | None = None) -> None:
         import numpy

@@ -186,14 +186,34 @@ class LinearModel(Section):
                                 "scores = [x, 1] W (CS231n's bias trick; the bias row is then penalised with W)")
 
 
+def _on_off(value: Any) -> Any:
+    """``batch_norm: true`` -> the section with its defaults; ``false`` -> off (null)."""
+    if value is True:
+        return {}
+    return None if value is False else value
+
+
+class BatchNormConfig(Section):
+    """Batch normalisation after each hidden Linear layer (Ioffe & Szegedy 2015; DLFS ch. 6)."""
+
+    momentum: float = Field(0.9, ge=0, lt=1, description="running statistics for evaluation: "
+                            "r = momentum * r + (1 - momentum) * (batch mean or variance)")
+    eps: float = Field(1e-5, gt=0, description="added to the variance under the square root")
+
+
 class MLPModel(Section):
-    """A fully connected network: (Linear -> activation) per hidden size, then Linear -> output."""
+    """A fully connected network: (Linear -> [BatchNorm] -> activation -> [Dropout]) per hidden size,
+    then Linear -> output."""
 
     name: Literal["mlp"]
     hidden: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field([100], description="hidden layer sizes")
     activation: Activation = Field("relu", description="hidden-layer activation")
     init: Annotated[InitConfig, BeforeValidator(_name_shorthand)] = InitConfig()
     output: OutputActivation = Field("none", description="output activation (`sigmoid` for Nielsen's networks)")
+    batch_norm: Annotated[BatchNormConfig | None, BeforeValidator(_on_off)] = Field(
+        None, description="batch norm before each hidden activation: a section, `true` for its defaults, null: none")
+    drop_prob: float = Field(0.0, ge=0, lt=1, description="inverted dropout after each hidden activation: the "
+                             "probability of dropping a unit in training (0: no dropout)")
 
 
 class NeuronModel(Section):
@@ -254,7 +274,76 @@ class RegularizationConfig(Section):
 
 
 # --------------------------------------------------------------------------------------------
-# optimizer: ranges and defaults come from optlab.hyper, the table the optimizers check against
+# learning-rate schedules (optlab.schedules): optimizer.schedule
+# --------------------------------------------------------------------------------------------
+class _Schedule(Section):
+    name: str   # each schedule narrows it to its own Literal; declared here so it comes first
+    warmup: int = Field(0, ge=0, description="steps of linear warmup, lr * s / warmup at step s, before the "
+                        "schedule starts (Goyal et al. 2017); 0: none")
+
+
+Unit = Literal["steps", "epochs"]
+
+
+class ConstantSchedule(_Schedule):
+    """lr at every step."""
+
+    name: Literal["constant"]
+
+
+class StepSchedule(_Schedule):
+    """lr * factor ** floor(t / every): multiplied by `factor` every `every` steps or epochs."""
+
+    name: Literal["step"]
+    every: int = Field(ge=1, description="steps or epochs (see `unit`) between reductions")
+    factor: float = Field(0.1, gt=0, lt=1, description="multiplies the rate at each reduction")
+    unit: Unit = Field("steps", description="what t and `every` count")
+
+
+class ExponentialSchedule(_Schedule):
+    """lr * exp(-k t) (CS231n, "annealing the learning rate")."""
+
+    name: Literal["exponential"]
+    k: float = Field(gt=0, description="decay rate per unit of t")
+    unit: Unit = Field("steps", description="what t counts")
+
+
+class InverseTimeSchedule(_Schedule):
+    """lr / (1 + k t) (CS231n's 1/t decay)."""
+
+    name: Literal["inverse_time"]
+    k: float = Field(gt=0, description="decay rate per unit of t")
+    unit: Unit = Field("steps", description="what t counts")
+
+
+class CosineSchedule(_Schedule):
+    """lr_min + (lr - lr_min) (1 + cos(pi t / T)) / 2, lr_min = lr * min_factor (Loshchilov & Hutter 2017)."""
+
+    name: Literal["cosine"]
+    min_factor: float = Field(0.0, ge=0, lt=1, description="the rate at the end, as a fraction of lr")
+    period: int | None = Field(None, ge=1, description="T in steps; null: the run's length after warmup")
+
+
+class PlateauSchedule(_Schedule):
+    """Nielsen's rule (ch. 3): lr * factor each time validation has not improved for `patience` evaluations."""
+
+    name: Literal["plateau"]
+    metric: Literal["val_acc", "val_loss"] = Field("val_acc", description="the validation number watched")
+    patience: int = Field(10, ge=1, description="evaluations without a new best before the rate is reduced")
+    factor: float = Field(0.5, gt=0, lt=1, description="multiplies the rate at each reduction (Nielsen: halve)")
+    min_factor: float = Field(1 / 128, gt=0, le=1, description="the rate never goes below lr * min_factor "
+                              "(Nielsen stops at 1/128 of the initial rate)")
+
+
+ScheduleConfig = _union(ConstantSchedule, StepSchedule, ExponentialSchedule, InverseTimeSchedule,
+                        CosineSchedule, PlateauSchedule)
+_SCHEDULE = Field(ConstantSchedule(name="constant"), description="learning-rate schedule, set by the training "
+                  "loop (see `optimizer.schedule`); `schedule: cosine` is one with its defaults")
+
+
+# --------------------------------------------------------------------------------------------
+# optimizer: ranges and defaults come from optlab.hyper, the table the optimizers check against;
+# schedule is applied by the training loop, not by the optimizer (it sets the optimizer's lr)
 # --------------------------------------------------------------------------------------------
 def _hyper(optimizer: str, key: str) -> Any:
     r = RANGES[key]
@@ -269,6 +358,9 @@ class SGDConfig(Section):
 
     name: Literal["sgd"]
     lr: float = _hyper("sgd", "lr")
+    weight_decay: float = _hyper("sgd", "weight_decay")
+    clip_norm: float | None = _hyper("sgd", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
 
 
 class MomentumConfig(Section):
@@ -277,6 +369,9 @@ class MomentumConfig(Section):
     name: Literal["momentum"]
     lr: float = _hyper("momentum", "lr")
     momentum: float = _hyper("momentum", "momentum")
+    weight_decay: float = _hyper("momentum", "weight_decay")
+    clip_norm: float | None = _hyper("momentum", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
 
 
 class NesterovConfig(Section):
@@ -285,6 +380,9 @@ class NesterovConfig(Section):
     name: Literal["nesterov"]
     lr: float = _hyper("nesterov", "lr")
     momentum: float = _hyper("nesterov", "momentum")
+    weight_decay: float = _hyper("nesterov", "weight_decay")
+    clip_norm: float | None = _hyper("nesterov", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
 
 
 class AdaGradConfig(Section):
@@ -293,6 +391,9 @@ class AdaGradConfig(Section):
     name: Literal["adagrad"]
     lr: float = _hyper("adagrad", "lr")
     eps: float = _hyper("adagrad", "eps")
+    weight_decay: float = _hyper("adagrad", "weight_decay")
+    clip_norm: float | None = _hyper("adagrad", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
 
 
 class RMSpropConfig(Section):
@@ -302,6 +403,9 @@ class RMSpropConfig(Section):
     lr: float = _hyper("rmsprop", "lr")
     decay: float = _hyper("rmsprop", "decay")
     eps: float = _hyper("rmsprop", "eps")
+    weight_decay: float = _hyper("rmsprop", "weight_decay")
+    clip_norm: float | None = _hyper("rmsprop", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
 
 
 class AdamConfig(Section):
@@ -312,6 +416,9 @@ class AdamConfig(Section):
     beta1: float = _hyper("adam", "beta1")
     beta2: float = _hyper("adam", "beta2")
     eps: float = _hyper("adam", "eps")
+    weight_decay: float = _hyper("adam", "weight_decay")
+    clip_norm: float | None = _hyper("adam", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
 
 
 OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfig, RMSpropConfig, AdamConfig)
@@ -346,6 +453,14 @@ class SearchConfig(Section):
                                 "parameter per step; needs train.dtype: float64)")
 
 
+class EarlyStoppingConfig(Section):
+    """Stop when validation has not improved for `patience` evaluations; the best weights are restored."""
+
+    metric: Literal["val_acc", "val_loss"] = Field("val_acc", description="the validation number watched")
+    patience: int = Field(10, ge=1, description="evaluations without a new best before training stops")
+    min_delta: float = Field(0.0, ge=0, description="a new best must beat the old one by more than this")
+
+
 class TrainConfig(Section):
     """The training loop: mini-batches, length, evaluation, precision."""
 
@@ -366,6 +481,9 @@ class TrainConfig(Section):
     checkpoint_every: int | None = Field(
         None, ge=1, description="steps between checkpoints (checkpoint.npz, for --resume); one is also written at "
         "the end and on Ctrl-C / SIGTERM. null: only then")
+    early_stopping: Annotated[EarlyStoppingConfig | None, BeforeValidator(_on_off)] = Field(
+        None, description="stop on validation and restore the best weights: a section, `true` for its defaults, "
+        "null: train to the end")
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainConfig:
@@ -373,6 +491,18 @@ class TrainConfig(Section):
         if self.epochs is not None and self.iterations is not None:
             raise ValueError("give train.epochs or train.iterations, not both")
         return self
+
+
+class DiagnosticsConfig(Section):
+    """What is recorded besides the metrics (optlab.diagnostics), each plotted in the run directory."""
+
+    update_ratios: bool = Field(True, description="norm of each weight matrix's update over its norm "
+                                "(CS231n: about 1e-3 is healthy), in diagnostics.csv")
+    every: int | None = Field(None, ge=1, description="steps between update-ratio records; null: at every evaluation")
+    histograms: list[Annotated[int, Field(ge=0)]] = Field(
+        [0], description="steps at which each hidden layer's activations are histogrammed (0: at initialisation)")
+    histogram_examples: int = Field(1000, ge=1, description="training examples forwarded (evaluation mode) "
+                                    "for the histograms")
 
 
 class CompareConfig(Section):
@@ -408,6 +538,7 @@ class Config(Section):
     optimizer: OptimizerConfig = SGDConfig(name="sgd")
     search: SearchConfig = SearchConfig()
     train: TrainConfig
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     compare: CompareConfig = CompareConfig()
 
     @model_validator(mode="before")
@@ -428,6 +559,9 @@ class Config(Section):
                 problems.append(f"a surface model is its own objective: remove {' and '.join(given)}")
             if self.train.iterations is None:
                 problems.append("a surface has no epochs (there is no data): give train.iterations")
+            if self.train.early_stopping is not None or self.optimizer.schedule.name == "plateau":
+                problems.append("a surface has no validation set for train.early_stopping or a plateau schedule "
+                                "to watch")
             if problems:
                 raise ValueError("; ".join(problems))
             return self
@@ -435,6 +569,22 @@ class Config(Section):
             if getattr(self, key) is None:
                 raise ValueError(f"model {self.model.name} learns from data: {key} cannot be null")
         return self
+
+    # A field validator on `search` (validated after `model`), so an error points at the search line.
+    @field_validator("search")
+    @classmethod
+    def _techniques_need_backprop(cls, search: SearchConfig, info: ValidationInfo) -> SearchConfig:
+        """Dropout draws a mask and batch norm updates its running statistics at every forward pass in
+        training mode: one per step with backpropagation, but one per candidate in a random or local
+        search and 1 + 2n per step with numerical gradients, which changes what they mean."""
+        model = info.data.get("model")
+        on = [k for k, v in (("model.drop_prob", getattr(model, "drop_prob", 0) > 0),
+                             ("model.batch_norm", getattr(model, "batch_norm", None) is not None)) if v]
+        if on and (search.strategy, search.gradient) != ("gradient", "analytic"):
+            what = f"search.strategy {search.strategy}" if search.strategy != "gradient" else "search.gradient numerical"
+            raise ValueError(f"{' and '.join(on)} act at every forward pass in training mode, which {what} makes "
+                             "many per step; use them with search.strategy gradient and analytic gradients")
+        return search
 
     # A field validator on `train` (validated after `search`), so an error points at the train line.
     @field_validator("train")
@@ -484,6 +634,3 @@ UNIONS: dict[str, dict[str, type[BaseModel]]] = {
     "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
                   "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
 }
-# Lists of union sections inside other sections, by key path -> UNIONS section; each item's tag
-# sits right after its list index in an error location (compare.optimizers.1.adam.lr).
-LIST_UNIONS: dict[tuple[str, ...], str] = {("compare", "optimizers"): "optimizer"}

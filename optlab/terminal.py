@@ -115,6 +115,25 @@ def print_compare_results(path, console: Console | None = None) -> None:
     console.print(str(path), markup=False, soft_wrap=True)
 
 
+def print_sweep_results(path, top: int = 10, console: Console | None = None) -> None:
+    """The first ``top`` rows of a sweep's leaderboard (results.md has them all); its path last."""
+    from optlab.sweep_report import leaderboard, table
+
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    manifest, entries = leaderboard(path)
+    headers, rows = table(manifest, entries)
+    out = Table(title=f"{path.name}: best {min(top, len(rows))} of {len(rows)} trials by validation accuracy")
+    for col in headers:
+        out.add_column(col, justify="left" if col in ("trial", "status") else "right", no_wrap=True)
+    for i, row in enumerate(rows[:top]):
+        out.add_row(*row, style="bold" if i == 0 else None)
+    console.print(out)
+    diverged = sum(e.trial.status == "diverged" for e in entries)
+    if diverged:
+        console.print(f"{diverged} trial{'s' if diverged > 1 else ''} diverged (ranked last)", style="dim")
+    console.print(str(path), markup=False, soft_wrap=True)
+
+
 _VERDICT_STYLE = {"pass": "green", "pass (kinks)": "green", "kink": "yellow", "fail": "bold red"}
 
 

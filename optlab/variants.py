@@ -6,7 +6,10 @@ validated (and every mistake located) by the same loader as ``optlab train`` (op
 - optimizer form, ``sgd momentum adam:lr=0.003,beta1=0.8``: each variant sets the whole
   ``optimizer`` section to that optimizer's settings from the config — its entry in
   ``compare.optimizers``, else the config's ``optimizer`` if it is the same optimizer, else
-  optlab's defaults (optlab.hyper, DLFS ch. 6) — then applies ``name:key=value`` on top;
+  optlab's defaults (optlab.hyper, DLFS ch. 6) — then applies ``name:key=value`` on top. The
+  training techniques in the optimizer section (``TECHNIQUES``: schedule, weight decay, clipping)
+  are the config's for every optimizer compared, unless its ``compare.optimizers`` entry sets
+  them: they are part of the training set-up, not of the optimizer's rule;
 - ``--vary KEY=V1,V2,...``: each variant overrides one config key (``--vary optimizer=sgd,adam``
   is the optimizer form).
 
@@ -77,14 +80,21 @@ def _optimizer_spec(spec: str) -> tuple[str, list[str]]:
     return name, overrides
 
 
+# Keys of every optimizer section that the training loop applies around any rule (optlab.optimizers,
+# optlab.schedules): a comparison of optimizers keeps the config's unless an entry sets its own.
+TECHNIQUES = ("weight_decay", "clip_norm", "schedule")
+
+
 def optimizer_section(base: Config, name: str) -> dict:
     """The settings optimizer ``name`` gets in a comparison (see the module docstring)."""
+    shared = base.optimizer.model_dump(include=set(TECHNIQUES))
     for entry in base.compare.optimizers:
         if entry.name == name:
-            return entry.model_dump()
+            own = entry.model_dump()
+            return {**own, **{k: v for k, v in shared.items() if k not in entry.model_fields_set}}
     if base.optimizer.name == name:
         return base.optimizer.model_dump()
-    return {"name": name}
+    return {"name": name, **shared}
 
 
 def _load_variant(path: Path, label: str, overrides: list[str], own: set[str], where: str) -> Variant | list[Problem]:

@@ -36,15 +36,16 @@ HYPER = {"sgd": "{name: sgd, lr: 0.1}", "momentum": "{name: momentum, lr: 0.05}"
 
 
 def config_text(optimizer: str = "adam", dtype: str = "float32", activation: str = "relu", loss: str = "cross_entropy",
-                l1: float = 0.0, hidden: str = "[32, 16]") -> str:
+                l1: float = 0.0, hidden: str = "[32, 16]", extra: str = "", model_extra: str = "") -> str:
+    hyper = HYPER[optimizer] if not extra else HYPER[optimizer][:-1] + f", {extra}}}"
     return f"""\
 name: perf
 seed: 3
 data: {{name: spiral, classes: 3, size: 300, val_size: 60, test_size: 60}}
-model: {{name: mlp, hidden: {hidden}, activation: {activation}, init: he}}
+model: {{name: mlp, hidden: {hidden}, activation: {activation}, init: he{model_extra}}}
 loss: {loss}
 regularization: {{l2: 1.0e-3, l1: {l1}}}
-optimizer: {HYPER[optimizer]}
+optimizer: {hyper}
 train: {{batch_size: 32, iterations: 40, eval_every: 15, dtype: {dtype}}}
 """
 
@@ -72,6 +73,17 @@ def test_same_run_same_numbers_as_before_the_speed_work(tmp_path, optimizer, dty
     assert np.array_equal(final, np.concatenate([p.ravel() for p in ref_params.values()]))
     losses = read_metrics(result.run_dir / "metrics.csv")["loss"][1:]
     assert losses == ref_losses
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_same_numbers_with_weight_decay_and_clipping(tmp_path, optimizer):
+    """Decay on the weights only, before the whole-buffer rule; clipping (0.3 clips most steps)."""
+    config = loads_config(config_text(optimizer, "float32", extra="weight_decay: 0.05, clip_norm: 0.3"))
+    result = run(config, tmp_path)
+    ref_params, ref_losses = reference_step.replay(config, config.train.iterations)
+    final = checkpoint.load(result.run_dir / "checkpoint.npz").params
+    assert np.array_equal(final, np.concatenate([p.ravel() for p in ref_params.values()]))
+    assert read_metrics(result.run_dir / "metrics.csv")["loss"][1:] == ref_losses
 
 
 @pytest.mark.parametrize("activation,loss", [("sigmoid", "quadratic"), ("tanh", "hinge")])
@@ -110,9 +122,12 @@ class Float32Only(np.ndarray):
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-@pytest.mark.parametrize("activation,loss", [("relu", "cross_entropy"), ("sigmoid", "quadratic"), ("tanh", "hinge")])
-def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, loss):
-    config = loads_config(config_text(optimizer, "float32", activation, loss, l1=1e-4))
+@pytest.mark.parametrize("activation,loss,model_extra", [
+    ("relu", "cross_entropy", ""), ("sigmoid", "quadratic", ""), ("tanh", "hinge", ""),
+    ("relu", "cross_entropy", ", drop_prob: 0.2, batch_norm: true")])
+def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, loss, model_extra):
+    config = loads_config(config_text(optimizer, "float32", activation, loss, l1=1e-4, model_extra=model_extra,
+                                      extra="weight_decay: 0.01, clip_norm: 1.0"))
     setup = Setup.from_config(config)
     model = setup.model
     opt = build_optimizer(config.optimizer)
@@ -131,9 +146,9 @@ def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, l
         # the optimizer's step bodies on watched views (a plain dict: the per-tensor path runs the
         # same bodies as the whole-buffer path)
         opt.update({k: v.view(Float32Only) for k, v in model.params.items()},
-                   {k: v.view(Float32Only) for k, v in model.grads.items()})
+                   {k: v.view(Float32Only) for k, v in model.grads.items()}, model.weight_names)
     assert Float32Only.upcasts == []
-    assert model.flat_params.dtype == model.flat_grads.dtype == np.float32
+    assert model.flat_params.dtype == model.flat_grads.dtype == model.flat_buffers.dtype == np.float32
     assert all(p.dtype == np.float32 for p in model.params.values())
     assert all(g.dtype == np.float32 for g in model.grads.values())
     state = opt.state_dict()

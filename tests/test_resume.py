@@ -4,8 +4,9 @@
 as text (floats are written by repr, so equal text is equal bits), summary.json but for the wall
 time, and the final checkpoint's parameters and optimizer state compared with array_equal.
 Plots are not rendered here (render_run is replaced by a no-op): they are not under test and
-cost most of a tiny run's time. Dropout does not exist yet (#7): its stream will be saved by the
-same mechanism (optlab.rng.Streams) and this module then gains a dropout case.
+cost most of a tiny run's time. The techniques of #7 resume the same way: dropout's masks come
+from the run's "dropout" stream (optlab.rng.Streams), batch norm's running statistics are model
+buffers, and the schedule's and early stopping's state are parts of the checkpoint.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ def assert_identical_runs(a: Path, b: Path) -> None:
     for key in ca.optimizer:
         assert np.array_equal(ca.optimizer[key], cb.optimizer[key]), key
     assert ca.info["streams"] == cb.info["streams"]
+    assert np.array_equal(ca.buffers, cb.buffers)
+    assert ca.extra.keys() == cb.extra.keys()
+    for part in ca.extra:
+        assert ca.extra[part].keys() == cb.extra[part].keys()
+        for key, value in ca.extra[part].items():
+            assert np.array_equal(value, cb.extra[part][key]) if isinstance(value, np.ndarray) \
+                else value == cb.extra[part][key], (part, key)
+    for name in ("diagnostics.csv", "activations.json"):
+        assert (a / name).is_file() == (b / name).is_file()
+        if (a / name).is_file():
+            assert (a / name).read_text() == (b / name).read_text(), name
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
@@ -103,6 +115,58 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, optimizer):
     meta = json.loads((done.run_dir / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["resumed"][0]["at_step"] == 5
     assert meta["resumed"][0]["previous_status"] == "interrupted"
+
+
+TECHNIQUES = {
+    # dropout masks, batch norm's running statistics, a plateau schedule that acts before and after
+    # the interruption, clipping and weight decay, histograms on both sides of it
+    "dropout, batch norm, plateau": ("model.drop_prob=0.3", "model.batch_norm=true", "train.eval_every=1",
+                                     "optimizer.schedule={name: plateau, patience: 1}", "optimizer.clip_norm=0.5",
+                                     "optimizer.weight_decay=0.01", "diagnostics.histograms=[0,3,8]"),
+    # a step schedule with warmup, and early stopping whose best copy is checkpointed mid-run
+    "dropout, step schedule, early stopping": ("model.drop_prob=0.5", "train.eval_every=1",
+                                               "optimizer.schedule={name: step, every: 3, factor: 0.5, warmup: 2}",
+                                               "train.early_stopping={metric: val_loss, patience: 20}"),
+}
+
+
+@pytest.mark.parametrize("techniques", list(TECHNIQUES))
+def test_training_techniques_resume_identically(tmp_path, techniques):
+    config = make_config(tmp_path, "momentum", *TECHNIQUES[techniques])
+    full = run(config, tmp_path / "runs")
+    assert full.summary["steps"] == 12
+    stop, on_step = stop_at(5)
+    part = run(config, tmp_path / "runs", stop=stop, on_step=on_step)
+    ckpt = checkpoint.load(part.run_dir / "checkpoint.npz")
+    assert ckpt.step == 5 and "dropout" in ckpt.info["streams"] and "schedule" in ckpt.extra
+    done = resume(part.run_dir, config)
+    assert_identical_runs(full.run_dir, done.run_dir)
+    if "plateau" in techniques:   # it acted on both sides of the interruption
+        reductions = full.summary["lr_reductions"]
+        assert ckpt.buffers.size == 2 * 16 and min(reductions) <= 5 < max(reductions)
+        assert ckpt.extra["schedule"]["reductions"] == [r for r in reductions if r <= 5]
+
+
+def test_a_run_early_stopping_ended_is_not_resumed(tmp_path):
+    config = make_config(tmp_path, "adam", "train.eval_every=1", "train.early_stopping.patience=1")
+    done = run(config, tmp_path / "runs")
+    assert done.summary["early_stopping"]["stopped_at"] is not None
+    longer = make_config(tmp_path, "adam", "train.eval_every=1", "train.early_stopping.patience=1",
+                         "train.epochs=null", "train.iterations=40")
+    with pytest.raises(CheckpointError, match="early stopping ended the run at step"):
+        resume(done.run_dir, longer)
+
+
+def test_extending_a_cosine_schedule_that_spans_the_run_is_refused(tmp_path):
+    short = make_config(tmp_path, "sgd", "optimizer.schedule=cosine", "train.epochs=null", "train.iterations=6")
+    longer = make_config(tmp_path, "sgd", "optimizer.schedule=cosine", "train.epochs=null", "train.iterations=12")
+    with pytest.raises(CheckpointError, match="the cosine schedule spans the run's 6 steps"):
+        resume(run(short, tmp_path / "runs").run_dir, longer)
+    # with a period, the rates do not depend on the length: extending equals running longer at once
+    short, longer = (make_config(tmp_path, "sgd", "optimizer.schedule={name: cosine, period: 10}",
+                                 "train.epochs=null", f"train.iterations={n}") for n in (6, 12))
+    assert_identical_runs(run(longer, tmp_path / "runs").run_dir,
+                          resume(run(short, tmp_path / "runs").run_dir, longer).run_dir)
 
 
 def test_sampling_with_replacement_resumes_identically(tmp_path):
@@ -158,11 +222,12 @@ def test_checkpoint_file_holds_the_issue_s_list(tmp_path):
     with np.load(result.run_dir / "checkpoint.npz", allow_pickle=False) as npz:
         names = set(npz.files)
         info = json.loads(str(npz["info"]))
-    assert {"params", "sampler_order", "optimizer/t", "optimizer/m/fc1.W", "optimizer/v/fc2.b"} <= names
+    assert {"params", "buffers", "sampler_order", "optimizer/t", "optimizer/m/fc1.W", "optimizer/v/fc2.b"} <= names
     assert set(info["streams"]) >= {"batches"} and info["streams"]["batches"]["bit_generator"] == "PCG64"
     assert info["step"] == 12 and info["optlab"] == optlab.__version__ and info["numpy"] == np.__version__
     assert set(info["loop"]) == {"step", "last_loss", "initial_loss", "elapsed", "accuracy",
-                                 "loss_evals", "loss_eval_examples"}   # the budget counter (issue #6)
+                                 "loss_evals", "loss_eval_examples",   # the budget counter (issue #6)
+                                 "clipped_steps", "initial_check"}     # clipping, initial-loss check (#7)
     assert info["loop"]["loss_evals"] == 12
     assert info["config"]["optimizer"]["name"] == "adam"
 

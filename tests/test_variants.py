@@ -48,11 +48,27 @@ def test_split_values_keeps_lists_whole():
 def test_each_optimizer_takes_its_settings_from_the_config_then_the_defaults(config):
     base, varied, variants = build_variants(config, ["sgd", "momentum", "adam", "nesterov:lr=0.3,momentum=0.8"])
     assert varied == "optimizer" and base.optimizer.name == "adam"
-    got = {v.label: v.config.optimizer.model_dump() for v in variants}
+    got = {v.label: v.config.optimizer.model_dump(exclude={"weight_decay", "clip_norm", "schedule"})
+           for v in variants}
     assert got["sgd"] == {"name": "sgd", "lr": 0.01}                                  # optlab's default (DLFS)
     assert got["momentum"] == {"name": "momentum", "lr": 0.2, "momentum": 0.5}        # compare.optimizers
     assert got["adam"]["lr"] == 0.05                                                  # the config's optimizer
     assert got["nesterov:lr=0.3,momentum=0.8"] == {"name": "nesterov", "lr": 0.3, "momentum": 0.8}
+
+
+def test_the_config_s_training_techniques_apply_to_every_optimizer_compared(tmp_path):
+    """A schedule, weight decay and clipping are the set-up, not the rule: sgd gets the config's
+    (adam's) unless its compare.optimizers entry sets its own."""
+    path = tmp_path / "techniques.yaml"
+    path.write_text(CONFIG.replace("optimizer: {name: adam, lr: 0.05}",
+                                   "optimizer: {name: adam, lr: 0.05, weight_decay: 0.01, clip_norm: 5, "
+                                   "schedule: {name: step, every: 3}}")
+                    .replace("{name: momentum, lr: 0.2, momentum: 0.5}",
+                             "{name: momentum, lr: 0.2, momentum: 0.5, clip_norm: 1}"))
+    _, _, variants = build_variants(path, ["sgd", "momentum"])
+    sgd, momentum = (v.config.optimizer for v in variants)
+    assert (sgd.lr, sgd.weight_decay, sgd.clip_norm, sgd.schedule.name, sgd.schedule.every) == (0.01, 0.01, 5, "step", 3)
+    assert (momentum.weight_decay, momentum.clip_norm, momentum.schedule.name) == (0.01, 1, "step")
 
 
 def test_overrides_apply_to_all_and_the_variant_wins(config):
