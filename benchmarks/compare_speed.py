@@ -18,53 +18,17 @@ Not a test: timings depend on the machine and on what else runs on it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from optlab.bench import reference_speedup, trial_numbers
 from optlab.compare import make_plan, run_compare
 from optlab.config import ConfigError
-from optlab.rundir import read_metrics
 from optlab.variants import build_variants
 
 OPTIMIZERS = ["sgd", "momentum", "adagrad", "adam"]
-
-
-def numbers(compare_dir: Path) -> dict:
-    """Every trial's metrics without the clock column: what must not depend on the workers."""
-    manifest = json.loads((compare_dir / "compare.json").read_text())
-    out = {}
-    for entry in manifest["variants"]:
-        for d in entry["trials"]:
-            metrics = read_metrics(compare_dir / d / "metrics.csv")
-            metrics.pop("time")
-            out[d] = metrics
-    return out
-
-
-def _burn(_: int = 0) -> float:
-    t0 = time.perf_counter()
-    total = 0
-    for i in range(5_000_000):
-        total += i
-    return time.perf_counter() - t0
-
-
-def reference_speedup() -> float:
-    """Two busy loops: one after the other here, then side by side in two processes."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(2) as pool:
-        list(pool.map(_burn, range(2)))                      # start the processes first
-        t0 = time.perf_counter()
-        _burn(), _burn()
-        serial = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        list(pool.map(_burn, range(2)))
-        parallel = time.perf_counter() - t0
-    return serial / parallel
 
 
 def main() -> int:
@@ -89,8 +53,8 @@ def main() -> int:
             times[workers] = time.perf_counter() - t0
             dirs[workers] = result.path
             print(f"  --workers {workers}: {times[workers]:7.2f} s")
-        same = numbers(dirs[1]) == numbers(dirs[2])
-    reference = reference_speedup()
+        same = trial_numbers(dirs[1]) == trial_numbers(dirs[2])
+    reference = reference_speedup(2)
     speedup = times[1] / times[2]
     print(f"speed-up (workers 1 / workers 2): {speedup:.2f}x   identical metrics: {same}")
     print(f"reference (2 busy loops, 1 vs 2 processes): {reference:.2f}x   efficiency: {speedup / reference:.0%}")

@@ -442,7 +442,7 @@ def reference_speedup(workers: int) -> float:
     return serial / parallel
 
 
-def _trial_numbers(compare_dir: Path) -> dict:
+def trial_numbers(compare_dir: Path) -> dict:
     """Every trial's metrics but the clock column: what must not depend on the workers."""
     from optlab.rundir import read_metrics
 
@@ -491,7 +491,7 @@ def section_compare(iterations: int, say) -> dict:
             dirs[workers] = result.path
             say(f"[compare] {workers} worker(s): {times[workers]:.2f} s")
         references.append(reference_speedup(cores) if cores > 1 else 1.0)
-        identical = _trial_numbers(dirs[1]) == _trial_numbers(dirs[cores])
+        identical = trial_numbers(dirs[1]) == trial_numbers(dirs[cores])
     return {"iterations": iterations, "trials": len(COMPARE_OPTIMIZERS), "workers": cores,
             "seconds": {str(k): v for k, v in times.items()}, "speedup": times[1] / times[cores],
             "reference": statistics.mean(references), "references": references, "identical_metrics": identical}
