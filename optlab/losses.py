@@ -60,11 +60,12 @@ class CrossEntropy(Loss):
         n, rows = len(y), np.arange(len(y))
         shifted = scores - scores.max(axis=1, keepdims=True)          # (batch, classes), max 0
         exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        loss = np.mean(np.log(total[:, 0]) - shifted[rows, y])
-        probs = exp / total
+        total = np.add.reduce(exp, axis=1, keepdims=True)              # (batch, 1)
+        loss = np.add.reduce(np.log(total[:, 0]) - shifted[rows, y]) / n   # the mean, as np.mean computes it
+        probs = np.divide(exp, total, out=exp)                         # softmax; exp is ours to overwrite
         probs[rows, y] -= 1                                            # softmax - onehot
-        return float(loss), probs / n
+        probs /= n
+        return float(loss), probs
 
 
 class Quadratic(Loss):

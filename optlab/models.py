@@ -70,11 +70,9 @@ class Model:
         self.flat_buffers, self.buffers = _flatten(layers, "buffers", self.dtype)
         assert self.grads.spans == self.params.spans
         self.grads.spans = self.params.spans      # one layout object: optimizers check it by identity
-
-    @property
-    def weight_names(self) -> list[str]:
-        """Weight matrices (regularised); biases are not (conventions.md, L2 penalty)."""
-        return [name for name in self.params if name.endswith(".W")]
+        # Weight matrices (regularised); biases are not (conventions.md, L2 penalty). Fixed with
+        # the layers, so built once rather than on every step that asks.
+        self.weight_names: list[str] = [name for name in self.params if name.endswith(".W")]
 
     @property
     def has_kinks(self) -> bool:
