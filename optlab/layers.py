@@ -106,22 +106,25 @@ class LinearBiasTrick(Layer):
 
 
 class ReLU(Layer):
-    """``max(0, x)``; the subgradient at 0 is taken as 0.
+    """``max(0, x)``, computed as ``x * mask`` with ``mask = (x > 0)`` as 0.0 / 1.0 in x's dtype;
+    the subgradient at 0 is taken as 0.
 
-    NaN passes through (``np.maximum`` propagates it), so a diverged pre-activation shows in the
-    loss instead of being hidden as 0. Backward multiplies by the mask: a masked entry of the
-    gradient becomes 0 times dout, a zero of either sign (the same number in every later sum).
+    Forward and backward are then one product each by the same mask (the 0/1 mask in the data's
+    dtype makes both plain float products: ~8 and ~3 us on a 128 x 100 float32 batch against ~11
+    and ~5 us for ``np.maximum`` and a boolean mask; docs/performance.md). A negative input gives
+    -0.0 instead of 0.0, the same number in every later sum. NaN passes through (NaN * 0 is NaN),
+    so a diverged pre-activation shows in the loss instead of being hidden as 0; so does -inf.
     """
 
     has_kinks = True
-    mask: np.ndarray | None = None   # (batch, features) x > 0 of the last forward pass
+    mask: np.ndarray | None = None   # (batch, features) 1.0 where x > 0 in the last forward pass, else 0.0
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        self.mask = x > 0
-        return np.maximum(x, 0)       # same dtype as x (0 is a Python int: no upcast)
+        self.mask = (x > 0).astype(x.dtype)
+        return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self.mask       # bool mask: the result keeps dout's dtype
+        return dout * self.mask
 
     def kink_state(self) -> np.ndarray | None:
         return self.mask   # a pre-activation changing sign flips its entry
