@@ -64,12 +64,17 @@ class ImageTransform:
         self.kind, self.shift, self.scale, self.flatten = kind, shift, scale, flatten
         self._cast: dict[np.dtype, tuple] = {}
 
-    def __call__(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    def __call__(self, x: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+        """``out``: an array of x's size in ``dtype`` to fill (any shape of that size); else a new one."""
         dtype = np.dtype(dtype)
         if dtype not in self._cast:
             self._cast[dtype] = tuple(None if a is None else a.astype(dtype) for a in (self.shift, self.scale))
         shift, scale = self._cast[dtype]
-        out = x.astype(dtype)                 # the one float copy of the batch
+        if out is None:
+            out = x.astype(dtype)             # the one float copy of the batch
+        else:
+            out = out.reshape(x.shape)
+            np.copyto(out, x, casting="unsafe")   # astype's cast, into the caller's buffer
         if shift is not None:
             out -= shift
         if scale is not None:
