@@ -120,16 +120,16 @@ class MetricsWriter:
 
     def __init__(self, path: Path, columns: list[str], append: bool = False) -> None:
         self.columns = columns
+        self._known = frozenset(columns)
         self._fh = open(path, "a" if append else "w", newline="", encoding="utf-8")
         if not append:
             self._fh.write(",".join(columns) + "\n")
             self._fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
-        unknown = set(row) - set(self.columns)
-        if unknown:
-            raise KeyError(f"metrics columns not declared: {sorted(unknown)}")
-        self._fh.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+        if not self._known.issuperset(row):
+            raise KeyError(f"metrics columns not declared: {sorted(set(row) - self._known)}")
+        self._fh.write(",".join(map(format_value, map(row.get, self.columns))) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
