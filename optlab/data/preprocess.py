@@ -72,13 +72,20 @@ class ImageTransform:
         shift, scale = self._cast[dtype]
         if out is None:
             out = x.astype(dtype)             # the one float copy of the batch
-        else:
+            if shift is not None:
+                out -= shift
+            if scale is not None:
+                out *= scale
+        else:                                 # into the caller's buffer, the cast inside the first ufunc
             out = out.reshape(x.shape)
-            np.copyto(out, x, casting="unsafe")   # astype's cast, into the caller's buffer
-        if shift is not None:
-            out -= shift
-        if scale is not None:
-            out *= scale
+            if shift is not None:
+                np.subtract(x, shift, out=out, casting="unsafe")
+                if scale is not None:
+                    out *= scale
+            elif scale is not None:
+                np.multiply(x, scale, out=out, casting="unsafe")
+            else:
+                np.copyto(out, x, casting="unsafe")
         return out.reshape(len(out), -1) if self.flatten else out
 
     def __repr__(self) -> str:
