@@ -171,6 +171,7 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
     every variant is a surface.
     """
     from optlab import compare_report
+    from optlab.report import import_plotting
 
     progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
@@ -215,7 +216,8 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                 lr = rates[i] if plan.grid is not None else None
                 trials.append(Trial(len(trials), groups[i], with_changes(v.config, seed, lr), name))
         rd.write_json("compare.json", manifest)
-        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command)
+        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
+                              prepare=import_plotting)
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
         rd.write_json("compare.json", manifest)

@@ -23,6 +23,14 @@ DISPLAY_LIMIT = 1e100  # larger losses are clipped in plots (the CSV keeps the t
 SPLIT_LABELS = {"train": "train", "val": "validation", "test": "test"}
 
 
+def import_plotting() -> None:
+    """Import what the figures are drawn with (matplotlib's Figure and Agg: ~0.5-1 s). A
+    comparison or sweep calls it while its workers train (optlab.parallel's ``prepare``), so its
+    own plots do not wait for the import after the last trial."""
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
 def smooth(values: np.ndarray, window: int = 11) -> np.ndarray:
     """DLFS's ``smooth_curve``: a Kaiser window (beta 2) of ``window`` points, ends mirrored.
 

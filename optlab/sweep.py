@@ -24,7 +24,7 @@ initial weights and mini-batches, so trials differ only in what is swept.
 
 Before anything runs, every spec's end points or values and then every trial's config are
 validated by the config loader (optlab.config), so an impossible value is a ConfigError naming the
-spec. Trials run through optlab.parallel (compare's machinery: loky workers, one progress display).
+spec. Trials run through optlab.parallel (compare's machinery: a pool of worker processes, one progress display).
 
 Layout of ``<runs>/<date>_<time>_<name>-sweep/``: ``sweep.json`` (the plan: parameters, each
 trial's values and directory, status), ``config.yaml`` (the base config), ``trials/tNNN/`` (run
@@ -267,6 +267,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
               command: list[str] | None = None) -> SweepResult:
     """Run every trial of ``plan`` (``workers`` processes; optlab.parallel) and render the leaderboard."""
     from optlab import sweep_report
+    from optlab.report import import_plotting
 
     progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
@@ -284,7 +285,8 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
     group = progress.add_group(f"{plan.mode} search", n)
     trials = [Trial(i, group, cfg, trial_dir(i, n)) for i, cfg in enumerate(plan.configs)]
     try:
-        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command)
+        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
+                              prepare=import_plotting)
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
         rd.write_json("sweep.json", manifest)
