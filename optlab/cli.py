@@ -298,9 +298,11 @@ def _with_progress(what: str, quiet: bool, debug: bool, start):
     try:
         with CompareProgress(console, disable=quiet) as progress:
             return start(progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
+        from optlab.interrupt import exit_code
+
         console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_code(getattr(exc, "signum", 2))) from None
     except Exception as exc:
         if debug or _DEBUG["on"]:
             raise

@@ -10,9 +10,10 @@ line at a time (conventions.md, "Files").
 Exit status: ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM), what shells report for
 a process ended by that signal, so scripts and schedulers see why the run stopped.
 
-For ``compare`` / ``sweep``: the parent holds the StopRequest; a worker process should ignore
-SIGINT itself (the terminal sends it to the whole process group) and be told to stop by the
-parent, so that each finishes its step and checkpoints once.
+For ``compare`` / ``sweep`` (optlab.parallel): the parent holds the StopRequest; a worker process
+ignores SIGINT itself (the terminal sends it to the whole process group) and is told to stop by
+the parent, so that each finishes its step and checkpoints once; then the parent raises
+:class:`Stopped`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 class Abort(KeyboardInterrupt):
     """A second signal arrived while stopping gracefully: leave at once."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Stopped(KeyboardInterrupt):
+    """A graceful stop has finished: every trial that was running recorded its interruption
+    (optlab.parallel); the caller ends as interrupted, exit status ``exit_code(signum)``."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)

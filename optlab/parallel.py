@@ -21,16 +21,18 @@ plots — while the workers run (docs/performance.md).
 from __future__ import annotations
 
 import queue as queue_module
+import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from optlab.interrupt import StopRequest, Stopped, graceful_stop
 from optlab.schema import Config
 
 REPORT_EVERY_S = 0.2   # a worker reports a trial's progress at most this often
-STOP_GRACE_S = 10.0    # after Ctrl-C, how long workers get to record their interrupted trials
+STOP_POLL_S = 0.2      # how often the parent looks for a stop request while workers run
 
 
 class Progress(Protocol):
@@ -63,7 +65,7 @@ class Trial:
 class Outcome:
     index: int
     dir_name: str
-    status: str              # completed | diverged | failed
+    status: str              # completed | diverged | failed | interrupted | not started
     error: str | None = None
 
 
@@ -74,8 +76,10 @@ def default_workers() -> int:
     return max(1, cpu_count())
 
 
-def _run_one(config: dict, root: str, dir_name: str, index: int, command: list[str], report) -> Outcome:
-    """One trial, in a worker or here. ``report(index, fraction)`` is throttled by the caller."""
+def _run_one(config: dict, root: str, dir_name: str, index: int, command: list[str], report,
+             stop: StopRequest) -> Outcome:
+    """One trial, in a worker or here. ``report(index, fraction)`` is throttled by the caller;
+    ``stop``: polled after each step (optlab.interrupt)."""
     from optlab.experiment import run
 
     last = [0.0]
@@ -86,23 +90,45 @@ def _run_one(config: dict, root: str, dir_name: str, index: int, command: list[s
             last[0] = now
             report(index, step / total)
 
+    if stop.signum is not None:
+        return Outcome(index, dir_name, "not started")
     try:
         where = Path(root) / dir_name     # e.g. <compare dir>/trials/sgd-s0
         result = run(Config.model_validate(config), where.parent, on_step=on_step, command=command,
-                     dir_name=where.name)
+                     dir_name=where.name, stop=stop)
         return Outcome(index, dir_name, result.status)
     except Exception as exc:   # the run directory says 'failed' with the error; the others go on
         return Outcome(index, dir_name, "failed", f"{type(exc).__name__}: {exc}")
 
 
-_worker_queue = None    # in a worker process: where it reports progress (set by _start_worker)
+class _StopFromParent(StopRequest):
+    """A worker's stop request: set when the parent says so. The terminal's Ctrl-C reaches the
+    whole process group; workers ignore it and the parent, which handles it, asks each worker
+    once (optlab.interrupt), so every trial finishes its step, checkpoints and records it."""
+
+    def __init__(self, event) -> None:
+        self._event = event
+        super().__init__()
+
+    @property
+    def signum(self) -> int | None:
+        return signal.SIGINT if self._event.is_set() else None
+
+    @signum.setter
+    def signum(self, value: int | None) -> None:   # StopRequest.__init__ and request()
+        if value is not None:
+            self._event.set()
 
 
-def _start_worker(queue) -> None:
-    """Runs once in each worker process as it starts: keep the progress queue, one BLAS thread
-    even where the user set a count (workers already fill the cores)."""
-    global _worker_queue
-    _worker_queue = queue
+_worker: dict = {}    # in a worker process: its progress queue and stop request (_start_worker)
+
+
+def _start_worker(queue, stop_event) -> None:
+    """Runs once in each worker process as it starts: ignore Ctrl-C (the parent relays it), keep
+    the queue and the stop event, one BLAS thread even where the user set a count (the workers
+    already fill the cores)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker.update(queue=queue, stop=_StopFromParent(stop_event))
     import numpy  # noqa: F401  (threadpoolctl limits the libraries loaded so far)
     from threadpoolctl import threadpool_limits
 
@@ -110,7 +136,8 @@ def _start_worker(queue) -> None:
 
 
 def _run_in_worker(config: dict, root: str, dir_name: str, index: int, command: list[str]) -> Outcome:
-    return _run_one(config, root, dir_name, index, command, lambda i, f: _worker_queue.put((i, f)))
+    queue = _worker["queue"]
+    return _run_one(config, root, dir_name, index, command, lambda i, f: queue.put((i, f)), _worker["stop"])
 
 
 def run_trials(trials: list[Trial], root: Path, *, workers: int | None = None, progress: Progress,
@@ -118,9 +145,13 @@ def run_trials(trials: list[Trial], root: Path, *, workers: int | None = None, p
     """Run ``trials`` into run directories under ``root``; outcomes in the order of ``trials``.
 
     ``workers`` (default: the number of cores, at most one per trial) processes; 1 runs them here,
-    one after another. A trial that raises is recorded as failed and the others go on; Ctrl-C
-    stops them all. ``prepare``: called here once the workers have their trials (with one
-    worker: after the last trial), for work the caller needs afterwards anyway.
+    one after another. A trial that raises is recorded as failed and the others go on.
+    ``prepare``: called here once the workers have their trials (with one worker: after the last
+    trial), for work the caller needs afterwards anyway.
+
+    Ctrl-C or SIGTERM: every running trial finishes its step, checkpoints and is marked
+    interrupted (``optlab train --resume`` continues it), no other trial starts, then
+    :class:`optlab.interrupt.Stopped` is raised; a second signal stops at once (Abort).
     """
     from threadpoolctl import threadpool_limits
 
@@ -131,33 +162,38 @@ def run_trials(trials: list[Trial], root: Path, *, workers: int | None = None, p
         progress.update(group_of[index], index, fraction)
 
     outcomes: dict[int, Outcome] = {}
-    if workers == 1:
-        with threadpool_limits(limits=1):
-            for t in trials:
-                outcomes[t.index] = _run_one(t.config.model_dump(), str(root), t.dir_name, t.index, command, report)
-                report(t.index, 1.0)
-        if prepare is not None:
-            prepare()
-    else:
-        for outcome in _parallel(trials, root, workers, command, report, prepare):
-            outcomes[outcome.index] = outcome
-            report(outcome.index, 1.0)
+    with graceful_stop() as stop:
+        if workers == 1:
+            with threadpool_limits(limits=1):
+                for t in trials:
+                    outcomes[t.index] = _run_one(t.config.model_dump(), str(root), t.dir_name, t.index, command,
+                                                 report, stop)
+                    report(t.index, 1.0)
+            if prepare is not None and stop.signum is None:
+                prepare()
+        else:
+            for outcome in _parallel(trials, root, workers, command, report, prepare, stop):
+                outcomes[outcome.index] = outcome
+                report(outcome.index, 1.0)
+    if stop.signum is not None:
+        raise Stopped(stop.signum)
     return [outcomes[t.index] for t in trials]
 
 
 def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str], report,
-              prepare: Callable[[], None] | None):
-    """Yield outcomes as trials finish, draining the workers' progress queue on a thread."""
+              prepare: Callable[[], None] | None, stop: StopRequest):
+    """Yield outcomes as trials finish, draining the workers' progress queue on a thread and
+    relaying a stop request to the workers."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")    # module docstring: no fork
-    queue = context.Queue()
-    stop = threading.Event()
+    queue, stop_event = context.Queue(), context.Event()
+    done_reading = threading.Event()
 
     def drain() -> None:
-        while not stop.is_set():
+        while not done_reading.is_set():
             try:
                 report(*queue.get(timeout=0.1))
             except queue_module.Empty:
@@ -166,7 +202,8 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
                 return
 
     reader = threading.Thread(target=drain, daemon=True)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(queue,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(queue, stop_event))
     try:
         trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, command): t
                     for t in trials}
@@ -175,7 +212,9 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
             prepare()
         pending = set(trial_of)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            if stop.signum is not None:
+                stop_event.set()            # workers stop after their step; queued trials do not start
+            done, pending = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
                 try:
                     yield future.result()
@@ -183,25 +222,16 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
                     t = trial_of[future]
                     yield Outcome(t.index, t.dir_name, "failed", f"its worker process ended abruptly ({exc})")
     except BaseException:
-        # Ctrl-C in a terminal reaches the workers too (one process group): each stops its trial
-        # after the step in progress and records it. Wait for that, then end any that did not hear it.
+        # a second signal (Abort) or an error here: end the workers now; each run directory
+        # still reads as what happened to it (optlab.rundir: atomic writes, whole lines)
+        stop_event.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        _end_children(STOP_GRACE_S)
+        for child in multiprocessing.active_children():
+            child.terminate()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        stop.set()
+        done_reading.set()
         if reader.is_alive():
             reader.join()
         queue.close()
-
-
-def _end_children(grace: float) -> None:
-    """Wait up to ``grace`` seconds for this process's children to exit, then terminate the rest."""
-    import multiprocessing
-
-    deadline = time.monotonic() + grace
-    for child in multiprocessing.active_children():
-        child.join(max(0.0, deadline - time.monotonic()))
-    for child in multiprocessing.active_children():
-        child.terminate()
