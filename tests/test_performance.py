@@ -7,6 +7,9 @@
 - float32 end to end: every layer output and gradient, the loss gradient, the parameters, their
   gradients, the optimizer state and the checkpoint stay float32, with every optimizer, every
   activation and both penalties.
+- No hidden copies: an optimizer update allocates nothing the size of the parameters (its
+  intermediates go into kept scratch arrays), and a batch cast into the training loop's kept
+  buffer equals a fresh cast.
 - The machinery that makes it fast: whole-buffer updates equal the per-tensor loop (and fall back
   to it when the tensors are not a model's views), checkpoint state keeps its per-tensor names,
   a run trains and evaluates on one BLAS thread (unless the user set a count), so a run alone
@@ -390,3 +393,65 @@ def test_help_renders_without_the_heavy_rich_modules():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stderr.strip() == "[]"
     assert "Commands:" in proc.stdout and "exit 1 if any fails." in proc.stdout   # whole summaries
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_an_update_allocates_no_array_the_size_of_the_parameters(optimizer, weight_decay):
+    """Every intermediate of a rule goes into the optimizer's kept scratch arrays (module
+    docstring of optlab.optimizers): after the first update, an update allocates nothing near
+    the size of one parameter vector (numpy reports its allocations to tracemalloc)."""
+    import tracemalloc
+
+    setup = Setup.from_config(loads_config(config_text(optimizer, hidden="[256, 256]")))   # 67 000 parameters
+    model = setup.model
+    opt = build_optimizer(setup_config_optimizer(optimizer, weight_decay))
+    model.grads.flat[...] = np.random.default_rng(0).standard_normal(model.grads.flat.size).astype(np.float32)
+    opt.update(model.params, model.grads, model.weight_names)        # state and scratch are made here
+    tracemalloc.start()
+    try:
+        opt.update(model.params, model.grads, model.weight_names)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < model.params.flat.nbytes // 4, f"{peak} bytes allocated by one update"
+
+
+def setup_config_optimizer(optimizer: str, weight_decay: float):
+    return loads_config(config_text(optimizer, extra=f"weight_decay: {weight_decay}")).optimizer
+
+
+@pytest.mark.parametrize("preprocess", ["none", "scale", "center", "standardize"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_batch_cast_into_a_kept_buffer_equals_a_new_one(preprocess, dtype):
+    """optlab train casts each batch into one buffer (Dataset.features(..., out=)): the same bits
+    as a fresh cast, for every preprocessing, flattened or not."""
+    from optlab.data.preprocess import fit
+
+    x = np.random.default_rng(0).integers(0, 256, size=(300, 3, 6, 6), dtype=np.uint8)
+    for flatten in (True, False):
+        transform = fit(preprocess, x, flatten)
+        fresh = transform(x[:50], np.dtype(dtype))
+        buffer = np.full((64, 108), np.nan, dtype=dtype)
+        kept = transform(x[:50], np.dtype(dtype), out=buffer[:50])
+        assert kept.dtype == fresh.dtype and kept.shape == fresh.shape and np.array_equal(kept, fresh)
+        assert np.shares_memory(kept, buffer)
+
+
+def test_the_training_batch_buffer_leaves_the_probe_alone(tmp_path):
+    """The activation-histogram probe is made with a fresh cast, so batches written into the
+    training buffer never change it: the step-0 histograms match a probe computed apart."""
+    from optlab.diagnostics import hidden_activations, histogram
+
+    text = config_text("sgd", hidden="[16]") + "diagnostics: {histograms: [0, 10]}\n"
+    cfg = loads_config(text)
+    result = run(cfg, tmp_path)
+    records = json.loads((result.run_dir / "activations.json").read_text())["records"]
+    assert [r["step"] for r in records] == [0, 10]
+    setup = Setup.from_config(cfg)
+    probe = setup.data.features(setup.data.train.x[: cfg.diagnostics.histogram_examples], setup.dtype)
+    acts = hidden_activations(setup.model, probe)
+    high = max(float(a.max()) for a in acts.values())
+    layers = dict(setup.model.layers)
+    expected = {name: histogram(a, layers[name], high) for name, a in acts.items()}
+    assert records[0]["layers"] == json.loads(json.dumps(expected))
