@@ -242,12 +242,11 @@ def breakdown_steps(optimizer: str, steps: int) -> dict[str, list[float]]:
     opt = build_optimizer(config.optimizer)
     sampler = BatchSampler(len(data.train), BATCH, "shuffle", setup.streams.get("batches"))
     out: dict[str, list[float]] = {part: [] for part in PARTS}
-    buffer = np.empty((BATCH, data.n_features), dtype=dtype)      # the loop's batch buffer
     with as_a_run():
         for _ in range(steps):
             t0 = time.perf_counter()
             _, idx = next(sampler)
-            xb, yb = data.features(data.train.x[idx], dtype, out=buffer[:len(idx)]), data.train.y[idx]
+            xb, yb = data.features(data.train.x[idx], dtype), data.train.y[idx]
             t1 = time.perf_counter()
             scores = model.forward(xb, train=True)
             t2 = time.perf_counter()

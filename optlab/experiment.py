@@ -200,8 +200,6 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
     sampler = BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches"))
     eval_train = train_eval_split(config, data)
     gradient = GradientStep(setup, config.search.gradient)
-    # every batch is cast into this one array (each step's is used up before the next is drawn)
-    batch_buffer = np.empty((batch, data.n_features), dtype=dtype)
 
     state = LoopState()
     if ckpt is not None:
@@ -251,7 +249,7 @@ def _train(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None,
                 status, step = "interrupted", state.step
                 break
             _, idx = next(sampler)
-            xb = data.features(data.train.x[idx], dtype, out=batch_buffer[:len(idx)])   # (batch, features)
+            xb = data.features(data.train.x[idx], dtype)        # (batch, features)
             last_loss = gradient(xb, data.train.y[idx])             # fills model.grads
             optimizer.lr = schedule.rate(step)
             row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,

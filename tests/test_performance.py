@@ -8,8 +8,7 @@
   gradients, the optimizer state and the checkpoint stay float32, with every optimizer, every
   activation and both penalties.
 - No hidden copies: an optimizer update allocates nothing the size of the parameters (its
-  intermediates go into kept scratch arrays), and a batch cast into the training loop's kept
-  buffer equals a fresh cast.
+  intermediates go into kept scratch arrays).
 - The machinery that makes it fast: whole-buffer updates equal the per-tensor loop (and fall back
   to it when the tensors are not a model's views), checkpoint state keeps its per-tensor names,
   a run trains and evaluates on one BLAS thread (unless the user set a count), so a run alone
@@ -419,39 +418,3 @@ def test_an_update_allocates_no_array_the_size_of_the_parameters(optimizer, weig
 
 def setup_config_optimizer(optimizer: str, weight_decay: float):
     return loads_config(config_text(optimizer, extra=f"weight_decay: {weight_decay}")).optimizer
-
-
-@pytest.mark.parametrize("preprocess", ["none", "scale", "center", "standardize"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_batch_cast_into_a_kept_buffer_equals_a_new_one(preprocess, dtype):
-    """optlab train casts each batch into one buffer (Dataset.features(..., out=)): the same bits
-    as a fresh cast, for every preprocessing, flattened or not."""
-    from optlab.data.preprocess import fit
-
-    x = np.random.default_rng(0).integers(0, 256, size=(300, 3, 6, 6), dtype=np.uint8)
-    for flatten in (True, False):
-        transform = fit(preprocess, x, flatten)
-        fresh = transform(x[:50], np.dtype(dtype))
-        buffer = np.full((64, 108), np.nan, dtype=dtype)
-        kept = transform(x[:50], np.dtype(dtype), out=buffer[:50])
-        assert kept.dtype == fresh.dtype and kept.shape == fresh.shape and np.array_equal(kept, fresh)
-        assert np.shares_memory(kept, buffer)
-
-
-def test_the_training_batch_buffer_leaves_the_probe_alone(tmp_path):
-    """The activation-histogram probe is made with a fresh cast, so batches written into the
-    training buffer never change it: the step-0 histograms match a probe computed apart."""
-    from optlab.diagnostics import hidden_activations, histogram
-
-    text = config_text("sgd", hidden="[16]") + "diagnostics: {histograms: [0, 10]}\n"
-    cfg = loads_config(text)
-    result = run(cfg, tmp_path)
-    records = json.loads((result.run_dir / "activations.json").read_text())["records"]
-    assert [r["step"] for r in records] == [0, 10]
-    setup = Setup.from_config(cfg)
-    probe = setup.data.features(setup.data.train.x[: cfg.diagnostics.histogram_examples], setup.dtype)
-    acts = hidden_activations(setup.model, probe)
-    high = max(float(a.max()) for a in acts.values())
-    layers = dict(setup.model.layers)
-    expected = {name: histogram(a, layers[name], high) for name, a in acts.items()}
-    assert records[0]["layers"] == json.loads(json.dumps(expected))

@@ -27,13 +27,8 @@ class Split:
         return Split(self.x[idx], self.y[idx])
 
 
-def _flatten_cast(x: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
-    flat = x.reshape(len(x), -1)
-    if out is None:
-        return flat.astype(dtype, copy=False)
-    out = out.reshape(flat.shape)
-    np.copyto(out, flat, casting="unsafe")   # astype's cast
-    return out
+def _flatten_cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return x.reshape(len(x), -1).astype(dtype, copy=False)
 
 
 @dataclass
@@ -45,8 +40,7 @@ class Dataset:
     n_classes: int
     class_names: list[str] = field(default_factory=list)
     # stored rows (batch, ...) -> model inputs (batch, features) in the given dtype
-    # (``out=``: an array of the result's size and dtype to write into instead of a new one)
-    transform: Callable[..., np.ndarray] = _flatten_cast
+    transform: Callable[[np.ndarray, np.dtype], np.ndarray] = _flatten_cast
     # "test" when the validation split IS the test set (data.val_from: test, Nielsen's per-epoch
     # test accuracy): reports label it so, and its numbers must not be used for tuning
     val_source: str = "train"
@@ -55,12 +49,8 @@ class Dataset:
     def n_features(self) -> int:
         return int(np.prod(self.train.x.shape[1:]))
 
-    def features(self, x: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
-        """Model inputs (batch, features) for stored rows ``x``. ``out``: an array of that size and
-        dtype to fill instead of allocating one; the training loop passes one kept buffer, so a
-        step does not allocate (and the OS map in) a new 400 KB MNIST batch each time."""
-        dtype = np.dtype(dtype)
-        return self.transform(x, dtype) if out is None else self.transform(x, dtype, out=out)
+    def features(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return self.transform(x, np.dtype(dtype))
 
 
 def hold_out(train: Split, val_size: int, rng: np.random.Generator) -> tuple[Split, Split]:

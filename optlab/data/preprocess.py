@@ -64,28 +64,16 @@ class ImageTransform:
         self.kind, self.shift, self.scale, self.flatten = kind, shift, scale, flatten
         self._cast: dict[np.dtype, tuple] = {}
 
-    def __call__(self, x: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
-        """``out``: an array of x's size in ``dtype`` to fill (any shape of that size); else a new one."""
+    def __call__(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
         if dtype not in self._cast:
             self._cast[dtype] = tuple(None if a is None else a.astype(dtype) for a in (self.shift, self.scale))
         shift, scale = self._cast[dtype]
-        if out is None:
-            out = x.astype(dtype)             # the one float copy of the batch
-            if shift is not None:
-                out -= shift
-            if scale is not None:
-                out *= scale
-        else:                                 # into the caller's buffer, the cast inside the first ufunc
-            out = out.reshape(x.shape)
-            if shift is not None:
-                np.subtract(x, shift, out=out, casting="unsafe")
-                if scale is not None:
-                    out *= scale
-            elif scale is not None:
-                np.multiply(x, scale, out=out, casting="unsafe")
-            else:
-                np.copyto(out, x, casting="unsafe")
+        out = x.astype(dtype)                 # the one float copy of the batch
+        if shift is not None:
+            out -= shift
+        if scale is not None:
+            out *= scale
         return out.reshape(len(out), -1) if self.flatten else out
 
     def __repr__(self) -> str:
