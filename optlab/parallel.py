@@ -218,9 +218,11 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
             for future in done:
                 try:
                     yield future.result()
-                except BrokenProcessPool as exc:   # a worker was killed (out of memory, a signal)
+                except BrokenProcessPool:   # a worker was killed; the pool ends every trial it holds
                     t = trial_of[future]
-                    yield Outcome(t.index, t.dir_name, "failed", f"its worker process ended abruptly ({exc})")
+                    yield Outcome(t.index, t.dir_name, "failed",
+                                  "a worker process was killed (out of memory? a signal?), which stops every "
+                                  "trial of the pool: this one did not finish")
     except BaseException:
         # a second signal (Abort) or an error here: end the workers now; each run directory
         # still reads as what happened to it (optlab.rundir: atomic writes, whole lines)
