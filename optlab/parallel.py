@@ -102,33 +102,34 @@ def _run_one(config: dict, root: str, dir_name: str, index: int, command: list[s
 
 
 class _StopFromParent(StopRequest):
-    """A worker's stop request: set when the parent says so. The terminal's Ctrl-C reaches the
-    whole process group; workers ignore it and the parent, which handles it, asks each worker
-    once (optlab.interrupt), so every trial finishes its step, checkpoints and records it."""
+    """A worker's stop request: the signal the parent received, shared with every worker (0:
+    none yet). The terminal's Ctrl-C reaches the whole process group; workers ignore it and the
+    parent, which handles it, asks each worker once (optlab.interrupt), so every trial finishes
+    its step, checkpoints and records which signal stopped it."""
 
-    def __init__(self, event) -> None:
-        self._event = event
+    def __init__(self, shared) -> None:
+        self._shared = shared           # a multiprocessing RawValue("i"): one int, read each step
         super().__init__()
 
     @property
     def signum(self) -> int | None:
-        return signal.SIGINT if self._event.is_set() else None
+        return self._shared.value or None
 
     @signum.setter
     def signum(self, value: int | None) -> None:   # StopRequest.__init__ and request()
         if value is not None:
-            self._event.set()
+            self._shared.value = int(value)
 
 
 _worker: dict = {}    # in a worker process: its progress queue and stop request (_start_worker)
 
 
-def _start_worker(queue, stop_event) -> None:
+def _start_worker(queue, stop_signal) -> None:
     """Runs once in each worker process as it starts: ignore Ctrl-C (the parent relays it), keep
-    the queue and the stop event, one BLAS thread even where the user set a count (the workers
-    already fill the cores)."""
+    the queue and the shared stop signal, one BLAS thread even where the user set a count (the
+    workers already fill the cores)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker.update(queue=queue, stop=_StopFromParent(stop_event))
+    _worker.update(queue=queue, stop=_StopFromParent(stop_signal))
     import numpy  # noqa: F401  (threadpoolctl limits the libraries loaded so far)
     from threadpoolctl import threadpool_limits
 
@@ -189,7 +190,7 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")    # module docstring: no fork
-    queue, stop_event = context.Queue(), context.Event()
+    queue, stop_signal = context.Queue(), context.RawValue("i", 0)
     done_reading = threading.Event()
 
     def drain() -> None:
@@ -203,7 +204,7 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
 
     reader = threading.Thread(target=drain, daemon=True)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(queue, stop_event))
+                               initargs=(queue, stop_signal))
     try:
         trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, command): t
                     for t in trials}
@@ -213,7 +214,7 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
         pending = set(trial_of)
         while pending:
             if stop.signum is not None:
-                stop_event.set()            # workers stop after their step; queued trials do not start
+                stop_signal.value = stop.signum   # workers stop after their step; queued trials do not start
             done, pending = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
                 try:
@@ -226,7 +227,7 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
     except BaseException:
         # a second signal (Abort) or an error here: end the workers now; each run directory
         # still reads as what happened to it (optlab.rundir: atomic writes, whole lines)
-        stop_event.set()
+        stop_signal.value = stop.signum or signal.SIGINT
         pool.shutdown(wait=False, cancel_futures=True)
         for child in multiprocessing.active_children():
             child.terminate()

@@ -74,6 +74,9 @@ def test_a_signal_stops_every_running_trial_cleanly_and_starts_no_other(tmp_path
     assert len(trials) == workers, f"no trial may start after the signal: {trials}"
     assert set(trials.values()) == {"interrupted"}
     for name in trials:
+        meta = json.loads((compare_dir / "trials" / name / "meta.json").read_text())
+        assert meta["signal"] == signal.Signals(signum).name, "each trial records the signal the parent received"
+    for name in trials:
         assert (compare_dir / "trials" / name / "checkpoint.npz").exists(), "an interrupted trial can be resumed"
     assert (compare_dir / "results.md").exists(), "the comparison still reports the trials it has"
 
