@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from optlab.config import ConfigError, Problem, dump_config
-from optlab.parallel import NullProgress, Outcome, Progress, Trial, run_trials
+from optlab.parallel import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.rundir import RunDir, read_metrics
 from optlab.schema import Config
 from optlab.variants import Variant
@@ -192,7 +192,7 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
     }
     rates = [_lr(v.config) for v in plan.variants]
     slugs = unique_slugs([v.label for v in plan.variants])
-    try:
+    with reported(rd, "compare.json", manifest, compare_report.render_compare):
         if plan.grid is not None:
             trials = []
             for i, v in enumerate(plan.variants):
@@ -218,14 +218,6 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
         rd.write_json("compare.json", manifest)
         outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
                               prepare=import_plotting)
-    except KeyboardInterrupt:
-        manifest["status"] = "interrupted"
-        rd.write_json("compare.json", manifest)
-        compare_report.render_compare(rd.path, quiet=True)
-        raise
-    manifest["status"] = "completed"
-    rd.write_json("compare.json", manifest)
-    compare_report.render_compare(rd.path)
     failed = [o for o in outcomes if o.status != "completed"]
     return CompareResult(rd.path, "completed", failed)
 

@@ -24,9 +24,10 @@ import queue as queue_module
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from optlab.interrupt import StopRequest, Stopped, graceful_stop
 from optlab.schema import Config
@@ -67,6 +68,25 @@ class Outcome:
     dir_name: str
     status: str              # completed | diverged | failed | interrupted | not started
     error: str | None = None
+
+
+@contextmanager
+def reported(rd, name: str, manifest: dict, render: Callable[..., None]) -> Iterator[None]:
+    """Around the trials of a comparison or sweep whose manifest is ``name`` (compare.json,
+    sweep.json) in run directory ``rd``: when the block ends, the manifest says ``completed`` and
+    ``render(path)`` writes the report; on Ctrl-C (a KeyboardInterrupt: Stopped, Abort) it says
+    ``interrupted``, the report is drawn from whatever trials exist (best effort), and the
+    interrupt goes on up. Any other error leaves the manifest as it was (``running``)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        manifest["status"] = "interrupted"
+        rd.write_json(name, manifest)
+        render(rd.path, quiet=True)
+        raise
+    manifest["status"] = "completed"
+    rd.write_json(name, manifest)
+    render(rd.path)
 
 
 def default_workers() -> int:

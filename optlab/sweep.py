@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from optlab.config import ConfigError, Problem, dump_config, load_config, parse_override, split_override
-from optlab.parallel import NullProgress, Outcome, Progress, Trial, run_trials
+from optlab.parallel import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.rng import stream
 from optlab.rundir import RunDir
 from optlab.schema import Config
@@ -284,15 +284,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
     rd.write_json("sweep.json", manifest)
     group = progress.add_group(f"{plan.mode} search", n)
     trials = [Trial(i, group, cfg, trial_dir(i, n)) for i, cfg in enumerate(plan.configs)]
-    try:
+    with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
         outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
                               prepare=import_plotting)
-    except KeyboardInterrupt:
-        manifest["status"] = "interrupted"
-        rd.write_json("sweep.json", manifest)
-        sweep_report.render_sweep(rd.path, quiet=True)
-        raise
-    manifest["status"] = "completed"
-    rd.write_json("sweep.json", manifest)
-    sweep_report.render_sweep(rd.path)
     return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"])

@@ -163,3 +163,38 @@ def test_cli_grid_sweep_and_report(tiny, tmp_path):
     assert (path / "results.md").read_text() == before
     bad = runner.invoke(app, ["sweep", str(tiny), "--trials", "2", "optimizer.lr=log:-1:1", "--quiet"])
     assert bad.exit_code == 2 and "a log range needs 0 < LOW" in bad.output and "Traceback" not in bad.output
+
+
+def test_ctrl_c_stops_the_running_trial_starts_no_other_and_ranks_what_exists(tiny, tmp_path, monkeypatch):
+    """Ctrl-C during a sweep (here on one worker, in this process): the running trial finishes its
+    step, checkpoints and says interrupted, no later trial starts, sweep.json says interrupted and
+    the leaderboard is written from the trial that exists; the interrupt goes on up (Stopped)."""
+    import os
+    import signal
+    import threading
+
+    from optlab.interrupt import Stopped
+
+    monkeypatch.setattr("optlab.report.render_run", lambda *a, **k: None)
+    long_trial = tiny.with_name("long.yaml")
+    long_trial.write_text(TINY_CONFIG.replace("epochs: 4, eval_every: 3", "iterations: 1000000, eval_every: 7"))
+    plan = make_plan(long_trial, ["optimizer.lr=log:1e-3:1e-1"], trials=3, seed=3)
+    runs = tmp_path / "runs"
+
+    def interrupt_once_training() -> None:
+        for _ in range(600):
+            if any(m.stat().st_size > 2000 for m in runs.glob("*/trials/*/metrics.csv")):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            threading.Event().wait(0.05)
+
+    threading.Thread(target=interrupt_once_training, daemon=True).start()
+    with pytest.raises(Stopped):
+        run_sweep(plan, runs, workers=1)
+    d = next(runs.glob("*-sweep"))
+    assert json.loads((d / "sweep.json").read_text())["status"] == "interrupted"
+    trials = sorted(p.name for p in (d / "trials").iterdir())
+    assert trials == ["t000"], "no trial starts after the signal"
+    meta = json.loads((d / "trials" / "t000" / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and (d / "trials" / "t000" / "checkpoint.npz").exists()
+    assert (d / "results.md").exists()
