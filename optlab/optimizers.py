@@ -266,8 +266,8 @@ class RMSprop(Optimizer):
 
     def step(self, W, g, h):
         a, b = self.scratch(W, 2)
+        # h = decay * h + (1 - decay) * g * g
         h *= self.decay; h += np.multiply(np.multiply(1 - self.decay, g, out=a), g, out=a)
-        #                                                               h = decay * h + (1 - decay) * g * g
         W -= np.divide(np.multiply(self.lr, g, out=a), np.add(np.sqrt(h, out=b), self.eps, out=b),
                        out=a)                                         # W -= lr * g / (sqrt(h) + eps)
 
@@ -292,8 +292,8 @@ class Adam(Optimizer):
     def step(self, W, g, m, v):
         a, b = self.scratch(W, 2)
         m *= self.beta1; m += np.multiply(1 - self.beta1, g, out=a)   # m = beta1 * m + (1 - beta1) * g
+        # v = beta2 * v + (1 - beta2) * g * g
         v *= self.beta2; v += np.multiply(np.multiply(1 - self.beta2, g, out=a), g, out=a)
-        #                                                               v = beta2 * v + (1 - beta2) * g * g
         m_hat = np.divide(m, 1 - self.beta1 ** self.t, out=a)         # m_hat = m / (1 - beta1 ** t)
         v_hat = np.divide(v, 1 - self.beta2 ** self.t, out=b)         # v_hat = v / (1 - beta2 ** t)
         W -= np.divide(np.multiply(self.lr, m_hat, out=a), np.add(np.sqrt(v_hat, out=b), self.eps, out=b),
