@@ -28,6 +28,16 @@ def tiny_config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def user_cache(tmp_path_factory):
+    """The per-user parsed-data cache (optlab.data.cache, for read-only dataset folders such as
+    $OPTLAB_TEST_DATA) in a folder of this test session, not the user's own cache."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("optlab.data.cache.user_cache_root", lambda: folder)
+        yield folder
+
+
 @pytest.fixture
 def runs(tmp_path: Path) -> Path:
     return tmp_path / "runs"

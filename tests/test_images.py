@@ -209,6 +209,40 @@ def test_broken_or_unwritable_cache_is_ignored(tmp_path, tiny_mnist):
         (ro / "mnist").chmod(0o755)
 
 
+def test_a_read_only_dataset_folder_is_cached_in_the_user_cache(tmp_path, tiny_mnist, monkeypatch, user_cache):
+    """A shared, read-only data directory is not written; its parsed arrays go to the per-user
+    cache (one entry per dataset folder), so the second load parses nothing."""
+    ro = tmp_path / "ro"
+    write(ro / "mnist", idx_files(tiny_mnist))
+    (ro / "mnist").chmod(0o555)
+    try:
+        first = load_dataset(mnist_cfg(ro), 0)
+        assert not (ro / "mnist" / cache.DIRNAME).exists()
+        entries = [p for p in user_cache.iterdir() if p.name.startswith("mnist-")]
+        located = [e for e in entries if (e / "x_train.npy").is_file()]
+        assert located, "the parsed arrays went to the user cache"
+
+        def no_parsing(located):
+            raise AssertionError("parsed again although the user cache holds the arrays")
+        parse = images.PARSERS["idx"]
+        monkeypatch.setitem(images.PARSERS, "idx", no_parsing)
+        second = load_dataset(mnist_cfg(ro), 0)
+        monkeypatch.setitem(images.PARSERS, "idx", parse)
+        np.testing.assert_array_equal(first.train.x, second.train.x)
+        np.testing.assert_array_equal(first.test.y, second.test.y)
+    finally:
+        (ro / "mnist").chmod(0o755)
+    # another read-only copy elsewhere gets its own entry; neither evicts the other
+    other = tmp_path / "ro2"
+    write(other / "mnist", idx_files(tiny_mnist))
+    (other / "mnist").chmod(0o555)
+    try:
+        load_dataset(mnist_cfg(other), 0)
+    finally:
+        (other / "mnist").chmod(0o755)
+    assert len([p for p in user_cache.iterdir() if p.name.startswith("mnist-") and p.is_dir()]) == len(entries) + 1
+
+
 def test_run_on_image_data_learns_and_labels_test_as_validation(tmp_path, tiny_mnist):
     text = (f"name: tiny_mnist\ndata: {{name: mnist, root: '{tmp_path}', val_from: test, train_size: 120}}\n"
             "model: {name: mlp, hidden: [32]}\nloss: cross_entropy\noptimizer: {name: adam, lr: 0.01}\n"

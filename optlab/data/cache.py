@@ -8,9 +8,15 @@ so any change of the sources (another version of the dataset, a replaced file) s
 cache, and older ones are deleted when it is written. Sources are still verified on every load;
 the cache only saves the parsing (gunzip, tar, records): about 0.05 s instead of 0.5 s for MNIST.
 
-Writing is best effort and atomic (a temporary folder, then one rename): a read-only data
-directory (by its permission bits, even for root) simply gets no cache, and a cache that cannot be read back (truncated, wrong shapes)
-is ignored and rebuilt.
+Where the dataset folder is read-only (by its permission bits, even for root: a lab's shared
+dataset directory), the cache goes to the per-user cache instead,
+``<user cache>/optlab/parsed/<name>-<folder key>-<key>/`` (``~/.cache/optlab/parsed`` on Linux),
+the folder key hashing the dataset folder's path so that two data directories never share or
+evict each other's entries; without it every run and every compare trial parsed the files again.
+
+Writing is best effort and atomic (a temporary folder, then one rename): where neither place can
+be written there is simply no cache, and a cache that cannot be read back (truncated, wrong
+shapes) is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -30,10 +36,34 @@ DIRNAME = ".optlab-cache"
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
 def cache_path(located: Located) -> Path:
-    key = json.dumps([FORMAT, located.spec.name, located.source.kind, list(located.fingerprint)])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return located.folder / DIRNAME / f"{located.spec.name}-{digest}"
+    """The cache next to the source files."""
+    key = _digest(FORMAT, located.spec.name, located.source.kind, list(located.fingerprint))
+    return located.folder / DIRNAME / f"{located.spec.name}-{key}"
+
+
+def user_cache_root() -> Path:
+    """The per-user folder for caches of read-only dataset folders (``~/.cache/optlab/parsed``)."""
+    import pooch
+
+    return Path(pooch.os_cache("optlab")) / "parsed"
+
+
+def fallback_path(located: Located) -> Path:
+    """The cache in the per-user folder, for a dataset folder that cannot be written."""
+    key = _digest(FORMAT, located.spec.name, located.source.kind, list(located.fingerprint))
+    folder = _digest(str(Path(located.folder).resolve()))
+    return user_cache_root() / f"{located.spec.name}-{folder}-{key}"
+
+
+def candidates(located: Located) -> list[Path]:
+    """Where a cache may be, in the order to read and to write: next to the sources, then the
+    per-user folder."""
+    return [cache_path(located), fallback_path(located)]
 
 
 def load(path: Path, image_shape: tuple[int, ...]) -> dict | None:
@@ -53,12 +83,12 @@ def load(path: Path, image_shape: tuple[int, ...]) -> dict | None:
 
 
 def save(path: Path, arrays: dict) -> bool:
-    """Write the cache atomically, remove stale ones beside it; False if the folder is read-only."""
+    """Write the cache atomically, remove stale ones beside it; False if it cannot be written."""
     tmp = None
-    if not writable(path.parent):
+    if not writable(path.parent):          # (its nearest existing folder: the user cache may be new)
         return False
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
         tmp.chmod(0o755)
         for k in ARRAYS:

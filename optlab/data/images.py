@@ -62,14 +62,17 @@ assert set(PARSERS) >= {s.kind for spec in SPECS.values() for s in spec.sources}
 
 def read_arrays(located: Located, use_cache: bool = True) -> dict:
     """x_train, y_train, x_test, y_test (uint8) and class_names of located, verified files."""
-    path = cache.cache_path(located)
-    if use_cache:
+    if not use_cache:
+        return PARSERS[located.source.kind](located)
+    paths = cache.candidates(located)      # next to the sources, else the per-user cache
+    for path in paths:
         cached = cache.load(path, located.spec.image_shape)
         if cached is not None:
             return cached
     arrays = PARSERS[located.source.kind](located)
-    if use_cache:
-        cache.save(path, arrays)
+    for path in paths:
+        if cache.save(path, arrays):
+            break
     return arrays
 
 
