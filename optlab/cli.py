@@ -119,7 +119,7 @@ def train(
 
     from optlab import experiment
     from optlab.checkpoint import CheckpointError
-    from optlab.interrupt import Abort, exit_code, graceful_stop
+    from optlab.interrupt import exit_code, graceful_stop, interrupt_exit_code
     from optlab.rundir import RunDirError, default_runs_root
     from optlab.terminal import print_run_results, progress_bar
 
@@ -137,10 +137,9 @@ def train(
             raise
         raise _bad_input(str(exc)) from None
     except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Abort) else 2
         console.print("[yellow]interrupted[/] at once: the run directory keeps what was written "
                       "(status: interrupted; resume from the last checkpoint, if any, with --resume)")
-        raise typer.Exit(exit_code(signum)) from None
+        raise typer.Exit(interrupt_exit_code(exc)) from None
     except Exception as exc:
         if _DEBUG["on"]:
             raise
@@ -299,10 +298,10 @@ def _with_progress(what: str, quiet: bool, debug: bool, start):
         with CompareProgress(console, disable=quiet) as progress:
             return start(progress)
     except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
-        from optlab.interrupt import exit_code
+        from optlab.interrupt import interrupt_exit_code
 
         console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
-        raise typer.Exit(exit_code(getattr(exc, "signum", 2))) from None
+        raise typer.Exit(interrupt_exit_code(exc)) from None
     except Exception as exc:
         if debug or _DEBUG["on"]:
             raise

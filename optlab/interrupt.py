@@ -26,21 +26,21 @@ from typing import Iterator
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class Abort(KeyboardInterrupt):
+class Interrupted(KeyboardInterrupt):
+    """A KeyboardInterrupt that knows which signal caused it (``signum``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Abort(Interrupted):
     """A second signal arrived while stopping gracefully: leave at once."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
-
-class Stopped(KeyboardInterrupt):
+class Stopped(Interrupted):
     """A graceful stop has finished: every trial that was running recorded its interruption
     (optlab.parallel); the caller ends as interrupted, exit status ``exit_code(signum)``."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 class StopRequest:
@@ -77,6 +77,12 @@ class StopRequest:
 def exit_code(signum: int) -> int:
     """The shell convention for a process ended by a signal: 128 + its number."""
     return 128 + int(signum)
+
+
+def interrupt_exit_code(exc: KeyboardInterrupt) -> int:
+    """The exit status for an interrupt: its signal's (Abort, Stopped), else SIGINT's (a plain
+    KeyboardInterrupt comes from Python's own Ctrl-C handler)."""
+    return exit_code(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
 
 
 @contextmanager

@@ -40,10 +40,15 @@ def _digest(*parts) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
+def _key(located: Located) -> str:
+    """What the parsed arrays depend on: the parser format, the dataset, the kind of source and
+    the source files' fingerprints."""
+    return _digest(FORMAT, located.spec.name, located.source.kind, list(located.fingerprint))
+
+
 def cache_path(located: Located) -> Path:
     """The cache next to the source files."""
-    key = _digest(FORMAT, located.spec.name, located.source.kind, list(located.fingerprint))
-    return located.folder / DIRNAME / f"{located.spec.name}-{key}"
+    return located.folder / DIRNAME / f"{located.spec.name}-{_key(located)}"
 
 
 def user_cache_root() -> Path:
@@ -55,9 +60,8 @@ def user_cache_root() -> Path:
 
 def fallback_path(located: Located) -> Path:
     """The cache in the per-user folder, for a dataset folder that cannot be written."""
-    key = _digest(FORMAT, located.spec.name, located.source.kind, list(located.fingerprint))
     folder = _digest(str(Path(located.folder).resolve()))
-    return user_cache_root() / f"{located.spec.name}-{folder}-{key}"
+    return user_cache_root() / f"{located.spec.name}-{folder}-{_key(located)}"
 
 
 def candidates(located: Located) -> list[Path]:
