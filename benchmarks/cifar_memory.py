@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def train(data_dir: Path, config: Path, iterations: int) -> None:
     """In a fresh process: train the config on the synthetic archive, print peak RSS as JSON."""
-    from optlab.config import load_config
+    from optlab.config.loading import load_config
     from optlab.data.sources import SPECS, FileSpec
-    from optlab.experiment import run
+    from optlab.training.run import run
 
     archive = data_dir / "cifar10" / "cifar-10-binary.tar.gz"
     with open(archive, "rb") as fh:

@@ -23,10 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from optlab.bench import reference_speedup, trial_numbers
-from optlab.compare import make_plan, run_compare
-from optlab.config import ConfigError
-from optlab.variants import build_variants
+from bench import reference_speedup, trial_numbers
+
+from optlab.config.loading import ConfigError
+from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.variants import build_variants
 
 OPTIMIZERS = ["sgd", "momentum", "adagrad", "adam"]
 

@@ -3,7 +3,7 @@
 Run: ``python benchmarks/gradcheck_speed.py``. Prints, best of ``--repeat`` runs each:
 
 - the CLI end to end (a fresh ``python -m optlab gradcheck --json`` process: start-up included);
-- the built-in suite in process (``optlab.gradcheck.gradcheck()``: building the parts + checking);
+- the built-in suite in process (``optlab.gradcheck.check.gradcheck()``: building the parts + checking);
 - one forward+backward of every built-in part (each part's analytic gradient once);
 
 and the ratio of the suite to one forward+backward. A centred check costs two evaluations of f
@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from optlab.gradcheck import gradcheck
-    from optlab.gradcheck_parts import builtin_parts
+    from optlab.gradcheck.check import gradcheck
+    from optlab.gradcheck.parts import builtin_parts
 
     parts = builtin_parts(np.random.default_rng(0))
     elements = sum(v.size for p in parts for v in p.tensors.values())

@@ -10,8 +10,8 @@ round timing every variant once (interleaved, so a busy machine slows them alike
 - one loss evaluation alone, ``LossCounter.full``: chunked forward pass + hinge loss on the
   cached float32 features;
 - the same without the cache (features converted chunk by chunk at every evaluation), the path
-  taken when the float copy would exceed ``optlab.budget.CACHE_BYTES``;
-- one evaluation inside a block (optlab.blocks), per candidate: random search (candidates =
+  taken when the float copy would exceed ``optlab.training.budget.CACHE_BYTES``;
+- one evaluation inside a block (optlab.training.blocks), per candidate: random search (candidates =
   deltas) and local search (candidates = incumbent + delta, every other one accepted);
 
 and each as a ratio to the bare product, with the projected time of 1 000 evaluations (the
@@ -32,15 +32,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from optlab.blocks import BlockEvaluator
-    from optlab.budget import Examples, LossCounter
+    from optlab.config.schema import LinearModel
     from optlab.data import Dataset, Split
-    from optlab.experiment import Setup
-    from optlab.losses import Hinge
-    from optlab.models import build_model
-    from optlab.regularizers import Penalty
-    from optlab.rng import Streams
-    from optlab.schema import LinearModel
+    from optlab.engine.losses import Hinge
+    from optlab.engine.models import build_model
+    from optlab.engine.regularizers import Penalty
+    from optlab.engine.rng import Streams
+    from optlab.training.blocks import BlockEvaluator
+    from optlab.training.budget import Examples, LossCounter
+    from optlab.training.run import Setup
 
     rng = np.random.default_rng(0)
     dims, classes, f32 = 3072, 10, np.dtype(np.float32)
@@ -54,7 +54,7 @@ def main() -> None:
     t0 = time.perf_counter()
     cached = Examples(data, train, f32)
     convert = time.perf_counter() - t0
-    assert cached.cached, "raise optlab.budget.CACHE_BYTES: the benchmark measures the cached path"
+    assert cached.cached, "raise optlab.training.budget.CACHE_BYTES: the benchmark measures the cached path"
     uncached = Examples(data, train, f32, cache_bytes=0)
     counter = LossCounter(setup)
     blocks = BlockEvaluator(counter, cached)

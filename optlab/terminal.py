@@ -10,10 +10,17 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from optlab.report import accuracy_rows, explain_divergence, facts
+from optlab.record.run_report import accuracy_rows, explain_divergence, facts
 
 
 @contextmanager
@@ -61,7 +68,7 @@ class CompareProgress:
     """One rich display for every trial of a comparison: a bar per group (a variant, or its
     learning-rate search), advanced by the fraction each of its trials has done.
 
-    Implements optlab.parallel.Progress; ``update`` may be called from a reader thread.
+    Implements optlab.studies.executor.Progress; ``update`` may be called from a reader thread.
     """
 
     def __init__(self, console: Console, disable: bool = False) -> None:
@@ -95,7 +102,7 @@ class CompareProgress:
 
 def print_compare_results(path, console: Console | None = None) -> None:
     """The comparison's results table (the rows of results.md, best in bold); its path last."""
-    from optlab.compare_report import compare_stats, grid_edge_notes, table
+    from optlab.record.compare_report import compare_stats, grid_edge_notes, table
 
     # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -117,7 +124,7 @@ def print_compare_results(path, console: Console | None = None) -> None:
 
 def print_sweep_results(path, top: int = 10, console: Console | None = None) -> None:
     """The first ``top`` rows of a sweep's leaderboard (results.md has them all); its path last."""
-    from optlab.sweep_report import leaderboard, table
+    from optlab.record.sweep_report import leaderboard, table
 
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     manifest, entries = leaderboard(path)

@@ -58,5 +58,19 @@ def numerical_grad(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
 
 def rel_error(a: np.ndarray, n: np.ndarray) -> float:
-    """Max relative error, conventions.md: |a - n| / max(|a|, |n|, 1e-12)."""
+    """Max relative error, docs/conventions.md: |a - n| / max(|a|, |n|, 1e-12)."""
     return float(np.max(np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), 1e-12)))
+
+
+def load_benchmark(name: str):
+    """A module of benchmarks/ (outside the installed package), imported by path."""
+    import importlib.util
+    import sys
+
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))   # a benchmark may import its siblings (compare_speed -> bench)
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

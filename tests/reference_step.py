@@ -1,7 +1,7 @@
 """optlab's layers and optimizers without the speed work of issue #8, kept as the reference that
 tests/test_performance.py holds the optimized code to: same run, same numbers.
 
-Verbatim copies of optlab/layers.py (up to the activations) and optlab/optimizers.py as they are
+Verbatim copies of optlab/engine/layers.py (up to the activations) and optlab/engine/optimizers.py as they are
 on main at d8a0e54 (before this branch's changes: the first layer's input gradient computed,
 temporaries in every layer and rule, a Python loop over named tensors in Optimizer.update), and a
 plain loop that applies them the way the training loop does. Data, losses, penalties,
@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from optlab.hyper import check
+from optlab.engine.hyper import check
 
 
 class Layer:
@@ -112,7 +112,7 @@ class ReLU(Layer):
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (conventions.md): exp only of -|x|, never overflows."""
+    """Numerically stable logistic function (docs/conventions.md): exp only of -|x|, never overflows."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
@@ -232,7 +232,7 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Momentum in the velocity form of the seeds (conventions.md).
+    """Momentum in the velocity form of the seeds (docs/conventions.md).
 
         v = momentum * v - lr * g
         W += v
@@ -251,7 +251,7 @@ class Momentum(Optimizer):
 
 
 class Nesterov(Optimizer):
-    """Nesterov momentum, Bengio et al. 2012 form as in CS231n (conventions.md); mu = momentum.
+    """Nesterov momentum, Bengio et al. 2012 form as in CS231n (docs/conventions.md); mu = momentum.
 
         v_prev = v
         v = mu * v - lr * g
@@ -358,8 +358,8 @@ def mirror(model) -> list[tuple[str, Layer]]:
 def replay(config, steps: int) -> tuple[dict[str, np.ndarray], list[float]]:
     """``steps`` training steps of ``config`` the pre-#8 way: (final parameters by name, losses).
     A constant learning rate (no schedule)."""
-    from optlab.experiment import Setup
-    from optlab.sampling import BatchSampler
+    from optlab.training.run import Setup
+    from optlab.training.sampling import BatchSampler
 
     setup = Setup.from_config(config)
     layers = mirror(setup.model)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-
-from optlab.config import loads_config
-from optlab.experiment import Setup
-from optlab.layers import LinearBiasTrick
-from optlab.losses import Hinge
-from optlab.models import build_model
-from optlab.optimizers import SGD
-from optlab.schema import InitConfig, LinearModel
-
 from conftest import numerical_grad, rel_error
+
+from optlab.config.loading import loads_config
+from optlab.config.schema import InitConfig, LinearModel
+from optlab.engine.layers import LinearBiasTrick
+from optlab.engine.losses import Hinge
+from optlab.engine.models import build_model
+from optlab.engine.optimizers import SGD
+from optlab.training.run import Setup
 
 
 def test_trick_layer_is_x_with_a_column_of_ones_times_W():

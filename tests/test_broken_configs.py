@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CONFIG
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.config import ConfigError, load_config
-
-from conftest import TINY_CONFIG
+from optlab.config.loading import ConfigError, load_config
 
 CORPUS = sorted((Path(__file__).parent / "broken_configs").glob("*.yaml"))
 runner = CliRunner()

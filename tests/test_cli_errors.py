@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, TINY_CONFIG
 from typer.testing import CliRunner
 
 from optlab.cli import app
-
-from conftest import REPO, TINY_CONFIG
 
 runner = CliRunner()
 
@@ -51,12 +50,12 @@ def test_a_config_that_cannot_be_built_is_bad_input(tmp_path):
 # catches nothing (as commands on other branches may not) raises too.
 BUGGY = """
 import sys
-import optlab.experiment
+import optlab.training.run
 from optlab.cli import app, main
 
 def boom(*args, **kwargs):
     raise RuntimeError("boom")
-optlab.experiment.run = boom
+optlab.training.run.run = boom
 
 @app.command()
 def explode() -> None:

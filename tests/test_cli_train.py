@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.rundir import METRIC_COLUMNS, WALL_CLOCK_COLUMNS, read_metrics
-
-from conftest import REPO
+from optlab.record.rundir import METRIC_COLUMNS, WALL_CLOCK_COLUMNS, read_metrics
 
 runner = CliRunner()
 RUN_FILES = {"config.yaml", "meta.json", "metrics.csv", "summary.json", "loss.png", "accuracy.png", "results.md"}

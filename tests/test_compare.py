@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import optlab.experiment as experiment
+import optlab.training.gradient_loop as gradient_loop
+import optlab.training.run as experiment
+import optlab.training.setup as training_setup
 from optlab.cli import app
-from optlab.compare import make_plan, run_compare
-from optlab.config import load_config
-from optlab.rundir import WALL_CLOCK_COLUMNS, read_metrics
-from optlab.variants import build_variants
+from optlab.config.loading import load_config
+from optlab.record.rundir import WALL_CLOCK_COLUMNS, read_metrics
+from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.variants import build_variants
 
 CONFIG = """\
 name: tiny
@@ -53,7 +55,7 @@ def serial(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serial")
     path = write_config(tmp)
     weights, orders = [], []
-    real_build, real_sampler = experiment.build_model, experiment.BatchSampler
+    real_build, real_sampler = training_setup.build_model, gradient_loop.BatchSampler
 
     def build_model(*args, **kwargs):
         model = real_build(*args, **kwargs)
@@ -72,8 +74,8 @@ def serial(tmp_path_factory):
             return epoch, idx
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(experiment, "build_model", build_model)
-        mp.setattr(experiment, "BatchSampler", RecordingSampler)
+        mp.setattr(training_setup, "build_model", build_model)
+        mp.setattr(gradient_loop, "BatchSampler", RecordingSampler)
         result = run_compare(plan_for(path, seeds=SEEDS, target=TARGET), tmp / "runs", workers=1)
     return result, path, weights, orders
 
@@ -116,7 +118,7 @@ def test_comparison_holds_a_run_directory_per_trial_and_its_reports(serial):
 
 
 def test_trial_is_exactly_what_train_gives(serial, tmp_path):
-    """conventions.md: the same config and seed give identical metrics alone or in a comparison."""
+    """docs/conventions.md: the same config and seed give identical metrics alone or in a comparison."""
     trial = trial_dirs(serial[0].path)["trials/adam_lr_0.02-s5"]
     config = load_config(trial / "config.yaml")
     assert (config.seed, config.optimizer.name, config.optimizer.lr) == (5, "adam", 0.02)

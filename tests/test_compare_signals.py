@@ -2,7 +2,7 @@
 first SIGINT (the terminal's Ctrl-C, to the whole process group) or SIGTERM (to the parent only)
 lets every running trial finish its step, checkpoint and say ``interrupted``, starts no other
 trial, and exits 130 / 143 with the comparison marked interrupted; a resumed trial then ends
-bit-identical to one never stopped (optlab.parallel, optlab.interrupt).
+bit-identical to one never stopped (optlab.studies.executor, optlab.training.interrupt).
 
 The trials are tiny but long, so the signal always lands mid-trial; the tests poll for progress.
 """
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, TINY_CONFIG
 from test_signals import LONG, finish
 
@@ -84,14 +83,14 @@ def test_a_signal_stops_every_running_trial_cleanly_and_starts_no_other(tmp_path
 def test_a_worker_trial_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path):
     """The checkpoint a worker writes when told to stop is an ordinary one: --resume continues
     the trial, and its numbers match the same trial never stopped."""
+    from test_resume import assert_identical_runs
     from typer.testing import CliRunner
 
-    from optlab import checkpoint
     from optlab.cli import app
-    from optlab.config import load_config
-    from optlab.experiment import run
-    from optlab.rundir import read_metrics
-    from test_resume import assert_identical_runs
+    from optlab.config.loading import load_config
+    from optlab.record.rundir import read_metrics
+    from optlab.training import checkpoint
+    from optlab.training.run import run
 
     runs = tmp_path / "runs"
     proc = start(long_config(tmp_path), runs, 2)

@@ -6,11 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from optlab.config import ConfigError, dump_config, load_config, loads_config, parse_override
-from optlab.schema import Config
-
 from conftest import REPO, TINY_CONFIG
+
+from optlab.config.loading import (
+    ConfigError,
+    dump_config,
+    load_config,
+    loads_config,
+    parse_override,
+)
+from optlab.config.schema import Config
 
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
 
@@ -82,7 +87,7 @@ def test_yaml_12_floats_and_shorthands():
     cfg = loads_config(TINY_CONFIG.replace("l2: 1.0e-3", "l2: 1e-3").replace("lr: 0.01", "lr: 3e-4"))
     assert cfg.regularization.l2 == 0.001 and cfg.optimizer.lr == 0.0003
     assert cfg.loss.name == "cross_entropy"
-    assert cfg.optimizer.beta1 == 0.9, "defaults filled in from optlab.hyper"
+    assert cfg.optimizer.beta1 == 0.9, "defaults filled in from optlab.engine.hyper"
 
 
 def test_overrides_parse_as_yaml_and_revalidate(tiny_config):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optlab.config.schema import BlobsData, SingleData, SpiralData
 from optlab.data import load_dataset
 from optlab.data.base import Split, hold_out
-from optlab.sampling import BatchSampler
-from optlab.schema import BlobsData, SingleData, SpiralData
+from optlab.training.sampling import BatchSampler
 
 
 @pytest.mark.parametrize("cfg", [SpiralData(name="spiral", size=300, val_size=60, test_size=90, classes=3),

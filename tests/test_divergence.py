@@ -13,14 +13,14 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CONFIG
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.config import load_config
-from optlab.experiment import divergence, run
-from optlab.rundir import read_metrics
-
-from conftest import TINY_CONFIG
+from optlab.config.loading import load_config
+from optlab.record.rundir import read_metrics
+from optlab.training.gradient_loop import divergence
+from optlab.training.run import run
 
 runner = CliRunner()
 

@@ -3,14 +3,14 @@ README's test command is the one CI runs."""
 
 from __future__ import annotations
 
-from optlab.docs import reference
-
 from conftest import REPO
+
+from optlab.config.reference import reference
 
 
 def test_config_reference_is_up_to_date():
     assert (REPO / "docs" / "config.md").read_text() == reference(), \
-        "docs/config.md is stale: run `python -m optlab.docs > docs/config.md`"
+        "docs/config.md is stale: run `python -m optlab.config.reference > docs/config.md`"
 
 
 def test_ci_runs_the_readme_commands():

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from datafiles import idx_files, mnist_like, sha256, spec_with, write
 from typer.testing import CliRunner
 
 from optlab.cli import app
@@ -17,8 +18,6 @@ from optlab.data import download
 from optlab.data.download import locate, presence
 from optlab.data.errors import ChecksumMismatch, DatasetUnavailable, UnverifiedFiles
 from optlab.data.sources import SPECS
-
-from datafiles import idx_files, mnist_like, sha256, spec_with, write
 
 runner = CliRunner()
 

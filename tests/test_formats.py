@@ -10,14 +10,27 @@ import tarfile
 
 import numpy as np
 import pytest
+from datafiles import (
+    CIFAR_CLASSES,
+    cifar_binary_members,
+    cifar_like,
+    cifar_python_batch,
+    cifar_python_members,
+    cifar_records,
+    idx_bytes,
+    py2_pickle,
+    tar_gz,
+)
 
 from optlab.data import cifar
 from optlab.data.errors import DataFormatError
 from optlab.data.idx import gunzip, parse_idx, read_idx
-from optlab.data.sources import CIFAR_BIN_DIR, CIFAR_BIN_MEMBERS, CIFAR_PY_DIR, CIFAR_PY_MEMBERS
-
-from datafiles import (CIFAR_CLASSES, cifar_binary_members, cifar_like, cifar_python_batch, cifar_python_members,
-                       cifar_records, idx_bytes, py2_pickle, tar_gz)
+from optlab.data.sources import (
+    CIFAR_BIN_DIR,
+    CIFAR_BIN_MEMBERS,
+    CIFAR_PY_DIR,
+    CIFAR_PY_MEMBERS,
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The numerical gradient (optlab.numgrad) and the gradient check (optlab.gradcheck, gradcheck_parts).
+"""The numerical gradient (optlab.engine.numgrad) and the gradient check (optlab.gradcheck.check, gradcheck_parts).
 
-Definitions under test are conventions.md's: relative error abs(a - n) / max(|a|, |n|, 1e-12),
+Definitions under test are docs/conventions.md's: relative error abs(a - n) / max(|a|, |n|, 1e-12),
 thresholds 1e-7 / 1e-4 (kinks only), h = 1e-5 centred, float64.
 """
 
@@ -12,14 +12,33 @@ import textwrap
 import numpy as np
 import pytest
 
-from optlab.config import loads_config
-from optlab.gradcheck import (PASS, GradcheckError, GradcheckInputError, check_part, gradcheck, run_checks,
-                              verdict)
-from optlab.gradcheck_parts import Part, builtin_parts, config_parts, layer_part, loss_part, penalty_part
-from optlab.layers import Linear, ReLU
-from optlab.losses import Hinge
-from optlab.numgrad import StepTooSmall, numerical_gradient, probe, relative_error
-from optlab.regularizers import Penalty
+from optlab.config.loading import loads_config
+from optlab.engine.layers import Linear, ReLU
+from optlab.engine.losses import Hinge
+from optlab.engine.numgrad import (
+    StepTooSmall,
+    numerical_gradient,
+    probe,
+    relative_error,
+)
+from optlab.engine.regularizers import Penalty
+from optlab.gradcheck.check import (
+    PASS,
+    GradcheckError,
+    GradcheckInputError,
+    check_part,
+    gradcheck,
+    run_checks,
+    verdict,
+)
+from optlab.gradcheck.parts import (
+    Part,
+    builtin_parts,
+    config_parts,
+    layer_part,
+    loss_part,
+    penalty_part,
+)
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -87,7 +106,7 @@ def test_indices_give_estimates_aligned_with_them():
 
 
 def test_perturbing_named_views_of_a_flat_buffer_reaches_the_model():
-    from optlab.models import Model
+    from optlab.engine.models import Model
     g = rng(2)
     model = Model([("fc1", Linear(g.standard_normal((3, 2)), g.standard_normal(2)))])
     x = g.standard_normal((4, 3))
@@ -197,8 +216,8 @@ COMPONENTS = [n for n in BUILTIN_NAMES if n.split()[0] in ("layer", "loss", "pen
 
 
 def test_the_builtin_suite_covers_every_component_and_model():
-    from optlab.layers import ACTIVATIONS
-    from optlab.losses import LOSSES
+    from optlab.engine.layers import ACTIVATIONS
+    from optlab.engine.losses import LOSSES
     names = set(BUILTIN_NAMES)
     assert {"layer Linear"} | {f"layer {cls.__name__}" for cls in ACTIVATIONS.values()} <= names
     assert {f"loss {name}" for name in LOSSES} <= names
@@ -357,7 +376,7 @@ def small_config(data="spiral", model="{name: linear}", loss="cross_entropy", l1
 
 
 def test_quickstart_passes_as_data_loss_penalty_and_total():
-    from optlab.config import load_config
+    from optlab.config.loading import load_config
     report = gradcheck(load_config("configs/quickstart.yaml"), subject="quickstart")
     assert report.passed, report.failures()
     assert [p.part for p in report.parts] == ["data loss (mlp + cross_entropy)", "L2 penalty (l2=0.0001)",

@@ -1,4 +1,4 @@
-"""``optlab gradcheck``: the table, --json, exit codes 0 / 1 / 2 (conventions.md), named culprits."""
+"""``optlab gradcheck``: the table, --json, exit codes 0 / 1 / 2 (docs/conventions.md), named culprits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.layers import Linear
+from optlab.engine.layers import Linear
 
 QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
 

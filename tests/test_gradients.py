@@ -1,18 +1,17 @@
 """Every layer, loss, regulariser and model: analytic gradients against centred differences in
-float64 (relative error <= 1e-7 where the function is smooth; conventions.md)."""
+float64 (relative error <= 1e-7 where the function is smooth; docs/conventions.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from optlab.layers import Linear, ReLU, Sigmoid, Tanh, sigmoid
-from optlab.losses import BinaryCrossEntropy, CrossEntropy, Hinge, Quadratic
-from optlab.models import build_model
-from optlab.regularizers import Penalty
-from optlab.schema import LinearModel, MLPModel, NeuronModel
-
 from conftest import numerical_grad, rel_error
+
+from optlab.config.schema import LinearModel, MLPModel, NeuronModel
+from optlab.engine.layers import Linear, ReLU, Sigmoid, Tanh, sigmoid
+from optlab.engine.losses import BinaryCrossEntropy, CrossEntropy, Hinge, Quadratic
+from optlab.engine.models import build_model
+from optlab.engine.regularizers import Penalty
 
 
 def layer_objective(layer, x, proj):

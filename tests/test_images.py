@@ -9,16 +9,24 @@ import json
 
 import numpy as np
 import pytest
+from datafiles import (
+    CIFAR_CLASSES,
+    cifar_archives,
+    cifar_binary_dir,
+    cifar_like,
+    idx_files,
+    mnist_like,
+    sha256,
+    spec_with,
+    write,
+)
 
-from optlab.config import ConfigError, loads_config
+from optlab.config.loading import ConfigError, loads_config
+from optlab.config.schema import CIFAR10Data, FashionMNISTData, MNISTData
 from optlab.data import cache, images, load_dataset
 from optlab.data.errors import DataError
 from optlab.data.sources import SPECS, FileSpec
-from optlab.experiment import run
-from optlab.schema import CIFAR10Data, FashionMNISTData, MNISTData
-
-from datafiles import (cifar_archives, cifar_binary_dir, cifar_like, idx_files, mnist_like, sha256, spec_with,
-                       write, CIFAR_CLASSES)
+from optlab.training.run import run
 
 
 @pytest.fixture(autouse=True)

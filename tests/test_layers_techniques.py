@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from optlab.layers import BatchNorm, Dropout
-from optlab.models import build_model
-from optlab.schema import MLPModel
-
 from conftest import numerical_grad, rel_error
+
+from optlab.config.schema import MLPModel
+from optlab.engine.layers import BatchNorm, Dropout
+from optlab.engine.models import build_model
 
 
 def rng(seed: int = 0) -> np.random.Generator:

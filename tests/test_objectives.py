@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.config import ConfigError, load_config, loads_config
-from optlab.objectives import OBJECTIVES, view_window
-from optlab.rundir import read_metrics
+from optlab.config.loading import ConfigError, load_config, loads_config
+from optlab.engine.surfaces import OBJECTIVES, view_window
+from optlab.record.rundir import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 BOWL = REPO / "configs" / "bowl.yaml"

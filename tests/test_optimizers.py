@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from optlab.hyper import DEFAULTS
-from optlab.optimizers import OPTIMIZERS, build_optimizer
-from optlab.schema import UNIONS
+from optlab.config.schema import UNIONS
+from optlab.engine.hyper import DEFAULTS
+from optlab.engine.optimizers import OPTIMIZERS, build_optimizer
 
 EPS = 1e-8
 G1, G2 = 0.5, -0.2  # the gradients seen at steps 1 and 2, starting from W = 1
 
-# Each rule worked by hand from its formula (conventions.md), written out as arithmetic.
+# Each rule worked by hand from its formula (docs/conventions.md), written out as arithmetic.
 _adam_w1 = 1 - 0.1 * (0.05 / 0.1) / (math.sqrt(0.00025 / 0.001) + EPS)            # m=0.05, v=0.00025
 _adam_m2, _adam_v2 = 0.9 * 0.05 + 0.1 * G2, 0.999 * 0.00025 + 0.001 * G2 ** 2     # 0.025, 0.00028975
 _rms_w1 = 1 - 0.1 * G1 / (math.sqrt(0.025) + EPS)                                  # h = 0.1 * 0.25

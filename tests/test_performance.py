@@ -23,14 +23,14 @@ import math
 
 import numpy as np
 import pytest
-
-from optlab import checkpoint
-from optlab.config import loads_config
-from optlab.experiment import Setup, run
-from optlab.optimizers import OPTIMIZERS, build_optimizer
-from optlab.rundir import read_metrics
-
 import reference_step
+from conftest import load_benchmark
+
+from optlab.config.loading import loads_config
+from optlab.engine.optimizers import OPTIMIZERS, build_optimizer
+from optlab.record.rundir import read_metrics
+from optlab.training import checkpoint
+from optlab.training.run import Setup, run
 
 HYPER = {"sgd": "{name: sgd, lr: 0.1}", "momentum": "{name: momentum, lr: 0.05}",
          "nesterov": "{name: nesterov, lr: 0.05}", "adagrad": "{name: adagrad, lr: 0.05}",
@@ -54,7 +54,7 @@ train: {{batch_size: 32, iterations: 40, eval_every: 15, dtype: {dtype}}}
 
 @pytest.fixture(autouse=True)
 def no_plots(monkeypatch):
-    monkeypatch.setattr("optlab.report.render_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("optlab.record.run_report.render_run", lambda *args, **kwargs: None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def blas_threads() -> int:
 
 @pytest.fixture
 def no_thread_settings(monkeypatch):
-    from optlab.threads import USER_SETTINGS
+    from optlab.training.threads import USER_SETTINGS
 
     for name in USER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
@@ -274,10 +274,11 @@ def no_thread_settings(monkeypatch):
 
 def spy_threads(monkeypatch) -> dict[str, set[int]]:
     """The BLAS thread counts in force during training steps and evaluations of the next run."""
-    from optlab import experiment
+    from optlab.training import gradient_loop, search
+    from optlab.training.setup import evaluate
 
     seen: dict[str, set[int]] = {"step": set(), "eval": set()}
-    objective, evaluate = Setup.objective, experiment.evaluate
+    objective = Setup.objective
 
     def spy_objective(self, x, y):
         seen["step"].add(blas_threads())
@@ -288,7 +289,8 @@ def spy_threads(monkeypatch) -> dict[str, set[int]]:
         return evaluate(*args)
 
     monkeypatch.setattr(Setup, "objective", spy_objective)
-    monkeypatch.setattr(experiment, "evaluate", spy_evaluate)
+    for module in (gradient_loop, search):
+        monkeypatch.setattr(module, "evaluate", spy_evaluate)
     return seen
 
 
@@ -326,13 +328,13 @@ train: {batch_size: 128, iterations: 12, eval_every: 6, dtype: float32}
 
 def test_a_run_alone_equals_the_run_in_a_one_thread_worker(tmp_path, no_thread_settings):
     """float32 products of these shapes round differently on one and on two OpenBLAS threads;
-    a compare worker runs one thread, so a run alone must too (conventions.md, Randomness)."""
+    a compare worker runs one thread, so a run alone must too (docs/conventions.md, Randomness)."""
     from threadpoolctl import threadpool_limits
 
     config = loads_config(BIG)
     with threadpool_limits(limits=2, user_api="blas"):     # the library default on a 2-core machine
         alone = run(config, tmp_path / "alone")
-    with threadpool_limits(limits=1, user_api="blas"):     # what optlab.parallel sets for its trials
+    with threadpool_limits(limits=1, user_api="blas"):     # what optlab.studies.executor sets for its trials
         worker = run(config, tmp_path / "worker")
     a, b = (read_metrics(r.run_dir / "metrics.csv") for r in (alone, worker))
     a.pop("time"), b.pop("time")
@@ -347,7 +349,7 @@ def test_a_run_alone_equals_the_run_in_a_one_thread_worker(tmp_path, no_thread_s
 def test_bench_report_says_when_pytorch_is_missing():
     from rich.console import Console
 
-    from optlab import bench
+    bench = load_benchmark("bench")
 
     step = bench.stats([0.002, 0.001, 0.003])
     assert step == {"median": 0.002, "min": 0.001, "n": 3}
@@ -366,7 +368,7 @@ def test_bench_report_says_when_pytorch_is_missing():
 
 
 def test_bench_floor_and_batches():
-    from optlab import bench
+    bench = load_benchmark("bench")
 
     batches = list(bench.batches(1000, 12, seed=0))
     assert len(batches) == 12 and all(len(b) == bench.BATCH for b in batches)
@@ -398,7 +400,7 @@ def test_help_renders_without_the_heavy_rich_modules():
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_an_update_allocates_no_array_the_size_of_the_parameters(optimizer, weight_decay):
     """Every intermediate of a rule goes into the optimizer's kept scratch arrays (module
-    docstring of optlab.optimizers): after the first update, an update allocates nothing near
+    docstring of optlab.engine.optimizers): after the first update, an update allocates nothing near
     the size of one parameter vector (numpy reports its allocations to tracemalloc)."""
     import tracemalloc
 

@@ -13,14 +13,20 @@ from __future__ import annotations
 import string
 
 import yaml
+from conftest import TINY_CONFIG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optlab.config import ConfigError, _Dumper, dump_config, load_config, loads_config, parse_override
-from optlab.hyper import DEFAULTS, RANGES
-from optlab.schema import Config
-
-from conftest import TINY_CONFIG
+from optlab.config.loading import (
+    ConfigError,
+    _Dumper,
+    dump_config,
+    load_config,
+    loads_config,
+    parse_override,
+)
+from optlab.config.schema import Config
+from optlab.engine.hyper import DEFAULTS, RANGES
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

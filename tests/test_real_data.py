@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
-from optlab.config import load_config, loads_config
+from optlab.config.loading import load_config, loads_config
 from optlab.data import load_dataset
 from optlab.data.download import locate, presence
 from optlab.data.images import read_arrays
 from optlab.data.preprocess import channel_moments
 from optlab.data.sources import SPECS
-from optlab.experiment import run
-
-from conftest import REPO
+from optlab.training.run import run
 
 SOURCE = os.environ.get("OPTLAB_TEST_DATA")
 pytestmark = pytest.mark.skipif(

@@ -5,7 +5,7 @@ as text (floats are written by repr, so equal text is equal bits), summary.json 
 time, and the final checkpoint's parameters and optimizer state compared with array_equal.
 Plots are not rendered here (render_run is replaced by a no-op): they are not under test and
 cost most of a tiny run's time. The techniques of #7 resume the same way: dropout's masks come
-from the run's "dropout" stream (optlab.rng.Streams), batch norm's running statistics are model
+from the run's "dropout" stream (optlab.engine.rng.Streams), batch norm's running statistics are model
 buffers, and the schedule's and early stopping's state are parts of the checkpoint.
 """
 
@@ -17,18 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_CONFIG
 from typer.testing import CliRunner
 
 import optlab
-from optlab import checkpoint
-from optlab.checkpoint import CheckpointError
 from optlab.cli import app
-from optlab.config import load_config
-from optlab.experiment import resume, run
-from optlab.interrupt import StopRequest
-from optlab.rundir import WALL_CLOCK_COLUMNS
-
-from conftest import TINY_CONFIG
+from optlab.config.loading import load_config
+from optlab.record.rundir import WALL_CLOCK_COLUMNS
+from optlab.training import checkpoint
+from optlab.training.checkpoint import CheckpointError
+from optlab.training.interrupt import StopRequest
+from optlab.training.run import resume, run
 
 OPTIMIZERS = {
     "sgd": "{name: sgd, lr: 0.1}",
@@ -42,7 +41,7 @@ OPTIMIZERS = {
 
 @pytest.fixture(autouse=True)
 def no_plots(monkeypatch):
-    monkeypatch.setattr("optlab.report.render_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("optlab.record.run_report.render_run", lambda *args, **kwargs: None)
 
 
 def make_config(tmp_path: Path, optimizer: str = "adam", *overrides: str):

@@ -13,14 +13,19 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CONFIG
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.config import loads_config
-from optlab.experiment import run
-from optlab.rundir import RunDir, RunDirError, atomic_write_bytes, read_metrics, run_status
-
-from conftest import TINY_CONFIG
+from optlab.config.loading import loads_config
+from optlab.record.rundir import (
+    RunDir,
+    RunDirError,
+    atomic_write_bytes,
+    read_metrics,
+    run_status,
+)
+from optlab.training.run import run
 
 
 def test_a_runs_dir_that_cannot_be_made_is_refused_before_training(tmp_path):
@@ -45,7 +50,7 @@ def test_a_read_only_runs_dir_is_refused(tmp_path):
 
 def test_a_full_disk_is_refused_before_training(tmp_path, monkeypatch):
     Usage = namedtuple("Usage", "total used free")
-    monkeypatch.setattr("optlab.rundir.shutil.disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr("optlab.record.rundir.shutil.disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(RunDirError, match=r"not enough free space .* the run needs about 2\.\d MB, 0\.0 MB are free"):
         run(loads_config(TINY_CONFIG), tmp_path / "runs")
     assert list((tmp_path / "runs").iterdir()) == [], "no run directory was created"
@@ -73,7 +78,7 @@ def test_run_status(tmp_path):
 
 
 def test_a_live_run_keeps_its_heartbeat_and_pid(tmp_path, monkeypatch):
-    monkeypatch.setattr("optlab.experiment.HEARTBEAT_S", 0.0)   # beat after every step
+    monkeypatch.setattr("optlab.training.gradient_loop.HEARTBEAT_S", 0.0)   # beat after every step
     seen = []
     runs = tmp_path / "runs"
 
@@ -110,7 +115,7 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_pa
 
     def interrupted(fd):
         raise KeyboardInterrupt   # as if a second Ctrl-C landed after the data, before the rename
-    monkeypatch.setattr("optlab.rundir.os.fsync", interrupted)
+    monkeypatch.setattr("optlab.record.rundir.os.fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"

@@ -1,4 +1,4 @@
-"""Search strategies (optlab.search, optlab.budget): random search, random local search and the
+"""Search strategies (optlab.training.search, optlab.training.budget): random search, random local search and the
 gradient strategy, on small synthetic problems, with one budget counter: loss evaluations."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from optlab.blocks import BlockEvaluator
-from optlab.budget import Examples, GradientStep, LossCounter
-from optlab.config import loads_config
-from optlab.experiment import Setup, run
-from optlab.models import Model
-from optlab.optimizers import SGD
-from optlab.rundir import SEARCH_COLUMNS, WALL_CLOCK_COLUMNS, read_metrics
-from optlab.search import LocalSearch, RandomSearch, walk
+from optlab.config.loading import loads_config
+from optlab.engine.models import Model
+from optlab.engine.optimizers import SGD
+from optlab.record.rundir import SEARCH_COLUMNS, WALL_CLOCK_COLUMNS, read_metrics
+from optlab.training.blocks import BlockEvaluator
+from optlab.training.budget import Examples, GradientStep, LossCounter
+from optlab.training.run import Setup, run
+from optlab.training.search import LocalSearch, RandomSearch, walk
 
 BLOBS = """
 name: hiker
@@ -38,7 +38,7 @@ def config(text: str = BLOBS, **overrides):
 
 
 def hinge(scores: np.ndarray, y: np.ndarray) -> float:
-    """The Weston-Watkins loss written out here, independently of optlab.losses."""
+    """The Weston-Watkins loss written out here, independently of optlab.engine.losses."""
     correct = scores[np.arange(len(y)), y][:, None]
     margins = np.maximum(0, scores - correct + 1.0)
     return float((margins.sum() - len(y)) / len(y))   # minus the correct class's own margin of 1
@@ -138,11 +138,13 @@ def test_same_seed_same_proposals():
 @pytest.fixture
 def forwarded(monkeypatch):
     """Rows the run's loss function is applied to, outside the evaluations that report accuracy:
-    what loss evaluations are made of, counted without optlab.budget's help."""
-    import optlab.experiment as experiment
+    what loss evaluations are made of, counted without optlab.training.budget's help."""
+    import optlab.training.gradient_loop as loop
+    import optlab.training.search as search
+    import optlab.training.setup as setup
 
     rows, reporting = [0], [False]
-    build_loss, evaluate = experiment.build_loss, experiment.evaluate
+    build_loss, evaluate = setup.build_loss, setup.evaluate
 
     def counting_build_loss(cfg):
         loss = build_loss(cfg)
@@ -161,8 +163,9 @@ def forwarded(monkeypatch):
             return evaluate(*args, **kwargs)
         finally:
             reporting[0] = False
-    monkeypatch.setattr(experiment, "build_loss", counting_build_loss)
-    monkeypatch.setattr(experiment, "evaluate", reporting_evaluate)
+    monkeypatch.setattr(setup, "build_loss", counting_build_loss)
+    for module in (loop, search):
+        monkeypatch.setattr(module, "evaluate", reporting_evaluate)
     return rows
 
 
@@ -189,7 +192,7 @@ def test_the_budget_counter_equals_the_loss_evaluations_made(search, expected, f
 
 @pytest.mark.parametrize("strategy", [RandomSearch(0.3), LocalSearch(0.1, 0.05)], ids=["random", "local"])
 def test_searching_in_blocks_makes_the_same_trials_as_one_candidate_at_a_time(strategy):
-    """optlab.blocks evaluates up to 16 candidates per pass over the data; the trials must not change."""
+    """optlab.training.blocks evaluates up to 16 candidates per pass over the data; the trials must not change."""
     runs = {}
     for blocked in (False, True):
         setup = Setup.from_config(config())
@@ -354,7 +357,7 @@ def test_an_all_nan_random_search_is_diverged(runs):
 def test_a_stop_request_ends_a_search_as_interrupted_after_the_trial_in_progress(runs):
     import signal
 
-    from optlab.interrupt import StopRequest
+    from optlab.training.interrupt import StopRequest
 
     stop = StopRequest()
 
@@ -371,8 +374,8 @@ def test_a_stop_request_ends_a_search_as_interrupted_after_the_trial_in_progress
 
 
 def test_resume_refuses_a_search_run(runs):
-    from optlab.checkpoint import CheckpointError
-    from optlab.experiment import resume
+    from optlab.training.checkpoint import CheckpointError
+    from optlab.training.run import resume
 
     cfg = config(search__strategy="random", search__trials=5)
     result = run(cfg, runs)
@@ -385,9 +388,9 @@ def test_compare_across_strategies_plots_against_loss_evaluations(tmp_path):
     strategies, one x-axis."""
     from typer.testing import CliRunner
 
-    from optlab import compare_plots
     from optlab.cli import app
-    from optlab.compare_report import load_compare
+    from optlab.record import compare_plots
+    from optlab.record.compare_report import load_compare
 
     path = tmp_path / "hiker.yaml"
     path.write_text(BLOBS.replace("trials: 60", "trials: 30"))

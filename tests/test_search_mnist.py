@@ -8,11 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-
-from optlab.config import load_config
-from optlab.experiment import run
-
 from conftest import REPO
+
+from optlab.config.loading import load_config
+from optlab.training.run import run
 
 SOURCE = os.environ.get("OPTLAB_TEST_DATA")
 pytestmark = pytest.mark.skipif(

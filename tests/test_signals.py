@@ -17,18 +17,17 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from optlab import checkpoint
-from optlab.cli import app
-from optlab.config import load_config
-from optlab.experiment import run
-from optlab.interrupt import Abort, graceful_stop
-from optlab.report import render_run
-from optlab.rundir import read_metrics, run_status
-
 from conftest import REPO, TINY_CONFIG
 from test_resume import assert_identical_runs
+from typer.testing import CliRunner
+
+from optlab.cli import app
+from optlab.config.loading import load_config
+from optlab.record.run_report import render_run
+from optlab.record.rundir import read_metrics, run_status
+from optlab.training import checkpoint
+from optlab.training.interrupt import Abort, graceful_stop
+from optlab.training.run import run
 
 LONG = 10**6   # steps: far more than a test waits for
 
@@ -70,7 +69,7 @@ def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
 
 @pytest.fixture
 def no_plots(monkeypatch):
-    monkeypatch.setattr("optlab.report.render_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("optlab.record.run_report.render_run", lambda *args, **kwargs: None)
 
 
 def test_sigint_checkpoints_then_resume_equals_an_uninterrupted_run(tmp_path, no_plots):

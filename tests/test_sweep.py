@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_CONFIG
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.config import ConfigError
-from optlab.rundir import read_metrics
-from optlab.sweep import Param, make_plan, parse_param, run_sweep
-from optlab.sweep_report import leaderboard
-
-from conftest import TINY_CONFIG
+from optlab.config.loading import ConfigError
+from optlab.record.rundir import read_metrics
+from optlab.record.sweep_report import leaderboard
+from optlab.studies.sweep import Param, make_plan, parse_param, run_sweep
 
 
 @pytest.fixture
@@ -120,7 +119,7 @@ def test_impossible_values_are_refused_before_anything_runs(tiny, tmp_path):
 # a whole sweep and its leaderboard
 # ------------------------------------------------------------------------------------------------
 def test_a_sweep_writes_every_trial_and_ranks_them_by_validation_accuracy(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr("optlab.report.render_run", lambda *a, **k: None)   # each trial's own plots: not under test
+    monkeypatch.setattr("optlab.record.run_report.render_run", lambda *a, **k: None)   # each trial's own plots: not under test
     plan = make_plan(tiny, ["optimizer.lr=log:1e-3:1e3", "optimizer={name: sgd}", "train.epochs=2"], trials=5, seed=3)
     result = run_sweep(plan, tmp_path / "runs", workers=1)
     d = result.path
@@ -173,9 +172,9 @@ def test_ctrl_c_stops_the_running_trial_starts_no_other_and_ranks_what_exists(ti
     import signal
     import threading
 
-    from optlab.interrupt import Stopped
+    from optlab.training.interrupt import Stopped
 
-    monkeypatch.setattr("optlab.report.render_run", lambda *a, **k: None)
+    monkeypatch.setattr("optlab.record.run_report.render_run", lambda *a, **k: None)
     long_trial = tiny.with_name("long.yaml")
     long_trial.write_text(TINY_CONFIG.replace("epochs: 4, eval_every: 3", "iterations: 1000000, eval_every: 7"))
     plan = make_plan(long_trial, ["optimizer.lr=log:1e-3:1e-1"], trials=3, seed=3)

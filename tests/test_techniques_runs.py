@@ -10,18 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from optlab import checkpoint
-from optlab.config import ConfigError, load_config
-from optlab.experiment import SetupError, run
-from optlab.rundir import read_metrics
-
 from conftest import TINY_CONFIG
+
+from optlab.config.loading import ConfigError, load_config
+from optlab.record.rundir import read_metrics
+from optlab.training import checkpoint
+from optlab.training.run import SetupError, run
 
 
 @pytest.fixture
 def no_plots(monkeypatch):
-    monkeypatch.setattr("optlab.report.render_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("optlab.record.run_report.render_run", lambda *args, **kwargs: None)
 
 
 def config(tmp_path: Path, *overrides: str, text: str = TINY_CONFIG):

@@ -8,11 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from optlab.early_stopping import EarlyStopping, Watch
-from optlab.optimizers import OPTIMIZERS, global_norm
-from optlab.schedules import Schedule
-from optlab.schema import (CosineSchedule, EarlyStoppingConfig, ExponentialSchedule, InverseTimeSchedule,
-                           PlateauSchedule, StepSchedule, ConstantSchedule)
+from optlab.config.schema import (
+    ConstantSchedule,
+    CosineSchedule,
+    EarlyStoppingConfig,
+    ExponentialSchedule,
+    InverseTimeSchedule,
+    PlateauSchedule,
+    StepSchedule,
+)
+from optlab.engine.optimizers import OPTIMIZERS, global_norm
+from optlab.engine.schedules import Schedule
+from optlab.training.early_stopping import EarlyStopping, Watch
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from optlab.compare import choose_rate, make_plan, parse_grid, slug, tune_score, unique_slugs
-from optlab.config import ConfigError, load_config
-from optlab.variants import build_variants, is_override, split_values
+from optlab.config.loading import ConfigError, load_config
+from optlab.studies.compare import (
+    choose_rate,
+    make_plan,
+    parse_grid,
+    slug,
+    tune_score,
+    unique_slugs,
+)
+from optlab.studies.variants import build_variants, is_override, split_values
 
 CONFIG = """\
 name: tiny

@@ -12,7 +12,7 @@ from __future__ import annotations
 from optlab.data import images, synthetic
 from optlab.data.base import Dataset, Split
 from optlab.data.errors import DataError
-from optlab.rng import stream
+from optlab.engine.rng import stream
 
 DATASETS = {
     "spiral": synthetic.spiral,

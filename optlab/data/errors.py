@@ -1,7 +1,7 @@
 """Errors a real dataset can raise, each carrying a message written for the user.
 
 They all derive from :class:`DataError`; the CLI prints the message and exits with code 1
-(conventions.md, "Exit codes": the run failed; the config itself was valid), with no traceback
+(docs/conventions.md, "Exit codes": the run failed; the config itself was valid), with no traceback
 unless ``--debug`` is given.
 """
 

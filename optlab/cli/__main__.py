@@ -1,0 +1,5 @@
+"""``python -m optlab.cli``."""
+
+from optlab.cli.app import main
+
+main()

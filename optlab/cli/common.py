@@ -1,0 +1,96 @@
+"""What every command shares: the error console, the exit codes' messages, loading a config or
+exiting 2 with every problem, and one progress display for the trials of a study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from optlab.cli.app import DEBUG, EXIT_BAD_INPUT, EXIT_FAILED
+
+
+def bad_input(message: str) -> typer.Exit:
+    """Print ``error: message`` and return the exit-2 exception to raise."""
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def load_config_or_exit(path: Path, overrides: list[str]):
+    """The validated config, or exit 2 listing every problem."""
+    from optlab.config.loading import ConfigError, load_config
+
+    try:
+        return load_config(path, overrides)
+    except ConfigError as exc:
+        console = err_console()
+        n = len(exc.problems)
+        console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the config:")
+        for problem in exc.problems:
+            console.print(f"  {problem}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def print_failure(console, exc: Exception) -> None:
+    from optlab.data import DataError
+
+    if isinstance(exc, DataError):   # a message written for the user: no exception type, no markup
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+    else:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+
+
+def ensure_data(cfg, console, debug: bool) -> None:
+    from optlab.data import DataError, ensure_files
+
+    try:
+        ensure_files(cfg.data, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def with_progress(what: str, quiet: bool, debug: bool, start):
+    """``start(progress)`` under one progress display for many trials (a comparison, a sweep):
+    Ctrl-C exits 130 keeping the trials written; an error is one line and exit 1 (unless --debug)."""
+    from optlab.terminal import CompareProgress
+
+    console = err_console()
+    try:
+        with CompareProgress(console, disable=quiet) as progress:
+            return start(progress)
+    except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
+        from optlab.training.interrupt import interrupt_exit_code
+
+        console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
+        raise typer.Exit(interrupt_exit_code(exc)) from None
+    except Exception as exc:
+        if debug or DEBUG["on"]:
+            raise
+        print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def bad_problems(problems, hint: str = "") -> typer.Exit:
+    """Print input problems (config, variants, options) and return the exit-2 to raise."""
+    console = err_console()
+    n = len(problems)
+    console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the input:")
+    for problem in problems:   # one line each, never wrapped: a message stays greppable
+        console.print(f"  {problem}", markup=False, soft_wrap=True)
+    if hint:
+        console.print(hint, markup=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)

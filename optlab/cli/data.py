@@ -1,0 +1,57 @@
+"""``optlab data list`` / ``optlab data download``: the real datasets (library code in optlab/data/catalog.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from optlab.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app
+from optlab.cli.common import err_console, print_failure
+
+data_app = typer.Typer(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_ROOT_HELP = "data directory [default: $OPTLAB_DATA_DIR, else the per-user cache]"
+
+
+@data_app.command("list")
+def data_list(root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP)) -> None:
+    """Every dataset: whether its files are present and verify, where, and their size."""
+    from optlab.data.catalog import print_catalog
+
+    print_catalog(root)
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(..., help="mnist, fashion_mnist or cifar10"),
+    root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Download a dataset's files, verify their checksums and keep them in the data directory.
+
+    Example: optlab data download mnist
+    """
+    import difflib
+
+    from optlab.data import DataError
+    from optlab.data.catalog import download
+    from optlab.data.sources import SPECS
+
+    console = err_console()
+    if name not in SPECS:
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        console.print(f"[bold red]error:[/] unknown dataset {name!r}{hint} (downloadable: {', '.join(SPECS)})",
+                      markup=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        download(name, root, console=console)
+    except DataError as exc:
+        if debug:
+            raise
+        print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None

@@ -1,0 +1,117 @@
+"""``optlab compare`` and ``optlab sweep``: many trials of one experiment, in parallel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from optlab.cli.app import EXIT_FAILED, app
+from optlab.cli.common import bad_problems, err_console, with_progress
+
+DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
+
+
+
+@app.command()
+def compare(
+    words: Optional[list[str]] = typer.Argument(
+        None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
+        help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
+    config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
+    vary: Optional[str] = typer.Option(
+        None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
+                                          show_default="the number of cores; 1 for surfaces"),
+    tune: Optional[str] = typer.Option(
+        None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
+    grid: str = typer.Option("1e-4:1:9", "--grid", metavar="LOW:HIGH:N", help="the learning rates --tune lr tries"),
+    target: Optional[float] = typer.Option(
+        None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Train variants of one experiment side by side: same initial weights and mini-batches per seed.
+
+    Examples: optlab compare sgd momentum adagrad adam --config configs/quickstart.yaml --seeds 3;
+    optlab compare --vary model.init=normal,xavier,he; optlab compare sgd adam --tune lr
+    """
+    from optlab.config.loading import ConfigError
+
+    try:
+        from optlab.studies.compare import make_plan
+        from optlab.studies.variants import build_variants, is_override
+
+        base, varied, variants = build_variants(config, words or [], vary)
+        plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
+                         source={"config": str(config), "overrides": [w for w in words or [] if is_override(w)]})
+    except ConfigError as exc:
+        hint = ""
+        if config == DEFAULT_COMPARE_CONFIG and not config.exists():
+            hint = f"({config} is the default config; give another with --config, e.g. --config configs/quickstart.yaml)"
+        raise bad_problems(exc.problems, hint) from None
+    from optlab.record.rundir import default_runs_root
+    from optlab.studies.compare import run_compare
+    from optlab.terminal import print_compare_results
+
+    console = err_console()
+    result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
+        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+    print_compare_results(result.path)
+    if result.failed:
+        for outcome in result.failed:
+            detail = f": {outcome.error}" if outcome.error else ""
+            console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., metavar="CONFIG", help="YAML config every trial starts from"),
+    words: Optional[list[str]] = typer.Argument(
+        None, metavar="KEY=SPEC...",
+        help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
+             "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
+    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),
+    grid: bool = typer.Option(False, "--grid", help="grid search: every combination of the values"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values",
+                                       show_default="the config's seed"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
+                                          show_default="the number of cores"),
+    top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Search hyper-parameters: random or grid search, trials in parallel, a leaderboard by validation accuracy.
+
+    Examples: optlab sweep configs/dlfs_hyperparameter_search.yaml --trials 100 optimizer.lr=log:1e-6:1e-2
+    regularization.l2=log:1e-8:1e-4;  optlab sweep configs/quickstart.yaml --grid optimizer.name=sgd,adam
+    optimizer.lr=0.001,0.01,0.1
+    """
+    from optlab.config.loading import ConfigError
+
+    try:
+        from optlab.studies.sweep import make_plan
+
+        plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
+    except ConfigError as exc:
+        raise bad_problems(exc.problems) from None
+    from optlab.record.rundir import default_runs_root
+    from optlab.studies.sweep import run_sweep
+    from optlab.terminal import print_sweep_results
+
+    console = err_console()
+    result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
+        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+    print_sweep_results(result.path, top=top)
+    for outcome in result.failed:
+        console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,103 @@
+"""``optlab train``: one run from a config, or ``--resume`` of a stopped one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from optlab.cli.app import DEBUG, EXIT_FAILED, app
+from optlab.cli.common import (
+    bad_input,
+    ensure_data,
+    err_console,
+    load_config_or_exit,
+    print_failure,
+)
+
+
+def _resume_args(run_dir: Path, args: list[str]) -> tuple[Path, list[str]]:
+    """``--resume RUN_DIR [CONFIG] [KEY=VALUE]...``: the config file (the run's own config.yaml
+    unless one is given) and the overrides. Setting one of train.iterations / train.epochs
+    clears the other, so ``train.iterations=2000`` extends a run that was given in epochs."""
+    path = Path(args.pop(0)) if args and "=" not in args[0] else run_dir / "config.yaml"
+    keys = {a.split("=", 1)[0].strip() for a in args}
+    for key, other in (("train.iterations", "train.epochs"), ("train.epochs", "train.iterations")):
+        if key in keys and other not in keys:
+            args = [f"{other}=null", *args]
+    return path, args
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    config: Optional[str] = typer.Argument(
+        None, metavar="CONFIG", show_default=False,
+        help="YAML config file, e.g. configs/quickstart.yaml (with --resume: optional, default the run's own)"),
+    overrides: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...", help="override config keys, e.g. optimizer.lr=0.01 model.hidden=[50,50]"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="RUN_DIR",
+        help="continue RUN_DIR from its checkpoint, bit-identically; extend it with e.g. train.iterations=5000"),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where run directories go [default: ./runs]"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
+) -> None:
+    """Train the model a config describes and write a run directory.
+
+    Ctrl-C or SIGTERM: finish the step, checkpoint, stop (exit 130 / 143); twice: stop at once.
+
+    Continue a stopped or finished run: optlab train --resume RUN_DIR [train.iterations=N]
+
+    Example: optlab train configs/quickstart.yaml optimizer.lr=0.01 seed=3
+    """
+    DEBUG["on"] = DEBUG["on"] or debug
+    args = ([config] if config is not None else []) + list(overrides or [])
+    if resume is not None:
+        if not (resume / "meta.json").is_file():
+            raise bad_input(f"--resume {resume}: not a run directory (no meta.json)")
+        config_path, args = _resume_args(resume, args)
+    elif not args:
+        raise typer.BadParameter("a config file is required (or --resume RUN_DIR)", ctx=ctx, param_hint="'CONFIG'")
+    else:
+        config_path, args = Path(args[0]), args[1:]
+    cfg = load_config_or_exit(config_path, args)
+
+    from optlab.record.rundir import RunDirError, default_runs_root
+    from optlab.terminal import print_run_results, progress_bar
+    from optlab.training import run as experiment
+    from optlab.training.checkpoint import CheckpointError
+    from optlab.training.interrupt import exit_code, graceful_stop, interrupt_exit_code
+
+    console = err_console()
+    ensure_data(cfg, console, debug)     # download first: its own progress bar, no run dir if offline
+    try:
+        with graceful_stop() as stop, progress_bar(console, cfg.name, disable=quiet) as on_step:
+            if resume is not None:
+                result = experiment.resume(resume, cfg, on_step=on_step, command=sys.argv, stop=stop)
+            else:
+                result = experiment.run(cfg, runs_dir or default_runs_root(), on_step=on_step, command=sys.argv,
+                                        stop=stop)
+    except (RunDirError, CheckpointError, experiment.SetupError) as exc:
+        if DEBUG["on"]:
+            raise
+        raise bad_input(str(exc)) from None
+    except KeyboardInterrupt as exc:
+        console.print("[yellow]interrupted[/] at once: the run directory keeps what was written "
+                      "(status: interrupted; resume from the last checkpoint, if any, with --resume)")
+        raise typer.Exit(interrupt_exit_code(exc)) from None
+    except Exception as exc:
+        if DEBUG["on"]:
+            raise
+        print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
+    print_run_results(result)
+    if result.status == "interrupted":
+        console.print(f"[yellow]interrupted[/] ({stop.name}) after step {result.summary['steps']}: checkpoint "
+                      f"written; continue with: optlab train --resume {result.run_dir}", soft_wrap=True)
+        raise typer.Exit(exit_code(stop.signum))
+    if result.status != "completed":
+        raise typer.Exit(EXIT_FAILED)

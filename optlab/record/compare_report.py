@@ -1,0 +1,338 @@
+"""Tables and plots of a comparison, rendered only from the files of its directory.
+
+``render_compare(path)`` reads ``compare.json`` and every trial's run directory (summary.json,
+metrics.csv, meta.json, config.yaml) and writes, through optlab.record.rundir:
+
+- ``results.md`` / ``results.csv``: per variant, mean ± std over seeds (sample std, n - 1; over the
+  seeds that have the value: a diverged seed has no final loss, the status column counts it) of the
+  final training loss, final and peak validation accuracy (with the median step of the peak),
+  test accuracy, steps to reach ``--target`` validation accuracy, wall time; the learning rate
+  used (chosen, when tuned); the best row marked. Accuracies are fractions in the CSV and
+  percentages with one decimal in tables (docs/conventions.md); peak and final both reported.
+  The best row: highest mean final validation accuracy among variants whose every trial
+  completed (lowest final loss where there is no accuracy, e.g. on a surface).
+- ``loss.png``: each variant's training loss, mean over seeds of the DLFS-smoothed curve with a
+  ±1 std band and the raw mean faintly behind; log scale when the loss spans decades.
+- ``accuracy.png``: validation accuracy, mean ± std over seeds, the target dashed.
+- for surfaces (optlab.engine.surfaces), ``trajectories.png``: each optimizer's path on the contours,
+  one panel per variant and one with all of them, instead of ``accuracy.png``.
+
+The same files give the same tables byte for byte: ``optlab report DIR`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from optlab.record.rundir import RunDir, format_value, read_metrics
+
+
+@dataclass
+class TrialData:
+    path: Path
+    status: str
+    summary: dict
+    metrics: dict[str, np.ndarray]
+    config: dict
+
+
+def load_trial(path: Path) -> TrialData:
+    """What a trial's run directory holds; missing files read as empty (an interrupted trial)."""
+    rd = RunDir(path)
+    meta = rd.read_json("meta.json") if (path / "meta.json").exists() else {}
+    summary = rd.read_json("summary.json") if (path / "summary.json").exists() else {}
+    metrics = {}
+    if (path / "metrics.csv").exists():
+        metrics = {k: np.asarray(v) for k, v in read_metrics(path / "metrics.csv").items()}
+    config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").exists() else {}
+    return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics, config)
+
+
+# ------------------------------------------------------------------------------------------------
+# statistics over seeds
+# ------------------------------------------------------------------------------------------------
+def mean_std(values: list) -> tuple[float | None, float | None]:
+    """Mean and sample std (n - 1) of the finite values; std None for one value, both None for none."""
+    x = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        return None, None
+    return float(x.mean()), (float(x.std(ddof=1)) if len(x) > 1 else None)
+
+
+def steps_to(metrics: dict[str, np.ndarray], target: float) -> int | None:
+    """The first evaluated step at which validation accuracy reaches ``target``, or None."""
+    acc = metrics.get("val_acc")
+    if acc is None:
+        return None
+    hit = np.flatnonzero(np.isfinite(acc) & (acc >= target))
+    return int(metrics["step"][hit[0]]) if len(hit) else None
+
+
+def _acc(summary: dict, split: str, key: str):
+    return ((summary.get("accuracy") or {}).get(split) or {}).get(key)
+
+
+@dataclass
+class VariantStats:
+    label: str
+    lr: float | None
+    n: int
+    statuses: list[str]
+    final_loss: tuple
+    final_val: tuple
+    peak_val: tuple
+    peak_step: int | None
+    test: tuple
+    reached: list[int | None] | None   # steps to target per seed (None: not reached); None: no target
+    wall: tuple
+    distance: tuple                    # surfaces: distance of the end point to the minimum
+    end: tuple[float, float] | None    # surfaces: the end point of the first seed's path
+    surface: bool                      # a 2-D objective, not a network (from the trials' configs)
+
+    @property
+    def all_completed(self) -> bool:
+        return self.n > 0 and all(s == "completed" for s in self.statuses)
+
+
+def variant_stats(label: str, trials: list[TrialData], target: float | None) -> VariantStats:
+    s = [t.summary for t in trials]
+    peak_steps = sorted(x for x in (_acc(x, "val", "peak_step") for x in s) if x is not None)
+    lr = next((t.config.get("optimizer", {}).get("lr") for t in trials if t.config), None)
+    end = next((tuple(x["end"]) for x in s if x.get("end")), None)
+    return VariantStats(
+        label=label, lr=lr, n=len(trials), statuses=[t.status for t in trials],
+        final_loss=mean_std([x.get("final_train_loss") for x in s]),
+        final_val=mean_std([_acc(x, "val", "final") for x in s]),
+        peak_val=mean_std([_acc(x, "val", "peak") for x in s]),
+        peak_step=peak_steps[(len(peak_steps) - 1) // 2] if peak_steps else None,   # the lower median
+        test=mean_std([_acc(x, "test", "final") for x in s]),
+        reached=None if target is None else [steps_to(t.metrics, target) for t in trials],
+        wall=mean_std([x.get("wall_time_s") for x in s]),
+        distance=mean_std([x.get("distance_to_minimum") for x in s]),
+        end=end,
+        surface=any((t.config.get("model") or {}).get("name") == "surface" for t in trials),
+    )
+
+
+def best_index(stats: list[VariantStats]) -> int | None:
+    """The best variant (see the module docstring), or None when no variant qualifies."""
+    done = [i for i, v in enumerate(stats) if v.all_completed]
+    with_acc = [i for i in done if stats[i].final_val[0] is not None]
+    if with_acc:
+        def key(i: int) -> tuple:   # ties on accuracy go to the lower final loss
+            loss = stats[i].final_loss[0]
+            return stats[i].final_val[0], -(math.inf if loss is None else loss)
+
+        return max(with_acc, key=key)
+    with_loss = [i for i in done if stats[i].final_loss[0] is not None]
+    return min(with_loss, key=lambda i: stats[i].final_loss[0]) if with_loss else None
+
+
+# ------------------------------------------------------------------------------------------------
+# tables
+# ------------------------------------------------------------------------------------------------
+def _num(ms: tuple) -> str:
+    mean, std = ms
+    if mean is None:
+        return "—"
+    return f"{mean:.4g}" if std is None else f"{mean:.4g} ± {std:.2g}"
+
+
+def _pct(ms: tuple) -> str:
+    mean, std = ms
+    if mean is None:
+        return "—"
+    return f"{100 * mean:.1f} %" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f} %"
+
+
+def _reached(steps: list[int | None]) -> str:
+    hit = [s for s in steps if s is not None]
+    if not hit:
+        return "not reached"
+    if len(hit) < len(steps):
+        return f"not reached by {len(steps) - len(hit)} of {len(steps)} seeds"
+    return _num(mean_std(hit))
+
+
+def _status(v: VariantStats) -> str:
+    if v.n == 0:
+        return "no trials"
+    bad = [s for s in v.statuses if s != "completed"]
+    if not bad:
+        return "completed"
+    return ", ".join(f"{s} {bad.count(s)}/{v.n}" for s in dict.fromkeys(bad))
+
+
+def table(manifest: dict, stats: list[VariantStats]) -> tuple[list[str], list[list[str]], int | None]:
+    """(headers, rows of cells, index of the best row) — shared by results.md and the terminal."""
+    surface = any(v.surface for v in stats)
+    headers = ["variant", "lr (tuned)" if manifest.get("tune") else "lr"]
+    if surface:
+        headers += ["final f(x, y)", "distance to minimum", "end (x, y)"]
+    else:
+        headers += ["final train loss", "final val acc", "peak val acc", "step of peak", "test acc"]
+        if manifest.get("target") is not None:
+            headers.append(f"steps to {100 * manifest['target']:.1f} %")
+    headers.append("wall time (s)")
+    show_status = any(not v.all_completed for v in stats)
+    if show_status:
+        headers.append("status")
+    rows = []
+    for v in stats:
+        row = [v.label, "—" if v.lr is None else f"{v.lr:.3g}"]
+        if surface:
+            end = "—" if v.end is None else f"({v.end[0]:.4g}, {v.end[1]:.4g})"
+            row += [_num(v.final_loss), _num(v.distance), end]
+        else:
+            row += [_num(v.final_loss), _pct(v.final_val), _pct(v.peak_val),
+                    "—" if v.peak_step is None else str(v.peak_step), _pct(v.test)]
+            if v.reached is not None:
+                row.append(_reached(v.reached))
+        row.append(_num(v.wall))
+        if show_status:
+            row.append(_status(v))
+        rows.append(row)
+    return headers, rows, best_index(stats)
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return [f"| {' | '.join(headers)} |", "|" + "---|" * len(headers), *(f"| {' | '.join(r)} |" for r in rows)]
+
+
+def tune_table(manifest: dict, root: Path) -> tuple[list[str], list[list[str]]]:
+    """Learning-rate search: per variant, each grid rate's selection value; the chosen rate starred."""
+    from optlab.record.scores import tune_score
+
+    grid = manifest["tune"]["grid"]
+    rows = []
+    for entry in manifest["variants"]:
+        cells = [entry["label"]]
+        for t in entry["tune_trials"]:
+            score = tune_score(root / t["dir"])
+            if score[0] == 0:
+                cell = load_trial(root / t["dir"]).status
+            elif score[1] == 1:
+                cell = f"{100 * score[2]:.1f} %"
+            else:
+                cell = f"{-score[2]:.4g}"
+            cells.append(f"**{cell}**" if t["lr"] == entry["lr"] else cell)
+        rows.append(cells)
+    return ["variant", *(f"{lr:.3g}" for lr in grid)], rows
+
+
+def grid_edge_notes(manifest: dict) -> list[str]:
+    """A rate chosen at the end of the grid may not be the best one: the search should go further."""
+    tune = manifest.get("tune")
+    if not tune:
+        return []
+    low, high = min(tune["grid"]), max(tune["grid"])
+    notes = []
+    for entry in manifest["variants"]:
+        if entry["tune_trials"] and entry["lr"] in (low, high):
+            side = "largest" if entry["lr"] == high else "smallest"
+            notes.append(f"{entry['label']}: the chosen rate {entry['lr']:.3g} is the {side} of the grid; "
+                         f"a wider --grid may find a better one")
+    return notes
+
+
+def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> str:
+    headers, rows, best = table(manifest, stats)
+    if best is not None:
+        rows[best][0] += " ★"
+    seeds = manifest["seeds"]
+    varied = "the optimizer" if manifest["varied"] == "optimizer" else f"`{manifest['varied']}`"
+    lines = [f"# {path.name}", "",
+             f"Compared: {varied}, over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+             f"({', '.join(map(str, seeds))}); config `{manifest.get('config', '?')}`"
+             + "".join(f" `{o}`" for o in manifest.get("overrides", [])) + ".",
+             "Mean ± sample std over seeds; accuracies on the validation set, except test acc; "
+             "★ marks the best variant (final validation accuracy, or final loss without one).", ""]
+    lines += _md_table(headers, rows)
+    if manifest.get("tune"):
+        tune = manifest["tune"]
+        t_headers, t_rows = tune_table(manifest, path)
+        lines += ["", "## Learning-rate search", "",
+                  f"Each variant trained once per rate (seed {tune['seed']}), picked by {tune['selection']}; "
+                  "the chosen rate in bold.", ""]
+        lines += _md_table(t_headers, t_rows)
+        notes = grid_edge_notes(manifest)
+        if notes:
+            lines += ["", *(f"- {note}" for note in notes)]
+    lines += ["", "## Trials", ""]
+    lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
+    return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS = ["variant", "lr", "seeds", "status", "best",
+               "final_train_loss_mean", "final_train_loss_std", "final_val_acc_mean", "final_val_acc_std",
+               "peak_val_acc_mean", "peak_val_acc_std", "peak_step", "test_acc_mean", "test_acc_std",
+               "target", "steps_to_target_mean", "steps_to_target_std", "target_reached_seeds",
+               "distance_to_minimum_mean", "distance_to_minimum_std", "wall_time_mean_s", "wall_time_std_s"]
+
+
+def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
+    """One row per variant, numbers unformatted (accuracies as fractions); empty where undefined."""
+    best = best_index(stats)
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(CSV_COLUMNS)
+    for i, v in enumerate(stats):
+        hit = [s for s in v.reached if s is not None] if v.reached is not None else []
+        to_target = mean_std(hit) if v.reached is not None and len(hit) == len(v.reached) else (None, None)
+        values = [v.label, v.lr, v.n, _status(v), int(i == best),
+                  *v.final_loss, *v.final_val, *v.peak_val, v.peak_step, *v.test,
+                  manifest.get("target"), *to_target, len(hit) if v.reached is not None else None,
+                  *v.distance, *v.wall]
+        out.writerow([format_value(x) for x in values])
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole directory
+# ------------------------------------------------------------------------------------------------
+def load_compare(path: Path) -> tuple[dict, list[str], list[list[TrialData]]]:
+    """(manifest, variant labels, each variant's final trials that exist on disk)."""
+    manifest = RunDir(path).read_json("compare.json")
+    labels = [e["label"] for e in manifest["variants"]]
+    trials = [[load_trial(path / d) for d in e["trials"] if (path / d / "config.yaml").exists()]
+              for e in manifest["variants"]]
+    return manifest, labels, trials
+
+
+def compare_stats(path: Path) -> tuple[dict, list[VariantStats]]:
+    manifest, labels, trials = load_compare(path)
+    return manifest, [variant_stats(label, t, manifest.get("target")) for label, t in zip(labels, trials)]
+
+
+def render_compare(path: Path, quiet: bool = False) -> None:
+    """(Re)write results.md, results.csv and the plots of a comparison from its files.
+
+    ``quiet``: best effort (after an interruption): skip whatever cannot be rendered.
+    """
+    from optlab.record import compare_plots
+
+    path = Path(path)
+    rd = RunDir(path)
+    try:
+        manifest, labels, trials = load_compare(path)
+        stats = [variant_stats(label, t, manifest.get("target")) for label, t in zip(labels, trials)]
+        rd.write_text("results.md", results_markdown(path, manifest, stats))
+        rd.write_text("results.csv", results_csv(manifest, stats))
+        title = f"{manifest.get('name', path.name)}, by {manifest['varied']}"
+        surface = any(v.surface for v in stats)
+        rd.write_figure("loss.png", compare_plots.loss_figure(labels, trials, title, smoothed=not surface))
+        if surface:
+            if any(t.metrics.get("x") is not None for ts in trials for t in ts):
+                rd.write_figure("trajectories.png", compare_plots.trajectories_figure(labels, trials, title))
+        else:
+            rd.write_figure("accuracy.png", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target")))
+    except Exception:
+        if not quiet:
+            raise

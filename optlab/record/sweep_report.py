@@ -1,0 +1,227 @@
+"""The leaderboard and figures of a sweep, rendered only from the files of its directory.
+
+``render_sweep(path)`` reads ``sweep.json`` and every trial's run directory and writes, through
+optlab.record.rundir:
+
+- ``results.md`` / ``results.csv``: the leaderboard, every trial ranked by final validation
+  accuracy, ties to the lower final validation loss (the selection rule of compare's learning-rate
+  search, :func:`optlab.record.scores.tune_score`); trials that did not complete rank last. Columns: the
+  swept values, final and peak validation accuracy (with the step of the peak), final training
+  accuracy, final validation loss, status. The test set is left out on purpose: choosing by it
+  would make its accuracy a tuned number (CS231n, "Hyperparameter optimization").
+- ``scatter.png``: final validation accuracy against each swept parameter, a panel each, on a
+  log axis where the range is logarithmic, coloured by the first choice parameter when there are
+  several; trials that did not complete are crosses at the bottom, the best is a star.
+- ``best.png``: the curves of the best 20 trials (DLFS ch. 6, "Best-1" ... "Best-20"): validation
+  accuracy solid, training accuracy dashed, against the epoch, each titled with its values.
+
+The same files give the same tables byte for byte: ``optlab report DIR`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optlab.config.loading import value_text
+from optlab.record.compare_report import TrialData, load_trial
+from optlab.record.rundir import RunDir, format_value
+from optlab.record.scores import tune_score
+
+BEST_CURVES = 20          # DLFS plots the best 20 trials
+
+
+@dataclass
+class Entry:
+    """One trial on the leaderboard."""
+
+    index: int
+    name: str                       # tNNN
+    values: dict[str, Any]
+    trial: TrialData
+    score: tuple
+
+    def acc(self, split: str, key: str = "final") -> float | None:
+        return ((self.trial.summary.get("accuracy") or {}).get(split) or {}).get(key)
+
+    @property
+    def val_loss(self) -> float | None:
+        losses = [v for v in self.trial.metrics.get("val_loss", []) if math.isfinite(v)]
+        return losses[-1] if losses else None
+
+
+def leaderboard(path: Path) -> tuple[dict, list[Entry]]:
+    """(manifest, trials best first); trials never started are left out."""
+    path = Path(path)
+    manifest = RunDir(path).read_json("sweep.json")
+    entries = [Entry(t["index"], Path(t["dir"]).name, t["values"], load_trial(path / t["dir"]), tune_score(path / t["dir"]))
+               for t in manifest["trials"] if (path / t["dir"] / "config.yaml").exists()]
+    entries.sort(key=lambda e: (e.score, -e.index), reverse=True)   # ties: the earlier trial first
+    return manifest, entries
+
+
+def show(value: Any) -> str:
+    """A swept value in a table: floats to 3 significant digits, sections and lists as YAML."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return value_text(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def table(manifest: dict, entries: list[Entry]) -> tuple[list[str], list[list[str]]]:
+    keys = [p["key"] for p in manifest["params"]]
+    headers = ["rank", "trial", *keys, "val acc", "peak val acc (step)", "train acc", "val loss", "status"]
+    rows = []
+    for rank, e in enumerate(entries, start=1):
+        peak, step = e.acc("val", "peak"), e.acc("val", "peak_step")
+        loss = e.val_loss
+        rows.append([str(rank), e.name, *(show(e.values[k]) for k in keys), _pct(e.acc("val")),
+                     f"{_pct(peak)} ({step})" if step is not None else _pct(peak), _pct(e.acc("train")),
+                     "—" if loss is None else f"{loss:.4g}", e.trial.status])
+    return headers, rows
+
+
+def results_markdown(path: Path, manifest: dict, entries: list[Entry]) -> str:
+    headers, rows = table(manifest, entries)
+    n = len(manifest["trials"])
+    how = (f"random search, {n} trials, values drawn with seed {manifest['seed']}" if manifest["mode"] == "random"
+           else f"grid search, {n} combinations")
+    lines = [f"# {path.name}", "",
+             f"{how}; config `{manifest['config']}`" + "".join(f" `{o}`" for o in manifest.get("fixed", [])) +
+             f"; every trial trains with seed {manifest['training_seed']}.", "",
+             "| parameter | searched |", "|---|---|",
+             *(f"| `{p['key']}` | `{p['spec']}`{' (log scale)' if p['log'] else ''} |" for p in manifest["params"]),
+             "", "Ranked by final validation accuracy (ties: lower final validation loss); the test set is not "
+             "used in a search.", "",
+             f"| {' | '.join(headers)} |", "|" + "---|" * len(headers), *(f"| {' | '.join(r)} |" for r in rows)]
+    if manifest.get("status") != "completed":
+        lines += ["", f"Status: {manifest.get('status')}; {len(entries)} of {n} trials started."]
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIXED = ["rank", "trial", "dir", "status", "final_val_acc", "peak_val_acc", "peak_step", "final_train_acc",
+             "final_val_loss", "final_train_loss"]
+
+
+def results_csv(manifest: dict, entries: list[Entry]) -> str:
+    """One row per trial, best first; numbers unformatted (accuracies as fractions), values as swept."""
+    keys = [p["key"] for p in manifest["params"]]
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow([*CSV_FIXED[:4], *keys, *CSV_FIXED[4:]])
+    for rank, e in enumerate(entries, start=1):
+        out.writerow([format_value(x) for x in (
+            rank, e.name, str(e.trial.path.relative_to(e.trial.path.parent.parent)), e.trial.status,
+            *(e.values[k] if not isinstance(e.values[k], (dict, list)) else show(e.values[k]) for k in keys),
+            e.acc("val"), e.acc("val", "peak"), e.acc("val", "peak_step"), e.acc("train"), e.val_loss,
+            e.trial.summary.get("final_train_loss"))])
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------
+# figures
+# ------------------------------------------------------------------------------------------------
+def _categorical(key: str, entries: list[Entry]) -> bool:
+    return not all(isinstance(e.values[key], (int, float)) and not isinstance(e.values[key], bool) for e in entries)
+
+
+def scatter_figure(manifest: dict, entries: list[Entry], title: str):
+    """A panel per swept parameter; with two or more parameters, the points are coloured by the
+    first choice parameter (e.g. batch norm on / off against the weight scale, DLFS fig. 6-18)."""
+    from matplotlib.figure import Figure
+
+    params = manifest["params"]
+    fig = Figure(figsize=(4.2 * len(params) + 0.4, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(params), squeeze=False)[0]
+    done = [e for e in entries if e.score[:2] == (1, 1)]
+    failed = [e for e in entries if e.score[:2] != (1, 1)]
+    hue = next((p["key"] for p in params if p["kind"] == "choice"), None) if len(params) > 1 else None
+    groups = sorted({show(e.values[hue]) for e in entries}) if hue else [None]
+    for ax, p in zip(axes, params):
+        key = p["key"]
+        categorical = p["kind"] == "choice" and _categorical(key, entries)
+        labels = sorted({show(e.values[key]) for e in entries}) if categorical else []
+
+        def x_of(group: list[Entry]) -> np.ndarray:
+            if categorical:
+                return np.array([labels.index(show(e.values[key])) for e in group], dtype=float)
+            return np.array([float(e.values[key]) for e in group])
+
+        for g, group in enumerate(groups):
+            members = [e for e in done if hue is None or show(e.values[hue]) == group]
+            label = "completed" if hue is None else f"{hue} = {group}"
+            ax.scatter(x_of(members), [100 * e.acc("val") for e in members], s=18, alpha=0.75,
+                       color=f"C{g}", label=label)
+        if failed:
+            ax.scatter(x_of(failed), np.zeros(len(failed)), marker="x", color="tab:red", label="diverged / failed")
+        if done:
+            ax.scatter(x_of(done[:1]), [100 * done[0].acc("val")], marker="*", s=160, color="gold",
+                       edgecolor="black", zorder=3, label=f"best ({done[0].name})")
+        if categorical:
+            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize="small")
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        elif p["log"]:
+            ax.set_xscale("log")
+        ax.set(xlabel=key, ylabel="final validation accuracy (%)", ylim=(-3, 103))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small", loc="best")
+    fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_CURVES):
+    """DLFS's grid of the best trials: validation accuracy solid, training accuracy dashed."""
+    from matplotlib.figure import Figure
+
+    best = [e for e in entries if e.score[:2] == (1, 1)][:n]
+    cols = min(5, max(1, len(best)))
+    rows = max(1, math.ceil(len(best) / cols))
+    fig = Figure(figsize=(3.0 * cols, 2.3 * rows + 0.5), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    keys = [p["key"] for p in manifest["params"]]
+    for k, ax in enumerate(axes.ravel()):
+        if k >= len(best):
+            ax.set_axis_off()
+            continue
+        e, m = best[k], best[k].trial.metrics
+        for split, style in (("val", "-"), ("train", "--")):
+            acc = m.get(f"{split}_acc", np.array([]))
+            ok = np.isfinite(acc)
+            ax.plot(m["epoch"][ok], 100 * acc[ok], style, lw=1.2, color="tab:blue" if split == "val" else "tab:orange")
+        values = ", ".join(f"{key.rsplit('.', 1)[-1]} {show(e.values[key])}" for key in keys)
+        ax.set_title(f"Best-{k + 1} ({_pct(e.acc('val'))})\n{values}", fontsize="x-small")
+        ax.set_ylim(0, 100)
+        ax.tick_params(labelsize="x-small")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{title}: validation (solid) and training (dashed) accuracy, % by epoch", fontsize="medium")
+    return fig
+
+
+def render_sweep(path: Path, quiet: bool = False) -> None:
+    """(Re)write results.md, results.csv, scatter.png and best.png from a sweep's files.
+
+    ``quiet``: best effort (after an interruption): skip whatever cannot be rendered.
+    """
+    path = Path(path)
+    rd = RunDir(path)
+    try:
+        manifest, entries = leaderboard(path)
+        rd.write_text("results.md", results_markdown(path, manifest, entries))
+        rd.write_text("results.csv", results_csv(manifest, entries))
+        title = f"{manifest['name']}: {manifest['mode']} search"
+        if entries:
+            rd.write_figure("scatter.png", scatter_figure(manifest, entries, title))
+        if any(e.score[:2] == (1, 1) for e in entries):
+            rd.write_figure("best.png", best_figure(manifest, entries, title))
+    except Exception:
+        if not quiet:
+            raise

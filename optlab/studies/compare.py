@@ -1,0 +1,231 @@
+"""Comparisons: variants of one experiment trained side by side over seeds, optionally after a
+learning-rate search, each trial a complete run directory.
+
+Fair by construction (docs/conventions.md, "Randomness"; optlab.engine.rng): within a seed every variant
+draws the same initial weights ("init" stream) and the same mini-batch order ("batches"),
+because those streams depend on the seed alone. ``--seeds N`` uses the config's seed and the
+N - 1 after it.
+
+``--tune lr`` follows DeepOBS (Schneider et al. 2019): for every variant the same log grid of
+learning rates, each trained once with the config's seed (an equal budget per variant), the rate
+picked by validation (final validation accuracy, ties to the lower final validation loss; the
+final training loss where there is no validation set, e.g. a surface), then that rate re-run
+over the seeds.
+
+Layout of ``<runs>/<date>_<time>_<name>-compare/`` (written through optlab.record.rundir):
+``compare.json`` (the plan: variants, their overrides, seeds, trial directories, the chosen
+rates), ``config.yaml`` (the base config), ``trials/<variant>-s<seed>/`` and
+``tune/<variant>-lr<rate>/`` (run directories exactly as ``optlab train`` writes them), and the
+plots and tables of optlab.record.compare_report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from optlab.config.loading import ConfigError, Problem, dump_config
+from optlab.config.schema import Config
+from optlab.record.rundir import RunDir
+from optlab.record.scores import tune_score
+from optlab.studies.executor import (
+    NullProgress,
+    Outcome,
+    Progress,
+    Trial,
+    reported,
+    run_trials,
+)
+from optlab.studies.variants import Variant
+
+TUNABLE = ("lr",)
+DEFAULT_GRID = "1e-4:1:9"   # 1e-4 ... 1, two points per decade: the DLFS defaults lie on it
+
+
+@dataclass
+class Plan:
+    """Everything a comparison will run, decided (and validated) before anything runs."""
+
+    base: Config
+    varied: str                      # "optimizer" or the config key compared
+    variants: list[Variant]
+    seeds: list[int]
+    target: float | None = None      # validation accuracy to reach (fraction)
+    grid: list[float] | None = None  # learning rates searched, or None (no tuning)
+    source: dict = field(default_factory=dict)   # config path and overrides, for the record
+
+
+def parse_grid(text: str) -> list[float]:
+    """``LOW:HIGH:N`` -> N rates evenly spaced in log between LOW and HIGH (both included)."""
+    parts = text.split(":")
+    try:
+        low, high, n = float(parts[0]), float(parts[1]), int(parts[2])
+        ok = len(parts) == 3 and 0 < low < high and math.isfinite(high) and 2 <= n <= 50
+    except (ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise ConfigError([Problem("--grid", "", f"expected LOW:HIGH:N with 0 < LOW < HIGH and 2 <= N <= 50, "
+                                                 f"e.g. {DEFAULT_GRID}; got {text!r}")])
+    grid = [float(v) for v in np.geomspace(low, high, n)]
+    if len({f"{lr:.3g}" for lr in grid}) < n:   # the tables and directory names show 3 digits
+        raise ConfigError([Problem("--grid", "", f"{n} rates between {low:g} and {high:g} cannot be told apart "
+                                                 "at 3 significant digits; use fewer or a wider range")])
+    return grid
+
+
+def make_plan(variants: list[Variant], base: Config, varied: str, *, seeds: int = 1,
+              target: float | None = None, tune: str | None = None, grid: str = DEFAULT_GRID,
+              source: dict | None = None) -> Plan:
+    """Check the comparison's options against its variants; ConfigError on bad input."""
+    problems = []
+    if seeds < 1:
+        problems.append(Problem("--seeds", "", f"needs at least one seed, got {seeds}"))
+    if target is not None and not 0 < target <= 1:
+        problems.append(Problem("--target", "", f"a validation accuracy as a fraction in (0, 1], e.g. 0.97; got {target:g}"))
+    lr_grid = None
+    if tune is not None:
+        if tune not in TUNABLE:
+            problems.append(Problem("--tune", "", f"can search: {', '.join(TUNABLE)}; got {tune!r}"))
+        else:
+            try:
+                lr_grid = parse_grid(grid)
+            except ConfigError as exc:
+                problems += exc.problems
+            if varied == "optimizer.lr":
+                problems.append(Problem("--tune", "", "--tune lr searches the rate that --vary optimizer.lr sets"))
+            setters: dict[str, list[str]] = {}   # an override that sets the rate -> variants with it
+            for v in variants:
+                for text in v.overrides:
+                    if text.split("=", 1)[0].strip() == "optimizer.lr":
+                        setters.setdefault(text, []).append(v.label)
+            for text, labels in setters.items():
+                where = f"override {text!r}" if len(labels) == len(variants) > 1 else f"variant {labels[0]!r}"
+                problems.append(Problem(where, "optimizer.lr", "sets the rate that --tune lr searches; drop one"))
+    if problems:
+        raise ConfigError(problems)
+    first = base.seed
+    return Plan(base, varied, variants, list(range(first, first + seeds)), target, lr_grid, source or {})
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a variant label: ``adam:lr=0.003`` -> ``adam_lr_0.003``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "variant"
+
+
+def unique_slugs(labels: list[str]) -> list[str]:
+    """Slugs of distinct labels, numbered where two would collide (``a b`` and ``a_b``)."""
+    slugs = [slug(label) for label in labels]
+    return [s if slugs.count(s) == 1 else f"{s}-{i + 1}" for i, s in enumerate(slugs)]
+
+
+def with_changes(config: Config, seed: int, lr: float | None = None) -> Config:
+    """The variant's config for one trial: its seed and, when tuned, its learning rate."""
+    raw = config.model_dump()
+    raw["seed"] = seed
+    if lr is not None:
+        raw["optimizer"]["lr"] = lr
+    return Config.model_validate(raw)
+
+
+# ------------------------------------------------------------------------------------------------
+# learning-rate selection, from the tuning trials' files
+# ------------------------------------------------------------------------------------------------
+def choose_rate(rates: list[float], run_dirs: list[Path]) -> float:
+    """The rate whose tuning run scores best; on a tie, the smaller rate (the safer one)."""
+    scores = [tune_score(d) for d in run_dirs]
+    best = max(range(len(rates)), key=lambda i: (scores[i], -rates[i]))
+    return rates[best]
+
+
+# ------------------------------------------------------------------------------------------------
+# running
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class CompareResult:
+    path: Path
+    status: str                       # completed | interrupted
+    failed: list[Outcome]             # final-phase trials that diverged or failed
+
+
+def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
+                command: list[str] | None = None) -> CompareResult:
+    """Run every trial of ``plan`` (tuning first, if asked) and render the comparison.
+
+    ``workers``: processes (optlab.studies.executor.run_trials); default the number of cores, or 1 when
+    every variant is a surface.
+    """
+    from optlab.record import compare_report
+    from optlab.record.figures import import_plotting
+
+    progress = progress or NullProgress()
+    command = list(command if command is not None else sys.argv)
+    if workers is None and all(v.config.model.name == "surface" for v in plan.variants):
+        workers = 1   # a surface trial takes milliseconds: starting worker processes would cost more
+    rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
+    rd.write_text("config.yaml", dump_config(plan.base))
+    manifest = {
+        "name": plan.base.name, **plan.source, "command": command, "varied": plan.varied,
+        "seeds": plan.seeds, "target": plan.target,
+        "tune": None if plan.grid is None else {
+            "param": "lr", "grid": plan.grid, "seed": plan.base.seed,
+            "selection": "final validation accuracy (ties: lower final validation loss); "
+                         "final training loss without validation data"},
+        "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
+                      "tune_trials": [], "trials": []} for v in plan.variants],
+        "status": "running",
+    }
+    rates = [_lr(v.config) for v in plan.variants]
+    slugs = unique_slugs([v.label for v in plan.variants])
+    with reported(rd, "compare.json", manifest, compare_report.render_compare):
+        if plan.grid is not None:
+            trials = []
+            for i, v in enumerate(plan.variants):
+                group = progress.add_group(f"tune {v.label}", len(plan.grid))
+                for lr in plan.grid:
+                    name = f"tune/{slugs[i]}-lr{lr:.3g}"
+                    manifest["variants"][i]["tune_trials"].append({"lr": lr, "dir": name})
+                    trials.append(Trial(len(trials), group, with_changes(v.config, plan.base.seed, lr), name))
+            rd.write_json("compare.json", manifest)
+            run_trials(trials, rd.path, workers=workers, progress=progress, command=command)
+            for i, entry in enumerate(manifest["variants"]):
+                tuned = entry["tune_trials"]
+                rates[i] = entry["lr"] = choose_rate([t["lr"] for t in tuned], [rd.path / t["dir"] for t in tuned])
+
+        groups = [progress.add_group(v.label, len(plan.seeds)) for v in plan.variants]
+        trials = []
+        # the dearest variants first within a seed (longest-processing-time-first): the workers'
+        # last trials are then the short ones and finish close together
+        order = sorted(range(len(plan.variants)), key=lambda i: -expected_cost(plan.variants[i].config))
+        for seed in plan.seeds:             # seed-major: an interrupted comparison has every variant
+            for i in order:
+                v = plan.variants[i]
+                name = f"trials/{slugs[i]}-s{seed}"
+                manifest["variants"][i]["trials"].append(name)
+                lr = rates[i] if plan.grid is not None else None
+                trials.append(Trial(len(trials), groups[i], with_changes(v.config, seed, lr), name))
+        rd.write_json("compare.json", manifest)
+        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
+                              prepare=import_plotting)
+    failed = [o for o in outcomes if o.status != "completed"]
+    return CompareResult(rd.path, "completed", failed)
+
+
+def expected_cost(config: Config) -> float:
+    """A trial's cost relative to the other variants of its comparison, for dispatch order only:
+    examples seen (epochs, or iterations x batch) times the optimizer's passes over its state
+    (1 + state arrays per parameter: SGD 1, Momentum to RMSprop 2, Adam 3). Rough by design; it
+    decides which trial a worker starts first, never a number in a report."""
+    from optlab.engine.optimizers import OPTIMIZERS
+
+    train = config.train
+    examples = train.epochs if train.iterations is None else train.iterations * train.batch_size
+    return float(examples or 1) * (1 + len(OPTIMIZERS[config.optimizer.name].slots))
+
+
+def _lr(config: Config) -> float:
+    return float(config.optimizer.lr)

@@ -1,0 +1,296 @@
+"""Hyper-parameter sweeps: random or grid search over config keys, each trial a run directory.
+
+The words after the config are ``KEY=SPEC`` (parsed by :func:`parse_param`):
+
+=======================  ==========================================  ================================
+SPEC                     random search (``--trials N``)              grid search (``--grid``)
+=======================  ==========================================  ================================
+``log:LOW:HIGH``         log-uniform: exp(U(ln LOW, ln HIGH))        (give N: ``log:LOW:HIGH:N``)
+``log:LOW:HIGH:N``       —                                           N values evenly spaced in log
+``lin:LOW:HIGH``         uniform U(LOW, HIGH)                        (give N: ``lin:LOW:HIGH:N``)
+``lin:LOW:HIGH:N``       —                                           N values evenly spaced
+``int:LOW:HIGH``         an integer, uniform in LOW..HIGH            every integer LOW..HIGH
+``A,B,C``                one of the values, uniformly                each value
+``VALUE``                the same for every trial (an override)      the same for every trial
+=======================  ==========================================  ================================
+
+Values are YAML, as in overrides (``model.hidden=[50],[100,100]`` is a choice of two lists).
+Random search follows Bergstra & Bengio (2012) and DLFS ch. 6 (lr = 10^U(-6, -2), weight decay
+= 10^U(-8, -4)): each trial draws every parameter independently, in the order given, from the
+``sweep`` stream of ``--seed`` (default: the config's seed), trial after trial, so the first k
+trials of ``--trials 100`` are the trials of ``--trials k``. Grid search runs the Cartesian
+product, the first key varying slowest. Every trial trains with the config's own seed: the same
+initial weights and mini-batches, so trials differ only in what is swept.
+
+Before anything runs, every spec's end points or values and then every trial's config are
+validated by the config loader (optlab.config.loading), so an impossible value is a ConfigError naming the
+spec. Trials run through optlab.studies.executor (compare's machinery: a pool of worker processes, one progress display).
+
+Layout of ``<runs>/<date>_<time>_<name>-sweep/``: ``sweep.json`` (the plan: parameters, each
+trial's values and directory, status), ``config.yaml`` (the base config), ``trials/tNNN/`` (run
+directories, exactly what ``optlab train`` writes), and the leaderboard and figures of
+optlab.record.sweep_report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optlab.config.loading import (
+    ConfigError,
+    Problem,
+    dump_config,
+    load_config,
+    parse_override,
+    split_override,
+    value_text,
+)
+from optlab.config.schema import Config
+from optlab.engine.rng import stream
+from optlab.record.rundir import RunDir
+from optlab.studies.executor import (
+    NullProgress,
+    Outcome,
+    Progress,
+    Trial,
+    reported,
+    run_trials,
+)
+from optlab.studies.variants import split_values
+
+MAX_TRIALS = 10_000
+_RANGE = re.compile(r"^(log|lin|int):([^:]+):([^:]+)(?::([^:]+))?$")
+
+
+@dataclass
+class Param:
+    """One swept key: a range (``log``/``lin``/``int``) or a list of choices."""
+
+    key: str
+    kind: str                          # log | lin | int | choice
+    spec: str                          # as written, for the record
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None               # grid points (log / lin in a grid)
+    choices: list[Any] = field(default_factory=list)   # parsed values (choice)
+    texts: list[str] = field(default_factory=list)     # their YAML text, as written
+
+    @property
+    def log(self) -> bool:
+        """Plot on a log axis: a log range, or positive numeric choices spanning two decades."""
+        if self.kind == "log":
+            return True
+        nums = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        return self.kind == "choice" and len(nums) == len(self.choices) > 1 and min(nums) > 0 and \
+            max(nums) / min(nums) >= 100
+
+    def grid(self) -> list[Any]:
+        """The values a grid search tries, in order."""
+        if self.kind == "choice":
+            return list(self.choices)
+        if self.kind == "int":
+            return list(range(int(self.low), int(self.high) + 1))
+        space = np.geomspace if self.kind == "log" else np.linspace
+        return [float(v) for v in space(self.low, self.high, self.n)]
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        """One value for a random search."""
+        if self.kind == "choice":
+            return self.choices[int(rng.integers(len(self.choices)))]
+        if self.kind == "int":
+            return int(rng.integers(int(self.low), int(self.high), endpoint=True))
+        if self.kind == "log":
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+    def ends(self) -> list[Any]:
+        """The values whose validity stands for the whole range: its ends, or every choice."""
+        return list(self.choices) if self.kind == "choice" else [self.low, self.high]
+
+
+def parse_param(word: str, grid: bool) -> Param | tuple[str, str]:
+    """``KEY=SPEC`` -> a Param, or ``(key, text)`` for a fixed override; ConfigError if malformed."""
+    where = f"sweep {word!r}"
+    key, text = split_override(word, where)
+    m = _RANGE.match(text)
+    if m:
+        kind, low_text, high_text, n_text = m.groups()
+        example = f"{kind}:LOW:HIGH:N" if grid and kind != "int" else f"{kind}:LOW:HIGH"
+        try:
+            low, high = float(low_text), float(high_text)
+            n = int(n_text) if n_text is not None else None
+        except ValueError:
+            raise ConfigError([Problem(where, key, f"expected {example} with numbers, got {text!r}")]) from None
+        problems = []
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            problems.append("needs LOW < HIGH, both finite")
+        if kind == "log" and not low > 0:
+            problems.append("a log range needs 0 < LOW")
+        if kind == "int" and (low != int(low) or high != int(high) or n is not None):
+            problems.append("int:LOW:HIGH takes two integers and no N (a grid tries every integer)")
+        if kind != "int" and grid and n is None:
+            problems.append(f"a grid needs the number of points: {kind}:{low_text}:{high_text}:N")
+        if kind != "int" and not grid and n is not None:
+            problems.append(f"random search draws from the range: drop :{n_text} (or use --grid)")
+        if n is not None and not 2 <= n <= 1000:
+            problems.append("N must be between 2 and 1000")
+        if problems:
+            raise ConfigError([Problem(where, key, f"{p}; e.g. {key}={example}") for p in problems])
+        return Param(key, kind, text, low, high, n)
+    texts = split_values(text)
+    if len(texts) == 1:
+        parse_override(word)                            # a fixed override: its value must be YAML
+        return key, text
+    if any(not t for t in texts):
+        raise ConfigError([Problem(where, key, "an empty choice; write values separated by commas, e.g. sgd,adam")])
+    choices = [parse_override(f"{key}={t}")[1] for t in texts]
+    return Param(key, "choice", text, choices=choices, texts=texts)
+
+
+@dataclass
+class Plan:
+    """Everything a sweep will run, decided and validated before anything runs."""
+
+    config_path: Path
+    base: Config
+    mode: str                            # random | grid
+    params: list[Param]
+    fixed: list[str]                     # KEY=VALUE overrides for every trial
+    seed: int                            # of the proposals (random search)
+    values: list[dict[str, Any]]         # each trial's value of every param
+    configs: list[Config]
+
+
+def _trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
+    out = []
+    for p in params:
+        v = values[p.key]
+        out.append(f"{p.key}={p.texts[p.choices.index(v)] if p.kind == 'choice' else value_text(v)}")
+    return out
+
+
+def make_plan(config_path: Path, words: list[str], *, trials: int | None = None, grid: bool = False,
+              seed: int | None = None) -> Plan:
+    """Parse the words, draw or enumerate the trials and validate every trial's config."""
+    config_path = Path(config_path)
+    problems: list[Problem] = []
+    if (trials is None) == (not grid):
+        problems.append(Problem("--trials / --grid", "", "give --trials N for a random search or --grid for a grid "
+                                "search (one of them)"))
+    if trials is not None and not 1 <= trials <= MAX_TRIALS:
+        problems.append(Problem("--trials", "", f"between 1 and {MAX_TRIALS}, got {trials}"))
+    params, fixed = [], []
+    for word in words:
+        try:
+            parsed = parse_param(word, grid)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        if isinstance(parsed, Param):
+            params.append(parsed)
+        else:
+            fixed.append(f"{parsed[0]}={parsed[1]}")
+    keys = [p.key for p in params]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        problems.append(Problem("sweep", ", ".join(twice), "swept twice; give each key once"))
+    if not params and not problems:
+        problems.append(Problem("sweep", "", "nothing to sweep: give KEY=SPEC words, e.g. optimizer.lr=log:1e-4:1e-1"))
+    if problems:
+        raise ConfigError(problems)
+    base = load_config(config_path, fixed)                 # the file and the fixed overrides
+    problems += _validation_problems(base)
+
+    for p in params:                                       # each spec's ends or values, alone
+        for v in p.ends():
+            text = p.texts[p.choices.index(v)] if p.kind == "choice" else value_text(v)
+            try:
+                load_config(config_path, [*fixed, f"{p.key}={text}"])
+            except ConfigError as exc:
+                problems += [Problem(f"sweep '{p.key}={p.spec}'", q.key, f"{q.message} (at {p.key}={text})")
+                             for q in exc.problems]
+    if problems:
+        raise ConfigError(problems)
+
+    seed = base.seed if seed is None else seed
+    if grid:
+        size = math.prod(len(p.grid()) for p in params)
+        if size > MAX_TRIALS:
+            raise ConfigError([Problem("--grid", "", f"{size} combinations; at most {MAX_TRIALS}")])
+        values = [dict(zip(keys, combo)) for combo in itertools.product(*(p.grid() for p in params))]
+    else:
+        rng = stream(seed, "sweep")
+        values = [{p.key: p.draw(rng) for p in params} for _ in range(trials)]
+
+    configs: list[Config] = []
+    for i, v in enumerate(values):
+        try:
+            configs.append(load_config(config_path, [*fixed, *_trial_overrides(params, v)]))
+        except ConfigError as exc:                         # a combination the ends did not reveal
+            problems += [Problem(f"trial {i}", q.key, q.message) for q in exc.problems]
+            if len(problems) >= 10:
+                break
+    if problems:
+        raise ConfigError(problems)
+    return Plan(config_path, base, "grid" if grid else "random", params, fixed, seed, values, configs)
+
+
+def _validation_problems(base: Config) -> list[Problem]:
+    """A sweep ranks trials by validation accuracy: the config must hold out a validation set
+    that is not the test set (tuning on the test set makes its accuracy a tuned number)."""
+    data = base.data
+    if data is None:
+        return [Problem("sweep", "model", "a surface has no validation set to rank trials by")]
+    if getattr(data, "val_from", "train") == "test":
+        return [Problem("sweep", "data.val_from", "a sweep chooses by validation accuracy; with val_from: test it "
+                        "would tune on the test set: hold out a validation set (val_from: train)")]
+    val = data.resolved_val_size if hasattr(data, "resolved_val_size") else getattr(data, "val_size", 0)
+    if not val:
+        return [Problem("sweep", "data.val_size", "a sweep ranks trials by validation accuracy: give a val_size")]
+    return []
+
+
+def trial_dir(index: int, total: int) -> str:
+    return f"trials/t{index:0{max(3, len(str(total - 1)))}d}"
+
+
+@dataclass
+class SweepResult:
+    path: Path
+    status: str                       # completed
+    failed: list[Outcome]             # trials that raised (an error, not a divergence)
+
+
+def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
+              command: list[str] | None = None) -> SweepResult:
+    """Run every trial of ``plan`` (``workers`` processes; optlab.studies.executor) and render the leaderboard."""
+    from optlab.record import sweep_report
+    from optlab.record.figures import import_plotting
+
+    progress = progress or NullProgress()
+    command = list(command if command is not None else sys.argv)
+    rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+    rd.write_text("config.yaml", dump_config(plan.base))
+    n = len(plan.configs)
+    manifest = {
+        "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": plan.mode,
+        "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
+        "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
+        "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
+        "status": "running",
+    }
+    rd.write_json("sweep.json", manifest)
+    group = progress.add_group(f"{plan.mode} search", n)
+    trials = [Trial(i, group, cfg, trial_dir(i, n)) for i, cfg in enumerate(plan.configs)]
+    with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
+        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
+                              prepare=import_plotting)
+    return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"])

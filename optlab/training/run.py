@@ -1,0 +1,174 @@
+"""Run one experiment: build data, model, loss, penalty and optimizer from a config, train, and
+record everything in a run directory.
+
+``config.search.strategy`` picks the loop: ``random`` and ``local`` are in :mod:`optlab.training.search`;
+``gradient`` is in :mod:`optlab.training.gradient_loop`; a surface
+model's path in :mod:`optlab.training.descend`. Every loop counts loss evaluations (:mod:`optlab.training.budget`), the one budget
+its strategies share; metrics.csv records it beside steps and wall time.
+
+The loop (search strategy ``gradient``): mini-batches shuffled each epoch from the run's
+``batches`` Generator (docs/conventions.md), forward, loss + penalty, backward (or the numerical
+gradient, ``search.gradient: numerical``), one optimizer update;
+the mini-batch loss and learning rate are recorded every step, train/validation loss and accuracy
+every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. The same
+config and seed give identical metrics.
+
+How a run can end, and what its directory then says (meta.json ``status``):
+
+- ``completed``; a checkpoint is written, so ``--resume`` can extend it;
+- ``diverged``: the mini-batch loss was NaN / inf, or above ``train.divergence_factor`` times the
+  step-0 training loss; the run stops at that step, summary.json says where and why;
+- ``interrupted``: a graceful stop (:mod:`optlab.training.interrupt`) was requested; the step in progress
+  finishes, a checkpoint is written, then the run stops;
+- ``failed``: an exception (its message is in meta.json);
+- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.rundir.run_status`).
+
+Problems found before training are raised before any run directory exists: an unusable runs
+directory (:class:`~optlab.record.rundir.RunDirError`) or a config that cannot be built
+(:class:`SetupError`); refused resumptions raise :class:`~optlab.training.checkpoint.CheckpointError`.
+
+A surface model (optlab.engine.surfaces) has no data: :func:`_descend` follows the optimizer on
+f(x, y) from the configured start and records the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from optlab.config.loading import dump_config
+from optlab.config.schema import Config
+from optlab.engine.schedules import Schedule
+from optlab.record import run_report
+from optlab.record.rundir import RunDir, RunDirError, check_space, check_writable
+from optlab.training import checkpoint
+from optlab.training.descend import descend
+from optlab.training.gradient_loop import ProgressFn, train_gradient
+from optlab.training.interrupt import Abort, StopRequest
+from optlab.training.search import run_search
+from optlab.training.setup import (
+    Setup,
+    SetupError,
+    build_setup,
+    estimate_bytes,
+    total_steps,
+)
+from optlab.training.threads import limited, run_threads
+
+__all__ = ["Result", "Setup", "SetupError", "resume", "run"]
+
+
+@dataclass
+class Result:
+    run_dir: Path
+    status: str      # completed | diverged | interrupted | failed
+    summary: dict
+
+
+def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
+        command: list[str] | None = None, stop: StopRequest | None = None,
+        dir_name: str | None = None) -> Result:
+    """Train ``config`` into a new run directory under ``runs_root`` and render its report.
+
+    The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
+    trials of a comparison).
+
+    Before anything is created: ``runs_root`` must be writable with room for the run
+    (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
+    directory says so in meta.json and summary.json. ``stop``: poll it to stop gracefully
+    (optlab.training.interrupt.graceful_stop).
+    """
+    runs_root = Path(runs_root)
+    check_writable(runs_root)
+    surface = config.model.name == "surface"
+    setup = None if surface else build_setup(config)
+    check_space(runs_root, 2_000_000 if surface else estimate_bytes(config, setup))
+    try:
+        rd = RunDir.create(runs_root, dir_name or config.name, stamp=dir_name is None)
+    except OSError as exc:
+        raise RunDirError(f"cannot create a run directory under {runs_root}: {exc.strerror or exc}") from None
+    try:
+        rd.write_text("config.yaml", dump_config(config))
+        rd.start(command)
+    except OSError as exc:
+        # nothing has run yet: leave no half-made directory behind
+        for leftover in rd.path.iterdir():
+            leftover.unlink()
+        rd.path.rmdir()
+        raise RunDirError(f"cannot write to {rd.path}: {exc.strerror or exc}") from None
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), None)
+
+
+def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
+           command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
+    """Continue ``run_dir`` from its checkpoint up to ``config``'s length, in the same directory.
+
+    ``config`` must equal the run's own config except for train.iterations / train.epochs /
+    train.checkpoint_every (checkpoint.CheckpointError names any other difference). metrics.csv
+    loses the rows written after the checkpoint and is then appended to, so the finished run's
+    files equal those of a run that was never stopped (but for wall times).
+    """
+    rd = RunDir(Path(run_dir))
+    if config.search.strategy != "gradient":
+        raise checkpoint.CheckpointError(f"{rd.path}: a {config.search.strategy} search keeps no checkpoint; "
+                                         "run it again (same config and seed: the same trials)")
+    ckpt = checkpoint.prepare_resume(rd.path, config)
+    check_writable(rd.path)
+    setup = build_setup(config)
+    steps, per_epoch = total_steps(config, len(setup.data.train))
+    stopped_at = ckpt.extra.get("early_stopping", {}).get("stopped_at")
+    if stopped_at is not None:
+        raise checkpoint.CheckpointError(
+            f"{rd.path}: early stopping ended the run at step {stopped_at} (train.early_stopping); a longer run "
+            "would have stopped there too, so there is nothing to continue")
+    if steps <= ckpt.step:
+        raise checkpoint.CheckpointError(
+            f"{rd.path}: the checkpoint is at step {ckpt.step} and the config asks for {steps} steps; "
+            f"ask for more, e.g. train.iterations={ckpt.step + max(ckpt.step, 1)}")
+    saved_steps, _ = total_steps(Config.model_validate(ckpt.info["config"]), len(setup.data.train))
+    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    if schedule.depends_on_length and steps != saved_steps:
+        raise checkpoint.CheckpointError(
+            f"{rd.path}: the cosine schedule spans the run's {saved_steps} steps (optimizer.schedule.period: null); "
+            f"over {steps} steps it would have used other rates for the steps already taken. Start a new run, "
+            "or give the schedule a period")
+    check_space(rd.path, estimate_bytes(config, setup))
+    rd.truncate_metrics(ckpt.step)
+    if (rd.path / "diagnostics.csv").is_file():
+        rd.truncate_metrics(ckpt.step, name="diagnostics.csv")
+    rd.write_text("config.yaml", dump_config(config))   # the new length; re-running it repeats the run
+    for stale in ("summary.json", "results.md"):        # they described the run before it resumed
+        rd.remove(stale)
+    rd.restart(command, ckpt.step)
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt)
+
+
+def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
+             ckpt: checkpoint.Checkpoint | None) -> Result:
+    try:
+        if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
+            summary = descend(config, rd, on_step)
+        else:
+            with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads)
+                if config.search.strategy == "gradient":
+                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt)
+                else:
+                    summary = run_search(config, setup, rd, on_step, stop)
+    except Abort as exc:        # a second signal: record it and leave at once (no plotting)
+        with stop.shielded():
+            rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")
+        raise
+    except KeyboardInterrupt:   # Ctrl-C without graceful_stop (e.g. a library user)
+        rd.finish("interrupted", signal="SIGINT")
+        run_report.render_run(rd.path, quiet=True)
+        raise
+    except Exception as exc:
+        rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        run_report.render_run(rd.path, quiet=True)
+        raise
+    with stop.shielded():
+        rd.write_json("summary.json", summary)
+        extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
+        rd.finish(summary["status"], **extra)
+    run_report.render_run(rd.path, quiet=summary["status"] != "completed")
+    return Result(rd.path, summary["status"], summary)
