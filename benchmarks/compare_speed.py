@@ -9,8 +9,8 @@ one process vs once in each of two processes. It is what the machine gives two p
 now (below 2 when other work holds a core), so compare speed-up / reference is the pool's
 efficiency whatever the load.
 
-    python benchmarks/compare_speed.py                                   # configs/mnist_mlp.yaml
-    python benchmarks/compare_speed.py --config configs/quickstart.yaml train.epochs=30
+    python benchmarks/compare_speed.py                                   # optlab/recipes/mnist_mlp.yaml
+    python benchmarks/compare_speed.py --config quickstart train.epochs=30
 
 Not a test: timings depend on the machine and on what else runs on it.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 from bench import reference_speedup, trial_numbers
 
 from optlab.config.loading import ConfigError
+from optlab.config.recipes import resolve
 from optlab.studies.compare import make_plan, run_compare
 from optlab.studies.variants import build_variants
 
@@ -34,15 +35,15 @@ OPTIMIZERS = ["sgd", "momentum", "adagrad", "adam"]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="configs/mnist_mlp.yaml")
+    parser.add_argument("--config", default="mnist_mlp")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides, e.g. train.iterations=500")
     args = parser.parse_args()
     try:
-        base, varied, variants = build_variants(Path(args.config), OPTIMIZERS + args.overrides)
+        base, varied, variants = build_variants(resolve(args.config).path, OPTIMIZERS + args.overrides)
         plan = make_plan(variants, base, varied, seeds=args.seeds)
     except ConfigError as exc:
-        print(f"error:\n{exc}\n(try --config configs/quickstart.yaml)", file=sys.stderr)
+        print(f"error:\n{exc}\n(try --config quickstart)", file=sys.stderr)
         return 2
     n = len(plan.variants) * len(plan.seeds)
     print(f"{args.config}: {n} trials ({', '.join(OPTIMIZERS)} x {len(plan.seeds)} seed(s))")

@@ -122,7 +122,7 @@ def test_not_a_config_file(tmp_path: Path, make, fragment: str):
 
 
 @pytest.mark.parametrize("args", [["tests/broken_configs/three_problems.yaml"],
-                                  ["configs/quickstart.yaml", "model.hidden=["]])
+                                  ["quickstart", "model.hidden=["]])
 def test_a_real_process_prints_no_traceback(tmp_path: Path, args):
     """The console entry point, not the test runner: exit status 2 and a clean stderr."""
     from conftest import REPO

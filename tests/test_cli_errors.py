@@ -16,9 +16,9 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize("args,says", [
-    (["trian", "configs/quickstart.yaml"], "No such command 'trian'"),
+    (["trian", "quickstart"], "No such command 'trian'"),
     (["train"], "a config file is required"),
-    (["train", "configs/quickstart.yaml", "--bogus"], "No such option: --bogus"),
+    (["train", "quickstart", "--bogus"], "No such option: --bogus"),
     (["--nonsense"], "No such option"),
 ])
 def test_bad_usage_exits_2_with_the_usage_line(args, says):
@@ -30,7 +30,7 @@ def test_bad_usage_exits_2_with_the_usage_line(args, says):
 
 def test_an_option_without_its_value_exits_2():
     """click raises this one without a context, so it has no usage line (upstream behaviour)."""
-    proc = subprocess.run([sys.executable, "-m", "optlab", "train", "configs/quickstart.yaml", "--resume"],
+    proc = subprocess.run([sys.executable, "-m", "optlab", "train", "quickstart", "--resume"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "Option '--resume' requires an argument." in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -259,11 +259,12 @@ def test_bad_input_exits_2_with_a_message(tmp_path, args, message):
     assert not (tmp_path / "runs").exists()
 
 
-def test_missing_default_config_says_how_to_choose_one(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    out = RUNNER.invoke(app, ["compare", "sgd", "adam"])
+def test_an_unknown_config_names_the_closest_recipe(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)     # no configs/ here: the default and the names are recipes (#15)
+    out = RUNNER.invoke(app, ["compare", "sgd", "adam", "--config", "mnist_mpl"])
     assert out.exit_code == 2
-    assert "configs/mnist_mlp.yaml  no such file" in out.output and "--config" in out.output
+    assert "mnist_mpl  no such file or recipe; did you mean 'mnist_mlp'?" in out.output, out.output
+    assert "Traceback" not in out.output
 
 
 def test_report_refuses_what_is_not_a_run(tmp_path):
@@ -273,7 +274,7 @@ def test_report_refuses_what_is_not_a_run(tmp_path):
 
 
 def test_a_diverged_variant_exits_1_is_reported_and_never_best(tmp_path):
-    rosenbrock = Path(__file__).resolve().parents[1] / "configs" / "rosenbrock.yaml"
+    rosenbrock = Path(__file__).resolve().parents[1] / "optlab" / "recipes" / "rosenbrock.yaml"
     out = RUNNER.invoke(app, ["compare", "sgd:lr=0.1", "adam", "--config", str(rosenbrock), "train.iterations=20",
                               "--workers", "1", "--runs-dir", str(tmp_path), "-q"])
     assert out.exit_code == 1, out.output

@@ -17,7 +17,7 @@ from optlab.config.loading import (
 )
 from optlab.config.schema import Config
 
-SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
+SHIPPED = sorted((REPO / "optlab" / "recipes").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -25,7 +25,8 @@ def test_shipped_configs_load_and_open_with_question_source_command(path: Path):
     load_config(path)
     head = path.read_text().split("\n\n")[0].lower()
     assert head.startswith("# question:"), "a shipped config opens with the question it asks"
-    assert "# source:" in head and f"# command: optlab train configs/{path.name}" in head
+    assert "# source:" in head and "# command: optlab " in head
+    assert f"optlab train {path.stem}" in head, "every recipe says how to run it alone, by name"
 
 
 def problems(tmp_path: Path, text: str, overrides=()) -> list[str]:

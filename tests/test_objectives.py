@@ -16,7 +16,7 @@ from optlab.engine.surfaces import OBJECTIVES, view_window
 from optlab.record.rundir import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-BOWL = REPO / "configs" / "bowl.yaml"
+BOWL = REPO / "optlab" / "recipes" / "bowl.yaml"
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
@@ -42,13 +42,15 @@ def test_minimum_is_a_stationary_point(name):
     assert f.value(*map(np.float64, f.minimum)) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_view_window_grows_for_the_path_but_not_without_bound():
+def test_view_window_grows_for_the_path_but_stays_near_the_surfaces_region():
     bowl = OBJECTIVES["bowl"]
     assert view_window(bowl, np.array([-7.0]), np.array([2.0])) == (-10, 10, -5, 5)
-    x0, x1, y0, y1 = view_window(bowl, np.array([0.0, 30.0, np.nan]), np.array([0.0, 1.0, np.inf]))
-    assert x1 > 30 and (y0, y1) == (-5, 5)
+    x0, x1, y0, y1 = view_window(bowl, np.array([0.0, 13.0, np.nan]), np.array([0.0, 1.0, np.inf]))
+    assert 13 < x1 <= 20 and (y0, y1) == (-5, 5)            # an overshoot stays in view
     x0, x1, _, _ = view_window(bowl, np.array([1e9]), np.array([0.0]))
-    assert x1 < 200
+    assert x1 == 20                                          # a divergence does not stretch the view
+    beale = OBJECTIVES["beale"]                              # #15: paths off to +-45 hid Adam's path
+    assert view_window(beale, np.array([-45.0, 3.0]), np.array([45.0, 0.5])) == (-9.0, 4.5, -4.5, 9.0)
 
 
 SURFACE = """

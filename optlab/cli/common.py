@@ -24,19 +24,38 @@ def err_console():
     return Console(stderr=True, highlight=False)
 
 
-def load_config_or_exit(path: Path, overrides: list[str]):
-    """The validated config, or exit 2 listing every problem."""
+def _config_problems(exc) -> typer.Exit:
+    console = err_console()
+    n = len(exc.problems)
+    console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the config:")
+    for problem in exc.problems:
+        console.print(f"  {problem}", markup=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def resolve_or_exit(text: str | Path):
+    """A config argument (a path, or a recipe's name) -> optlab.config.recipes.ConfigRef, or exit 2
+    naming the closest recipe."""
+    from optlab.config.loading import ConfigError
+    from optlab.config.recipes import resolve
+
+    try:
+        return resolve(text)
+    except ConfigError as exc:
+        raise _config_problems(exc) from None
+
+
+def load_config_or_exit(path: str | Path, overrides: list[str], resolved: bool = False):
+    """The validated config from a path or a recipe's name (``resolved``: ``path`` is a file
+    already), or exit 2 listing every problem."""
     from optlab.config.loading import ConfigError, load_config
 
+    if not resolved:
+        path = resolve_or_exit(path).path
     try:
         return load_config(path, overrides)
     except ConfigError as exc:
-        console = err_console()
-        n = len(exc.problems)
-        console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the config:")
-        for problem in exc.problems:
-            console.print(f"  {problem}", markup=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise _config_problems(exc) from None
 
 
 def print_failure(console, exc: Exception) -> None:

@@ -20,8 +20,8 @@ class _Method(str, Enum):
 
 @app.command()
 def gradcheck(
-    config: Optional[Path] = typer.Argument(
-        None, help="YAML config to check; without one, every built-in layer, loss, regulariser and model"),
+    config: Optional[str] = typer.Argument(
+        None, help="a recipe's name or a YAML config to check; without one, every built-in layer, loss, regulariser and model"),
     overrides: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="override config keys, e.g. model.activation=tanh regularization.l1=1e-3"),
     method: _Method = typer.Option(
@@ -36,7 +36,7 @@ def gradcheck(
 ) -> None:
     """Compare analytic gradients with numerical ones, per tensor, in float64; exit 1 if any fails.
 
-    Examples: optlab gradcheck;  optlab gradcheck configs/quickstart.yaml --method both
+    Examples: optlab gradcheck;  optlab gradcheck quickstart --method both
     """
     import math
 

@@ -11,8 +11,7 @@ import typer
 from optlab.cli.app import EXIT_FAILED, app
 from optlab.cli.common import bad_problems, err_console, with_progress
 
-DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
-
+DEFAULT_COMPARE_CONFIG = "mnist_mlp"    # a recipe (optlab.config.recipes): DLFS ch. 6's network
 
 
 @app.command()
@@ -20,7 +19,8 @@ def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
         help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
-    config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
+    config: str = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c",
+                               help="a recipe's name or a YAML config file every variant starts from"),
     vary: Optional[str] = typer.Option(
         None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
     seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it"),
@@ -38,23 +38,22 @@ def compare(
 ) -> None:
     """Train variants of one experiment side by side: same initial weights and mini-batches per seed.
 
-    Examples: optlab compare sgd momentum adagrad adam --config configs/quickstart.yaml --seeds 3;
+    Examples: optlab compare sgd momentum adagrad adam --config quickstart --seeds 3;
     optlab compare --vary model.init=normal,xavier,he; optlab compare sgd adam --tune lr
     """
     from optlab.config.loading import ConfigError
+    from optlab.config.recipes import resolve
 
     try:
         from optlab.studies.compare import make_plan
         from optlab.studies.variants import build_variants, is_override
 
-        base, varied, variants = build_variants(config, words or [], vary)
+        ref = resolve(config)
+        base, varied, variants = build_variants(ref.path, words or [], vary)
         plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
-                         source={"config": str(config), "overrides": [w for w in words or [] if is_override(w)]})
+                         source={"config": ref.origin, "overrides": [w for w in words or [] if is_override(w)]})
     except ConfigError as exc:
-        hint = ""
-        if config == DEFAULT_COMPARE_CONFIG and not config.exists():
-            hint = f"({config} is the default config; give another with --config, e.g. --config configs/quickstart.yaml)"
-        raise bad_problems(exc.problems, hint) from None
+        raise bad_problems(exc.problems) from None
     from optlab.record.rundir import default_runs_root
     from optlab.studies.compare import run_compare
     from optlab.terminal import print_compare_results
@@ -72,7 +71,7 @@ def compare(
 
 @app.command()
 def sweep(
-    config: Path = typer.Argument(..., metavar="CONFIG", help="YAML config every trial starts from"),
+    config: str = typer.Argument(..., metavar="CONFIG", help="a recipe's name or a YAML config every trial starts from"),
     words: Optional[list[str]] = typer.Argument(
         None, metavar="KEY=SPEC...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
@@ -91,16 +90,18 @@ def sweep(
 ) -> None:
     """Search hyper-parameters: random or grid search, trials in parallel, a leaderboard by validation accuracy.
 
-    Examples: optlab sweep configs/dlfs_hyperparameter_search.yaml --trials 100 optimizer.lr=log:1e-6:1e-2
-    regularization.l2=log:1e-8:1e-4;  optlab sweep configs/quickstart.yaml --grid optimizer.name=sgd,adam
+    Examples: optlab sweep dlfs_hyperparameter_search --trials 100 optimizer.lr=log:1e-6:1e-2
+    regularization.l2=log:1e-8:1e-4;  optlab sweep quickstart --grid optimizer.name=sgd,adam
     optimizer.lr=0.001,0.01,0.1
     """
     from optlab.config.loading import ConfigError
+    from optlab.config.recipes import resolve
 
     try:
         from optlab.studies.sweep import make_plan
 
-        plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
+        ref = resolve(config)
+        plan = make_plan(ref.path, words or [], trials=trials, grid=grid, seed=seed, origin=ref.origin)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
     from optlab.record.rundir import default_runs_root

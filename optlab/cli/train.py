@@ -15,6 +15,7 @@ from optlab.cli.common import (
     err_console,
     load_config_or_exit,
     print_failure,
+    resolve_or_exit,
 )
 
 
@@ -35,7 +36,8 @@ def train(
     ctx: typer.Context,
     config: Optional[str] = typer.Argument(
         None, metavar="CONFIG", show_default=False,
-        help="YAML config file, e.g. configs/quickstart.yaml (with --resume: optional, default the run's own)"),
+        help="a recipe's name (optlab recipes lists them) or a YAML config file, e.g. quickstart or my.yaml "
+             "(with --resume: optional, default the run's own)"),
     overrides: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="override config keys, e.g. optimizer.lr=0.01 model.hidden=[50,50]"),
     resume: Optional[Path] = typer.Option(
@@ -52,7 +54,7 @@ def train(
 
     Continue a stopped or finished run: optlab train --resume RUN_DIR [train.iterations=N]
 
-    Example: optlab train configs/quickstart.yaml optimizer.lr=0.01 seed=3
+    Example: optlab train quickstart optimizer.lr=0.01 seed=3  (optlab recipes lists the recipes)
     """
     DEBUG["on"] = DEBUG["on"] or debug
     args = ([config] if config is not None else []) + list(overrides or [])
@@ -61,10 +63,12 @@ def train(
             raise bad_input(f"--resume {resume}: not a run directory (no meta.json)")
         config_path, args = _resume_args(resume, args)
     elif not args:
-        raise typer.BadParameter("a config file is required (or --resume RUN_DIR)", ctx=ctx, param_hint="'CONFIG'")
+        raise typer.BadParameter("a config file or recipe is required (or --resume RUN_DIR)", ctx=ctx,
+                                 param_hint="'CONFIG'")
     else:
-        config_path, args = Path(args[0]), args[1:]
-    cfg = load_config_or_exit(config_path, args)
+        config_path, args = args[0], args[1:]
+    ref = resolve_or_exit(config_path)
+    cfg = load_config_or_exit(ref.path, args, resolved=True)
 
     from optlab.record.rundir import RunDirError, default_runs_root
     from optlab.terminal import print_run_results, progress_bar
@@ -80,7 +84,7 @@ def train(
                 result = experiment.resume(resume, cfg, on_step=on_step, command=sys.argv, stop=stop)
             else:
                 result = experiment.run(cfg, runs_dir or default_runs_root(), on_step=on_step, command=sys.argv,
-                                        stop=stop)
+                                        stop=stop, origin=ref.origin)
     except (RunDirError, CheckpointError, experiment.SetupError) as exc:
         if DEBUG["on"]:
             raise

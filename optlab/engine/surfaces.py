@@ -88,19 +88,22 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
-def view_window(objective: Objective, xs: Array, ys: Array, margin: float = 0.1) -> tuple[float, float, float, float]:
-    """The objective's plot window, grown to hold the finite points of a path (up to 10x its size).
+def view_window(objective: Objective, xs: Array, ys: Array, margin: float = 0.1,
+                grow: float = 0.5) -> tuple[float, float, float, float]:
+    """The objective's plot window, grown to hold the finite points of a path, by at most ``grow``
+    times its size on each side.
 
-    A path that leaves the usual window (an optimizer overshooting, or escaping the saddle) stays
-    visible; a diverging one does not blow the view up to where the contours vanish.
+    A path that leaves the usual window a little (an optimizer overshooting, or escaping the
+    saddle) stays visible; a diverging one does not stretch the view to where the contours and the
+    other paths vanish (Beale's window is the function's region, +-4.5: a path flying off to +-45
+    would shrink a converging one to a dot). The plots cut such a path where it leaves the view.
     """
     x0, x1, y0, y1 = objective.window
     ok = np.isfinite(xs) & np.isfinite(ys)
     if ok.any():
         wx, wy = x1 - x0, y1 - y0
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        px = np.clip(xs[ok], cx - 5 * wx, cx + 5 * wx)
-        py = np.clip(ys[ok], cy - 5 * wy, cy + 5 * wy)
-        x0, x1 = min(x0, px.min() - margin * wx), max(x1, px.max() + margin * wx)
-        y0, y1 = min(y0, py.min() - margin * wy), max(y1, py.max() + margin * wy)
+        px = np.clip(xs[ok], x0 - grow * wx, x1 + grow * wx)
+        py = np.clip(ys[ok], y0 - grow * wy, y1 + grow * wy)
+        x0, x1 = max(x0 - grow * wx, min(x0, px.min() - margin * wx)), min(x1 + grow * wx, max(x1, px.max() + margin * wx))
+        y0, y1 = max(y0 - grow * wy, min(y0, py.min() - margin * wy)), min(y1 + grow * wy, max(y1, py.max() + margin * wy))
     return float(x0), float(x1), float(y0), float(y1)

@@ -5,9 +5,14 @@ one colour per variant across all figures. Bands are ±1 sample std over seeds. 
 object API only (docs/conventions.md, "Files": no pyplot state, headless).
 
 When a comparison includes a random or local search (optlab.training.search; its metrics have
-``best_loss``), the x-axis of every curve is loss evaluations, the budget all strategies share
-(optlab.training.budget), and a search's loss curve is its best loss so far (not smoothed: it only falls);
+``best_loss``), the x-axis of every curve is examples forwarded (loss evaluations x their size, the
+budget all strategies share: optlab.training.budget; log-scaled when the strategies' budgets differ
+by decades), and a search's loss curve is its best loss so far (not smoothed: it only falls);
 otherwise the x-axis is the step.
+
+A diverging trial (a surface path flying off, a loss growing without bound) is drawn up to where
+it leaves the view and marked there with an ``x``; its values never set the axes, so the others
+stay readable and matplotlib never meets an overflowing tick.
 """
 
 from __future__ import annotations
@@ -60,11 +65,39 @@ def _finite_prefix(values: np.ndarray) -> np.ndarray:
 
 
 def x_axis(trials: list[list]) -> str:
-    """The metrics column to plot against: ``loss_evals`` when a search strategy is compared."""
+    """The metrics column to plot against: ``examples`` (forwarded) when a search strategy is
+    compared (``loss_evals`` for runs that do not record their evaluations' size), else ``step``."""
     runs = [t.metrics for ts in trials for t in ts]
-    if any("best_loss" in m for m in runs) and all("loss_evals" in m for m in runs):
-        return "loss_evals"
+    if any("best_loss" in m for m in runs):
+        if all("examples" in m for m in runs):
+            return "examples"
+        if all("loss_evals" in m for m in runs):
+            return "loss_evals"
     return "step"
+
+
+X_LABELS = {"examples": "examples forwarded (loss evaluations × their size)", "loss_evals": "loss evaluations",
+            "step": "step"}
+
+
+def _x_scale(ax, x: str) -> None:
+    """Log x when strategies' budgets differ by decades (whole-set searches vs mini-batch steps)."""
+    if x == "examples" and ax.lines:
+        ends = [float(np.nanmax(line.get_xdata())) for line in ax.lines if len(line.get_xdata())]
+        starts = [float(np.nanmin(line.get_xdata())) for line in ax.lines if len(line.get_xdata())]
+        if min(ends) > 0 and max(ends) / min(ends) > 20:
+            ax.set_xscale("symlog", linthresh=max(1.0, min(e for e in starts + ends if e > 0)))
+
+
+def has_validation(trials: list[list]) -> bool:
+    """Whether any trial has a finite validation accuracy to plot."""
+    return any(np.isfinite(t.metrics.get("val_acc", np.array([np.nan]))).any() for ts in trials for t in ts)
+
+
+def _in_bounds(values: np.ndarray, cap: float) -> tuple[np.ndarray, bool]:
+    """The prefix of a curve that is finite and within ``cap`` in size, and whether it was cut."""
+    bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > cap))
+    return (values[: bad[0]], True) if len(bad) else (values, False)
 
 
 def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: bool = True):
@@ -77,14 +110,18 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
     ax = axes[0, 0]
     lows, highs = [], []
     x = x_axis(trials)
+    firsts = [abs(float(v)) for ts in trials for t in ts for v in t.metrics.get("loss", [])[:2] if np.isfinite(v)]
+    cap = 1e4 * (max(firsts, default=1.0) + 1.0)   # beyond this a curve is diverging: cut and marked
     for i, (label, ts) in enumerate(zip(labels, trials)):
         runs = [t.metrics for t in ts if len(t.metrics.get("step", [])) > 1]
         if not runs:
             continue
         search = "best_loss" in runs[0]
         start = 0 if not smoothed or search else 1   # a data run's step 0 has no mini-batch loss
-        raw = [_finite_prefix(m["best_loss" if search else "loss"][start:]) for m in runs]
-        raw = [r for r in raw if len(r)]
+        cuts = [_in_bounds(m["best_loss" if search else "loss"][start:], cap) for m in runs]
+        raw = [r for r, _ in cuts if len(r)]
+        if any(cut for _, cut in cuts) or any(t.status == "diverged" for t in ts):
+            label = f"{label} (diverged)"
         if not raw:
             continue
         steps = runs[0][x][start: start + max(len(r) for r in raw)]
@@ -98,6 +135,9 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
         else:
             mean, std = band(raw)
         ax.plot(steps, mean, color=color(i), lw=1.8, marker=None if smoothed else ".", label=label)
+        if label.endswith("(diverged)") and np.isfinite(mean).any():
+            last = np.flatnonzero(np.isfinite(mean))[-1]
+            ax.plot(steps[last], mean[last], "x", color=color(i), ms=9, mew=2)
         if len(raw) > 1:
             ax.fill_between(steps, mean - std, mean + std, color=color(i), alpha=0.18, lw=0)
         lows.append(np.nanmin(mean))
@@ -105,10 +145,11 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
     if lows and min(lows) > 0 and max(highs) / min(lows) > 50:
         ax.set_yscale("log")
     ylabel = "f(x, y)" if not smoothed else "training loss (mini-batch)"
-    if x == "loss_evals":
+    if x != "step":
         ylabel = "loss (search: best so far; gradient: mini-batch, smoothed)"
-    ax.set(xlabel="loss evaluations" if x == "loss_evals" else "step", ylabel=ylabel,
+    ax.set(xlabel=X_LABELS[x], ylabel=ylabel,
            title=f"{title}: {'f along the path' if not smoothed else 'training loss'}")
+    _x_scale(ax, x)
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
@@ -141,8 +182,8 @@ def accuracy_figure(labels: list[str], trials: list[list], title: str, target: f
         ax.text(0.5, 0.5, "no validation data", transform=ax.transAxes, ha="center", va="center", color="gray")
     elif target is not None:
         ax.axhline(100 * target, color="black", ls="--", lw=0.8, label=f"target {100 * target:.1f} %")
-    ax.set(xlabel="loss evaluations" if x == "loss_evals" else "step", ylabel="validation accuracy (%)",
-           title=f"{title}: validation accuracy")
+    ax.set(xlabel=X_LABELS[x], ylabel="validation accuracy (%)", title=f"{title}: validation accuracy")
+    _x_scale(ax, x)
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
@@ -176,11 +217,29 @@ def trajectories_figure(labels: list[str], trials: list[list], title: str):
 
 
 def _path_panel(ax, objective, window, paths, panel_title: str) -> None:
+    """Contours, each path up to where it leaves the view (far outside it: marked ``x``, "diverged"),
+    and a legend naming the markers: the start (square) and the minimum (+)."""
+    from matplotlib.lines import Line2D
+
     contour_axes(ax, objective, window, n=160)
+    x0, x1, y0, y1 = window
+    far = 10 * max(x1 - x0, y1 - y0)                  # beyond this a point is off any sensible view
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     for i, label, t in paths:
         x, y = t.metrics["x"], t.metrics["y"]
-        ax.plot(x, y, "o-" if len(x) <= 100 else "-", color=color(i), ms=2.5, lw=1.1, label=label)
+        out = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)) | (np.abs(x - cx) > far) | (np.abs(y - cy) > far))
+        diverged = len(out) > 0 or t.status == "diverged"
+        if len(out):
+            x, y = x[: out[0]], y[: out[0]]
+        ax.plot(x, y, "o-" if len(x) <= 100 else "-", color=color(i), ms=2.5, lw=1.1,
+                label=f"{label} (diverged)" if diverged else label)
+        if diverged and len(x):
+            ax.plot(x[-1:], y[-1:], "x", color=color(i), ms=9, mew=2)
         ax.plot(x[:1], y[:1], "s", color="black", ms=4)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1))
     ax.set_title(panel_title)
-    if len(paths) > 1:
-        ax.legend(fontsize="small")
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], marker="s", color="black", ls="", ms=4, label="start"))
+    if objective.minimum is not None:
+        handles.append(Line2D([], [], marker="+", color="black", ls="", ms=10, mew=1.5, label="minimum"))
+    ax.legend(handles=handles, fontsize="small")

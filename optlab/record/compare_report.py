@@ -51,6 +51,9 @@ def load_trial(path: Path) -> TrialData:
     metrics = {}
     if (path / "metrics.csv").exists():
         metrics = {k: np.asarray(v) for k, v in read_metrics(path / "metrics.csv").items()}
+    size = summary.get("examples_per_eval")
+    if size and "loss_evals" in metrics:   # every evaluation of a run forwards the same number of examples
+        metrics["examples"] = metrics["loss_evals"] * float(size)
     config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").exists() else {}
     return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics, config)
 
@@ -331,8 +334,10 @@ def render_compare(path: Path, quiet: bool = False) -> None:
         if surface:
             if any(t.metrics.get("x") is not None for ts in trials for t in ts):
                 rd.write_figure("trajectories.png", compare_plots.trajectories_figure(labels, trials, title))
-        else:
+        elif compare_plots.has_validation(trials):   # no validation data (one example): no empty figure
             rd.write_figure("accuracy.png", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target")))
+        else:
+            rd.remove("accuracy.png")
     except Exception:
         if not quiet:
             raise

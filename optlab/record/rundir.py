@@ -217,7 +217,9 @@ class RunDir:
         keep = [r for r in rows if len(r.split(",")) == n and int(r.split(",", 1)[0]) <= last_step]
         self.write_text(name, "\n".join([header, *keep]) + "\n")
 
-    def start(self, command: Iterable[str] | None = None) -> None:
+    def start(self, command: Iterable[str] | None = None, origin: str | None = None) -> None:
+        """A fresh meta.json: status running. ``origin``: where the config came from, a path or
+        ``recipe:NAME`` (optlab.config.recipes), when it was read from a file."""
         import numpy
 
         self.write_json("meta.json", {
@@ -230,6 +232,7 @@ class RunDir:
             "host": platform.node(),
             "git_commit": _git_commit(Path.cwd()),
             "command": list(command if command is not None else sys.argv),
+            "config": origin,
             "pid": os.getpid(),
             "heartbeat": _now(),
         })

@@ -167,6 +167,7 @@ class Plan:
     seed: int                            # of the proposals (random search)
     values: list[dict[str, Any]]         # each trial's value of every param
     configs: list[Config]
+    origin: str | None = None            # where the config came from: a path or recipe:NAME (compare.json's "config")
 
 
 def _trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
@@ -178,7 +179,7 @@ def _trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
 
 
 def make_plan(config_path: Path, words: list[str], *, trials: int | None = None, grid: bool = False,
-              seed: int | None = None) -> Plan:
+              seed: int | None = None, origin: str | None = None) -> Plan:
     """Parse the words, draw or enumerate the trials and validate every trial's config."""
     config_path = Path(config_path)
     problems: list[Problem] = []
@@ -240,7 +241,7 @@ def make_plan(config_path: Path, words: list[str], *, trials: int | None = None,
                 break
     if problems:
         raise ConfigError(problems)
-    return Plan(config_path, base, "grid" if grid else "random", params, fixed, seed, values, configs)
+    return Plan(config_path, base, "grid" if grid else "random", params, fixed, seed, values, configs, origin)
 
 
 def _validation_problems(base: Config) -> list[Problem]:
@@ -281,7 +282,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
     rd.write_text("config.yaml", dump_config(plan.base))
     n = len(plan.configs)
     manifest = {
-        "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": plan.mode,
+        "name": plan.base.name, "config": plan.origin or str(plan.config_path), "command": command, "mode": plan.mode,
         "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
         "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
         "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],

@@ -11,7 +11,9 @@ validated (and every mistake located) by the same loader as ``optlab train`` (op
   are the config's for every optimizer compared, unless its ``compare.optimizers`` entry sets
   them: they are part of the training set-up, not of the optimizer's rule;
 - ``--vary KEY=V1,V2,...``: each variant overrides one config key (``--vary optimizer=sgd,adam``
-  is the optimizer form).
+  is the optimizer form);
+- the config's ``compare.variants`` (when the command line names none): each named variant sets
+  its own keys, e.g. the hiker's three strategies, each with its own settings, on one model.
 
 Order of application: the variant's optimizer section, then the overrides given for all
 (``train.iterations=500``), then the variant's own ``name:key=value``, the most specific last.
@@ -124,8 +126,8 @@ def build_variants(path: Path, words: list[str], vary: str | None = None) -> tup
     """(base config, what is varied, variants) from the command line's words and ``--vary``.
 
     ``words`` mixes optimizer specs and ``KEY=VALUE`` overrides (told apart by
-    :func:`is_override`). With neither specs nor ``--vary``, the config's ``compare.optimizers``
-    are compared.
+    :func:`is_override`). With neither specs nor ``--vary``, the config's ``compare.variants``
+    are compared, else its ``compare.optimizers``.
     """
     path = Path(path)
     overrides = [w for w in words if is_override(w)]
@@ -148,11 +150,13 @@ def build_variants(path: Path, words: list[str], vary: str | None = None) -> tup
         values = split_values(rest)
         if not rest.strip() or any(not v for v in values):
             raise ConfigError([Problem("--vary", ".".join(key), "empty value in the list: give V1,V2,... after '='")])
+    elif not specs and base.compare.variants:
+        return base, "variant", _named_variants(path, base, overrides)
     elif not specs:
         values = [entry.name for entry in base.compare.optimizers]
         if not values:
             raise ConfigError([Problem("", "", "nothing to compare: name optimizers (optlab compare sgd adam ...), "
-                                               "give --vary KEY=V1,V2,..., or list compare.optimizers in the config")])
+                                               "give --vary KEY=V1,V2,..., or list compare.optimizers or compare.variants in the config")])
     twice = sorted({v for v in values if values.count(v) > 1})
     if twice:
         raise ConfigError([Problem("--vary" if vary else "", ".".join(key), f"given more than once: {', '.join(twice)}")])
@@ -180,3 +184,15 @@ def build_variants(path: Path, words: list[str], vary: str | None = None) -> tup
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))   # each problem once, in order
     return base, varied, [r for r in results if isinstance(r, Variant)]
+
+
+def _named_variants(path: Path, base: Config, overrides: list[str]) -> list[Variant]:
+    """The config's ``compare.variants``: each sets its own keys after the overrides for all."""
+    results: list[Variant | list[Problem]] = []
+    for label, settings in base.compare.variants.items():
+        own = [f"{key}={json.dumps(value)}" for key, value in settings.items()]
+        results.append(_load_variant(path, label, [*overrides, *own], set(own), f"compare.variants.{label}"))
+    problems = [p for r in results if isinstance(r, list) for p in r]
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    return [r for r in results if isinstance(r, Variant)]

@@ -67,11 +67,12 @@ class Result:
 
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
         command: list[str] | None = None, stop: StopRequest | None = None,
-        dir_name: str | None = None) -> Result:
+        dir_name: str | None = None, origin: str | None = None) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
 
     The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
-    trials of a comparison).
+    trials of a comparison). ``origin``: where the config came from (a path or ``recipe:NAME``),
+    recorded in meta.json.
 
     Before anything is created: ``runs_root`` must be writable with room for the run
     (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
@@ -89,7 +90,7 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
         raise RunDirError(f"cannot create a run directory under {runs_root}: {exc.strerror or exc}") from None
     try:
         rd.write_text("config.yaml", dump_config(config))
-        rd.start(command)
+        rd.start(command, origin)
     except OSError as exc:
         # nothing has run yet: leave no half-made directory behind
         for leftover in rd.path.iterdir():

@@ -3,7 +3,7 @@ what it records."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -93,11 +93,17 @@ class DiagnosticsConfig(Section):
 
 
 class CompareConfig(Section):
-    """What `optlab compare` uses: the optimizers to compare when none is named, with their settings."""
+    """What `optlab compare` uses when the command line names no variants: the optimizers to
+    compare with their settings, or named variants that each set their own keys (the hiker's three
+    strategies, each with its own sensible settings, on one model)."""
 
     optimizers: list[OptimizerConfig] = Field(
         [], description="each optimizer's hyper-parameters in a comparison (e.g. the bowl's rates); "
                         "compared by default when the command line names none")
+    variants: dict[str, dict[str, Any]] = Field(
+        {}, description="named variants, each a mapping of config keys (dotted) to values applied on top of "
+                        "the config, e.g. {local: {search.strategy: local, search.step: 1.0e-4}}; compared by "
+                        "default when the command line names none (before compare.optimizers)")
 
     @model_validator(mode="after")
     def _distinct(self) -> CompareConfig:

@@ -1,0 +1,163 @@
+"""Recipes: the experiments shipped inside the package (``optlab/recipes/*.yaml``), runnable by name.
+
+A recipe is an ordinary config file whose header comment says what it is for::
+
+    # Question: which of SGD, Momentum, AdaGrad and Adam ...?
+    # Source: Deep Learning from Scratch, ch. 6, fig. 6-9 ...
+    # Command: optlab compare sgd momentum adagrad adam --config mnist_mlp
+    # Command: optlab train mnist_mlp   (SGD alone)
+
+The *first* ``# Command:`` line is the recipe's own command: the one that reproduces its figure.
+Its sub-command (``train``, ``compare`` or ``sweep``) is the recipe's *kind*, so the kind cannot
+disagree with the command (there is no second field to keep in step), and it names the recipe by
+its name (``--config mnist_mlp``), never by a repository path, so it works after a plain
+``pip install`` from any directory. Text after two spaces and ``(`` is a note, not part of the
+command. Header fields are ``# Key:`` lines; lines without a known key continue the field above.
+
+Names resolve in this order (:func:`resolve`): an existing file as given; ``NAME.yaml`` in the
+current directory (a local file wins over a recipe of the same name, so an edited copy from
+``optlab recipes copy`` is what runs); then the recipe. The origin is recorded in each run's
+meta.json: the path, or ``recipe:NAME``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optlab.config.loading import ConfigError, Problem
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+FIELDS = ("question", "source", "command")
+KINDS = ("train", "compare", "sweep")
+_KIND_WORD = {"train": "run", "compare": "comparison", "sweep": "sweep"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: Path
+    question: str                       # the whole "# Question:" field, one line
+    source: str                         # the whole "# Source:" field, one line
+    commands: list[str] = field(default_factory=list)   # every "# Command:" line, notes cut off
+
+    @property
+    def command(self) -> str:
+        """The recipe's own command: the first one."""
+        return self.commands[0] if self.commands else f"optlab train {self.name}"
+
+    @property
+    def kind(self) -> str:
+        """``run``, ``comparison`` or ``sweep``: what the recipe's own command is."""
+        words = self.command.split()
+        return _KIND_WORD.get(words[1] if len(words) > 1 else "", "run")
+
+    @property
+    def headline(self) -> str:
+        """The question's first sentence (up to its question mark)."""
+        text = self.question
+        cut = text.find("?")
+        return text[: cut + 1] if cut != -1 else text
+
+    def argv(self) -> list[str]:
+        """The recipe's own command as arguments after ``optlab``."""
+        return shlex.split(self.command)[1:]
+
+
+@dataclass(frozen=True)
+class ConfigRef:
+    """Where a config came from: ``path`` to read, ``origin`` to record (a path or ``recipe:NAME``)."""
+
+    path: Path
+    origin: str
+
+
+def _strip_note(text: str) -> str:
+    """``optlab train x   (downloads ...)`` -> ``optlab train x``."""
+    cut = text.find("  (")
+    return (text[:cut] if cut != -1 else text).strip()
+
+
+def parse_header(text: str) -> dict[str, list[str]]:
+    """The ``# Key:`` fields of the leading comment block: {"question": [lines], "source": [...],
+    "command": [one entry per Command line]}. Continuation lines join the field above (not a command)."""
+    out: dict[str, list[str]] = {k: [] for k in FIELDS}
+    current: str | None = None
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        body = line[1:].strip()
+        key, colon, rest = body.partition(":")
+        if colon and key.lower() in FIELDS and key[:1].isupper():
+            current = key.lower()
+            out[current].append(_strip_note(rest) if current == "command" else rest.strip())
+        elif current in ("question", "source") and body:
+            out[current].append(body)
+        else:
+            current = None if current == "command" else current
+    return out
+
+
+def read_recipe(path: Path) -> Recipe:
+    fields = parse_header(path.read_text(encoding="utf-8"))
+    return Recipe(path.stem, path, " ".join(fields["question"]), " ".join(fields["source"]), fields["command"])
+
+
+def recipes() -> list[Recipe]:
+    """Every shipped recipe, by name."""
+    return [read_recipe(p) for p in sorted(RECIPES_DIR.glob("*.yaml"))]
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def unknown(name: str, where: str = "recipe") -> ConfigError:
+    """The error for a name that is neither a file nor a recipe: the closest recipe, and how to list them."""
+    close = difflib.get_close_matches(Path(name).stem, names(), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError([Problem(name, "", f"no such file or recipe{hint} (optlab recipes lists them)")])
+
+
+def find(name: str) -> Recipe:
+    """The shipped recipe called ``name`` (``name.yaml`` also accepted), or ConfigError."""
+    stem = name[:-5] if name.endswith(".yaml") else name
+    path = RECIPES_DIR / f"{stem}.yaml"
+    if "/" in stem or "\\" in stem or not path.is_file():
+        raise unknown(name)
+    return read_recipe(path)
+
+
+def resolve(text: str | Path) -> ConfigRef:
+    """A config argument -> the file to read and its origin: a file as given, else ``NAME.yaml``
+    here, else the recipe ``NAME``. Neither: ConfigError naming the closest recipe."""
+    given = Path(text)
+    if given.is_file():
+        return ConfigRef(given, str(given))
+    local = Path(f"{text}.yaml")
+    if not str(text).endswith((".yaml", ".yml")) and local.is_file():
+        return ConfigRef(local, str(local))
+    stem = given.name[:-5] if given.name.endswith(".yaml") else given.name
+    if given.parent == Path(".") and (RECIPES_DIR / f"{stem}.yaml").is_file():
+        return ConfigRef(RECIPES_DIR / f"{stem}.yaml", f"recipe:{stem}")
+    if given.exists():                   # a directory: the loader says so
+        return ConfigRef(given, str(given))
+    if given.parent != Path("."):        # a path that does not exist: the loader's "no such file"
+        return ConfigRef(given, str(given))
+    raise unknown(str(text))
+
+
+def copy(name: str, dest: Path | None = None, force: bool = False) -> Path:
+    """Write an editable copy of recipe ``name`` to ``dest`` (a file, or a directory to put
+    ``NAME.yaml`` in; default ``./NAME.yaml``). Refuses to overwrite unless ``force``."""
+    recipe = find(name)
+    target = Path(dest) if dest is not None else Path(f"{recipe.name}.yaml")
+    if target.is_dir():
+        target = target / f"{recipe.name}.yaml"
+    if target.exists() and not force:
+        raise ConfigError([Problem(str(target), "", "already exists; give another DEST or --force")])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(recipe.path.read_bytes())
+    return target
