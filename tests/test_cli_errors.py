@@ -17,7 +17,7 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("args,says", [
     (["trian", "quickstart"], "No such command 'trian'"),
-    (["train"], "a config file is required"),
+    (["train"], "a config file or recipe is required"),
     (["train", "quickstart", "--bogus"], "No such option: --bogus"),
     (["--nonsense"], "No such option"),
 ])

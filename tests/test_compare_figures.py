@@ -1,0 +1,48 @@
+"""Figures of a comparison that must survive what the data does (#15): a diverging path on a 2-D
+surface, a view that diverging paths must not stretch, markers with a legend, no empty figure."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from optlab.cli import app
+
+RUNNER = CliRunner()
+
+
+def _compare(tmp_path, *args):
+    out = RUNNER.invoke(app, ["compare", *args, "--workers", "1", "--runs-dir", str(tmp_path), "-q"])
+    [path] = list(tmp_path.iterdir())
+    return out, path
+
+
+def test_a_diverging_path_on_rosenbrock_is_plotted_and_marked_not_a_crash(tmp_path):
+    # optlab's default rates: nesterov (0.01) flies off to 1e203 in 6 steps; that was an OverflowError
+    # inside matplotlib's log ticks and a comparison with no figures at all
+    out, path = _compare(tmp_path, "sgd", "nesterov", "--config", "rosenbrock", "train.iterations=50")
+    assert out.exit_code == 1, out.output                     # a diverged trial: exit 1, as documented
+    assert "diverged trials/nesterov-s0" in out.output and "Traceback" not in out.output
+    assert (path / "trajectories.png").stat().st_size > 10_000 and (path / "loss.png").is_file()
+
+
+def test_the_path_panels_cut_a_divergence_and_name_start_and_minimum(tmp_path):
+    from optlab.record import compare_plots
+    from optlab.record.compare_report import load_compare
+
+    _compare(tmp_path, "sgd", "nesterov", "--config", "rosenbrock", "train.iterations=50")
+    [path] = list(tmp_path.iterdir())
+    _, labels, trials = load_compare(path)
+    fig = compare_plots.trajectories_figure(labels, trials, "t")
+    ax = fig.axes[1]                                          # nesterov's own panel
+    x0, x1 = ax.get_xlim()
+    assert x1 - x0 < 20                                       # the view stays near the valley
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["nesterov (diverged)", "start", "minimum"]
+    assert all(abs(v) < 1e3 for line in ax.lines for v in line.get_xdata())
+
+
+def test_no_accuracy_figure_without_validation_data(tmp_path):
+    out, path = _compare(tmp_path, "--vary", "loss=quadratic,binary_cross_entropy", "--config", "nielsen_slowdown",
+                         "train.epochs=20")
+    assert out.exit_code == 0, out.output
+    assert (path / "loss.png").is_file() and not (path / "accuracy.png").exists()
