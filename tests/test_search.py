@@ -401,11 +401,16 @@ def test_compare_across_strategies_plots_against_loss_evaluations(tmp_path):
     manifest, labels, trials = load_compare(compare_dir)
     assert labels == ["random", "local", "gradient"]
     assert [t[0].summary["loss_evals"] for t in trials] == [30, 31, 20]
-    assert compare_plots.x_axis(trials) == "loss_evals"
+    # #15: the axis is what each strategy really pays, examples forwarded (evaluations x their size)
+    assert compare_plots.x_axis(trials) == "examples"
     for figure in (compare_plots.loss_figure(labels, trials, "t"), compare_plots.accuracy_figure(labels, trials, "t")):
-        assert figure.axes[0].get_xlabel() == "loss evaluations"
+        assert figure.axes[0].get_xlabel() == compare_plots.X_LABELS["examples"]
+    for t in (trials[0][0], trials[2][0]):
+        assert list(t.metrics["examples"]) == [e * t.summary["examples_per_eval"] for e in t.metrics["loss_evals"]]
     search_curve = figure_line(compare_plots.loss_figure(labels, trials, "t"), "local")
     assert list(search_curve) == list(trials[1][0].metrics["best_loss"])
+    md = (compare_dir / "results.md").read_text()
+    assert "| random | — |" in md and "| local | — |" in md      # a search has no learning rate
     # an optimizer comparison, without a search, keeps the step axis
     assert compare_plots.x_axis(trials[2:]) == "step"
 

@@ -107,7 +107,9 @@ class VariantStats:
 def variant_stats(label: str, trials: list[TrialData], target: float | None) -> VariantStats:
     s = [t.summary for t in trials]
     peak_steps = sorted(x for x in (_acc(x, "val", "peak_step") for x in s) if x is not None)
-    lr = next((t.config.get("optimizer", {}).get("lr") for t in trials if t.config), None)
+    # a random or local search has no learning rate: its optimizer section is never used
+    lr = next((t.config.get("optimizer", {}).get("lr") for t in trials
+               if t.config and (t.config.get("search") or {}).get("strategy", "gradient") == "gradient"), None)
     end = next((tuple(x["end"]) for x in s if x.get("end")), None)
     return VariantStats(
         label=label, lr=lr, n=len(trials), statuses=[t.status for t in trials],
