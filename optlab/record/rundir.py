@@ -16,7 +16,10 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
 - ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md`` (and ``lr.png``,
   ``update_ratios.png``, ``activations.png`` when there is something to show)  rendered from the
-  files above by :mod:`optlab.record.run_report`.
+  files above by :mod:`optlab.record.run_report` (``.svg`` / ``.pdf`` with ``plots.format``), and
+  ``report.html``, all of it on one offline page (:mod:`optlab.record.html_report`);
+- ``events.out.tfevents.*``  TensorBoard's copy of the metrics, with ``logging.tensorboard``
+  (:mod:`optlab.record.tensorboard`).
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
 so a crash never leaves a half-written JSON or PNG.
@@ -101,6 +104,21 @@ def _git_commit(cwd: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _question(command: Iterable[str]) -> str | None:
+    """The comment opening the config file named on the command line (a shipped config states its
+    question, source and command there), kept for report.html; None without one."""
+    for arg in command:
+        arg = str(arg)
+        if arg.endswith((".yaml", ".yml")) and Path(arg).is_file():
+            lines = []
+            for line in Path(arg).read_text(encoding="utf-8", errors="replace").splitlines():
+                if not line.startswith("#"):
+                    break
+                lines.append(line[1:].strip())
+            return "\n".join(lines).strip() or None
+    return None
 
 
 def format_value(value: Any) -> str:
@@ -194,9 +212,16 @@ class RunDir:
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
+    def read_text(self, name: str) -> str:
+        return (self.path / name).read_text(encoding="utf-8")
+
     def write_figure(self, name: str, fig: Any) -> Path:
+        """A matplotlib figure in the format its name ends with (png, svg, pdf); vector files
+        carry no date, so the same figure gives the same bytes."""
+        fmt = Path(name).suffix.lstrip(".").lower()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}[fmt]
+        fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)
         atomic_write_bytes(self.path / name, buf.getvalue())
         return self.path / name
 
@@ -230,6 +255,7 @@ class RunDir:
             "host": platform.node(),
             "git_commit": _git_commit(Path.cwd()),
             "command": list(command if command is not None else sys.argv),
+            "question": _question(command if command is not None else sys.argv),
             "pid": os.getpid(),
             "heartbeat": _now(),
         })
