@@ -9,7 +9,13 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_problems, err_console, with_progress
+from optlab.cli.common import (
+    bad_problems,
+    err_console,
+    output_overrides,
+    require_extras,
+    with_progress,
+)
 
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 
@@ -33,6 +39,10 @@ def compare(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -47,9 +57,11 @@ def compare(
         from optlab.studies.compare import make_plan
         from optlab.studies.variants import build_variants, is_override
 
-        base, varied, variants = build_variants(config, words or [], vary)
+        words = [*(words or []), *output_overrides(fmt, tensorboard)]
+        base, varied, variants = build_variants(config, words, vary)
         plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
                          source={"config": str(config), "overrides": [w for w in words or [] if is_override(w)]})
+        require_extras(base)
     except ConfigError as exc:
         hint = ""
         if config == DEFAULT_COMPARE_CONFIG and not config.exists():
@@ -86,6 +98,10 @@ def sweep(
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -100,7 +116,9 @@ def sweep(
     try:
         from optlab.studies.sweep import make_plan
 
-        plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
+        plan = make_plan(config, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
+                         seed=seed)
+        require_extras(plan.base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
     from optlab.record.rundir import default_runs_root

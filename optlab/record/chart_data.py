@@ -62,42 +62,43 @@ def run_charts(m: dict[str, np.ndarray], x: np.ndarray, xlabel: str, opts: Plots
     return out
 
 
-def compare_charts(labels: list[str], trials: list[list], x_column: str, xlabel: str, opts: PlotsConfig,
-                   x_of) -> list[dict]:
+def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: PlotsConfig, x_of) -> list[dict]:
     """Per variant: the mean over seeds of the smoothed training loss, and of each accuracy split
-    (validation by default; ``plots.splits`` adds training). ``x_of(metrics)``: the x of each row."""
+    (validation by default; ``plots.splits`` adds training). ``x_of(trial)``: the x of each row."""
     loss_series, acc_series = [], []
-    splits = opts.splits or ("val",)
+    splits = list(opts.splits or ["val"])
     for i, (label, ts) in enumerate(zip(labels, trials)):
-        runs = [t.metrics for t in ts if len(t.metrics.get("step", [])) > 1]
-        if not runs:
+        kept = [t for t in ts if len(t.metrics.get("step", [])) > 1]
+        if not kept:
             continue
-        key = "best_loss" if "best_loss" in runs[0] else "loss"
-        start = 1 if key == "loss" and "x" not in runs[0] else 0
-        raw = [r[key][start:] for r in runs]
+        first = kept[0].metrics
+        key = "best_loss" if "best_loss" in first else "loss"
+        smoothed = key == "loss" and "x" not in first      # not a search's best-so-far, not a surface path
+        start = 1 if smoothed else 0                        # a data run's step 0 has no mini-batch loss
+        raw = [t.metrics[key][start:] for t in kept]
         n = min(len(r) for r in raw)
         if n > 1:
-            w = window(n, opts) if key == "loss" and "x" not in runs[0] else 1
+            w = window(n, opts) if smoothed else 1
             mean, _ = band([smooth(r[:n], w) if w > 1 else r[:n] for r in raw])
-            loss_series.append(series(label, x_of(runs[0])[start: start + n], mean, color(i), DASHES[i % len(DASHES)]))
+            loss_series.append(series(label, x_of(kept[0])[start: start + n], mean, color(i), DASHES[i % len(DASHES)]))
         for split in splits:
             curves, xs = [], None
-            for m in runs:
-                a = m.get(f"{split}_acc")
+            for t in kept:
+                a = t.metrics.get(f"{split}_acc")
                 if a is not None and np.isfinite(a).any():
                     good = np.isfinite(a)
                     curves.append(100 * a[good])
                     if xs is None or good.sum() > len(xs):
-                        xs = x_of(m)[good]
+                        xs = x_of(t)[good]
             if curves:
                 mean, _ = band(curves)
                 name = label if len(splits) == 1 else f"{label} ({'validation' if split == 'val' else 'train'})"
-                dash = DASHES[i % len(DASHES)] if len(splits) == 1 else ("" if split == "val" else DASHES[1])
+                dash = DASHES[i % len(DASHES)] if len(splits) == 1 else ("" if split == "val" else DASHES[3])
                 acc_series.append(series(name, xs[: len(mean)], mean, color(i), dash))
     out = []
     if loss_series:
         out.append(chart("training loss (mean over seeds)", xlabel, "loss", "loss", opts, loss_series))
     if acc_series:
-        what = "validation accuracy" if splits == ("val",) or list(splits) == ["val"] else "accuracy"
+        what = "validation accuracy" if splits == ["val"] else "accuracy"
         out.append(chart(f"{what} (mean over seeds)", xlabel, f"{what} (%)", "accuracy", opts, acc_series))
     return out

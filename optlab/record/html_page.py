@@ -72,7 +72,7 @@ def table(headers: list[str], rows: Iterable[list[str]], best: int | None = None
         cells = []
         for j, cell in enumerate(row):
             text = cell if j in raw else esc(cell)
-            cls = ' class="num"' if j not in raw and _NUMBER.match(str(cell).strip()) else ""
+            cls = ' class="num"' if _NUMBER.match(str(cell).strip()) else ""
             cells.append(f"<td{cls}>{text}</td>")
         mark = ' class="best"' if i == best else ""
         body.append(f"<tr{mark}>{''.join(cells)}</tr>")

@@ -133,6 +133,69 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
     return page(f"{path.name} — optlab {kind}", body, charts)
 
 
-def trial_link(study: Path, trial_dir: str, text: str | None = None) -> str:
+def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None, statuses: list[list[str]],
+                 items: list, charts: list[dict]) -> str:
+    """A comparison: ``results`` = (headers, rows, best row) of its table (optlab.record.compare_report),
+    ``tune`` = (headers, rows, notes) of its learning-rate search or None, ``statuses`` each
+    variant's trials' statuses; links to every trial's page."""
+    headers, rows, best = results
+    rows = [list(r) for r in rows]
+    if best is not None:
+        rows[best][0] += " ★"
+    seeds = manifest["seeds"]
+    varied = "the optimizer" if manifest["varied"] == "optimizer" else manifest["varied"]
+    intro = (f"Compared: {varied}, over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+             f"({', '.join(map(str, seeds))}); mean ± sample std over seeds; accuracies on the validation set, "
+             "except test acc; ★ marks the best variant (final validation accuracy, or final loss without one).")
+    tables = [("Results", table(headers, rows, best))]
+    if tune is not None:
+        t_headers, t_rows, notes = tune
+        spec = manifest["tune"]
+        tables.append(("Learning-rate search",
+                       f"<p>Each variant trained once per rate (seed {esc(spec['seed'])}), picked by "
+                       f"{esc(spec['selection'])}; the chosen rate in bold.</p>"
+                       + table(t_headers, [[_bold(c) for c in r] for r in t_rows], raw_columns=range(1, len(t_headers)))
+                       + ("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>" if notes else "")))
+    trials = "<ul>"
+    for entry, status in zip(manifest["variants"], statuses):
+        links = ", ".join(f"{trial_link(d)} ({esc(s)})" for d, s in zip(entry["trials"], status))
+        trials += f"<li>{esc(entry['label'])}: {links or 'no trials'}</li>"
+    for entry in manifest["variants"]:
+        if entry.get("tune_trials"):
+            trials += (f"<li>{esc(entry['label'])}, learning-rate search: "
+                       + ", ".join(trial_link(t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"]) + "</li>")
+    trials += "</ul>"
+    return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials)
+
+
+def sweep_page(path: Path, manifest: dict, headers: list[str], rows: list[list[str]], dirs: list[str],
+               items: list) -> str:
+    """A sweep: the searched parameters and the leaderboard (optlab.record.sweep_report), each
+    trial's name a link to its page."""
+    n = len(manifest["trials"])
+    how = (f"Random search, {n} trials, values drawn with seed {manifest['seed']}" if manifest["mode"] == "random"
+           else f"Grid search, {n} combinations")
+    intro = (f"{how}; every trial trains with seed {manifest['training_seed']}. Ranked by final validation accuracy "
+             "(ties: lower final validation loss); the test set is not used in a search.")
+    params = table(["parameter", "searched"], [[p["key"], p["spec"] + (" (log scale)" if p["log"] else "")]
+                                               for p in manifest["params"]])
+    linked = [[esc(c) for c in r] for r in rows]
+    for r, d in zip(linked, dirs):
+        r[1] = trial_link(d, Path(d).name)
+    board = table(headers, linked, best=0 if rows and rows[0][-1] == "completed" else None,
+                  raw_columns=range(len(headers)))
+    if manifest.get("status") != "completed":
+        board += f"<p>Status: {esc(manifest.get('status'))}; {len(rows)} of {n} trials started.</p>"
+    trials = "<p>Each trial's own page: follow its name in the leaderboard.</p>"
+    return study_page(path, "optlab sweep", manifest, intro, [("Searched", params), ("Leaderboard", board)],
+                      items, [], trials)
+
+
+def _bold(cell: str) -> str:
+    """results.md marks the chosen rate **like this**; here it is <strong>."""
+    return f"<strong>{esc(cell[2:-2])}</strong>" if cell.startswith("**") and cell.endswith("**") else esc(cell)
+
+
+def trial_link(trial_dir: str, text: str | None = None) -> str:
     """A link to a trial's report.html, relative to the study's page."""
     return link(f"{trial_dir}/report.html", text or Path(trial_dir).name)

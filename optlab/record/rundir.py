@@ -39,7 +39,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import optlab
 
@@ -136,8 +136,10 @@ class MetricsWriter:
     ``append=True`` continues an existing file (a resumed run) instead of starting a new one.
     """
 
-    def __init__(self, path: Path, columns: list[str], append: bool = False) -> None:
+    def __init__(self, path: Path, columns: list[str], append: bool = False,
+                 listeners: Iterable[Callable[[dict[str, Any]], None]] = ()) -> None:
         self.columns = columns
+        self._listeners = list(listeners)
         self._known = frozenset(columns)
         self._fh = open(path, "a" if append else "w", newline="", encoding="utf-8")
         if not append:
@@ -149,6 +151,8 @@ class MetricsWriter:
             raise KeyError(f"metrics columns not declared: {sorted(set(row) - self._known)}")
         self._fh.write(",".join(map(format_value, map(row.get, self.columns))) + "\n")
         self._fh.flush()
+        for listener in self._listeners:   # e.g. TensorBoard (optlab.record.tensorboard)
+            listener(row)
 
     def close(self) -> None:
         self._fh.close()
@@ -173,6 +177,11 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+
+    def listen(self, name: str, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every row written to the table ``name`` (metrics.csv) to ``listener``."""
+        self._listeners.setdefault(name, []).append(listener)
 
     @classmethod
     def create(cls, root: Path, name: str, stamp: bool = True) -> RunDir:
@@ -229,7 +238,7 @@ class RunDir:
     def metrics(self, columns: list[str] = METRIC_COLUMNS, append: bool = False,
                 name: str = "metrics.csv") -> MetricsWriter:
         """A writer of rows by step: metrics.csv, or another such table (``diagnostics.csv``)."""
-        return MetricsWriter(self.path / name, columns, append=append)
+        return MetricsWriter(self.path / name, columns, append=append, listeners=self._listeners.get(name, ()))
 
     def truncate_metrics(self, last_step: int, name: str = "metrics.csv") -> None:
         """Keep the header and the rows up to ``last_step`` (atomically), for a resumed run.
