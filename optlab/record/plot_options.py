@@ -30,7 +30,7 @@ def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
     if config.is_file():
         loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         raw = dict(loaded.get("plots") or {}) if isinstance(loaded, dict) else {}
-    problems = []
+    problems, origin = [], {}
     for text in overrides:
         where = f"override {text!r}"
         try:
@@ -43,14 +43,15 @@ def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
                                                           "(e.g. plots.x=epochs, plots.y_limits.accuracy=[80,90])"))
             continue
         apply_override(raw, key[1:], value, where)
+        origin[key[1]] = where
     if problems:
         raise ConfigError(problems)
     try:
         return PlotsConfig.model_validate(raw)
     except Exception as exc:   # pydantic's ValidationError: one problem per error
         errors = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
-        raise ConfigError([Problem(str(config), "plots." + ".".join(map(str, e["loc"])), e["msg"])
-                           for e in errors]) from None
+        raise ConfigError([Problem(origin.get(str(e["loc"][0]) if e["loc"] else "", str(config)),
+                                   "plots." + ".".join(map(str, e["loc"])), e["msg"]) for e in errors]) from None
 
 
 def x_values(metrics: dict[str, np.ndarray], opts: PlotsConfig, default: str = "step",

@@ -210,7 +210,7 @@ def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_
         ax.set_title(f"Best-{k + 1} ({_pct(e.acc('val'))})\n{values}", fontsize="x-small")
         ax.set_ylim(*(opts.y_limits.accuracy or (0, 100)))
         ax.tick_params(labelsize="x-small")
-    fig.suptitle(f"{title}: validation (solid) and training (dashed) accuracy, % by {xlabel}", fontsize="medium")
+    fig.suptitle(f"{title}\nvalidation (solid), training (dashed) accuracy (%) by {xlabel}", fontsize="medium")
     return fig
 
 
