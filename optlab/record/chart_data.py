@@ -102,3 +102,25 @@ def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: Plo
         what = "validation accuracy" if splits == ["val"] else "accuracy"
         out.append(chart(f"{what} (mean over seeds)", xlabel, f"{what} (%)", "accuracy", opts, acc_series))
     return out
+
+
+def sweep_charts(entries: list, opts: PlotsConfig, n: int = 10) -> list[dict]:
+    """Validation accuracy of the ``n`` best completed trials of a sweep (leaderboard order),
+    named by trial and values; against the epoch unless plots.x says otherwise."""
+    from optlab.record.plot_options import examples_per_step, x_values
+
+    items, xlabel = [], "epoch"
+    best = [e for e in entries if e.score[:2] == (1, 1)][:n]
+    for i, e in enumerate(best):
+        m = e.trial.metrics
+        acc = m.get("val_acc")
+        if acc is None or not np.isfinite(acc).any():
+            continue
+        x, xlabel = x_values(m, opts if opts.x else opts.model_copy(update={"x": "epochs"}), "step",
+                             examples_per_step(e.trial.config, e.trial.summary))
+        good = np.isfinite(acc)
+        values = ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+                           for k, v in e.values.items())
+        items.append(series(f"{e.name} ({values})", x[good], 100 * acc[good], color(i), DASHES[i % len(DASHES)]))
+    return [chart(f"validation accuracy of the best {len(items)} trials", xlabel, "validation accuracy (%)",
+                  "accuracy", opts, items)] if items else []

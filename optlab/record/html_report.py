@@ -169,7 +169,7 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
 
 
 def sweep_page(path: Path, manifest: dict, headers: list[str], rows: list[list[str]], dirs: list[str],
-               items: list) -> str:
+               items: list, charts: list[dict]) -> str:
     """A sweep: the searched parameters and the leaderboard (optlab.record.sweep_report), each
     trial's name a link to its page."""
     n = len(manifest["trials"])
@@ -188,7 +188,7 @@ def sweep_page(path: Path, manifest: dict, headers: list[str], rows: list[list[s
         board += f"<p>Status: {esc(manifest.get('status'))}; {len(rows)} of {n} trials started.</p>"
     trials = "<p>Each trial's own page: follow its name in the leaderboard.</p>"
     return study_page(path, "optlab sweep", manifest, intro, [("Searched", params), ("Leaderboard", board)],
-                      items, [], trials)
+                      items, charts, trials)
 
 
 def _bold(cell: str) -> str:

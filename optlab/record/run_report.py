@@ -140,9 +140,15 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
     rd = RunDir(path)
     try:
         opts = plot_options(rd.path, overrides)
-        with styled():
-            figures = FigureSet(rd, opts, files=files)
-            summary, charts = _draw(rd, opts, figures)
+        figures = FigureSet(rd, opts, files=files)
+        try:
+            with styled():
+                summary, charts = _draw(rd, opts, figures)
+        except Exception:   # e.g. a run that failed before its first row: the page still says so
+            if not quiet:
+                raise
+            summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
+            charts = []
         if summary is not None and files:
             rd.write_text("results.md", results_markdown(rd.path.name, summary))
         accuracy = accuracy_rows(summary) if summary and "accuracy" in summary else None

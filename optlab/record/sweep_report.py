@@ -245,7 +245,10 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
                             f"the best {BEST_CURVES} trials' accuracy curves (DLFS ch. 6)")
         headers, rows = table(manifest, entries)
         dirs = [str(e.trial.path.relative_to(path)) for e in entries]
-        rd.write_text("report.html", sweep_page(path, manifest, headers, rows, dirs, figures.items))
+        from optlab.record.chart_data import sweep_charts
+
+        charts = sweep_charts(entries, opts)
+        rd.write_text("report.html", sweep_page(path, manifest, headers, rows, dirs, figures.items, charts))
     except Exception:
         if not quiet:
             raise
