@@ -69,7 +69,7 @@ def activations_figure(records: list[dict], title: str):
         pick = np.linspace(0, len(records) - 1, MAX_HISTOGRAM_ROWS).round().astype(int)
         records = [records[i] for i in pick]
     layers = list(records[0]["layers"])
-    width, height = 2.2 * len(layers) + 0.8, 1.9 * len(records) + 0.9
+    width, height = max(2.2 * len(layers) + 0.8, 5.5), 1.9 * len(records) + 0.9   # >= 5.5 in: room for the title
     # a fixed layout, in inches: constrained layout would double the time of a many-panel figure
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, bottom=0.35 / height, top=1 - 0.75 / height,

@@ -53,6 +53,9 @@ class FigureSet:
         name = f"{stem}.{self.opts.format}"
         if self.files:
             self.rd.write_figure(name, fig)
+            # keep the layout the file was drawn with: the page's copy skips the layout pass
+            # (constrained layout is a large part of a draw)
+            fig.set_layout_engine("none")
         if self.page:
             svg = self.rd.read_text(name) if self.files and self.opts.format == "svg" else svg_text(fig)
             self.items.append((name, caption, compact(_PROLOGUE.sub("", svg, count=1))))
