@@ -27,11 +27,7 @@ def report(
     """
     from optlab.config.loading import ConfigError, Problem
     from optlab.record.reports import NotARunDirectory, render_directory
-    from optlab.terminal import (
-        print_compare_results,
-        print_run_results,
-        print_sweep_results,
-    )
+    from optlab.terminal import print_compare_results, print_run_results, print_sweep_results
 
     overrides = [w for w in words if "=" in w]
     dirs = [Path(w) for w in words if "=" not in w]

@@ -66,13 +66,7 @@ from optlab.config.schema.optimizer import (
     Unit,
 )
 from optlab.config.schema.output import LoggingConfig, PlotsConfig
-from optlab.config.schema.train import (
-    CompareConfig,
-    DiagnosticsConfig,
-    EarlyStoppingConfig,
-    SearchConfig,
-    TrainConfig,
-)
+from optlab.config.schema.train import CompareConfig, DiagnosticsConfig, EarlyStoppingConfig, SearchConfig, TrainConfig
 
 
 def _section_name(value: Any) -> Any:
