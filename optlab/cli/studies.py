@@ -9,13 +9,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import (
-    bad_problems,
-    err_console,
-    output_overrides,
-    require_extras,
-    with_progress,
-)
+from optlab.cli.common import bad_problems, err_console, output_overrides, require_extras, with_progress
 
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 

@@ -9,8 +9,15 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import (bad_input, ensure_data, err_console, load_config_or_exit, output_overrides,
-                                print_failure, require_extras)
+from optlab.cli.common import (
+    bad_input,
+    ensure_data,
+    err_console,
+    load_config_or_exit,
+    output_overrides,
+    print_failure,
+    require_extras,
+)
 
 
 def _resume_args(run_dir: Path, args: list[str]) -> tuple[Path, list[str]]:

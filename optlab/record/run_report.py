@@ -17,7 +17,9 @@ from typing import Iterable
 
 import numpy as np
 
+from optlab.record.chart_data import run_charts
 from optlab.record.diagnostics_plots import render_diagnostics, technique_facts
+from optlab.record.figure_set import FigureSet
 from optlab.record.figures import (
     SPLIT_LABELS,
     accuracy_figure,
@@ -26,10 +28,8 @@ from optlab.record.figures import (
     search_loss_figure,
     surface_loss_figure,
 )
-from optlab.record.chart_data import run_charts
-from optlab.record.figure_set import FigureSet
-from optlab.record.plot_options import examples_per_step, plot_options, x_values
 from optlab.record.html_report import run_page
+from optlab.record.plot_options import examples_per_step, plot_options, x_values
 from optlab.record.rundir import RunDir, read_metrics, run_status
 from optlab.record.style import styled
 

@@ -25,16 +25,15 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from optlab.config.loading import value_text
 from optlab.config.schema import PlotsConfig
 from optlab.record.compare_report import TrialData, load_trial
-from optlab.record.rundir import RunDir, format_value
 from optlab.record.plot_options import examples_per_step, x_values
+from optlab.record.rundir import RunDir, format_value
 from optlab.record.scores import tune_score
 from optlab.record.style import MARKERS, color
 
