@@ -28,6 +28,7 @@ from optlab.record.html_page import (
     status_badge,
     table,
 )
+from optlab.record.rundir import config_comment
 
 INFO_KEYS = [("started", "started"), ("ended", "ended"), ("optlab", "optlab"), ("numpy", "numpy"),
              ("python", "python"), ("host", "host"), ("git_commit", "git commit")]
@@ -38,23 +39,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-def config_question(path: str | Path | None) -> str | None:
-    """The comment that opens a config file (a shipped config states its question, its source and
-    its command there), or None."""
-    if not path:
-        return None
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    out = []
-    for line in lines:
-        if not line.startswith("#"):
-            break
-        out.append(line[1:].strip())
-    return "\n".join(out).strip() or None
 
 
 def _command(command) -> str:
@@ -125,7 +109,7 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
     """A comparison or a sweep: ``tables`` (title, HTML) in order, then curves, figures, the
     trials (HTML list of links to their pages) and the base config."""
     status = manifest.get("status")
-    question = manifest.get("question") or config_question(manifest.get("config"))
+    question = manifest.get("question") or config_comment(manifest.get("config"))
     body = [_header(path.name, status, question, _command(manifest.get("command")), kind),
             f"<p>{esc(intro)}</p>"]
     body += [section(title, html) for title, html in tables]

@@ -106,18 +106,26 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def config_comment(path: str | Path | None) -> str | None:
+    """The comment opening a config file (a shipped config states its question, source and command
+    there), or None; kept in meta.json for report.html."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if path else []
+    except OSError:
+        return None
+    out = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        out.append(line[1:].strip())
+    return "\n".join(out).strip() or None
+
+
 def _question(command: Iterable[str]) -> str | None:
-    """The comment opening the config file named on the command line (a shipped config states its
-    question, source and command there), kept for report.html; None without one."""
-    for arg in command:
-        arg = str(arg)
+    """The opening comment of the config file named on the command line."""
+    for arg in map(str, command):
         if arg.endswith((".yaml", ".yml")) and Path(arg).is_file():
-            lines = []
-            for line in Path(arg).read_text(encoding="utf-8", errors="replace").splitlines():
-                if not line.startswith("#"):
-                    break
-                lines.append(line[1:].strip())
-            return "\n".join(lines).strip() or None
+            return config_comment(arg)
     return None
 
 
