@@ -14,6 +14,7 @@ from __future__ import annotations
 from optlab.cli import (
     data,  # noqa: F401
     gradcheck,  # noqa: F401
+    landscape,  # noqa: F401
     report,  # noqa: F401
     studies,  # noqa: F401
     train,  # noqa: F401, I001
