@@ -39,6 +39,7 @@ from optlab.record.snapshots import read_snapshots, snapshot_steps
 from optlab.training.checkpoint import CheckpointError
 from optlab.training.checkpoint import load as load_checkpoint
 from optlab.training.setup import SetupError, build_setup, train_eval_split
+from optlab.training.threads import limited, run_threads
 
 PICTURES = ("interpolation", "slice", "path")
 MAX_SNAPSHOTS = 300                 # the PCA takes at most this many, evenly spaced, first and last kept
@@ -203,8 +204,17 @@ def _interpolate(run: Loaded, splits, counter: _Counter, a_end: tuple, b_end: tu
 
 def landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None = None) -> dict:
     """Compute and save the pictures ``opts.pictures`` of a run (module docstring); returns the
-    facts written to ``landscape/landscape.json`` (times, losses at the ends, notes)."""
-    run_dir = Path(run_dir)
+    facts written to ``landscape/landscape.json`` (times, losses at the ends, notes).
+
+    BLAS runs on one thread unless the user set a count, as training does (optlab.training.threads):
+    the products are per grid point, small enough that a second thread waiting for a busy core
+    slows them down (2.6 times on the shared 2-core machine, docs/performance.md), and the float32
+    values then match the run's own evaluations."""
+    with limited(run_threads()):
+        return _landscape(Path(run_dir), opts, on_progress)
+
+
+def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> dict:
     run = load_run(run_dir)
     pictures = list(opts.pictures)
     if "path" in pictures and len(run.snapshots[0]) < 3:
@@ -284,7 +294,12 @@ def landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None = Non
 
 def between(run_a: Path, run_b: Path, opts: Options, on_progress: ProgressFn | None = None) -> dict:
     """Interpolate from run A's final weights (alpha = 0) to run B's (alpha = 1) on A's data;
-    saved as ``<A>/landscape/pair_<B>.csv`` and ``.png``."""
+    saved as ``<A>/landscape/pair_<B>.csv`` and ``.png``. One BLAS thread, as :func:`landscape`."""
+    with limited(run_threads()):
+        return _between(run_a, run_b, opts, on_progress)
+
+
+def _between(run_a: Path, run_b: Path, opts: Options, on_progress: ProgressFn | None) -> dict:
     a, b = load_run(run_a), load_run(run_b)
     for key in ("data", "model", "loss", "regularization"):
         mine, theirs = getattr(a.config, key), getattr(b.config, key)
