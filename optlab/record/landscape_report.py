@@ -205,8 +205,8 @@ def render_landscape(run_dir: Path) -> list[str]:
         rd.write_figure(f"{FOLDER}/random_1d.png", random_1d_figure(
             read_table(folder / "random_1d.csv"), f"{name}: the loss along random directions through W"))
         done.append("random_1d.png")
-    for stem, draw, what in (("slice", slice_figure, "filter-normalised random directions"),
-                             ("path", path_figure, "the optimizer's path on its PCA plane")):
+    for stem, draw, what in (("slice", slice_figure, "filter-normalised slice"),
+                             ("path", path_figure, "the path on its PCA plane")):
         if (folder / f"{stem}.npz").is_file():
             with np.load(folder / f"{stem}.npz", allow_pickle=False) as npz:
                 data = {k: npz[k] for k in npz.files}

@@ -143,7 +143,7 @@ def check_memory(run: Loaded, n_examples: int, points: int, limit: int | None) -
     need = (3 * n_examples * widths[0] * item                 # X W_0 and the two X D_j
             + 3 * model.n_params() * 8                        # the center and two directions
             + model.n_params() * item + 3 * n_examples * max(widths) * item   # one grid point
-            + points * 8 * 4)                                 # the losses and accuracies, two splits
+            + points * 8 * 8)                                 # coefficients, losses and accuracies, grids
     limit = limit if limit is not None else available_memory()
     if need > limit:
         raise LandscapeError(f"the landscape needs about {need / 2**30:.2f} GiB ({points:,} grid points over "
@@ -231,7 +231,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
     model, n = run.setup.model, len(splits[0][2])
     linear = sum(isinstance(layer, (Linear, LinearBiasTrick)) for _, layer in model.layers) == 1
     alphas, axis = _alphas(opts.points), _axis(-opts.span, opts.span, opts.grid)
-    sizes = {"interpolation": len(alphas) * len(splits), "slice": opts.grid ** 2 + (3 * len(alphas) if linear else 0),
+    sizes = {"interpolation": len(alphas) * len(splits), "slice": opts.grid ** 2 + (3 * opts.points if linear else 0),
              "path": opts.grid ** 2}
     total = sum(sizes[p] for p in pictures)
     check_memory(run, n, total, opts.max_memory)
@@ -264,7 +264,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
             info["slice"] = {"loss_at_origin": float(loss.reshape(shape)[len(axis) // 2, len(axis) // 2]),
                              "min": float(np.nanmin(loss)), "span": opts.span}
             if linear:   # CS231n: L(W + a W1) along random directions W1 (scaled to ||W||)
-                a = _alphas(opts.points, -opts.span, opts.span)
+                a = _axis(-opts.span, opts.span, opts.points)
                 table = {"alpha": a}
                 for k in range(3):
                     d = random_direction(w1.size, rng, like=w1)
