@@ -13,7 +13,7 @@ from optlab.cli.common import bad_input, ensure_data, err_console, print_failure
 
 @app.command()
 def landscape(
-    runs: list[Path] = typer.Argument(..., metavar="RUN_DIR [OTHER_RUN_DIR]",
+    runs: list[Path] = typer.Argument(..., metavar="RUN_DIR...",
                                       help="a run directory; with a second one: interpolate between their final weights"),
     grid: int = typer.Option(41, "--grid", min=3, help="points per side of the 2-D grids (slice, path)"),
     points: int = typer.Option(81, "--points", min=3, help="points of a 1-D interpolation over α in [-0.5, 1.5]"),
