@@ -86,13 +86,14 @@ def interpolation_figure(table: dict, title: str, ends: tuple[str, str] = ("init
         ax.plot(a, table["val_loss"], color="tab:orange", label="validation")
     for x, label in zip((0.0, 1.0), ends):
         ax.axvline(x, color="0.5", ls=":", lw=1)
-        ax.annotate(label, (x, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize="small")
+        ax.annotate(label, (x, 0.98), xycoords=("data", "axes fraction"), ha="center", va="top", fontsize="small",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
     finite = np.asarray(table["train_loss"])[np.isfinite(table["train_loss"])]
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
         ax.set_yscale("log")
     ax.set(xlabel="α", ylabel="loss (data + penalty)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="center right")
     return fig
 
 
