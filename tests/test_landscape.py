@@ -144,6 +144,17 @@ def test_a_run_keeps_snapshots_and_sharpness(trained):
     assert (trained / "sharpness.png").is_file()
 
 
+@pytest.mark.parametrize("name,rule", [("rmsprop", "preconditioned 2/η"), ("adam", "preconditioned (2+2β1)/((1-β1)η)")])
+def test_adaptive_optimizers_record_the_preconditioned_sharpness(tmp_path, name, rule):
+    rd = run(config(optimizer=f"{{name: {name}, lr: 0.01}}", iterations=4,
+                    diagnostics=f"{{sharpness_every: 2, {QUIET}}}"), tmp_path).run_dir
+    with open(rd / "sharpness.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["rule"] for r in rows] == [rule] * 3
+    assert math.isnan(float(rows[0]["preconditioned"]))           # no optimizer state before step 1
+    assert all(float(r["preconditioned"]) > 0 for r in rows[1:])
+
+
 def test_landscape_reproduces_the_recorded_losses(trained):
     result = runner.invoke(app, ["landscape", str(trained), "--grid", "9", "--points", "9", "--quiet"])
     assert result.exit_code == 0, result.output

@@ -152,10 +152,10 @@ def stability_threshold(optimizer: str, lr: float, hyper: dict[str, float]) -> t
 def preconditioner(optimizer: str, state: dict[str, Vector], hyper: dict[str, float], t: int) -> Vector | None:
     """The diagonal P of an adaptive optimizer's update W -= lr P^(-1) (...) from its flat state
     (``state[slot]`` laid out like the parameters), or None for a plain one (sgd, momentum)."""
+    if t == 0 or not state:   # before the first update there is no state to precondition with
+        return None
     if optimizer == "adam":
         b1, b2 = hyper["beta1"], hyper["beta2"]
-        if t == 0:   # before the first update there is no v: Adam's first step divides by |g| + eps
-            return None
         v_hat = state["v"] / (1.0 - b2 ** t)
         return (1.0 - b1 ** t) * (np.sqrt(v_hat) + hyper["eps"])
     if optimizer in ("rmsprop", "adagrad"):

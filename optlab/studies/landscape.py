@@ -79,7 +79,10 @@ def load_run(run_dir: Path) -> Loaded:
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "metrics.csv").is_file():
-        raise LandscapeError(f"{run_dir}: not a run directory (no config.yaml and metrics.csv)")
+        hint = ("; a comparison or sweep holds one run directory per trial: give one of "
+                f"{run_dir / 'trials'}/*" if (run_dir / "compare.json").is_file() or (run_dir / "sweep.json").is_file()
+                else "")
+        raise LandscapeError(f"{run_dir}: not a run directory (no config.yaml and metrics.csv){hint}")
     try:
         config = load_config(run_dir / "config.yaml")
     except ConfigError as exc:
