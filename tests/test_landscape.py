@@ -175,6 +175,19 @@ def test_landscape_reproduces_the_recorded_losses(trained):
         assert (trained / "landscape" / name).is_file()
 
 
+def test_the_path_starts_on_its_own_contour_level(tmp_path):
+    """Three snapshots span their PCA plane exactly, so the projected start is the initial weights
+    themselves, and the loss the contours show there (the same plane) is the recorded initial loss."""
+    from optlab.studies.landscape import Options, landscape
+
+    rd = run(config(diagnostics=f"{{snapshot_every: 6, {QUIET}}}"), tmp_path).run_dir
+    assert snapshot_steps(rd) == [0, 6, 12]
+    info = landscape(rd, Options(grid=5, pictures=("path",)))
+    recorded = read_metrics(rd / "metrics.csv")["train_loss"][0]
+    assert info["path"]["loss_at_projected_start"] == pytest.approx(recorded, rel=1e-9)
+    assert sum(info["path"]["variance"]) == pytest.approx(1.0)
+
+
 def test_report_redraws_the_landscape_from_its_files(trained):
     runner.invoke(app, ["landscape", str(trained), "--grid", "5", "--points", "5", "--quiet", "--only", "slice"])
     (trained / "landscape" / "slice.png").unlink()
