@@ -62,7 +62,8 @@ def main() -> None:
     print(f"{'lr':>6} {'2/lr':>7} {'λ_max(0)':>9} {'≥0.9·2/lr at':>13} "
           f"{'last half: mean':>16} {'min':>6} {'max':>6}   (λ_max / (2/lr))")
     for lr, s in results.items():
-        print(f"{lr:>6g} {s['threshold']:>7.3f} {s['initial']:>9.3f} {str(int(s['reached_step'])) if s['reached_step'] is not None else '-':>13} "
+        reached = "-" if s["reached_step"] is None else str(int(s["reached_step"]))
+        print(f"{lr:>6g} {s['threshold']:>7.3f} {s['initial']:>9.3f} {reached:>13} "
               f"{s['mean']:>16.3f} {s['min']:>6.3f} {s['max']:>6.3f}")
     ok = all(1 - BAND <= s["min"] and s["max"] <= 1 + BAND for s in results.values())
     print(f"within ±{BAND:.0%} of 2/lr over the last half at every rate: {'yes' if ok else 'NO'}")

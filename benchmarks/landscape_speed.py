@@ -13,8 +13,9 @@ Run: ``OPTLAB_DATA_DIR=<folder with mnist/> python benchmarks/landscape_speed.py
 and checks that the two agree at every point timed. The network is configs/mnist_mlp.yaml's
 (784-100-100-100-100-10 ReLU, float32) at its initial weights: the cost does not depend on the
 values. Wall and CPU (process) time are both printed: on a machine shared with other work the
-CPU time is the cost, the wall time what the user waits. Threads: what ``optlab landscape`` uses (one BLAS thread unless OMP_NUM_THREADS or
-OPENBLAS_NUM_THREADS is set: optlab.training.threads), both methods alike. Not a test; timings depend on the machine
+CPU time is the cost, the wall time what the user waits. Threads: what ``optlab landscape`` uses
+(one BLAS thread unless OMP_NUM_THREADS or OPENBLAS_NUM_THREADS is set: optlab.training.threads),
+both methods alike. Not a test; timings depend on the machine
 and on what else runs on it (the load average is printed).
 """
 

@@ -7,14 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optlab.engine.hessian import (
-    hessian_operator,
-    hvp,
-    lanczos_top,
-    power_top,
-    preconditioned,
-    stability_threshold,
-)
+from optlab.engine.hessian import hessian_operator, hvp, lanczos_top, power_top, preconditioned, stability_threshold
 from optlab.engine.optimizers import OPTIMIZERS
 from optlab.training.curvature import objective_gradient
 

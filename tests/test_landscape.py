@@ -227,7 +227,8 @@ def test_resumed_run_records_the_same_snapshots_and_sharpness(tmp_path):
     resume(part, config(iterations=10))
     assert snapshot_steps(part) == snapshot_steps(whole) == [0, 3, 6, 9, 10]
     for step in snapshot_steps(whole):
-        with np.load(whole / "snapshots" / f"{step:09d}.npz") as a, np.load(part / "snapshots" / f"{step:09d}.npz") as b:
+        name = f"snapshots/{step:09d}.npz"
+        with np.load(whole / name) as a, np.load(part / name) as b:
             np.testing.assert_array_equal(a["params"], b["params"])
     assert (whole / "sharpness.csv").read_text() == (part / "sharpness.csv").read_text()
 
@@ -255,7 +256,8 @@ def test_a_grid_too_large_is_refused_with_its_estimate(trained):
 
 
 def test_runs_of_different_models_cannot_be_interpolated(trained, tmp_path):
-    other = run(config(model="{name: mlp, hidden: [5], activation: tanh}", diagnostics=f"{{{QUIET}}}"), tmp_path).run_dir
+    other = run(config(model="{name: mlp, hidden: [5], activation: tanh}", diagnostics=f"{{{QUIET}}}"),
+                tmp_path).run_dir
     result = runner.invoke(app, ["landscape", str(trained), str(other)])
     assert result.exit_code == 2 and "model" in result.output
 

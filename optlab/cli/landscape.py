@@ -14,7 +14,7 @@ from optlab.cli.common import bad_input, ensure_data, err_console, print_failure
 @app.command()
 def landscape(
     runs: list[Path] = typer.Argument(..., metavar="RUN_DIR...",
-                                      help="a run directory; with a second one: interpolate between their final weights"),
+                                      help="a run directory; with a second: interpolate between their final weights"),
     grid: int = typer.Option(41, "--grid", min=3, help="points per side of the 2-D grids (slice, path)"),
     points: int = typer.Option(81, "--points", min=3, help="points of a 1-D interpolation over α in [-0.5, 1.5]"),
     span: float = typer.Option(1.0, "--span", min=1e-9, help="the slice covers [-span, span]² of the two directions"),
@@ -78,7 +78,14 @@ def landscape(
 def _progress(console, quiet: bool):
     from contextlib import contextmanager
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     @contextmanager
     def bar():
@@ -93,9 +100,9 @@ def _progress(console, quiet: bool):
 
 
 def _print(info: dict, run: Path, console) -> None:
-    from rich.console import Console
+    from optlab.terminal import make_console
 
-    out = Console(highlight=False)
+    out = make_console()
     for what, seconds in info.get("seconds", {}).items():
         out.print(f"{what}: {seconds:.2f} s", markup=False)
     inter = info.get("interpolation")
@@ -116,5 +123,6 @@ def _print(info: dict, run: Path, console) -> None:
             out.print(f"{key}: barrier {value['barrier']:.4g} above the higher end ({value['seconds']:.2f} s)",
                       markup=False)
     for note in info.get("notes", []):
-        console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
+        console.print("[yellow]note[/]: ", end="")
+        console.print(note, markup=False, soft_wrap=True)
     out.print(str(Path(run) / "landscape"), markup=False, soft_wrap=True)

@@ -280,7 +280,8 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
             xy = project(P, P[-1], dirs[0], dirs[1])                     # (s, 2)
             lo, hi = xy.min(axis=0), xy.max(axis=0)
             pad = 0.25 * np.maximum(hi - lo, 1e-12)
-            ax_a, ax_b = _axis(lo[0] - pad[0], hi[0] + pad[0], opts.grid), _axis(lo[1] - pad[1], hi[1] + pad[1], opts.grid)
+            ax_a = _axis(lo[0] - pad[0], hi[0] + pad[0], opts.grid)
+            ax_b = _axis(lo[1] - pad[1], hi[1] + pad[1], opts.grid)
             plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], P[-1], dirs, b1)
             loss, _ = counter.evaluate(plane, grid_coefficients(ax_a, ax_b))
             start, _ = plane(xy[:1])                                    # the path's start, on the plane
