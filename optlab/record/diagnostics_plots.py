@@ -9,6 +9,8 @@ report.html.
   with CS231n's 1e-3 marked (from diagnostics.csv);
 - ``activations.png``: a histogram per hidden layer (columns) and recorded step (rows), as in
   DLFS's weight-initialisation figures (from activations.json);
+- ``sharpness.png``: lambda_max against the stability threshold (from sharpness.csv, drawn by
+  optlab.record.landscape_report);
 - :func:`technique_facts`: the results lines for early stopping, the initial-loss check,
   clipping and plateau reductions (from summary.json).
 """
@@ -113,6 +115,13 @@ def render_diagnostics(path: Path, metrics: dict[str, np.ndarray], figures, x: n
         if records:
             figures.add("activations", activations_figure(records, f"{name}: hidden activations"),
                         "histograms of each hidden layer's activations")
+    if (rd.path / "sharpness.csv").is_file():   # diagnostics.sharpness_every (optlab.record.landscape_report)
+        from optlab.record.landscape_report import read_sharpness, sharpness_figure
+
+        table = read_sharpness(rd.path / "sharpness.csv")
+        if len(table["step"]):
+            figures.add("sharpness", sharpness_figure(table, f"{name}: sharpness"),
+                        "the sharpness (largest Hessian eigenvalue) against the learning rate's stability threshold")
 
 
 def _pct(value: float | None) -> str:
