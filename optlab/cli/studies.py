@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_problems, err_console, with_progress
+from optlab.cli.common import bad_problems, err_console, output_overrides, require_extras, with_progress
 
 DEFAULT_COMPARE_CONFIG = "mnist_mlp"    # a recipe (optlab.config.recipes): DLFS ch. 6's network
 
@@ -34,6 +34,10 @@ def compare(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -50,9 +54,11 @@ def compare(
         from optlab.studies.variants import build_variants, is_override
 
         ref = resolve(config)
-        base, varied, variants = build_variants(ref.path, words or [], vary)
+        words = [*(words or []), *output_overrides(fmt, tensorboard)]
+        base, varied, variants = build_variants(ref.path, words, vary)
         plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
                          source={"config": ref.origin, "overrides": [w for w in words or [] if is_override(w)]})
+        require_extras(base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
     from optlab.record.rundir import default_runs_root
@@ -86,6 +92,10 @@ def sweep(
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -102,7 +112,9 @@ def sweep(
         from optlab.studies.sweep import make_plan
 
         ref = resolve(config)
-        plan = make_plan(ref.path, words or [], trials=trials, grid=grid, seed=seed, origin=ref.origin)
+        plan = make_plan(ref.path, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
+                         seed=seed, origin=ref.origin)
+        require_extras(plan.base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
     from optlab.record.rundir import default_runs_root

@@ -14,7 +14,9 @@ from optlab.cli.common import (
     ensure_data,
     err_console,
     load_config_or_exit,
+    output_overrides,
     print_failure,
+    require_extras,
     resolve_or_exit,
 )
 
@@ -45,6 +47,10 @@ def train(
         help="continue RUN_DIR from its checkpoint, bit-identically; extend it with e.g. train.iterations=5000"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where run directories go [default: ./runs]"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="also write TensorBoard event files (same as logging.tensorboard=true)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -67,8 +73,10 @@ def train(
                                  param_hint="'CONFIG'")
     else:
         config_path, args = args[0], args[1:]
+    args += output_overrides(fmt, tensorboard)
     ref = resolve_or_exit(config_path)
     cfg = load_config_or_exit(ref.path, args, resolved=True)
+    require_extras(cfg)
 
     from optlab.record.rundir import RunDirError, default_runs_root
     from optlab.terminal import print_run_results, progress_bar

@@ -13,10 +13,17 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 - ``checkpoint.npz`` the state to resume from (:mod:`optlab.training.checkpoint`), when one was written;
 - ``diagnostics.csv``, ``activations.json``  what :mod:`optlab.training.diagnostics` records (update/weight
                     ratios per layer, activation histograms), appended like the metrics;
+- ``snapshots/<step>.npz``, ``sharpness.csv``  weight snapshots and the top Hessian eigenvalue
+                    (``diagnostics.snapshot_every``, ``sharpness_every``: optlab.record.snapshots,
+                    optlab.training.curvature); ``landscape/``  what ``optlab landscape`` computed
+                    and drew (optlab.record.landscape_report);
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
 - ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md`` (and ``lr.png``,
   ``update_ratios.png``, ``activations.png`` when there is something to show)  rendered from the
-  files above by :mod:`optlab.record.run_report`.
+  files above by :mod:`optlab.record.run_report` (``.svg`` / ``.pdf`` with ``plots.format``), and
+  ``report.html``, all of it on one offline page (:mod:`optlab.record.html_report`);
+- ``events.out.tfevents.*``  TensorBoard's copy of the metrics, with ``logging.tensorboard``
+  (:mod:`optlab.record.tensorboard`).
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
 so a crash never leaves a half-written JSON or PNG.
@@ -36,7 +43,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import optlab
 
@@ -103,6 +110,36 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def config_comment(path: str | Path | None) -> str | None:
+    """The comment opening a config file (a shipped config states its question, source and command
+    there), or None; kept in meta.json for report.html."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if path else []
+    except OSError:
+        return None
+    out = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        out.append(line[1:].strip())
+    return "\n".join(out).strip() or None
+
+
+def _question(command: Iterable[str], origin: str | None = None) -> str | None:
+    """The opening comment of the config file the run read (``origin``: a path or ``recipe:NAME``,
+    optlab.config.recipes), else of the one named on the command line."""
+    if origin:
+        from optlab.config.recipes import RECIPES_DIR
+
+        path = RECIPES_DIR / f"{origin[len('recipe:'):]}.yaml" if origin.startswith("recipe:") else Path(origin)
+        if path.is_file():
+            return config_comment(path)
+    for arg in map(str, command):
+        if arg.endswith((".yaml", ".yml")) and Path(arg).is_file():
+            return config_comment(arg)
+    return None
+
+
 def format_value(value: Any) -> str:
     """CSV cell: floats by ``repr`` (shortest round-trip form), None as empty."""
     if value is None:
@@ -118,8 +155,10 @@ class MetricsWriter:
     ``append=True`` continues an existing file (a resumed run) instead of starting a new one.
     """
 
-    def __init__(self, path: Path, columns: list[str], append: bool = False) -> None:
+    def __init__(self, path: Path, columns: list[str], append: bool = False,
+                 listeners: Iterable[Callable[[dict[str, Any]], None]] = ()) -> None:
         self.columns = columns
+        self._listeners = list(listeners)
         self._known = frozenset(columns)
         self._fh = open(path, "a" if append else "w", newline="", encoding="utf-8")
         if not append:
@@ -131,6 +170,8 @@ class MetricsWriter:
             raise KeyError(f"metrics columns not declared: {sorted(set(row) - self._known)}")
         self._fh.write(",".join(map(format_value, map(row.get, self.columns))) + "\n")
         self._fh.flush()
+        for listener in self._listeners:   # e.g. TensorBoard (optlab.record.tensorboard)
+            listener(row)
 
     def close(self) -> None:
         self._fh.close()
@@ -155,6 +196,11 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+
+    def listen(self, name: str, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every row written to the table ``name`` (metrics.csv) to ``listener``."""
+        self._listeners.setdefault(name, []).append(listener)
 
     @classmethod
     def create(cls, root: Path, name: str, stamp: bool = True) -> RunDir:
@@ -194,9 +240,16 @@ class RunDir:
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
+    def read_text(self, name: str) -> str:
+        return (self.path / name).read_text(encoding="utf-8")
+
     def write_figure(self, name: str, fig: Any) -> Path:
+        """A matplotlib figure in the format its name ends with (png, svg, pdf); vector files
+        carry no date, so the same figure gives the same bytes."""
+        fmt = Path(name).suffix.lstrip(".").lower()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}[fmt]
+        fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)
         atomic_write_bytes(self.path / name, buf.getvalue())
         return self.path / name
 
@@ -204,7 +257,7 @@ class RunDir:
     def metrics(self, columns: list[str] = METRIC_COLUMNS, append: bool = False,
                 name: str = "metrics.csv") -> MetricsWriter:
         """A writer of rows by step: metrics.csv, or another such table (``diagnostics.csv``)."""
-        return MetricsWriter(self.path / name, columns, append=append)
+        return MetricsWriter(self.path / name, columns, append=append, listeners=self._listeners.get(name, ()))
 
     def truncate_metrics(self, last_step: int, name: str = "metrics.csv") -> None:
         """Keep the header and the rows up to ``last_step`` (atomically), for a resumed run.
@@ -233,6 +286,7 @@ class RunDir:
             "git_commit": _git_commit(Path.cwd()),
             "command": list(command if command is not None else sys.argv),
             "config": origin,
+            "question": _question(command if command is not None else sys.argv, origin),
             "pid": os.getpid(),
             "heartbeat": _now(),
         })

@@ -42,6 +42,9 @@ FORMAT = 2   # 2: model buffers and the loop parts' state (schedule, early stopp
 # Keys a resumed run may change: how long it runs and how often it checkpoints. Anything else
 # would make the continuation a different experiment.
 RESUMABLE_KEYS = ("train.iterations", "train.epochs", "train.checkpoint_every")
+# Sections that change how results are drawn and logged, never a number: free to differ (and absent
+# from checkpoints written before they existed).
+PRESENTATION_SECTIONS = ("plots.", "logging.")
 RESUMABLE_STATUSES = ("interrupted", "completed", "failed", "died")
 
 
@@ -130,7 +133,7 @@ def differences(saved: dict, current: dict) -> list[str]:
     a, b = _flatten(saved), _flatten(current)
     out = []
     for key in sorted(set(a) | set(b)):
-        if key in RESUMABLE_KEYS or a.get(key, "<absent>") == b.get(key, "<absent>"):
+        if key in RESUMABLE_KEYS or key.startswith(PRESENTATION_SECTIONS) or a.get(key, "<absent>") == b.get(key, "<absent>"):
             continue
         out.append(f"{key}: {a.get(key, '<absent>')!r} in the checkpoint, {b.get(key, '<absent>')!r} now")
     return out

@@ -75,6 +75,7 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     """
     runs_root = Path(runs_root)
     check_writable(runs_root)
+    _require_extras(config)
     surface = config.model.name == "surface"
     setup = None if surface else build_setup(config)
     check_space(runs_root, 2_000_000 if surface else estimate_bytes(config, setup))
@@ -94,6 +95,17 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     return _execute(rd, config, setup, on_step, stop or StopRequest(), None)
 
 
+def _require_extras(config: Config) -> None:
+    """SetupError before anything is created when the config needs a missing optional extra."""
+    if config.logging.tensorboard:
+        from optlab.record.tensorboard import TensorBoardMissing, require
+
+        try:
+            require()
+        except TensorBoardMissing as exc:
+            raise SetupError(str(exc)) from None
+
+
 def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
            command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
     """Continue ``run_dir`` from its checkpoint up to ``config``'s length, in the same directory.
@@ -108,6 +120,7 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
         raise checkpoint.CheckpointError(f"{rd.path}: a {config.search.strategy} search keeps no checkpoint; "
                                          "run it again (same config and seed: the same trials)")
     ckpt = checkpoint.prepare_resume(rd.path, config)
+    _require_extras(config)
     check_writable(rd.path)
     setup = build_setup(config)
     steps, per_epoch = total_steps(config, len(setup.data.train))
@@ -140,6 +153,31 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
 
 def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
              ckpt: checkpoint.Checkpoint | None) -> Result:
+    board = _tensorboard(rd, config, ckpt)
+    try:
+        return _train_and_report(rd, config, setup, on_step, stop, ckpt)
+    finally:
+        if board is not None:
+            board.close()
+
+
+def _tensorboard(rd: RunDir, config: Config, ckpt: checkpoint.Checkpoint | None):
+    """With logging.tensorboard: event files fed from metrics.csv's rows (optlab.record.tensorboard)."""
+    if not config.logging.tensorboard:
+        return None
+    from optlab.record.rundir import METRIC_COLUMNS, SEARCH_COLUMNS, SURFACE_COLUMNS
+    from optlab.record.tensorboard import TensorBoardLog
+
+    columns = SURFACE_COLUMNS if config.model.name == "surface" else \
+        METRIC_COLUMNS if config.search.strategy == "gradient" else SEARCH_COLUMNS
+    board = TensorBoardLog(rd.path, config.model_dump(mode="json"), columns,
+                           purge_from=None if ckpt is None else ckpt.step + 1)
+    rd.listen("metrics.csv", board.write)
+    return board
+
+
+def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None,
+                      stop: StopRequest, ckpt: checkpoint.Checkpoint | None) -> Result:
     try:
         if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
             summary = descend(config, rd, on_step)
