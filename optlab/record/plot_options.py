@@ -61,16 +61,18 @@ def x_values(metrics: dict[str, np.ndarray], opts: PlotsConfig, default: str = "
     A column the metrics lack (a surface has no epochs) falls back to ``default``, the label saying
     so. ``examples``: the step (or, for a search, the loss evaluation) times ``examples_per_step``.
     """
+    shown = {"loss_evals": "loss evaluations", "examples": "examples forwarded (loss evaluations × their size)"}
     if opts.x is None:
-        return metrics[default], "loss evaluations" if default == "loss_evals" else default
+        return metrics[default], shown.get(default, default)
     column, label = X_COLUMNS[opts.x]
+    if opts.x == "examples" and default == "examples":   # a search comparison: already examples (#15)
+        return metrics["examples"], label
     if opts.x == "examples":
         if examples_per_step:
             return metrics[default] * examples_per_step, label
         column = None
     if column is None or column not in metrics:
-        shown = "loss evaluations" if default == "loss_evals" else default
-        return metrics[default], f"{shown} ({opts.x} not recorded)"
+        return metrics[default], f"{shown.get(default, default)} ({opts.x} not recorded)"
     return metrics[column], label
 
 
