@@ -13,9 +13,14 @@ class Section(BaseModel):
 
     ``allow_inf_nan=False``: YAML reads ``1e999`` as inf and ``.nan`` as NaN; no setting means
     anything with them (``gt=0`` alone would let ``lr: 1e999`` through to fail mid-run).
+
+    ``strict=True``: a value must already have its type. In pydantic's lax mode ``seed: true`` is
+    the seed 1, ``batch_size: "100"`` the number 100 and ``lr: 1`` with a YAML boolean trains;
+    a config is written by hand, so a boolean where a number belongs is a mistake to point at.
+    (An integer is still a valid float: ``lr: 1`` is 1.0.)
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, strict=True)
 
 
 # Upper bounds on sizes, so that a typo such as `size: 60000000000` is a config error with a line
@@ -41,6 +46,11 @@ def _name_shorthand(value: Any) -> Any:
 def _union(*members: type[BaseModel]) -> Any:
     return Annotated[Union[members], Field(discriminator="name"), BeforeValidator(_name_shorthand)]
 
+
+
+def as_tuple(value: Any) -> Any:
+    """A YAML list for a fixed-length field (strict mode takes only tuples there)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _on_off(value: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from optlab.config.schema.base import (
+    as_tuple,
     MAX_UNITS,
     Section,
     _name_shorthand,
@@ -78,7 +79,7 @@ class SurfaceModel(Section):
 
     name: Literal["surface"]
     function: Literal["bowl", "rosenbrock", "beale", "saddle"] = Field(description="the function f(x, y)")
-    start: tuple[float, float] = Field(description="starting point [x, y], e.g. DLFS's [-7, 2] on the bowl")
+    start: Annotated[tuple[float, float], BeforeValidator(as_tuple)] = Field(description="starting point [x, y], e.g. DLFS's [-7, 2] on the bowl")
 
 
 ModelConfig = _union(LinearModel, MLPModel, NeuronModel, SurfaceModel)
