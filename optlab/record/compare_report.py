@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from optlab.record.rundir import RunDir, format_value, read_metrics
+from optlab.record.rundir import RunDir, format_value, read_metrics, study_status
 
 
 @dataclass
@@ -300,6 +300,7 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
 def load_compare(path: Path) -> tuple[dict, list[str], list[list[TrialData]]]:
     """(manifest, variant labels, each variant's final trials that exist on disk)."""
     manifest = RunDir(path).read_json("compare.json")
+    manifest["status"] = study_status(manifest)   # "running" with its process gone: died
     labels = [e["label"] for e in manifest["variants"]]
     trials = [[load_trial(path / d) for d in e["trials"] if (path / d / "config.yaml").exists()]
               for e in manifest["variants"]]

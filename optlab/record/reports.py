@@ -6,8 +6,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from optlab.record import guard
 from optlab.record.run_report import render_run
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, run_status
+
+
+def tidy(path: Path) -> list[str]:
+    """Remove what atomic writes cut by a kill left in a run directory (``.<name>.<random>.tmp``),
+    unless a writer is at work in it (its lock is held, or it says running): those are live."""
+    path = Path(path)
+    if (path / guard.LOCK_NAME).is_file():
+        lock = guard.WriterLock(path)
+        try:
+            lock.acquire(note=False)
+        except guard.Busy:
+            return []
+        try:
+            return guard.remove_stale_temps(path)
+        finally:
+            lock.release()
+    if (path / "meta.json").is_file() and run_status(path) == "running":
+        return []
+    return guard.remove_stale_temps(path)
+
+
+def _render_run(path: Path) -> None:
+    tidy(path)
+    render_run(path)
 
 
 class NotARunDirectory(ValueError):
@@ -25,7 +50,7 @@ def render_directory(path: Path) -> str:
 
         for trial in RunDir(path).read_json("sweep.json")["trials"]:
             if (path / trial["dir"] / "metrics.csv").is_file():
-                render_run(path / trial["dir"])
+                _render_run(path / trial["dir"])
         render_sweep(path)
         return "sweep"
     if (path / "compare.json").is_file():
@@ -35,11 +60,11 @@ def render_directory(path: Path) -> str:
         for entry in manifest["variants"]:
             for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
                 if (path / name / "metrics.csv").is_file():
-                    render_run(path / name)
+                    _render_run(path / name)
         render_compare(path)
         return "compare"
     if (path / "metrics.csv").is_file():
-        render_run(path)
+        _render_run(path)
         return "run"
     what = "no such directory" if not path.exists() else \
         "not a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)"

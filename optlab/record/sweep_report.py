@@ -31,7 +31,7 @@ import numpy as np
 
 from optlab.config.loading import value_text
 from optlab.record.compare_report import TrialData, load_trial
-from optlab.record.rundir import RunDir, format_value
+from optlab.record.rundir import RunDir, format_value, study_status
 from optlab.record.scores import tune_score
 
 BEST_CURVES = 20          # DLFS plots the best 20 trials
@@ -60,6 +60,7 @@ def leaderboard(path: Path) -> tuple[dict, list[Entry]]:
     """(manifest, trials best first); trials never started are left out."""
     path = Path(path)
     manifest = RunDir(path).read_json("sweep.json")
+    manifest["status"] = study_status(manifest)   # "running" with its process gone: died
     entries = [Entry(t["index"], Path(t["dir"]).name, t["values"], load_trial(path / t["dir"]), tune_score(path / t["dir"]))
                for t in manifest["trials"] if (path / t["dir"] / "config.yaml").exists()]
     entries.sort(key=lambda e: (e.score, -e.index), reverse=True)   # ties: the earlier trial first
