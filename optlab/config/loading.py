@@ -292,7 +292,9 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
             for n in range(len(mine), len(key) + 1):
                 lines[key[:n]] = f"override {text!r}"
             if shorthand is not None:
-                lines[mine] = lines[mine + ("name",)] = shorthand
+                lines[mine] = shorthand
+                if key != mine + ("name",):          # the name is the file's unless the override sets it
+                    lines[mine + ("name",)] = shorthand
     try:
         config = validate(raw, lines, str(path))
     except ConfigError as exc:
