@@ -306,7 +306,10 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:   # exists, owned by someone else
         return True
-    return True
+    try:   # a zombie (dead, not yet reaped by a parent that does not reap) answers kill(0) too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def run_status(path: Path, now: datetime | None = None, stale_after: float = STALE_AFTER_S) -> str:

@@ -15,7 +15,7 @@ from optlab.engine.schedules import Schedule
 from optlab.engine.surfaces import OBJECTIVES
 from optlab.record.rundir import SURFACE_COLUMNS, RunDir
 from optlab.training.gradient_loop import ProgressFn
-from optlab.training.interrupt import StopRequest
+from optlab.training.interrupt import LATE_STOP_NOTE, StopRequest
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")   # as train_gradient: divergence is a status
@@ -63,7 +63,8 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None, stop: StopRe
                 break
             if on_step is not None:
                 on_step(step, steps, f)
-        if status == "completed" and stop.signum is not None:
+        late = status == "completed" and stop.signum is not None
+        if late:
             status = "interrupted"
     finally:
         writer.close()
@@ -84,4 +85,6 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None, stop: StopRe
     }
     if status == "diverged":
         summary["diverged_at"] = {"step": step, "loss": f}
+    if status == "interrupted" and step == steps:
+        summary["note"] = LATE_STOP_NOTE
     return summary

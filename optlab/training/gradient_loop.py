@@ -25,7 +25,7 @@ from optlab.training import checkpoint
 from optlab.training.budget import GradientStep
 from optlab.training.diagnostics import Recorder, initial_loss_check
 from optlab.training.early_stopping import EarlyStopping
-from optlab.training.interrupt import StopRequest
+from optlab.training.interrupt import LATE_STOP_NOTE, StopRequest
 from optlab.training.sampling import BatchSampler
 from optlab.training.setup import Setup, evaluate, total_steps, train_eval_split
 
@@ -146,7 +146,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                         extra={name: part.state_dict() for name, part in parts.items()})
         rd.heartbeat(checkpoint_step=state.step)
 
-    status, last_loss, step, why = "completed", math.nan, state.step, None
+    status, last_loss, step, why, late = "completed", math.nan, state.step, None, False
     row: dict = {}
     test_loss = test_acc = math.nan
     try:
@@ -194,7 +194,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             elif time.monotonic() - last_beat > HEARTBEAT_S:
                 rd.heartbeat()
                 last_beat = time.monotonic()
-        if status == "completed" and stop.signum is not None:   # asked during the last step: say so
+        late = status == "completed" and stop.signum is not None   # asked during the last step: say so
+        if late:
             status = "interrupted"
         if status in ("completed", "interrupted"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
@@ -226,6 +227,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
         "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
+    if late:
+        summary["note"] = LATE_STOP_NOTE
     if state.initial_check is not None:
         summary["initial_loss_check"] = state.initial_check
     if config.optimizer.clip_norm is not None:

@@ -46,7 +46,7 @@ from optlab.record.rundir import RunDir, RunDirError, check_space, check_writabl
 from optlab.training import checkpoint
 from optlab.training.descend import descend
 from optlab.training.gradient_loop import ProgressFn, check_restorable, train_gradient
-from optlab.training.interrupt import Abort, StopRequest
+from optlab.training.interrupt import LATE_STOP_NOTE, Abort, StopRequest
 from optlab.training.search import run_search
 from optlab.training.setup import (
     Setup,
@@ -263,7 +263,7 @@ def _late_stop(summary: dict, stop: StopRequest) -> None:
     run ``interrupted``: its exit status (128 + signal), the terminal and meta.json then agree."""
     if stop.signum is not None and summary["status"] == "completed":
         summary["status"] = "interrupted"
-        summary["note"] = "the stop request came after the last step: training had finished"
+        summary["note"] = LATE_STOP_NOTE
 
 
 def _stop_fields(summary: dict, stop: StopRequest) -> dict:
