@@ -7,8 +7,10 @@ cost time or memory:
 - the file must be a regular file (not a FIFO, a device such as ``/dev/zero``, a directory) of at
   most :data:`MAX_BYTES`, and is read no further than that;
 - nesting is at most :data:`MAX_DEPTH` levels, counted while composing, so 20 000 ``[`` stop at
-  the 33rd; a document has at most :data:`MAX_NODES` nodes *with aliases expanded* ("billion
-  laughs": nine anchors of ten aliases each are 10^9 nodes) and no alias may contain itself;
+  the 33rd (and a linear pre-scan refuses deep brackets before PyYAML's quadratic scanner sees
+  them); a document has at most :data:`MAX_NODES` nodes as written and :data:`MAX_EXPANDED`
+  *with aliases expanded* ("billion laughs": nine anchors of ten aliases each are 10^9 nodes),
+  and no alias may contain itself;
 - mapping keys are plain scalars (``? [a, b]: 1`` is refused), an integer has at most
   :data:`MAX_INT_DIGITS` digits (Python refuses 4 300 anyway, with a raw ValueError);
 - only the tags of plain data: ``!!set``, ``!!binary``, ``!!omap``, ``!!timestamp`` and any
@@ -32,9 +34,10 @@ import yaml
 
 from optlab.config.problems import ConfigError, Problem
 
-MAX_BYTES = 256 * 1024     # the largest shipped config is ~3 KB
+MAX_BYTES = 64 * 1024      # the largest shipped config is ~3 KB; PyYAML reads ~0.5 MB/s
 MAX_DEPTH = 32             # sections are 4 deep at most (optimizer.schedule.every)
-MAX_NODES = 50_000         # values, with every alias expanded
+MAX_NODES = 2_000          # values as written (a config has about 100; PyYAML takes ~0.1 ms each)
+MAX_EXPANDED = 50_000      # values with every alias expanded
 MAX_INT_DIGITS = 30        # more than any count or seed a config needs
 
 _T = "tag:yaml.org,2002:"
@@ -69,7 +72,8 @@ class _Loader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
             if self._nodes > MAX_NODES:
-                raise _Refused(None, None, f"more than {MAX_NODES} values", event.start_mark)
+                raise _Refused(None, None, f"more than {MAX_NODES} values (a config holds about 100)",
+                               event.start_mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -170,15 +174,15 @@ def _check_graph(node: yaml.Node) -> None:
                     raise _Refused(None, None, "a mapping key must be a plain name, not a list or mapping",
                                    key.start_mark)
                 total += size(key, depth + 1) + size(value, depth + 1)
-                if total > MAX_NODES:
+                if total > MAX_EXPANDED:
                     break
         elif isinstance(n, yaml.SequenceNode):
             for item in n.value:
                 total += size(item, depth + 1)
-                if total > MAX_NODES:
+                if total > MAX_EXPANDED:
                     break
-        if total > MAX_NODES:
-            raise _Refused(None, None, f"more than {MAX_NODES} values once aliases are expanded "
+        if total > MAX_EXPANDED:
+            raise _Refused(None, None, f"more than {MAX_EXPANDED} values once aliases are expanded "
                                        "(an alias bomb?)", n.start_mark)
         active.discard(id(n))
         sizes[id(n)] = total
@@ -187,10 +191,46 @@ def _check_graph(node: yaml.Node) -> None:
     size(node, 1)
 
 
+def _flow_depth_line(text: str) -> int | None:
+    """The line where brackets (``[``, ``{``) nest deeper than MAX_DEPTH, outside quotes and
+    comments, else None. A linear pre-scan: PyYAML's scanner keeps every open bracket as a
+    possible simple key and rescans them all at each token, which is quadratic (20 000 ``[``
+    took 1.2 s before the composer's depth bound was ever reached)."""
+    depth, quote, line, prev = 0, "", 1, " "
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and prev in " \t\n":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        prev = c
+        i += 1
+    return None
+
+
 def parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML text; return the data and the 1-based line of every key path in it."""
     if len(text) > MAX_BYTES:
         raise ConfigError([Problem(where, "", f"{len(text)} characters; a config may be at most {MAX_BYTES}")])
+    deep = _flow_depth_line(text)
+    if deep is not None:
+        raise ConfigError([Problem(f"{where}:{deep}", "", f"refused: nested more than {MAX_DEPTH} levels deep")])
     try:
         loader = _Loader(text)   # the reader refuses control characters here, already
     except yaml.reader.ReaderError as exc:
