@@ -15,6 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+# Imported here, once, so that each forked child measures optlab's work, not the imports the
+# commands do lazily (a user's interpreter pays those once per command as well).
+import optlab.cli  # noqa: E402,F401
+import optlab.cli.train  # noqa: E402,F401
+import optlab.training.run  # noqa: E402,F401
+
 
 def optlab(*args: str, cwd: Path, timeout: float = 30.0, env: dict | None = None) -> tuple[int, str, float]:
     """(exit status, stdout + stderr, seconds) of ``optlab ARGS`` run in ``cwd``."""

