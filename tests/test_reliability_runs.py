@@ -272,6 +272,7 @@ def test_studies_refuse_an_unwritable_runs_dir_and_all_failed_is_not_completed(t
     out = runner.invoke(app, ["compare", "sgd", "momentum", "--config", str(neuron), "--runs-dir",
                               str(tmp_path / "runs"), "-q", "--workers", "1"])
     assert out.exit_code == 1, out.output
+    assert "completed" not in out.output and "failed trials/sgd-s0" in out.output
     (study,) = (tmp_path / "runs").iterdir()
     assert json.loads((study / "compare.json").read_text())["status"] == "failed"
 

@@ -267,6 +267,8 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
             lines += ["", *(f"- {note}" for note in notes)]
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
+    if manifest.get("status") not in (None, "completed"):   # running, interrupted, failed, died
+        lines += ["", f"Status: {manifest['status']}."]
     return "\n".join(lines) + "\n"
 
 
