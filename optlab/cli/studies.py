@@ -31,7 +31,8 @@ def _writable_root(runs_dir: Optional[Path]) -> Path:
 def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
-        help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
+        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
+             "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
     config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
     vary: Optional[str] = typer.Option(
         None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
@@ -86,7 +87,7 @@ def compare(
 def sweep(
     config: Path = typer.Argument(..., metavar="CONFIG", help="YAML config every trial starts from"),
     words: Optional[list[str]] = typer.Argument(
-        None, metavar="KEY=SPEC...",
+        None, metavar="[KEY=SPEC]...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
              "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
     trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),

@@ -33,14 +33,7 @@ from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, owner
 from optlab.record.scores import tune_score
-from optlab.studies.executor import (
-    NullProgress,
-    Outcome,
-    Progress,
-    Trial,
-    reported,
-    run_trials,
-)
+from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.studies.variants import Variant
 
 TUNABLE = ("lr",)

@@ -56,14 +56,7 @@ from optlab.config.loading import (
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir, owner
-from optlab.studies.executor import (
-    NullProgress,
-    Outcome,
-    Progress,
-    Trial,
-    reported,
-    run_trials,
-)
+from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.studies.variants import split_values
 
 MAX_TRIALS = 10_000
