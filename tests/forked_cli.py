@@ -22,8 +22,8 @@ import optlab.cli.train  # noqa: E402,F401
 import optlab.training.run  # noqa: E402,F401
 
 
-def optlab(*args: str, cwd: Path, timeout: float = 30.0, env: dict | None = None) -> tuple[int, str, float]:
-    """(exit status, stdout + stderr, seconds) of ``optlab ARGS`` run in ``cwd``."""
+def spawn(*args: str, cwd: Path, env: dict | None = None) -> tuple[int, Path, float]:
+    """Start ``optlab ARGS`` in a forked child: (pid, its output file, start time)."""
     out = Path(cwd) / f".cli-output-{os.getpid()}-{time.monotonic_ns()}"
     start = time.monotonic()
     pid = os.fork()
@@ -56,6 +56,12 @@ def optlab(*args: str, cwd: Path, timeout: float = 30.0, env: dict | None = None
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+    return pid, out, start
+
+
+def reap(child: tuple[int, Path, float], timeout: float = 30.0) -> tuple[int, str, float]:
+    """Wait for a :func:`spawn`-ed child: (exit status, stdout + stderr, seconds)."""
+    pid, out, start = child
     deadline = start + timeout
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -66,12 +72,17 @@ def optlab(*args: str, cwd: Path, timeout: float = 30.0, env: dict | None = None
             os.waitpid(pid, 0)
             text = out.read_text(errors="replace")
             out.unlink()
-            raise AssertionError(f"optlab {' '.join(args)} did not finish in {timeout} s:\n{text}")
+            raise AssertionError(f"the command did not finish in {timeout} s:\n{text}")
         time.sleep(0.01)
     seconds = time.monotonic() - start
     text = out.read_text(errors="replace")
     out.unlink()
     return os.waitstatus_to_exitcode(status), text, seconds
+
+
+def optlab(*args: str, cwd: Path, timeout: float = 30.0, env: dict | None = None) -> tuple[int, str, float]:
+    """(exit status, stdout + stderr, seconds) of ``optlab ARGS`` run in ``cwd``."""
+    return reap(spawn(*args, cwd=cwd, env=env), timeout)
 
 
 def snapshot(folder: Path) -> dict[str, object]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TINY_CONFIG
-from forked_cli import optlab, snapshot
+from forked_cli import optlab, reap, snapshot, spawn
 from typer.testing import CliRunner
 
 from optlab.cli import app
@@ -89,6 +89,12 @@ def set_meta(run_dir: Path, **fields) -> None:
     (run_dir / "meta.json").write_text(json.dumps(meta))
 
 
+def plant_link(run_dir: Path, name: str, target: Path) -> None:
+    """Replace a run file by a link to ``target`` (which need not exist)."""
+    (run_dir / name).unlink(missing_ok=True)
+    (run_dir / name).symlink_to(target)
+
+
 def link_away(run_dir: Path, name: str) -> None:
     """Move a file out of the run and leave a link to it in its place."""
     target = run_dir.parent / f"{run_dir.name}-{name}"
@@ -108,15 +114,16 @@ DAMAGE = {
     "a member inflating to 210 MB": (add_bomb, "inflates to 209715328 bytes, more than"),
     "truncated checkpoint": (lambda d: (d / "checkpoint.npz").write_bytes((d / "checkpoint.npz").read_bytes()[:3000]),
                              "unreadable checkpoint"),
-    "meta.json not JSON": (lambda d: (d / "meta.json").write_text('{"status": "completed", '), "meta.json cannot be read"),
+    "meta.json not JSON": (lambda d: (d / "meta.json").write_text('{"status": "completed", '),
+                           "meta.json cannot be read"),
     "meta.json a list": (lambda d: (d / "meta.json").write_text("[1, 2]"), "not a JSON object"),
     "heartbeat not a time": (lambda d: set_meta(d, status="running", heartbeat="yesterday"), "heartbeat 'yesterday'"),
     "pid not a number": (lambda d: set_meta(d, status="running", pid="abc"), "pid 'abc'"),
     "metrics.csv missing": (lambda d: (d / "metrics.csv").unlink(), "no metrics.csv"),
     "metrics.csv garbage row": (lambda d: (d / "metrics.csv").open("a").write("abc" + "," * 9 + "\n"),
                                 "has no step number"),
-    "diagnostics.csv a dangling link": (lambda d: (d / "diagnostics.csv").unlink() or (d / "diagnostics.csv").symlink_to(
-        d.parent / "outside" / "planted.csv"), "symbolic links"),
+    "diagnostics.csv a dangling link": (lambda d: plant_link(d, "diagnostics.csv", d.parent / "outside" / "planted.csv"),
+                                        "symbolic links"),
     "checkpoint.npz a link": (lambda d: link_away(d, "checkpoint.npz"), "symbolic links"),
 }
 
@@ -148,14 +155,13 @@ def test_one_writer_per_run_directory(finished_run, tmp_path):
         assert snapshot(run_dir) == before
         assert lock.path == run_dir / ".lock"
     # two resumes at the same moment: one continues the run, the other is refused; no row twice
-    procs = [subprocess.Popen([sys.executable, "-m", "optlab", "train", "--resume", str(run_dir),
-                               "train.iterations=400", "-q"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, cwd=tmp_path, env={**os.environ, "MPLBACKEND": "Agg"}) for _ in range(2)]
-    results = sorted((p.wait(timeout=120), p.stdout.read()) for p in procs)
+    children = [spawn("train", "--resume", str(run_dir), "train.iterations=200", "-q", cwd=tmp_path,
+                      env={"MPLBACKEND": "Agg"}) for _ in range(2)]
+    results = sorted(reap(child, timeout=120)[:2] for child in children)
     assert [code for code, _ in results] == [0, 2], results
-    assert "being written by pid" in results[1][1] or "asks for 400 steps" in results[1][1], results[1][1]
+    assert "being written by pid" in results[1][1] or "asks for 200 steps" in results[1][1], results[1][1]
     steps = read_metrics(run_dir / "metrics.csv")["step"]
-    assert steps == sorted(set(steps)) and steps[-1] == 400
+    assert steps == sorted(set(steps)) and steps[-1] == 200
 
 
 def test_the_run_directory_is_never_written_through_a_link(tmp_path):

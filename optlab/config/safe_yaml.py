@@ -144,7 +144,8 @@ _Dumper.yaml_implicit_resolvers = {
     first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 for _first, _resolvers in _Loader.yaml_implicit_resolvers.items():
     _Dumper.yaml_implicit_resolvers.setdefault(_first, [])
-    _Dumper.yaml_implicit_resolvers[_first] += [r for r in _resolvers if r not in _Dumper.yaml_implicit_resolvers[_first]]
+    _known = _Dumper.yaml_implicit_resolvers[_first]
+    _known += [r for r in _resolvers if r not in _known]
 
 
 def _check_graph(node: yaml.Node) -> None:

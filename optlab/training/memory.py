@@ -83,7 +83,8 @@ def _read_int(path: Path) -> int | None:
 def _cgroup_room() -> int | None:
     """What the process's cgroup still allows, if it has a limit."""
     root = Path("/sys/fs/cgroup")
-    for limit, usage in (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit, usage in (("memory.max", "memory.current"),                                   # cgroup v2
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):  # v1
         cap, used = _read_int(root / limit), _read_int(root / usage)
         if cap is not None and cap < 1 << 60 and used is not None:   # v1 says "no limit" with a huge number
             return max(0, cap - used)

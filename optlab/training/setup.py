@@ -18,7 +18,6 @@ from optlab.engine.losses import Loss, accuracy, build_loss
 from optlab.engine.models import Model, build_model
 from optlab.engine.regularizers import Penalty
 from optlab.engine.rng import Streams, stream
-
 from optlab.training.memory import EVAL_CHUNK, check_memory
 
 
