@@ -155,6 +155,8 @@ def test_yaml_12_scalars_that_yaml_11_reads_otherwise():
     config = loads_config(BASE.replace("name: hostile", "name: no").replace("iterations: 5", "iterations: 010"))
     assert config.name == "no" and config.train.iterations == 10    # not False, not octal 8
     assert loads_config(BASE.replace("lr: 0.1", "lr: 1")).optimizer.lr == 1.0    # an integer is a number
+    whole = loads_config(BASE.replace("iterations: 5", "iterations: 1e4"))          # a whole float is a count
+    assert whole.train.iterations == 10_000 and type(whole.train.iterations) is int
     surface = loads_config("model: {name: surface, function: bowl, start: [-7, 2]}\ntrain: {iterations: 3}\n")
     assert surface.model.start == (-7.0, 2.0)     # a YAML list for a fixed-length field, strict or not
 

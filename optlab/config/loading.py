@@ -195,7 +195,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, int):
         return f"an integer ({value})"
     if isinstance(value, float):
-        return f"a number with a fractional part ({value!r})"
+        return f"a number with a fractional part ({value!r})" if not value.is_integer() else f"a float ({value!r})"
     if isinstance(value, str):
         return f"a string ({value!r})"
     if value is None:
