@@ -10,8 +10,8 @@ Two kinds of test:
   ``# expect: KEY | FRAGMENT`` line) plus cases generated here that cannot be files in git (a
   FIFO, a link to /dev/zero, a 300-character name, 20 000 brackets, a 5 000-digit integer, a
   file over the size bound), run through the real command line in child processes: each must
-  exit 2 within a second or so, print no traceback, create no run directory, and leave a run
-  written before it byte-for-byte unchanged.
+  exit 2, print no traceback, create no run directory, and leave a run written before it
+  byte-for-byte unchanged (benchmarks/hostile_parse.py measures how fast: milliseconds).
 """
 
 from __future__ import annotations
@@ -207,8 +207,7 @@ def _generated(folder: Path) -> list[tuple[str, list[str], str]]:
 
 
 def test_the_hostile_corpus_is_refused_by_the_command_line(tmp_path):
-    """Every case: exit 2, no traceback, no run directory, a run written before unchanged.
-    Measured here (2 shared cores): each case takes 0.05-0.3 s in a forked child."""
+    """Every case: exit 2, no traceback, no run directory, a run written before unchanged."""
     runs = tmp_path / "runs"
     earlier = runs / "2026-01-01_000000_earlier"        # a run written before: must stay as it is
     earlier.mkdir(parents=True)
@@ -217,17 +216,15 @@ def test_the_hostile_corpus_is_refused_by_the_command_line(tmp_path):
     before = snapshot(runs)
     cases = [(p.name, [str(p)], _expectation(p)[1]) for p in CORPUS] + _generated(tmp_path / "gen")
     assert len(cases) >= 25
-    slow = []
     for name, args, fragment in cases:
         code, output, seconds = optlab("train", *args, "--runs-dir", str(runs), "-q", cwd=tmp_path, timeout=60)
         assert code == 2, f"{name}: exit {code}\n{output}"
         assert "Traceback" not in output, f"{name}:\n{output}"
         assert fragment in output, f"{name}: {fragment!r} not in\n{output}"
         assert snapshot(runs) == before, f"{name}: the runs directory changed"
-        if seconds > 1.0:
-            slow.append(f"{name}: {seconds:.2f} s")
-    # a loaded machine (2 cores shared here) may stretch a few; a hang or an alias bomb took tens of seconds
-    assert len(slow) <= 4, slow
+        # not a speed test (benchmarks/hostile_parse.py measures: milliseconds each); a guard against
+        # the hangs and the 34-second alias bomb this corpus was made of
+        assert seconds < 10, f"{name}: {seconds:.1f} s"
 
 
 def test_the_corpus_names_what_it_tests():
