@@ -135,7 +135,8 @@ def test_a_refused_resume_changes_nothing(finished_run, tmp_path):
     cases = []
     for i, (name, (damage, fragment)) in enumerate(DAMAGE.items()):
         run_dir = copy_run(finished_run, tmp_path / f"run{i}")
-        (run_dir / guard.LOCK_NAME).unlink()          # a run written before the lock existed
+        if i % 2:
+            (run_dir / guard.LOCK_NAME).unlink()      # a run written before the lock existed
         damage(run_dir)
         cases.append((name, fragment, run_dir))
     before = snapshot(tmp_path)

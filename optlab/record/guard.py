@@ -6,8 +6,9 @@ interrupted atomic writes. Used by :mod:`optlab.record.rundir`, the only writer 
   ``<run>/.lock`` for the life of a run, a resume or a compare/sweep trial. A second writer is
   refused at once (:class:`Busy`, exit 2) with the holder's pid and host, which the holder writes
   into the lock file. The lock file is left in place when the run ends (deleting a lock file is
-  racy: a waiter could lock the deleted file while a third process creates a new one), except
-  by a refused ``--resume`` that created it, so that the directory is byte-for-byte unchanged.
+  racy: a waiter could lock the deleted file while a third process creates a new one); a refused
+  ``--resume`` removes the one it created, or puts the previous note back, so that the directory
+  is byte-for-byte unchanged.
 - **No links.** Files are opened with ``O_NOFOLLOW``: appending to a planted symlink fails
   (:func:`open_append`), a new file or an atomic write replaces the link itself, never its target
   (``os.replace`` renames over the link), and a read of a link is refused (:func:`read_bytes`),
@@ -56,6 +57,7 @@ class WriterLock:
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / LOCK_NAME
         self._lock = None
+        self._previous: bytes | None = None
         self.created = False
 
     def acquire(self, note: bool = True) -> WriterLock:
@@ -78,9 +80,12 @@ class WriterLock:
         if not note:
             return self
         try:
-            fd = os.open(self.path, os.O_WRONLY | _NOFOLLOW)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()} {platform.node()}\n")
+            fd = os.open(self.path, os.O_RDWR | _NOFOLLOW)
+            with os.fdopen(fd, "r+b") as fh:
+                self._previous = fh.read(4096)      # put back by release(discard=True)
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"{os.getpid()} {platform.node()}\n".encode())
         except OSError:
             pass                            # the lock holds without the note
         return self
@@ -92,6 +97,13 @@ class WriterLock:
             return
         if discard and self.created:
             self.path.unlink(missing_ok=True)
+        elif discard and self._previous is not None:   # the previous holder's note, as it was
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(self._previous)
+            except OSError:
+                pass
         self._lock.release()
         self._lock = None
 
