@@ -105,9 +105,9 @@ _REQUIRED_INFO = {"format": int, "step": int, "config": dict, "sampler": dict, "
 def size_limit(config: Any) -> int:
     """The most a checkpoint of ``config`` can hold, generously: every array of the model in
     float64, three times over per optimizer slot and copy, the sampler's order, and 64 MB."""
-    from optlab.training.memory import _data_shape, parameter_count
+    from optlab.training.memory import data_shape, parameter_count
 
-    _, _, examples, _ = _data_shape(config)
+    _, _, examples, _ = data_shape(config)
     return 8 * parameter_count(config) * 8 + 16 * examples + 64 * 1024 * 1024
 
 

@@ -28,7 +28,7 @@ EVAL_CHUNK = 10_000  # rows per forward pass when evaluating (optlab.training.se
 _IMAGES = {"mnist": (784, 70_000, 1), "fashion_mnist": (784, 70_000, 1), "cifar10": (3072, 60_000, 1)}
 
 
-def _data_shape(config: Config) -> tuple[int, int, int, int]:
+def data_shape(config: Config) -> tuple[int, int, int, int]:
     """(features, classes, examples stored, bytes per stored feature) from the data section."""
     data = config.data
     if data.name in _IMAGES:
@@ -42,7 +42,7 @@ def _data_shape(config: Config) -> tuple[int, int, int, int]:
 
 def layer_widths(config: Config) -> list[int]:
     """Input, hidden and output widths of the network the config builds."""
-    features, classes, _, _ = _data_shape(config)
+    features, classes, _, _ = data_shape(config)
     model = config.model
     if model.name == "neuron":
         return [1, 1]
@@ -58,7 +58,7 @@ def parameter_count(config: Config) -> int:
 def needed_bytes(config: Config) -> dict[str, int]:
     """The large arrays of a run, by part, in bytes."""
     itemsize = 4 if config.train.dtype == "float32" else 8
-    features, _, examples, stored = _data_shape(config)
+    features, _, examples, stored = data_shape(config)
     n = parameter_count(config)
     slots = len(OPTIMIZERS[config.optimizer.name].slots)
     copies = 2 + (1 if config.train.early_stopping is not None else 0)       # params, grads, best copy

@@ -114,6 +114,8 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     byte-for-byte as it was.
     """
     rd = RunDir(Path(run_dir))
+    if not (rd.path / "meta.json").is_file():   # before the lock: it would create a file in any folder
+        raise checkpoint.CheckpointError(f"{rd.path}: not a run directory (no meta.json)")
     lock = _take_lock(rd)
     try:
         ckpt, setup = _check_resume(rd, config)
