@@ -9,9 +9,21 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_problems, err_console, output_overrides, require_extras, with_progress
+from optlab.cli.common import bad_input, bad_problems, err_console, output_overrides, require_extras, with_progress
 
 DEFAULT_COMPARE_CONFIG = "mnist_mlp"    # a recipe (optlab.config.recipes): DLFS ch. 6's network
+
+def _writable_root(runs_dir: Optional[Path]) -> Path:
+    """The runs directory, or exit 2 if no directory can be made in it (as ``optlab train``)."""
+    from optlab.record.rundir import RunDirError, check_writable, default_runs_root
+
+    root = runs_dir or default_runs_root()
+    try:
+        check_writable(root)
+    except RunDirError as exc:
+        raise bad_input(str(exc)) from None
+    return root
+
 
 
 @app.command()
@@ -61,13 +73,13 @@ def compare(
         require_extras(base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
-    from optlab.record.rundir import default_runs_root
     from optlab.studies.compare import run_compare
     from optlab.terminal import print_compare_results
 
+    root = _writable_root(runs_dir)
     console = err_console()
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+        plan, root, workers=workers, progress=progress, command=sys.argv))
     print_compare_results(result.path)
     if result.failed:
         for outcome in result.failed:
@@ -117,13 +129,13 @@ def sweep(
         require_extras(plan.base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
-    from optlab.record.rundir import default_runs_root
     from optlab.studies.sweep import run_sweep
     from optlab.terminal import print_sweep_results
 
+    root = _writable_root(runs_dir)
     console = err_console()
     result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
-        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+        plan, root, workers=workers, progress=progress, command=sys.argv))
     print_sweep_results(result.path, top=top)
     for outcome in result.failed:
         console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)

@@ -65,7 +65,11 @@ def train(
     DEBUG["on"] = DEBUG["on"] or debug
     args = ([config] if config is not None else []) + list(overrides or [])
     if resume is not None:
-        if not (resume / "meta.json").is_file():
+        try:
+            is_run = (resume / "meta.json").is_file()
+        except OSError as exc:        # e.g. a name too long for the file system
+            raise bad_input(f"--resume {resume}: {exc.strerror or exc}") from None
+        if not is_run:
             raise bad_input(f"--resume {resume}: not a run directory (no meta.json)")
         config_path, args = _resume_args(resume, args)
     elif not args:
@@ -97,6 +101,12 @@ def train(
         if DEBUG["on"]:
             raise
         raise bad_input(str(exc)) from None
+    except experiment.DiskFull as exc:
+        if DEBUG["on"]:
+            raise
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt as exc:
         console.print("[yellow]interrupted[/] at once: the run directory keeps what was written "
                       "(status: interrupted; resume from the last checkpoint, if any, with --resume)")
@@ -108,8 +118,16 @@ def train(
         raise typer.Exit(EXIT_FAILED) from None
     print_run_results(result)
     if result.status == "interrupted":
-        console.print(f"[yellow]interrupted[/] ({stop.name}) after step {result.summary['steps']}: checkpoint "
-                      f"written; continue with: optlab train --resume {result.run_dir}", soft_wrap=True)
+        steps = result.summary["steps"]
+        if "note" in result.summary:      # the stop came after the last step (optlab.training.run._late_stop)
+            what = f"after the last step ({steps}; training had finished)"
+        else:
+            what = f"after step {steps}"
+        if (result.run_dir / "checkpoint.npz").is_file():
+            how = f"checkpoint written; continue with: optlab train --resume {result.run_dir}"
+        else:
+            how = "no checkpoint (a surface path is re-run: it takes moments)"
+        console.print(f"[yellow]interrupted[/] ({stop.name}) {what}: {how}", soft_wrap=True)
         raise typer.Exit(exit_code(stop.signum))
     if result.status != "completed":
         raise typer.Exit(EXIT_FAILED)

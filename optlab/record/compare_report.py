@@ -32,7 +32,7 @@ from typing import Iterable
 import numpy as np
 import yaml
 
-from optlab.record.rundir import RunDir, format_value, read_metrics
+from optlab.record.rundir import RunDir, format_value, read_metrics, study_status
 
 
 @dataclass
@@ -273,6 +273,8 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
             lines += ["", *(f"- {note}" for note in notes)]
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
+    if manifest.get("status") not in (None, "completed"):   # running, interrupted, failed, died
+        lines += ["", f"Status: {manifest['status']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -306,6 +308,7 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
 def load_compare(path: Path) -> tuple[dict, list[str], list[list[TrialData]]]:
     """(manifest, variant labels, each variant's final trials that exist on disk)."""
     manifest = RunDir(path).read_json("compare.json")
+    manifest["status"] = study_status(manifest)   # "running" with its process gone: died
     labels = [e["label"] for e in manifest["variants"]]
     trials = [[load_trial(path / d) for d in e["trials"] if (path / d / "config.yaml").exists()]
               for e in manifest["variants"]]

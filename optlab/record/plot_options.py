@@ -49,7 +49,7 @@ def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
     try:
         return PlotsConfig.model_validate(raw)
     except Exception as exc:   # pydantic's ValidationError: one problem per error
-        errors = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
+        errors = exc.errors() if hasattr(exc, "errors") else [{"loc": (), "msg": str(exc)}]
         raise ConfigError([Problem(origin.get(str(e["loc"][0]) if e["loc"] else "", str(config)),
                                    "plots." + ".".join(map(str, e["loc"])), e["msg"]) for e in errors]) from None
 

@@ -7,8 +7,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from optlab.record import guard
 from optlab.record.run_report import render_run
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, run_status
+
+
+def tidy(path: Path) -> list[str]:
+    """Remove what atomic writes cut by a kill left in a run directory (``.<name>.<random>.tmp``),
+    unless a writer is at work in it (its lock is held, or it says running): those are live."""
+    path = Path(path)
+    if (path / guard.LOCK_NAME).is_file():
+        lock = guard.WriterLock(path)
+        try:
+            lock.acquire(note=False)
+        except guard.Busy:
+            return []
+        try:
+            return guard.remove_stale_temps(path)
+        finally:
+            lock.release()
+    if (path / "meta.json").is_file() and run_status(path) == "running":
+        return []
+    return guard.remove_stale_temps(path)
+
+
+def _render_run(path: Path, **options) -> None:
+    tidy(path)
+    render_run(path, **options)
 
 
 class NotARunDirectory(ValueError):
@@ -31,7 +56,7 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
 
         for trial in RunDir(path).read_json("sweep.json")["trials"]:
             if (path / trial["dir"] / "metrics.csv").is_file():
-                render_run(path / trial["dir"], overrides=overrides, files=files)
+                _render_run(path / trial["dir"], overrides=overrides, files=files)
         render_sweep(path, overrides=overrides, files=files)
         return "sweep"
     if (path / "compare.json").is_file():
@@ -41,11 +66,11 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
         for entry in manifest["variants"]:
             for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
                 if (path / name / "metrics.csv").is_file():
-                    render_run(path / name, overrides=overrides, files=files)
+                    _render_run(path / name, overrides=overrides, files=files)
         render_compare(path, overrides=overrides, files=files)
         return "compare"
     if (path / "metrics.csv").is_file():
-        render_run(path, overrides=overrides, files=files)
+        _render_run(path, overrides=overrides, files=files)
         from optlab.record.landscape_report import render_landscape
 
         render_landscape(path)   # landscape/: the figures of `optlab landscape`, from their saved values

@@ -26,7 +26,8 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
   (:mod:`optlab.record.tensorboard`).
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
-so a crash never leaves a half-written JSON or PNG.
+so a crash never leaves a half-written JSON or PNG. One process writes a run directory at a time
+(``.lock``), and no file is read or written through a symbolic link (:mod:`optlab.record.guard`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import optlab
+from optlab.record import guard
 
 # loss_evals: forward passes over the examples used so far (optlab.training.budget), the x-axis that puts
 # every search strategy on one scale.
@@ -61,6 +63,7 @@ SURFACE_COLUMNS = ["step", "loss", "lr", "x", "y", "time"]
 # Columns that depend on the clock; everything else is identical for the same config and seed.
 WALL_CLOCK_COLUMNS = ["time"]
 
+MAX_JSON_BYTES = 64 * 1024 * 1024   # meta.json, summary.json, a sweep's manifest: far less in practice
 HEARTBEAT_S = 5.0     # seconds between heartbeats written to meta.json while a run trains
 STALE_AFTER_S = 600.0  # a "running" run whose heartbeat is older than this is taken to have died
 
@@ -160,7 +163,7 @@ class MetricsWriter:
         self.columns = columns
         self._listeners = list(listeners)
         self._known = frozenset(columns)
-        self._fh = open(path, "a" if append else "w", newline="", encoding="utf-8")
+        self._fh = guard.open_append(path, fresh=not append)   # never through a planted link
         if not append:
             self._fh.write(",".join(columns) + "\n")
             self._fh.flush()
@@ -185,7 +188,7 @@ def _complete_rows(text: str) -> tuple[str, list[str]]:
 
 def read_metrics(path: Path) -> dict[str, list[float]]:
     """metrics.csv as columns of floats (NaN for empty cells)."""
-    header_line, lines = _complete_rows(Path(path).read_text(encoding="utf-8"))
+    header_line, lines = _complete_rows(guard.read_bytes(Path(path)).decode("utf-8"))
     rows = list(csv.reader([header_line, *lines]))
     header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
     return {name: [float(r[i]) if r[i] else math.nan for r in body] for i, name in enumerate(header)}
@@ -238,7 +241,19 @@ class RunDir:
         return self.write_text(name, json.dumps(_json_safe(obj), indent=2) + "\n")
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        return json.loads(guard.read_bytes(self.path / name, limit=MAX_JSON_BYTES).decode("utf-8"))
+
+    def read_bytes(self, name: str) -> bytes:
+        """A file's bytes, never through a link (optlab.record.guard.read_bytes)."""
+        return guard.read_bytes(self.path / name)
+
+    def lock(self) -> guard.WriterLock:
+        """The directory's writer lock (:class:`optlab.record.guard.WriterLock`), not yet taken."""
+        return guard.WriterLock(self.path)
+
+    def remove_stale_temps(self) -> list[str]:
+        """Delete leftovers of atomic writes cut by a kill; call it holding :meth:`lock`."""
+        return guard.remove_stale_temps(self.path)
 
     def read_text(self, name: str) -> str:
         return (self.path / name).read_text(encoding="utf-8")
@@ -265,7 +280,7 @@ class RunDir:
         Rows past the checkpoint were written after it and will be written again by the resumed
         run; a row cut short by a kill is dropped. ``name``: any table whose first column is the step.
         """
-        header, rows = _complete_rows((self.path / name).read_text(encoding="utf-8"))
+        header, rows = _complete_rows(guard.read_bytes(self.path / name).decode("utf-8"))
         n = len(header.split(","))
         keep = [r for r in rows if len(r.split(",")) == n and int(r.split(",", 1)[0]) <= last_step]
         self.write_text(name, "\n".join([header, *keep]) + "\n")
@@ -348,7 +363,10 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:   # exists, owned by someone else
         return True
-    return True
+    try:   # a zombie (dead, not yet reaped by a parent that does not reap) answers kill(0) too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def run_status(path: Path, now: datetime | None = None, stale_after: float = STALE_AFTER_S) -> str:
@@ -360,16 +378,36 @@ def run_status(path: Path, now: datetime | None = None, stale_after: float = STA
     ``stale_after`` seconds — the only test possible for a run from another host, and the one
     that catches a reused pid.
     """
-    meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    meta = RunDir(Path(path)).read_json("meta.json")
+    return _alive_or_died(meta, now, stale_after) if isinstance(meta, dict) else "unknown"
+
+
+def _alive_or_died(meta: dict, now: datetime | None = None, stale_after: float | None = STALE_AFTER_S) -> str:
     status = meta.get("status", "unknown")
     if status != "running":
-        return status
+        return status if isinstance(status, str) else "unknown"
     pid, host = meta.get("pid"), meta.get("host")
-    if pid is not None and host == platform.node() and not _pid_alive(int(pid)):
+    if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 1 << 31 and host == platform.node() \
+            and not _pid_alive(pid):
         return "died"
     beat = meta.get("heartbeat") or meta.get("started")
-    if beat is not None:
-        age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
+    if beat is not None and stale_after is not None:
+        try:
+            age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
+        except (TypeError, ValueError):   # not a time: nothing to tell by it
+            return "running"
         if age > stale_after:
             return "died"
     return "running"
+
+
+def owner() -> dict:
+    """``pid`` and ``host`` of this process, for a manifest that says ``running`` while it lives."""
+    return {"pid": os.getpid(), "host": platform.node()}
+
+
+def study_status(manifest: dict) -> str:
+    """A comparison's or sweep's status as its manifest says, except that one which says
+    ``running`` while its process (``pid`` on ``host``, see :func:`owner`) is gone has ``died``
+    (a SIGKILL of the parent: its workers exit too, optlab.studies.executor)."""
+    return _alive_or_died(manifest, stale_after=None)

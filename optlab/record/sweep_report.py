@@ -33,7 +33,7 @@ from optlab.config.loading import value_text
 from optlab.config.schema import PlotsConfig
 from optlab.record.compare_report import TrialData, load_trial
 from optlab.record.plot_options import examples_per_step, x_values
-from optlab.record.rundir import RunDir, format_value
+from optlab.record.rundir import RunDir, format_value, study_status
 from optlab.record.scores import tune_score
 from optlab.record.style import MARKERS, color
 
@@ -63,6 +63,7 @@ def leaderboard(path: Path) -> tuple[dict, list[Entry]]:
     """(manifest, trials best first); trials never started are left out."""
     path = Path(path)
     manifest = RunDir(path).read_json("sweep.json")
+    manifest["status"] = study_status(manifest)   # "running" with its process gone: died
     entries = [Entry(t["index"], Path(t["dir"]).name, t["values"], load_trial(path / t["dir"]), tune_score(path / t["dir"]))
                for t in manifest["trials"] if (path / t["dir"] / "config.yaml").exists()]
     entries.sort(key=lambda e: (e.score, -e.index), reverse=True)   # ties: the earlier trial first

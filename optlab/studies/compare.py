@@ -31,7 +31,7 @@ import numpy as np
 
 from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, owner
 from optlab.record.scores import tune_score
 from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.studies.variants import Variant
@@ -141,7 +141,7 @@ def choose_rate(rates: list[float], run_dirs: list[Path]) -> float:
 @dataclass
 class CompareResult:
     path: Path
-    status: str                       # completed | interrupted
+    status: str                       # completed | failed (every trial failed)
     failed: list[Outcome]             # final-phase trials that diverged or failed
 
 
@@ -170,7 +170,7 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                          "final training loss without validation data"},
         "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
                       "tune_trials": [], "trials": []} for v in plan.variants],
-        "status": "running",
+        "status": "running", **owner(),    # pid, host: a killed comparison reads as died (record.rundir.study_status)
     }
     rates = [_lr(v.config) for v in plan.variants]
     slugs = unique_slugs([v.label for v in plan.variants])
@@ -204,8 +204,10 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
         rd.write_json("compare.json", manifest)
         outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
                               prepare=import_plotting)
+        if outcomes and all(o.status in ("failed", "not started") for o in outcomes):
+            manifest["status"] = "failed"     # no trial has a result: the comparison did not complete
     failed = [o for o in outcomes if o.status != "completed"]
-    return CompareResult(rd.path, "completed", failed)
+    return CompareResult(rd.path, manifest["status"], failed)
 
 
 def expected_cost(config: Config) -> float:

@@ -83,7 +83,8 @@ def reported(rd, name: str, manifest: dict, render: Callable[..., None]) -> Iter
         rd.write_json(name, manifest)
         render(rd.path, quiet=True)
         raise
-    manifest["status"] = "completed"
+    if manifest.get("status") == "running":   # the block may have said otherwise ("failed")
+        manifest["status"] = "completed"
     rd.write_json(name, manifest)
     render(rd.path)
 
@@ -143,11 +144,31 @@ class _StopFromParent(StopRequest):
 _worker: dict = {}    # in a worker process: its progress queue and stop request (_start_worker)
 
 
-def _start_worker(queue, stop_signal) -> None:
+ORPHAN_POLL_S = 1.0   # how often a worker checks that its parent is alive
+
+
+def _exit_when_orphaned(parent: int, poll: float = ORPHAN_POLL_S) -> None:
+    """In a worker: exit as soon as the parent that started it is gone (a SIGKILL of
+    ``optlab compare`` cannot tell its workers). The kernel then gives the worker a new parent,
+    so ``os.getppid()`` changes; a trial running here stays ``running`` in its meta.json with a
+    dead pid, which reads as ``died`` and resumes from its last checkpoint."""
+    import os
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(70)   # EX_SOFTWARE; no cleanup: nothing is left to report to
+
+    threading.Thread(target=watch, name="optlab-orphan-watch", daemon=True).start()
+
+
+def _start_worker(queue, stop_signal, parent: int | None = None) -> None:
     """Runs once in each worker process as it starts: ignore Ctrl-C (the parent relays it), keep
     the queue and the shared stop signal, one BLAS thread even where the user set a count (the
-    workers already fill the cores)."""
+    workers already fill the cores), and exit if the parent dies (:func:`_exit_when_orphaned`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _exit_when_orphaned(parent)
     _worker.update(queue=queue, stop=_StopFromParent(stop_signal))
     import numpy  # noqa: F401  (threadpoolctl limits the libraries loaded so far)
     from threadpoolctl import threadpool_limits
@@ -222,8 +243,10 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
             report(*item)
 
     reader = threading.Thread(target=drain, daemon=True)
+    import os
+
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(queue, stop_signal))
+                               initargs=(queue, stop_signal, os.getpid()))
     finished = False
     try:
         trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, command): t

@@ -55,7 +55,7 @@ from optlab.config.loading import (
 )
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, owner
 from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.studies.variants import split_values
 
@@ -259,7 +259,7 @@ def trial_dir(index: int, total: int) -> str:
 @dataclass
 class SweepResult:
     path: Path
-    status: str                       # completed
+    status: str                       # completed | failed (every trial failed)
     failed: list[Outcome]             # trials that raised (an error, not a divergence)
 
 
@@ -279,7 +279,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
         "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
         "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
         "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
-        "status": "running",
+        "status": "running", **owner(),    # pid, host: a killed sweep reads as died (record.rundir.study_status)
     }
     rd.write_json("sweep.json", manifest)
     group = progress.add_group(f"{plan.mode} search", n)
@@ -287,4 +287,6 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
     with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
         outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
                               prepare=import_plotting)
-    return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"])
+        if outcomes and all(o.status == "failed" for o in outcomes):
+            manifest["status"] = "failed"     # nothing to rank: the sweep did not complete
+    return SweepResult(rd.path, manifest["status"], [o for o in outcomes if o.status == "failed"])
