@@ -31,8 +31,9 @@ import numpy as np
 
 from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
-from optlab.record.rundir import RunDir, owner
+from optlab.record.rundir import RunDir
 from optlab.record.scores import tune_score
+from optlab.record.status import owner
 from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.studies.variants import Variant
 
@@ -170,7 +171,7 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                          "final training loss without validation data"},
         "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
                       "tune_trials": [], "trials": []} for v in plan.variants],
-        "status": "running", **owner(),    # pid, host: a killed comparison reads as died (record.rundir.study_status)
+        "status": "running", **owner(),    # pid, host: a killed comparison reads as died (record.status.study_status)
     }
     rates = [_lr(v.config) for v in plan.variants]
     slugs = unique_slugs([v.label for v in plan.variants])

@@ -55,7 +55,8 @@ from optlab.config.loading import (
 )
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
-from optlab.record.rundir import RunDir, owner
+from optlab.record.rundir import RunDir
+from optlab.record.status import owner
 from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, reported, run_trials
 from optlab.studies.variants import split_values
 
@@ -278,7 +279,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
         "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
         "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
         "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
-        "status": "running", **owner(),    # pid, host: a killed sweep reads as died (record.rundir.study_status)
+        "status": "running", **owner(),    # pid, host: a killed sweep reads as died (record.status.study_status)
     }
     rd.write_json("sweep.json", manifest)
     group = progress.add_group(f"{plan.mode} search", n)

@@ -21,7 +21,7 @@ How a run can end, and what its directory then says (meta.json ``status``):
 - ``interrupted``: a graceful stop (:mod:`optlab.training.interrupt`) was requested; the step in progress
   finishes, a checkpoint is written, then the run stops;
 - ``failed``: an exception (its message is in meta.json);
-- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.rundir.run_status`).
+- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.status.run_status`).
 
 Problems found before training are raised before any run directory exists: an unusable runs
 directory (:class:`~optlab.record.rundir.RunDirError`) or a config that cannot be built
