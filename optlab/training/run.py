@@ -43,7 +43,7 @@ from optlab.record import run_report
 from optlab.record.rundir import RunDir, RunDirError, check_space, check_writable
 from optlab.training import checkpoint
 from optlab.training.descend import descend
-from optlab.training.gradient_loop import ProgressFn, train_gradient
+from optlab.training.gradient_loop import EvalFn, ProgressFn, train_gradient
 from optlab.training.interrupt import Abort, StopRequest
 from optlab.training.search import run_search
 from optlab.training.setup import (
@@ -67,7 +67,7 @@ class Result:
 
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
         command: list[str] | None = None, stop: StopRequest | None = None,
-        dir_name: str | None = None) -> Result:
+        dir_name: str | None = None, on_eval: EvalFn | None = None, render: bool = True) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
 
     The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
@@ -76,7 +76,9 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     Before anything is created: ``runs_root`` must be writable with room for the run
     (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
     directory says so in meta.json and summary.json. ``stop``: poll it to stop gracefully
-    (optlab.training.interrupt.graceful_stop).
+    (optlab.training.interrupt.graceful_stop). ``on_eval(step, row)``: after each evaluation (the
+    gradient loop). ``render=False``: write no figures (a study's trial: the study renders them
+    after its own, optlab.record.trial_reports).
     """
     runs_root = Path(runs_root)
     check_writable(runs_root)
@@ -96,11 +98,12 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
             leftover.unlink()
         rd.path.rmdir()
         raise RunDirError(f"cannot write to {rd.path}: {exc.strerror or exc}") from None
-    return _execute(rd, config, setup, on_step, stop or StopRequest(), None)
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), None, on_eval, render)
 
 
 def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
-           command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
+           command: list[str] | None = None, stop: StopRequest | None = None, on_eval: EvalFn | None = None,
+           render: bool = True) -> Result:
     """Continue ``run_dir`` from its checkpoint up to ``config``'s length, in the same directory.
 
     ``config`` must equal the run's own config except for train.iterations / train.epochs /
@@ -140,18 +143,22 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     for stale in ("summary.json", "results.md"):        # they described the run before it resumed
         rd.remove(stale)
     rd.restart(command, ckpt.step)
-    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt)
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt, on_eval, render)
 
 
 def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
-             ckpt: checkpoint.Checkpoint | None) -> Result:
+             ckpt: checkpoint.Checkpoint | None, on_eval: EvalFn | None = None, render: bool = True) -> Result:
+    def draw(quiet: bool) -> None:
+        if render:
+            run_report.render_run(rd.path, quiet=quiet)
+
     try:
         if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
             summary = descend(config, rd, on_step)
         else:
             with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads)
                 if config.search.strategy == "gradient":
-                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt)
+                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt, on_eval)
                 else:
                     summary = run_search(config, setup, rd, on_step, stop)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
@@ -160,15 +167,15 @@ def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressF
         raise
     except KeyboardInterrupt:   # Ctrl-C without graceful_stop (e.g. a library user)
         rd.finish("interrupted", signal="SIGINT")
-        run_report.render_run(rd.path, quiet=True)
+        draw(quiet=True)
         raise
     except Exception as exc:
         rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        run_report.render_run(rd.path, quiet=True)
+        draw(quiet=True)
         raise
     with stop.shielded():
         rd.write_json("summary.json", summary)
         extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
         rd.finish(summary["status"], **extra)
-    run_report.render_run(rd.path, quiet=summary["status"] != "completed")
+    draw(quiet=summary["status"] != "completed")
     return Result(rd.path, summary["status"], summary)
