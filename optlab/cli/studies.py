@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_problems, err_console, with_progress
+from optlab.cli.common import bad_input, bad_problems, err_console, with_progress
 
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 
@@ -33,6 +33,14 @@ def compare(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -43,6 +51,16 @@ def compare(
     """
     from optlab.config.loading import ConfigError
 
+    spec = executor_spec(executor, scheduler, workers)
+    if resume is not None:
+        from optlab.studies.compare import resume_compare
+        from optlab.terminal import print_compare_results
+
+        result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
+            resume, progress=progress, command=sys.argv, executor=spec))
+        print_compare_results(result.path)
+        report_failed(result.failed)
+        return
     try:
         from optlab.studies.compare import make_plan
         from optlab.studies.variants import build_variants, is_override
@@ -59,20 +77,37 @@ def compare(
     from optlab.studies.compare import run_compare
     from optlab.terminal import print_compare_results
 
-    console = err_console()
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec))
     print_compare_results(result.path)
-    if result.failed:
-        for outcome in result.failed:
-            detail = f": {outcome.error}" if outcome.error else ""
-            console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+    report_failed(result.failed)
+
+
+def executor_spec(kind: str, scheduler: Optional[str], workers: Optional[int]):
+    """--executor / --scheduler / --workers as an ExecutorSpec, or exit 2."""
+    from optlab.studies.executor import KINDS, ExecutorSpec
+
+    if kind not in KINDS:
+        raise bad_input(f"--executor: one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "local" and scheduler:
+        raise bad_input("--scheduler (or OPTLAB_SCHEDULER) needs --executor dask")
+    return ExecutorSpec(kind, workers, scheduler)
+
+
+def report_failed(failed) -> None:
+    """A line per trial that did not complete (its message), then exit 1; nothing if none."""
+    console = err_console()
+    for outcome in failed:
+        detail = f": {outcome.error}" if outcome.error else ""
+        console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
 def sweep(
-    config: Path = typer.Argument(..., metavar="CONFIG", help="YAML config every trial starts from"),
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="YAML config every trial starts from",
+                                            show_default=False),
     words: Optional[list[str]] = typer.Argument(
         None, metavar="KEY=SPEC...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
@@ -86,6 +121,14 @@ def sweep(
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -97,6 +140,18 @@ def sweep(
     """
     from optlab.config.loading import ConfigError
 
+    spec = executor_spec(executor, scheduler, workers)
+    if resume is not None:
+        from optlab.studies.sweep import resume_sweep
+        from optlab.terminal import print_sweep_results
+
+        result = with_progress("sweep", quiet, debug, lambda progress: resume_sweep(
+            resume, progress=progress, command=sys.argv, executor=spec))
+        print_sweep_results(result.path, top=top)
+        report_failed(result.failed)
+        return
+    if config is None:
+        raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
     try:
         from optlab.studies.sweep import make_plan
 
@@ -107,11 +162,7 @@ def sweep(
     from optlab.studies.sweep import run_sweep
     from optlab.terminal import print_sweep_results
 
-    console = err_console()
     result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
-        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec))
     print_sweep_results(result.path, top=top)
-    for outcome in result.failed:
-        console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
-    if result.failed:
-        raise typer.Exit(EXIT_FAILED)
+    report_failed(result.failed)

@@ -215,11 +215,10 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
 
 
 def _spec(executor: ExecutorSpec | None, workers: int | None, plan: Plan) -> ExecutorSpec:
-    if executor is not None:
-        return executor
-    if workers is None and all(v.config.model.name == "surface" for v in plan.variants):
-        workers = 1   # a surface trial takes milliseconds: starting worker processes would cost more
-    return ExecutorSpec("local", workers)
+    spec = executor or ExecutorSpec("local", workers)
+    if spec.kind == "local" and spec.workers is None and all(v.config.model.name == "surface" for v in plan.variants):
+        return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: starting worker processes would cost more
+    return spec
 
 
 def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str]) -> CompareResult:

@@ -168,10 +168,13 @@ def reported(rd, name: str, manifest: dict, render: Callable[..., None]) -> Iter
     other error leaves the manifest as it was (``running``)."""
     try:
         yield
-    except (KeyboardInterrupt, ClusterLost):
+    except (KeyboardInterrupt, ClusterLost) as exc:
         manifest["status"] = "interrupted"
         rd.write_json(name, manifest)
         render(rd.path, quiet=True)
+        if isinstance(exc, ClusterLost):
+            raise ClusterLost(f"{exc}. Every trial that finished is in {rd.path}; "
+                              f"--resume {rd.path} runs the rest") from None
         raise
     manifest["status"] = "completed"
     rd.write_json(name, manifest)
