@@ -21,7 +21,7 @@ def bad_input(message: str) -> typer.Exit:
 def err_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def load_config_or_exit(path: Path, overrides: list[str]):

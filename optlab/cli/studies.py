@@ -19,7 +19,8 @@ DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
-        help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
+        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
+             "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
     config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
     vary: Optional[str] = typer.Option(
         None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
@@ -109,7 +110,7 @@ def sweep(
     config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="YAML config every trial starts from",
                                             show_default=False),
     words: Optional[list[str]] = typer.Argument(
-        None, metavar="KEY=SPEC...",
+        None, metavar="[KEY=SPEC]...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
              "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
     trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),

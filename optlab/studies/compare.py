@@ -33,15 +33,7 @@ from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir
 from optlab.record.scores import tune_score
-from optlab.studies.executor import (
-    ExecutorSpec,
-    NullProgress,
-    Outcome,
-    Progress,
-    open_executor,
-    reported,
-    run_trials,
-)
+from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, open_executor, reported, run_trials
 from optlab.studies.resume import plan_trials
 from optlab.studies.variants import Variant
 
