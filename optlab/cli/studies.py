@@ -58,8 +58,9 @@ def compare(
         from optlab.terminal import print_compare_results
 
         result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
-            resume, progress=progress, command=sys.argv, executor=spec))
+            resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
         print_compare_results(result.path)
+        draw_trial_reports(result, quiet)
         report_failed(result.failed)
         return
     try:
@@ -79,9 +80,25 @@ def compare(
     from optlab.terminal import print_compare_results
 
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec))
+        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_compare_results(result.path)
+    draw_trial_reports(result, quiet)
     report_failed(result.failed)
+
+
+def draw_trial_reports(result, quiet: bool) -> None:
+    """Each trial's own figures, drawn once the study's results are on screen (Ctrl-C skips them)."""
+    from optlab.record.trial_reports import render_trial_reports
+    from optlab.studies.executor import default_workers
+
+    console = err_console()
+    if not quiet:
+        console.print(f"drawing each trial's own figures ({len(result.trial_dirs)} trials; Ctrl-C skips them, "
+                      f"`optlab report {result.path}` draws them later)", markup=False, soft_wrap=True)
+    try:
+        render_trial_reports(result.path, result.trial_dirs, workers=default_workers())
+    except KeyboardInterrupt:
+        console.print(f"skipped: `optlab report {result.path}` draws them", markup=False, soft_wrap=True)
 
 
 def executor_spec(kind: str, scheduler: Optional[str], workers: Optional[int]):
@@ -147,8 +164,9 @@ def sweep(
         from optlab.terminal import print_sweep_results
 
         result = with_progress("sweep", quiet, debug, lambda progress: resume_sweep(
-            resume, progress=progress, command=sys.argv, executor=spec))
+            resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
         print_sweep_results(result.path, top=top)
+        draw_trial_reports(result, quiet)
         report_failed(result.failed)
         return
     if config is None:
@@ -164,6 +182,7 @@ def sweep(
     from optlab.terminal import print_sweep_results
 
     result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
-        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec))
+        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_sweep_results(result.path, top=top)
+    draw_trial_reports(result, quiet)
     report_failed(result.failed)
