@@ -170,7 +170,8 @@ def test_an_address_without_a_dask_scheduler_is_refused(monkeypatch):
 def test_workers_without_optlab_or_with_another_version_are_refused():
     here = {"optlab": "0.1.0", "numpy": "2.0.0", "source": "abc"}
     assert check_workers(here, {"tcp://a": dict(here)}) == []
-    problems = check_workers(here, {"tcp://a": {"optlab": None, "error": "ModuleNotFoundError: No module named 'optlab'"},
+    missing = {"optlab": None, "error": "ModuleNotFoundError: No module named 'optlab'"}
+    problems = check_workers(here, {"tcp://a": missing,
                                     "tcp://b": {**here, "numpy": "1.26.4"},
                                     "tcp://c": {**here, "source": "def"}})
     assert len(problems) == 3

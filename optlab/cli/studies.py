@@ -54,6 +54,9 @@ def compare(
 
     spec = executor_spec(executor, scheduler, workers)
     if resume is not None:
+        if words or vary or tune:
+            raise bad_input("--resume continues a comparison as it was planned: give no variants, overrides, "
+                            "--vary or --tune with it")
         from optlab.studies.compare import resume_compare
         from optlab.terminal import print_compare_results
 
@@ -160,6 +163,8 @@ def sweep(
 
     spec = executor_spec(executor, scheduler, workers)
     if resume is not None:
+        if config is not None or words:
+            raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
         from optlab.studies.sweep import resume_sweep
         from optlab.terminal import print_sweep_results
 

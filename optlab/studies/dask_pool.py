@@ -222,7 +222,8 @@ class DaskExecutor:
         try:
             future.result(timeout=1)
         except FutureCancelledError as exc:
-            raise ClusterLost(f"lost the Dask scheduler while trial {t.dir_name} ran ({exc})".replace("\n", " ")) from None
+            reason = str(exc).replace("\n", " ")
+            raise ClusterLost(f"lost the Dask scheduler while trial {t.dir_name} ran ({reason})") from None
         except Exception as exc:
             raise ClusterLost(f"lost trial {t.dir_name} ({type(exc).__name__}: {exc})") from None
         raise ClusterLost(f"trial {t.dir_name} ended {status}")
