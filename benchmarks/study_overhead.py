@@ -24,7 +24,9 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from bench import trial_numbers
@@ -40,8 +42,9 @@ def training_seconds(study: Path) -> list[float]:
     return [json.loads(p.read_text())["wall_time_s"] for p in sorted(study.glob("trials/*/summary.json"))]
 
 
-def timed_compare(plan, root: Path, spec: ExecutorSpec) -> tuple[float, float, Path]:
-    """(wall seconds, of which drawing the trials' own figures, study directory)."""
+@contextmanager
+def figure_time() -> Iterator[list[float]]:
+    """Seconds spent drawing the trials' own figures (optlab.record.trial_reports) in the block."""
     import optlab.record.trial_reports as trial_reports
 
     original, spent = trial_reports.render_trial_reports, [0.0]
@@ -55,11 +58,17 @@ def timed_compare(plan, root: Path, spec: ExecutorSpec) -> tuple[float, float, P
 
     trial_reports.render_trial_reports = timed
     try:
+        yield spent
+    finally:
+        trial_reports.render_trial_reports = original
+
+
+def timed_compare(plan, root: Path, spec: ExecutorSpec) -> tuple[float, float, Path]:
+    """(wall seconds, of which drawing the trials' own figures, study directory)."""
+    with figure_time() as spent:
         t0 = time.perf_counter()
         result = run_compare(plan, root, executor=spec, command=["benchmark"])
         return time.perf_counter() - t0, spent[0], result.path
-    finally:
-        trial_reports.render_trial_reports = original
 
 
 def part_comparisons(args, parts: set[str]) -> int:
@@ -93,14 +102,17 @@ def part_scaling(args) -> None:
     with tempfile.TemporaryDirectory(prefix="optlab-bench-") as tmp:
         for n in sizes:
             plan = make_sweep_plan(Path(args.small), ["optimizer.lr=log:1e-3:1e-1", *args.small_overrides], trials=n)
-            t0 = time.perf_counter()
-            result = run_sweep(plan, Path(tmp), workers=args.workers, command=["benchmark"])
-            walls.append(time.perf_counter() - t0)
+            with figure_time() as spent:
+                t0 = time.perf_counter()
+                result = run_sweep(plan, Path(tmp), workers=args.workers, command=["benchmark"])
+                wall = time.perf_counter() - t0
+            walls.append(wall - spent[0])   # to the sweep's results; the trials' figures apart
             per_trial.append(float(np.mean(training_seconds(result.path))))
-            print(f"(3) {n:3d} trials: wall {walls[-1]:6.1f} s, mean training {per_trial[-1]:.2f} s per trial")
+            print(f"(3) {n:3d} trials: wall {wall:6.1f} s = sweep {walls[-1]:.1f} s + trials' own figures "
+                  f"{spent[0]:.1f} s; mean training {per_trial[-1]:.2f} s per trial")
     b, a = np.polyfit(sizes, walls, 1)
     train = float(np.mean(per_trial)) / args.workers
-    print(f"(3) wall = {a:.1f} s + {b:.2f} s x trials; a trial's training / workers = {train:.2f} s: "
+    print(f"(3) sweep wall = {a:.1f} s + {b:.2f} s x trials; a trial's training / workers = {train:.2f} s: "
           f"{b - train:.2f} s overhead per trial ({b / train - 1:+.0%})")
 
 
