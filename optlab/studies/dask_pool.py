@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from optlab.record.rundir import land_run, pack_run
+from optlab.record.transfer import land_run, pack_run
 from optlab.studies.trials import (
     STOP_POLL_S,
     ClusterLost,

@@ -106,7 +106,8 @@ def reported(rd, name: str, manifest: dict, render: Callable[..., None]) -> Iter
             raise ClusterLost(f"{exc}. Every trial that finished is in {rd.path}; "
                               f"--resume {rd.path} runs the rest") from None
         raise
-    manifest["status"] = "completed"
+    if manifest.get("status") == "running":   # the block may have said otherwise ("failed")
+        manifest["status"] = "completed"
     rd.write_json(name, manifest)
     render(rd.path)
 
