@@ -122,7 +122,9 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")    # module docstring: no fork
-    queue, study_signal = context.Queue(), context.RawValue("i", 0)
+    # SimpleQueue: a put is in the pipe when it returns (Queue hands it to a feeder thread), so a
+    # trial's last events arrive before its outcome, and before the None that ends the reader
+    queue, study_signal = context.SimpleQueue(), context.RawValue("i", 0)
     trial_flags = context.RawArray("b", len(trials))
     position = {t.index: i for i, t in enumerate(trials)}
 
