@@ -28,7 +28,8 @@ from typer.testing import CliRunner
 from optlab.cli import app
 from optlab.config.loading import load_config, loads_config
 from optlab.record import guard
-from optlab.record.rundir import RunDir, read_metrics, run_status
+from optlab.record.rundir import RunDir, read_metrics
+from optlab.record.status import run_status
 from optlab.training import memory
 from optlab.training.interrupt import StopRequest, graceful_stop
 from optlab.training.run import run
@@ -317,7 +318,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
     exits; the comparison and its trials then read as died."""
     import time
 
-    from optlab.record.rundir import study_status
+    from optlab.record.status import study_status
 
     config = tmp_path / "c.yaml"
     config.write_text(TINY_CONFIG)

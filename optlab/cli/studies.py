@@ -50,6 +50,17 @@ def compare(
                                       help="figure file format (same as plots.format=...)", show_default=False),
     tensorboard: bool = typer.Option(False, "--tensorboard",
                                      help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+    trial_figures: bool = typer.Option(
+        True, "--trial-figures/--no-trial-figures",
+        help="after the results, draw each trial's own figures (optlab report TRIAL_DIR draws them later)"),
+
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -61,6 +72,20 @@ def compare(
     from optlab.config.loading import ConfigError
     from optlab.config.recipes import resolve
 
+    spec = executor_spec(executor, scheduler, workers)
+    if resume is not None:
+        if words or vary or tune:
+            raise bad_input("--resume continues a comparison as it was planned: give no variants, overrides, "
+                            "--vary or --tune with it")
+        from optlab.studies.compare import resume_compare
+        from optlab.terminal import print_compare_results
+
+        result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
+            resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
+        print_compare_results(result.path)
+        draw_trial_reports(result, quiet, trial_figures)
+        report_failed(result.failed)
+        return
     try:
         from optlab.studies.compare import make_plan
         from optlab.studies.variants import build_variants, is_override
@@ -77,20 +102,58 @@ def compare(
     from optlab.terminal import print_compare_results
 
     root = _writable_root(runs_dir)
-    console = err_console()
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, root, workers=workers, progress=progress, command=sys.argv))
+        plan, root, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_compare_results(result.path)
-    if result.failed:
-        for outcome in result.failed:
-            detail = f": {outcome.error}" if outcome.error else ""
-            console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+    draw_trial_reports(result, quiet, trial_figures)
+    report_failed(result.failed)
+
+
+def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:
+    """Each trial's own figures, drawn once the study's results are on screen (Ctrl-C skips them)."""
+    from optlab.record.trial_reports import render_trial_reports
+    from optlab.studies.executor import default_workers
+
+    console = err_console()
+    if not wanted:
+        if not quiet:
+            console.print(f"each trial's own figures: optlab report {result.path}/TRIAL_DIR", markup=False,
+                          soft_wrap=True)
+        return
+    if not quiet:
+        console.print(f"drawing each trial's own figures ({len(result.trial_dirs)} trials; Ctrl-C skips them, "
+                      f"`optlab report {result.path}` draws them later)", markup=False, soft_wrap=True)
+    try:
+        render_trial_reports(result.path, result.trial_dirs, workers=default_workers())
+    except KeyboardInterrupt:
+        console.print(f"skipped: `optlab report {result.path}` draws them", markup=False, soft_wrap=True)
+
+
+def executor_spec(kind: str, scheduler: Optional[str], workers: Optional[int]):
+    """--executor / --scheduler / --workers as an ExecutorSpec, or exit 2."""
+    from optlab.studies.executor import KINDS, ExecutorSpec
+
+    if kind not in KINDS:
+        raise bad_input(f"--executor: one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "local" and scheduler:
+        raise bad_input("--scheduler (or OPTLAB_SCHEDULER) needs --executor dask")
+    return ExecutorSpec(kind, workers, scheduler)
+
+
+def report_failed(failed) -> None:
+    """A line per trial that did not complete (its message), then exit 1; nothing if none."""
+    console = err_console()
+    for outcome in failed:
+        detail = f": {outcome.error}" if outcome.error else ""
+        console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
 def sweep(
-    config: str = typer.Argument(..., metavar="CONFIG", help="a recipe's name or a YAML config every trial starts from"),
+    config: Optional[str] = typer.Argument(None, metavar="CONFIG", help="a recipe's name or a YAML config every trial "
+                                            "starts from", show_default=False),
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=SPEC]...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
@@ -108,6 +171,17 @@ def sweep(
                                       help="figure file format (same as plots.format=...)", show_default=False),
     tensorboard: bool = typer.Option(False, "--tensorboard",
                                      help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+    trial_figures: bool = typer.Option(
+        False, "--trial-figures/--no-trial-figures",
+        help="after the leaderboard, draw each trial's own figures (optlab report TRIAL_DIR draws one later)"),
+
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -120,6 +194,21 @@ def sweep(
     from optlab.config.loading import ConfigError
     from optlab.config.recipes import resolve
 
+    spec = executor_spec(executor, scheduler, workers)
+    if resume is not None:
+        if config is not None or words:
+            raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
+        from optlab.studies.sweep import resume_sweep
+        from optlab.terminal import print_sweep_results
+
+        result = with_progress("sweep", quiet, debug, lambda progress: resume_sweep(
+            resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
+        print_sweep_results(result.path, top=top)
+        draw_trial_reports(result, quiet, trial_figures)
+        report_failed(result.failed)
+        return
+    if config is None:
+        raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
     try:
         from optlab.studies.sweep import make_plan
 
@@ -133,11 +222,8 @@ def sweep(
     from optlab.terminal import print_sweep_results
 
     root = _writable_root(runs_dir)
-    console = err_console()
     result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
-        plan, root, workers=workers, progress=progress, command=sys.argv))
+        plan, root, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_sweep_results(result.path, top=top)
-    for outcome in result.failed:
-        console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
-    if result.failed:
-        raise typer.Exit(EXIT_FAILED)
+    draw_trial_reports(result, quiet, trial_figures)
+    report_failed(result.failed)

@@ -32,7 +32,8 @@ from typing import Iterable
 import numpy as np
 import yaml
 
-from optlab.record.rundir import RunDir, format_value, read_metrics, study_status
+from optlab.record.rundir import RunDir, format_value, read_metrics
+from optlab.record.status import study_status
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Iterable
 
 from optlab.record import guard
 from optlab.record.run_report import render_run
-from optlab.record.rundir import RunDir, run_status
+from optlab.record.rundir import RunDir
+from optlab.record.status import run_status
 
 
 def tidy(path: Path) -> list[str]:

@@ -30,7 +30,8 @@ from optlab.record.figures import (
 )
 from optlab.record.html_report import run_page
 from optlab.record.plot_options import examples_per_step, plot_options, x_values
-from optlab.record.rundir import RunDir, read_metrics, run_status
+from optlab.record.rundir import RunDir, read_metrics
+from optlab.record.status import run_status
 from optlab.record.style import styled
 
 

@@ -353,4 +353,3 @@ def check_space(root: Path, needed: int) -> None:
     if free < needed:
         raise RunDirError(f"not enough free space under {root}: the run needs about {needed / 1e6:.1f} MB, "
                           f"{free / 1e6:.1f} MB are free")
-

@@ -33,8 +33,9 @@ from optlab.config.loading import value_text
 from optlab.config.schema import PlotsConfig
 from optlab.record.compare_report import TrialData, load_trial
 from optlab.record.plot_options import examples_per_step, x_values
-from optlab.record.rundir import RunDir, format_value, study_status
+from optlab.record.rundir import RunDir, format_value
 from optlab.record.scores import tune_score
+from optlab.record.status import study_status
 from optlab.record.style import MARKERS, color
 
 BEST_CURVES = 20          # DLFS plots the best 20 trials

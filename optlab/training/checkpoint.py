@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 import optlab
-from optlab.record.rundir import METRIC_COLUMNS, RunDir, run_status
+from optlab.record.rundir import METRIC_COLUMNS, RunDir
+from optlab.record.status import run_status
 
 NAME = "checkpoint.npz"
 FORMAT = 2   # 2: model buffers and the loop parts' state (schedule, early stopping)

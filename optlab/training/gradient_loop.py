@@ -32,6 +32,9 @@ from optlab.training.setup import Setup, evaluate, total_steps, train_eval_split
 
 # on_step(step, total_steps, loss): progress callback, e.g. the CLI's progress bar
 ProgressFn = Callable[[int, int, float], None]
+# on_eval(step, row): after each evaluation, the metrics row so far (train/val loss and accuracy),
+# e.g. for a study's pruner (optlab.studies.executor); a copy, called before the row is written
+EvalFn = Callable[[int, dict], None]
 
 
 @dataclass
@@ -106,7 +109,7 @@ def check_restorable(config: Config, setup: Setup, ckpt: checkpoint.Checkpoint) 
 # numpy's floating-point warnings would only be noise on the way there.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None, stop: StopRequest,
-           ckpt: checkpoint.Checkpoint | None = None) -> dict:
+           ckpt: checkpoint.Checkpoint | None = None, on_eval: EvalFn | None = None) -> dict:
     data, model, dtype = setup.data, setup.model, setup.dtype
     n = len(data.train)
     batch = min(config.train.batch_size, n)
@@ -140,6 +143,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
             state.track(split, step, acc)
         schedule.observe(step, row)
+        if on_eval is not None:
+            on_eval(step, dict(row))
         return early is not None and early.observe(step, row)
 
     def save_checkpoint() -> None:

@@ -21,7 +21,7 @@ How a run can end, and what its directory then says (meta.json ``status``):
 - ``interrupted``: a graceful stop (:mod:`optlab.training.interrupt`) was requested; the step in progress
   finishes, a checkpoint is written, then the run stops;
 - ``failed``: an exception (its message is in meta.json);
-- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.rundir.run_status`).
+- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.status.run_status`).
 
 Problems found before training are raised before any run directory exists: an unusable runs
 directory (:class:`~optlab.record.rundir.RunDirError`) or a config that cannot be built
@@ -45,7 +45,7 @@ from optlab.record.guard import Busy, links_in
 from optlab.record.rundir import RunDir, RunDirError, check_space, check_writable
 from optlab.training import checkpoint
 from optlab.training.descend import descend
-from optlab.training.gradient_loop import ProgressFn, check_restorable, train_gradient
+from optlab.training.gradient_loop import EvalFn, ProgressFn, check_restorable, train_gradient
 from optlab.training.interrupt import LATE_STOP_NOTE, Abort, StopRequest
 from optlab.training.search import run_search
 from optlab.training.setup import Setup, SetupError, build_setup, estimate_bytes, total_steps
@@ -63,7 +63,8 @@ class Result:
 
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
         command: list[str] | None = None, stop: StopRequest | None = None,
-        dir_name: str | None = None, origin: str | None = None) -> Result:
+        dir_name: str | None = None, on_eval: EvalFn | None = None, render: bool = True,
+        origin: str | None = None) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
 
     The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
@@ -73,7 +74,9 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     Before anything is created: ``runs_root`` must be writable with room for the run
     (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
     directory says so in meta.json and summary.json. ``stop``: poll it to stop gracefully
-    (optlab.training.interrupt.graceful_stop).
+    (optlab.training.interrupt.graceful_stop). ``on_eval(step, row)``: after each evaluation (the
+    gradient loop). ``render=False``: write no figures (a study's trial: the study renders them
+    after its own, optlab.record.trial_reports).
     """
     runs_root = Path(runs_root)
     check_writable(runs_root)
@@ -96,7 +99,7 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
         rd.path.rmdir()
         raise RunDirError(f"cannot write to {rd.path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        return _execute(rd, config, setup, on_step, stop or StopRequest(), None)
+        return _execute(rd, config, setup, on_step, stop or StopRequest(), None, on_eval, render)
     finally:
         lock.release()
 
@@ -113,7 +116,8 @@ def _require_extras(config: Config) -> None:
 
 
 def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
-           command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
+           command: list[str] | None = None, stop: StopRequest | None = None, on_eval: EvalFn | None = None,
+           render: bool = True) -> Result:
     """Continue ``run_dir`` from its checkpoint up to ``config``'s length, in the same directory.
 
     ``config`` must equal the run's own config except for train.iterations / train.epochs /
@@ -144,7 +148,7 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
         for stale in ("summary.json", "results.md"):        # they described the run before it resumed
             rd.remove(stale)
         rd.restart(command, ckpt.step)
-        return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt)
+        return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt, on_eval, render)
     finally:
         lock.release()
 
@@ -217,10 +221,10 @@ def _disk_full(rd: RunDir, exc: OSError) -> DiskFull:
 
 
 def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
-             ckpt: checkpoint.Checkpoint | None) -> Result:
+             ckpt: checkpoint.Checkpoint | None, on_eval: EvalFn | None = None, render: bool = True) -> Result:
     board = _tensorboard(rd, config, ckpt)
     try:
-        return _train_and_report(rd, config, setup, on_step, stop, ckpt)
+        return _train_and_report(rd, config, setup, on_step, stop, ckpt, on_eval, render)
     finally:
         if board is not None:
             board.close()
@@ -242,14 +246,19 @@ def _tensorboard(rd: RunDir, config: Config, ckpt: checkpoint.Checkpoint | None)
 
 
 def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None,
-                      stop: StopRequest, ckpt: checkpoint.Checkpoint | None) -> Result:
+                      stop: StopRequest, ckpt: checkpoint.Checkpoint | None, on_eval: EvalFn | None,
+                      render: bool) -> Result:
+    def draw(quiet: bool) -> None:
+        if render:
+            run_report.render_run(rd.path, quiet=quiet)
+
     try:
         if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
             summary = descend(config, rd, on_step, stop)
         else:
             with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads)
                 if config.search.strategy == "gradient":
-                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt)
+                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt, on_eval)
                 else:
                     summary = run_search(config, setup, rd, on_step, stop)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
@@ -258,29 +267,29 @@ def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: 
         raise
     except KeyboardInterrupt:   # Ctrl-C without graceful_stop (e.g. a library user)
         rd.finish("interrupted", signal="SIGINT")
-        run_report.render_run(rd.path, quiet=True)
+        draw(quiet=True)
         raise
     except OSError as exc:
         if exc.errno not in _NO_ROOM:
-            _failed(rd, exc)
+            _failed(rd, exc, draw)
             raise
         raise _disk_full(rd, exc) from None
     except Exception as exc:
-        _failed(rd, exc)
+        _failed(rd, exc, draw)
         raise
     try:
         with stop.shielded():
             _late_stop(summary, stop)
             rd.write_json("summary.json", summary)
             rd.finish(summary["status"], **_stop_fields(summary, stop))
-        run_report.render_run(rd.path, quiet=summary["status"] != "completed")
+        draw(quiet=summary["status"] != "completed")
         if stop.signum is not None and summary["status"] == "completed":
             # the stop came while plotting: the run is whole, but the exit says interrupted, so must the run
             with stop.shielded():
                 _late_stop(summary, stop)
                 rd.write_json("summary.json", summary)
                 rd.finish(summary["status"], **_stop_fields(summary, stop))
-            run_report.render_run(rd.path, quiet=True)    # results.md says so too
+            draw(quiet=True)    # results.md says so too
     except OSError as exc:
         if exc.errno not in _NO_ROOM:
             raise
@@ -288,9 +297,9 @@ def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: 
     return Result(rd.path, summary["status"], summary)
 
 
-def _failed(rd: RunDir, exc: BaseException) -> None:
+def _failed(rd: RunDir, exc: BaseException, draw) -> None:
     rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
-    run_report.render_run(rd.path, quiet=True)
+    draw(quiet=True)
 
 
 def _late_stop(summary: dict, stop: StopRequest) -> None:
