@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_problems, err_console, with_progress
+from optlab.cli.common import bad_input, bad_problems, err_console, with_progress
 
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 
@@ -72,14 +72,23 @@ def compare(
 
 @app.command()
 def sweep(
-    config: Path = typer.Argument(..., metavar="CONFIG", help="YAML config every trial starts from"),
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="YAML config every trial starts from"),
     words: Optional[list[str]] = typer.Argument(
         None, metavar="KEY=SPEC...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
              "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
     trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),
     grid: bool = typer.Option(False, "--grid", help="grid search: every combination of the values"),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values",
+    sampler: Optional[str] = typer.Option(
+        None, "--sampler", metavar="tpe|random|qmc|grid", help="an Optuna sampler proposes the trials (optlab[tune])"),
+    pruner: Optional[str] = typer.Option(
+        None, "--pruner", metavar="none|median|asha|hyperband",
+        help="an Optuna pruner stops hopeless trials at their evaluations (train.eval_every)"),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", metavar="URL", help="the Optuna study's database, shared by several drivers",
+        show_default="study.db in the sweep directory"),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="DIR", help="continue an Optuna sweep's study"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values (seeds the sampler)",
                                        show_default="the config's seed"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
                                           show_default="the number of cores"),
@@ -89,29 +98,84 @@ def sweep(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
-    """Search hyper-parameters: random or grid search, trials in parallel, a leaderboard by validation accuracy.
+    """Search hyper-parameters: random or grid search, or Optuna's samplers and pruners; trials in parallel,
+    a leaderboard by validation accuracy.
 
     Examples: optlab sweep configs/dlfs_hyperparameter_search.yaml --trials 100 optimizer.lr=log:1e-6:1e-2
     regularization.l2=log:1e-8:1e-4;  optlab sweep configs/quickstart.yaml --grid optimizer.name=sgd,adam
-    optimizer.lr=0.001,0.01,0.1
+    optimizer.lr=0.001,0.01,0.1;  optlab sweep CONFIG optimizer.lr=log:1e-4:1 --sampler tpe --pruner asha --trials 40
     """
     from optlab.config.loading import ConfigError
 
+    adaptive = any(x is not None for x in (sampler, pruner, storage, resume))
+    console = err_console()
     try:
-        from optlab.studies.sweep import make_plan
+        if adaptive:
+            plan = _tune_plan(config, words or [], trials, grid, sampler, pruner, seed, storage, resume)
+            for warning in plan.warnings:
+                console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+        else:
+            from optlab.studies.sweep import make_plan
 
-        plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
+            if config is None:
+                raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
+            plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
+    except ImportError as exc:   # optlab.studies.optuna_parts.MissingExtra: says what to install
+        raise bad_input(str(exc)) from None
     from optlab.record.rundir import default_runs_root
-    from optlab.studies.sweep import run_sweep
     from optlab.terminal import print_sweep_results
 
-    console = err_console()
-    result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
-        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+    if adaptive:
+        from optlab.studies.tune import run_tune
+
+        def start(progress):
+            return run_tune(plan, runs_dir or default_runs_root(), resume=resume, workers=workers,
+                            progress=progress, command=sys.argv)
+    else:
+        from optlab.studies.sweep import run_sweep
+
+        def start(progress):
+            return run_sweep(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
+                             command=sys.argv)
+    result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)
     for outcome in result.failed:
         console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _problem(where: str, message: str):
+    from optlab.config.loading import Problem
+
+    return Problem(where, "", message)
+
+
+def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, resume):
+    """The adaptive sweep's plan; with --resume, what the sweep recorded fills in what is not given."""
+    from optlab.config.loading import ConfigError
+    from optlab.studies.optuna_parts import import_optuna
+    from optlab.studies.tune import make_tune_plan
+
+    import_optuna()
+    if grid:
+        raise ConfigError([_problem("--grid", "with --sampler, ask for a grid as --sampler grid")])
+    if resume is not None:
+        from optlab.record.rundir import RunDir
+
+        if not (resume / "sweep.json").is_file():
+            raise ConfigError([_problem("--resume", f"{resume} is not a sweep directory (no sweep.json)")])
+        was = RunDir(resume).read_json("sweep.json")
+        if was.get("mode") != "optuna":
+            raise ConfigError([_problem("--resume", f"{resume} is a {was.get('mode')} sweep: only an Optuna "
+                                                    "sweep (--sampler) keeps a study to continue")])
+        config = config or Path(was["config"])
+        words = words or was["words"]
+        trials, seed = trials or was["target_trials"], was["seed"] if seed is None else seed
+        sampler, pruner = sampler or was["sampler"], pruner or was["pruner"]
+    if config is None:
+        raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
+    return make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
+                          seed=seed, storage=storage)

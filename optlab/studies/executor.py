@@ -8,7 +8,9 @@ exactly the same numbers wherever it runs (docs/conventions.md, "Randomness": id
 in a comparison or in a parallel worker).
 
 A trial is one call of :func:`optlab.training.run.run` into ``<root>/<dir_name>``: its run
-directory is exactly what ``optlab train`` writes. Progress goes to one display in the parent:
+directory is exactly what ``optlab train`` writes. A trial may carry a ``watch`` (a picklable
+object with ``wrap(stop) -> StopRequest``): where the trial runs, it wraps the trial's stop
+request, sees each evaluation row and may stop the trial (a sweep's pruner, optlab.studies.tune). Progress goes to one display in the parent:
 workers send ``(trial, fraction done)`` through a queue handed to them when they start, a few
 times a second at most.
 
@@ -59,13 +61,14 @@ class Trial:
     group: int        # the progress group it counts towards
     config: Config
     dir_name: str     # run directory, relative to the comparison's directory
+    watch: object | None = None   # wraps the trial's StopRequest where it runs (module docstring)
 
 
 @dataclass(frozen=True)
 class Outcome:
     index: int
     dir_name: str
-    status: str              # completed | diverged | failed | interrupted | not started
+    status: str              # completed | diverged | failed | interrupted | pruned | not started
     error: str | None = None
 
 
@@ -96,7 +99,7 @@ def default_workers() -> int:
 
 
 def _run_one(config: dict, root: str, dir_name: str, index: int, command: list[str], report,
-             stop: StopRequest) -> Outcome:
+             stop: StopRequest, watch=None) -> Outcome:
     """One trial, in a worker or here. ``report(index, fraction)`` is throttled by the caller;
     ``stop``: polled after each step (optlab.training.interrupt)."""
     from optlab.training.run import run
@@ -111,6 +114,8 @@ def _run_one(config: dict, root: str, dir_name: str, index: int, command: list[s
 
     if stop.signum is not None:
         return Outcome(index, dir_name, "not started")
+    if watch is not None:
+        stop = watch.wrap(stop)
     try:
         where = Path(root) / dir_name     # e.g. <compare dir>/trials/sgd-s0
         result = run(Config.model_validate(config), where.parent, on_step=on_step, command=command,
@@ -155,9 +160,9 @@ def _start_worker(queue, stop_signal) -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _run_in_worker(config: dict, root: str, dir_name: str, index: int, command: list[str]) -> Outcome:
+def _run_in_worker(config: dict, root: str, dir_name: str, index: int, command: list[str], watch=None) -> Outcome:
     queue = _worker["queue"]
-    return _run_one(config, root, dir_name, index, command, lambda i, f: queue.put((i, f)), _worker["stop"])
+    return _run_one(config, root, dir_name, index, command, lambda i, f: queue.put((i, f)), _worker["stop"], watch)
 
 
 def run_trials(trials: list[Trial], root: Path, *, workers: int | None = None, progress: Progress,
@@ -187,7 +192,7 @@ def run_trials(trials: list[Trial], root: Path, *, workers: int | None = None, p
             with threadpool_limits(limits=1):
                 for t in trials:
                     outcomes[t.index] = _run_one(t.config.model_dump(), str(root), t.dir_name, t.index, command,
-                                                 report, stop)
+                                                 report, stop, t.watch)
                     report(t.index, 1.0)
             if prepare is not None and stop.signum is None:
                 prepare()
@@ -226,7 +231,8 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
                                initargs=(queue, stop_signal))
     finished = False
     try:
-        trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, command): t
+        trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, command,
+                                t.watch): t
                     for t in trials}
         reader.start()
         if prepare is not None:

@@ -42,7 +42,7 @@ FORMAT = 2   # 2: model buffers and the loop parts' state (schedule, early stopp
 # Keys a resumed run may change: how long it runs and how often it checkpoints. Anything else
 # would make the continuation a different experiment.
 RESUMABLE_KEYS = ("train.iterations", "train.epochs", "train.checkpoint_every")
-RESUMABLE_STATUSES = ("interrupted", "completed", "failed", "died")
+RESUMABLE_STATUSES = ("interrupted", "pruned", "completed", "failed", "died")
 
 
 class CheckpointError(Exception):

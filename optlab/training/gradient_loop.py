@@ -132,7 +132,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(state.step + 1, steps + 1):
             if stop.signum is not None:          # asked to stop: the previous step is complete
-                status, step = "interrupted", state.step
+                status, step = stop.status, state.step   # interrupted, or pruned (a sweep's pruner)
                 break
             _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
@@ -153,6 +153,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             stopping = False
             if step % eval_every == 0 or step == steps:
                 stopping = record_eval(step, row)
+                stop.evaluated(step, row)
             diagnostics.histograms(step)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
@@ -165,11 +166,11 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             elif time.monotonic() - last_beat > HEARTBEAT_S:
                 rd.heartbeat()
                 last_beat = time.monotonic()
-        if status in ("completed", "interrupted"):
+        if status in ("completed", "interrupted", "pruned"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
         if early is not None and status == "completed":
             early.restore()     # after the checkpoint, which keeps the training state for --resume
-        if status != "interrupted":  # a stop request should stop, not run a test pass first
+        if status not in ("interrupted", "pruned"):  # a stop request should stop, not run a test pass first
             test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
     finally:
         writer.close()

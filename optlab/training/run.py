@@ -20,6 +20,8 @@ How a run can end, and what its directory then says (meta.json ``status``):
   step-0 training loss; the run stops at that step, summary.json says where and why;
 - ``interrupted``: a graceful stop (:mod:`optlab.training.interrupt`) was requested; the step in progress
   finishes, a checkpoint is written, then the run stops;
+- ``pruned``: a sweep's pruner stopped it after an evaluation (optlab.studies.tune), like
+  ``interrupted`` a checkpoint is written and ``--resume`` continues it;
 - ``failed``: an exception (its message is in meta.json);
 - ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.rundir.run_status`).
 
@@ -61,7 +63,7 @@ __all__ = ["Result", "Setup", "SetupError", "resume", "run"]
 @dataclass
 class Result:
     run_dir: Path
-    status: str      # completed | diverged | interrupted | failed
+    status: str      # completed | diverged | interrupted | pruned | failed
     summary: dict
 
 

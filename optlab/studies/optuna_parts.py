@@ -1,0 +1,187 @@
+"""Optuna's pieces for an adaptive sweep: samplers and pruners by name, the study's storage, the
+mapping of optlab's search specs onto Optuna's distributions, and the watch that prunes a trial
+where it runs.
+
+Optuna (``pip install "optlab[tune]"``) is imported only here and only when a sweep asks for it,
+so a plain install stays small; without it, :func:`import_optuna` raises :class:`MissingExtra`.
+
+Pruning happens inside the trial, after each evaluation: :class:`PruneWatch` (picklable, carried
+by the executor's Trial to wherever the trial runs) wraps the trial's stop request; after each
+evaluation row it reports the validation accuracy to the trial in the study's storage and asks
+the pruner (``Trial.report`` then ``Trial.should_prune``, Optuna's own pruning protocol). When
+the pruner says so, the run stops before its next step with a checkpoint and the status
+``pruned`` (optlab.training.interrupt.StopRequest.status), so ``optlab train --resume`` can train
+it to full length. The worker reaches the storage itself, as Optuna's distributed workers do: the
+sweep's SQLite file for the local pool and a LocalCluster on this machine; a database both reach
+(``--storage``) for workers on other machines.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+from optlab.config.loading import ConfigError, Problem
+from optlab.training.interrupt import StopRequest
+
+SAMPLERS = ("tpe", "random", "qmc", "grid")
+PRUNERS = ("none", "median", "asha", "hyperband")
+INSTALL = 'pip install "optlab[tune]"'
+
+
+class MissingExtra(ImportError):
+    """An optional dependency is not installed; the message says how to install it."""
+
+
+def import_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise MissingExtra(f"--sampler / --pruner / --storage use Optuna, which is not installed: {INSTALL}") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)   # optlab's own progress shows the trials
+    return optuna
+
+
+def check_name(kind: str, name: str, known: tuple[str, ...]) -> list[Problem]:
+    """[] when ``name`` is known, else a problem naming the closest known name."""
+    if name in known:
+        return []
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return [Problem(f"--{kind}", "", f"unknown {kind} {name!r}; {hint}choose one of {', '.join(known)}")]
+
+
+def make_sampler(name: str, seed: int, grid_space: dict | None = None):
+    """The sampler, seeded: the same seed gives the same proposals (with one worker)."""
+    optuna = import_optuna()
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+    return optuna.samplers.GridSampler(grid_space, seed=seed)
+
+
+def make_pruner(name: str, eval_every: int, steps: int):
+    """The pruner; resources are training steps, the smallest rung one evaluation (``eval_every``)."""
+    optuna = import_optuna()
+    if name == "median":   # Optuna's defaults: no decision before 5 trials have finished
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "asha":     # Li et al. 2020: rungs at eval_every * 3^k steps
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=eval_every, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=eval_every, max_resource=steps, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_storage(url: str):
+    """Optuna's RDB storage at ``url``; ConfigError (exit 2) when it cannot be opened."""
+    optuna = import_optuna()
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}}
+                                          if url.startswith("sqlite") else {})
+    except Exception as exc:   # SQLAlchemy's errors: a bad URL, no driver, no server, no permission
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError([Problem("--storage", "", f"cannot open {url!r}: {message}")]) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# search space: optlab's specs -> Optuna's distributions (optlab.studies.sweep.Param)
+# ------------------------------------------------------------------------------------------------
+def active(param, chosen: dict) -> bool:
+    """Whether ``param`` applies given the values chosen so far: an optimizer's own setting
+    (``optimizer.momentum``) only for the optimizers that have it, as a branch of an Optuna
+    objective suggests it only inside that branch."""
+    from optlab.engine.optimizers import OPTIMIZERS
+
+    head, _, tail = param.key.partition(".")
+    name = chosen.get("optimizer.name")
+    if head != "optimizer" or tail in ("name", "schedule") or "." in tail or name not in OPTIMIZERS:
+        return True
+    return tail in OPTIMIZERS[name].hyper_names
+
+
+def suggest(trial, params: list, fixed_name: str | None) -> dict:
+    """Ask ``trial`` for each active parameter, in the order given (optimizer.name first);
+    returns the chosen values (inactive keys absent)."""
+    chosen: dict = {} if fixed_name is None else {"optimizer.name": fixed_name}
+    values: dict = {}
+    for p in sorted(params, key=lambda p: p.key != "optimizer.name"):
+        if not active(p, chosen):
+            continue
+        if p.kind == "choice":
+            text = trial.suggest_categorical(p.key, p.texts)
+            value = p.choices[p.texts.index(text)]
+        elif p.kind == "int":
+            value = trial.suggest_int(p.key, int(p.low), int(p.high))
+        else:
+            value = trial.suggest_float(p.key, p.low, p.high, log=p.kind == "log")
+        chosen[p.key] = values[p.key] = value
+    return values
+
+
+def grid_space(params: list) -> dict:
+    """GridSampler's space: each parameter's grid values (choices by their YAML text)."""
+    return {p.key: (p.texts if p.kind == "choice" else p.grid()) for p in params}
+
+
+# ------------------------------------------------------------------------------------------------
+# pruning, where the trial runs
+# ------------------------------------------------------------------------------------------------
+_studies: dict = {}   # (url, study name) -> optuna Study, one per process
+
+
+class PruneWatch:
+    """Picklable: which trial of which study to report to (optlab.studies.executor.Trial.watch)."""
+
+    def __init__(self, url: str, study_name: str, trial_id: int) -> None:
+        self.url, self.study_name, self.trial_id = url, study_name, trial_id
+
+    def wrap(self, stop: StopRequest) -> StopRequest:
+        return _PruningStop(stop, self)
+
+    def trial(self):
+        optuna = import_optuna()
+        key = (self.url, self.study_name)
+        if key not in _studies:
+            _studies[key] = optuna.load_study(study_name=self.study_name, storage=open_storage(self.url))
+        return optuna.trial.Trial(_studies[key], self.trial_id)
+
+
+class _PruningStop(StopRequest):
+    """The trial's own stop request (Ctrl-C, relayed by the parent) or the pruner's verdict."""
+
+    def __init__(self, inner: StopRequest, watch: PruneWatch) -> None:
+        self._inner, self._watch, self._trial, self.pruned_at = inner, watch, None, None
+        super().__init__()
+
+    @property
+    def signum(self):
+        return self._inner.signum if self._inner.signum is not None or self.pruned_at is None else 0
+
+    @signum.setter
+    def signum(self, value) -> None:   # StopRequest.__init__ and request() go to the inner request
+        if value is not None:
+            self._inner.request(value)
+
+    @property
+    def status(self) -> str:
+        return "pruned" if self._inner.signum is None and self.pruned_at is not None else "interrupted"
+
+    @property
+    def name(self):
+        return self._inner.name
+
+    def shielded(self):
+        return self._inner.shielded()
+
+    def evaluated(self, step: int, row: dict) -> None:
+        acc = row.get("val_acc")
+        if acc is None or not math.isfinite(acc) or self.pruned_at is not None:
+            return
+        if self._trial is None:
+            self._trial = self._watch.trial()
+        self._trial.report(float(acc), step)
+        if self._trial.should_prune():
+            self.pruned_at = step
