@@ -177,5 +177,10 @@ def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, resu
         sampler, pruner = sampler or was["sampler"], pruner or was["pruner"]
     if config is None:
         raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
-    return make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
+    plan = make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
                           seed=seed, storage=storage)
+    if resume is not None:
+        from optlab.studies.tune import check_resume
+
+        check_resume(plan, was)
+    return plan

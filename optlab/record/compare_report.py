@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 
 from optlab.record.rundir import RunDir, format_value, read_metrics
+from optlab.record.tuning_stats import TimeToTarget, time_to_target
 
 
 @dataclass
@@ -75,6 +76,24 @@ def steps_to(metrics: dict[str, np.ndarray], target: float) -> int | None:
     return int(metrics["step"][hit[0]]) if len(hit) else None
 
 
+def seconds_to(metrics: dict[str, np.ndarray], step: int | None) -> float | None:
+    """Wall time (metrics.csv ``time``) at ``step``, or None."""
+    if step is None or "time" not in metrics:
+        return None
+    at = np.flatnonzero(metrics["step"] == step)
+    return float(metrics["time"][at[0]]) if len(at) else None
+
+
+def target_stats(trials: list[TrialData], target: float) -> tuple[list[int | None], TimeToTarget]:
+    """Steps to target per seed, and their median, examples and seconds with bootstrap intervals
+    over seeds (seeds that never reach it counted as censored; a fixed seed: the same files, the
+    same interval)."""
+    steps = [steps_to(t.metrics, target) for t in trials]
+    batch = [int((t.config.get("train") or {}).get("batch_size") or 1) for t in trials]
+    seconds = [seconds_to(t.metrics, s) for t, s in zip(trials, steps)]
+    return steps, time_to_target(steps, batch, seconds, np.random.default_rng(0))
+
+
 def _acc(summary: dict, split: str, key: str):
     return ((summary.get("accuracy") or {}).get(split) or {}).get(key)
 
@@ -91,6 +110,7 @@ class VariantStats:
     peak_step: int | None
     test: tuple
     reached: list[int | None] | None   # steps to target per seed (None: not reached); None: no target
+    ttt: TimeToTarget | None            # their median and bootstrap interval (optlab.record.tuning_stats)
     wall: tuple
     distance: tuple                    # surfaces: distance of the end point to the minimum
     end: tuple[float, float] | None    # surfaces: the end point of the first seed's path
@@ -106,6 +126,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
     peak_steps = sorted(x for x in (_acc(x, "val", "peak_step") for x in s) if x is not None)
     lr = next((t.config.get("optimizer", {}).get("lr") for t in trials if t.config), None)
     end = next((tuple(x["end"]) for x in s if x.get("end")), None)
+    reached, ttt = target_stats(trials, target) if target is not None else (None, None)
     return VariantStats(
         label=label, lr=lr, n=len(trials), statuses=[t.status for t in trials],
         final_loss=mean_std([x.get("final_train_loss") for x in s]),
@@ -113,7 +134,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
         peak_val=mean_std([_acc(x, "val", "peak") for x in s]),
         peak_step=peak_steps[(len(peak_steps) - 1) // 2] if peak_steps else None,   # the lower median
         test=mean_std([_acc(x, "test", "final") for x in s]),
-        reached=None if target is None else [steps_to(t.metrics, target) for t in trials],
+        reached=reached, ttt=ttt,
         wall=mean_std([x.get("wall_time_s") for x in s]),
         distance=mean_std([x.get("distance_to_minimum") for x in s]),
         end=end,
@@ -152,13 +173,22 @@ def _pct(ms: tuple) -> str:
     return f"{100 * mean:.1f} %" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f} %"
 
 
-def _reached(steps: list[int | None]) -> str:
-    hit = [s for s in steps if s is not None]
-    if not hit:
+def _interval(m: tuple[float, float, float], fmt: str = "{:.0f}") -> str:
+    """``median [low, high]``; inf (not reached by the median seed / in the interval) as "never"."""
+    def one(x: float) -> str:
+        return "never" if math.isinf(x) else fmt.format(x)
+
+    return f"{one(m[0])} [{one(m[1])}, {one(m[2])}]"
+
+
+def _reached(v: VariantStats) -> str:
+    """Median steps over seeds [95 % bootstrap interval], and how many seeds never got there."""
+    t = v.ttt
+    if t is None or t.seeds == 0:
+        return "—"
+    if t.missed == t.seeds:
         return "not reached"
-    if len(hit) < len(steps):
-        return f"not reached by {len(steps) - len(hit)} of {len(steps)} seeds"
-    return _num(mean_std(hit))
+    return _interval(t.steps) + (f"; never by {t.missed} of {t.seeds} seeds" if t.missed else "")
 
 
 def _status(v: VariantStats) -> str:
@@ -194,7 +224,7 @@ def table(manifest: dict, stats: list[VariantStats]) -> tuple[list[str], list[li
             row += [_num(v.final_loss), _pct(v.final_val), _pct(v.peak_val),
                     "—" if v.peak_step is None else str(v.peak_step), _pct(v.test)]
             if v.reached is not None:
-                row.append(_reached(v.reached))
+                row.append(_reached(v))
         row.append(_num(v.wall))
         if show_status:
             row.append(_status(v))
@@ -265,6 +295,14 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
         notes = grid_edge_notes(manifest)
         if notes:
             lines += ["", *(f"- {note}" for note in notes)]
+    if manifest.get("target") is not None and any(v.ttt is not None and v.ttt.seeds for v in stats):
+        lines += ["", f"## Time to {100 * manifest['target']:.1f} % validation accuracy", "",
+                  "Median over seeds [95 % bootstrap interval over seeds]; a seed that never reaches the target "
+                  "counts as never (censored, not dropped), so a median or an end of the interval can be never.", ""]
+        lines += _md_table(["variant", "steps", "examples", "seconds", "seeds never reaching it"],
+                           [[v.label, _interval(v.ttt.steps), _interval(v.ttt.examples),
+                             _interval(v.ttt.seconds, "{:.2f}"), f"{v.ttt.missed} of {v.ttt.seeds}"]
+                            for v in stats if v.ttt is not None and v.ttt.seeds])
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
     return "\n".join(lines) + "\n"
@@ -274,7 +312,9 @@ CSV_COLUMNS = ["variant", "lr", "seeds", "status", "best",
                "final_train_loss_mean", "final_train_loss_std", "final_val_acc_mean", "final_val_acc_std",
                "peak_val_acc_mean", "peak_val_acc_std", "peak_step", "test_acc_mean", "test_acc_std",
                "target", "steps_to_target_mean", "steps_to_target_std", "target_reached_seeds",
-               "distance_to_minimum_mean", "distance_to_minimum_std", "wall_time_mean_s", "wall_time_std_s"]
+               "distance_to_minimum_mean", "distance_to_minimum_std", "wall_time_mean_s", "wall_time_std_s",
+               *(f"{what}_to_target_{k}" for what in ("steps", "examples", "seconds") for k in ("median", "low", "high")),
+               "target_missed_fraction"]
 
 
 def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
@@ -290,6 +330,8 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
                   *v.final_loss, *v.final_val, *v.peak_val, v.peak_step, *v.test,
                   manifest.get("target"), *to_target, len(hit) if v.reached is not None else None,
                   *v.distance, *v.wall]
+        t = v.ttt
+        values += [None] * 10 if t is None else [*t.steps, *t.examples, *t.seconds, t.missed_fraction]
         out.writerow([format_value(x) for x in values])
     return buf.getvalue()
 
@@ -316,7 +358,7 @@ def render_compare(path: Path, quiet: bool = False) -> None:
 
     ``quiet``: best effort (after an interruption): skip whatever cannot be rendered.
     """
-    from optlab.record import compare_plots
+    from optlab.record import budget_report, compare_plots
 
     path = Path(path)
     rd = RunDir(path)
@@ -333,6 +375,7 @@ def render_compare(path: Path, quiet: bool = False) -> None:
                 rd.write_figure("trajectories.png", compare_plots.trajectories_figure(labels, trials, title))
         else:
             rd.write_figure("accuracy.png", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target")))
+        budget_report.render_compare_budget(rd, manifest)
     except Exception:
         if not quiet:
             raise

@@ -135,17 +135,19 @@ _studies: dict = {}   # (url, study name) -> optuna Study, one per process
 class PruneWatch:
     """Picklable: which trial of which study to report to (optlab.studies.executor.Trial.watch)."""
 
-    def __init__(self, url: str, study_name: str, trial_id: int) -> None:
+    def __init__(self, url: str, study_name: str, trial_id: int, pruner: tuple[str, int, int]) -> None:
         self.url, self.study_name, self.trial_id = url, study_name, trial_id
+        self.pruner = pruner   # (name, eval_every, steps): a study's pruner is not kept in its storage
 
     def wrap(self, stop: StopRequest) -> StopRequest:
         return _PruningStop(stop, self)
 
     def trial(self):
         optuna = import_optuna()
-        key = (self.url, self.study_name)
+        key = (self.url, self.study_name, self.pruner)
         if key not in _studies:
-            _studies[key] = optuna.load_study(study_name=self.study_name, storage=open_storage(self.url))
+            _studies[key] = optuna.load_study(study_name=self.study_name, storage=open_storage(self.url),
+                                              pruner=make_pruner(*self.pruner))
         return optuna.trial.Trial(_studies[key], self.trial_id)
 
 

@@ -271,7 +271,8 @@ def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = No
                                                "error": "; ".join(q.message for q in exc.problems)})
                     finished += 1
                     continue
-                watch = parts.PruneWatch(url, study.study_name, trial._trial_id) if plan.pruner != "none" else None
+                watch = (parts.PruneWatch(url, study.study_name, trial._trial_id, (plan.pruner, plan.eval_every, plan.steps))
+                         if plan.pruner != "none" else None)
                 manifest["trials"].append({"index": index, "dir": name, "number": trial.number, "values": values,
                                            "status": "running"})
                 asked[index] = trial
