@@ -331,7 +331,8 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
                   manifest.get("target"), *to_target, len(hit) if v.reached is not None else None,
                   *v.distance, *v.wall]
         t = v.ttt
-        values += [None] * 10 if t is None else [*t.steps, *t.examples, *t.seconds, t.missed_fraction]
+        whole = [] if t is None else [x if math.isinf(x) else int(x) for x in (*t.steps, *t.examples)]   # inf: never
+        values += [None] * 10 if t is None else [*whole, *t.seconds, t.missed_fraction]
         out.writerow([format_value(x) for x in values])
     return buf.getvalue()
 
