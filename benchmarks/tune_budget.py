@@ -45,7 +45,7 @@ def trials_of(path: Path) -> list[tuple[int, float | None, str]]:
 
 
 def main() -> None:
-    import optlab.record.run_report as run_report
+    import optlab.record.trial_reports as trial_reports
     from optlab.studies.tune import make_tune_plan, run_tune
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30, help="random search's trials N")
     ap.add_argument("words", nargs="*", help="extra KEY=VALUE overrides, e.g. train.epochs=20")
     args = ap.parse_args()
-    run_report.render_run = lambda *a, **k: None     # docstring: no per-trial figures
+    trial_reports.render_run = lambda *a, **k: None  # docstring: no per-trial figures
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):

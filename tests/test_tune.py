@@ -18,6 +18,7 @@ from optlab.config.loading import ConfigError, load_config  # noqa: E402
 from optlab.record.rundir import RunDir, read_metrics  # noqa: E402
 from optlab.studies import optuna_parts  # noqa: E402
 from optlab.studies.tune import make_tune_plan, run_tune  # noqa: E402
+from optlab.training.interrupt import StopRequest  # noqa: E402
 from optlab.training.run import resume, run  # noqa: E402
 
 CONFIG = """\
@@ -42,7 +43,7 @@ def tiny(tmp_path) -> Path:
 def no_trial_plots(monkeypatch):
     """Each trial's own report (its figures) is optlab train's business, tested there; here it
     would be most of the time."""
-    monkeypatch.setattr("optlab.training.run.run_report.render_run", lambda *a, **k: None)
+    monkeypatch.setattr("optlab.record.trial_reports.render_run", lambda *a, **k: None)
 
 
 def manifest(path: Path) -> dict:
@@ -81,20 +82,23 @@ def test_a_seeded_sampler_repeats_its_sweep(tiny, tmp_path):
     assert runs[0] == runs[1]
 
 
-def test_a_pruned_trial_stops_at_an_evaluation_and_resumes_bit_identically(tiny, tmp_path, monkeypatch):
-    # a real Optuna pruner through the same path: anything under 99 % at its first report is pruned
+def test_a_pruned_trial_stops_after_its_evaluation_and_resumes_bit_identically(tiny, tmp_path, monkeypatch):
+    # a real Optuna pruner through the driver's path: anything under 99 % at its first report is pruned
     monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=0.99))
-    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3"], trials=2, sampler="random", pruner="median")
-    assert (plan.eval_every, plan.steps) == (2, 8)
+    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=300"], trials=1, sampler="random",
+                          pruner="median")
+    assert (plan.eval_every, plan.steps) == (2, 600)
     result = run_tune(plan, tmp_path / "runs", workers=1)
     m = manifest(result.path)
-    assert [e["status"] for e in m["trials"]] == ["pruned", "pruned"]
+    assert [e["status"] for e in m["trials"]] == ["pruned"]
     study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{result.path / 'study.db'}")
-    assert all(t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values == {2: pytest.approx(
-        t.intermediate_values[2])} for t in study.get_trials())
+    (frozen,) = study.get_trials()
+    assert frozen.state == optuna.trial.TrialState.PRUNED
     trial_dir = result.path / m["trials"][0]["dir"]
-    assert RunDir(trial_dir).read_json("meta.json")["status"] == "pruned"
-    assert read_metrics(trial_dir / "metrics.csv")["step"][-1] == 2     # stopped at the report
+    meta, summary = RunDir(trial_dir).read_json("meta.json"), RunDir(trial_dir).read_json("summary.json")
+    assert meta["status"] == summary["status"] == "pruned" and list(frozen.intermediate_values) == [meta["pruned_at"]]
+    steps = read_metrics(trial_dir / "metrics.csv")["step"]
+    assert meta["pruned_at"] <= steps[-1] < 600                                # stopped after the verdict
     config = load_config(trial_dir / "config.yaml", [])
     assert resume(trial_dir, config).status == "completed"                     # optlab train --resume
     fresh = run(config, tmp_path / "fresh", dir_name="t")
@@ -104,23 +108,30 @@ def test_a_pruned_trial_stops_at_an_evaluation_and_resumes_bit_identically(tiny,
     assert (result.path / "curves.png").exists()
 
 
-def test_resume_asks_an_interrupted_trial_again_and_finishes_the_budget(tiny, tmp_path):
-    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1"], trials=2, sampler="random", seed=1)
+def test_resume_continues_an_interrupted_trial_in_place_and_finishes_the_budget(tiny, tmp_path):
+    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1"], trials=1, sampler="random", seed=1)
     path = run_tune(plan, tmp_path / "runs", workers=1).path
-    m = manifest(path)                                   # as if Ctrl-C had stopped a third trial
+    m = manifest(path)                                   # as if Ctrl-C had stopped a second trial at step 3
     study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{path / 'study.db'}")
     lost = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-3, 1, log=True)})
-    m["trials"].append({"index": 2, "dir": None, "number": lost.number, "values": dict(lost.params), "status": "running"})
-    m["target_trials"], m["status"] = 3, "interrupted"
+    config = load_config(path / "config.yaml", [f"optimizer.lr={lost.params['optimizer.lr']}"])
+    stop = StopRequest()
+    run(config, path / "trials", dir_name="t001", stop=stop,
+        on_step=lambda step, total, loss: stop.request() if step == 3 else None)
+    m["trials"].append({"index": 1, "dir": "trials/t001", "number": lost.number, "values": dict(lost.params),
+                        "status": "running"})
+    m["status"] = "interrupted"
     RunDir(path).write_json("sweep.json", m)
     r = CliRunner().invoke(app, ["sweep", "--resume", str(path), "--trials", "3", "-j", "1", "-q"])
     assert r.exit_code == 0, r.output
     m = manifest(path)
-    assert [e["status"] for e in m["trials"]] == ["completed", "completed", "interrupted", "completed"]
-    assert m["trials"][3]["values"] == m["trials"][2]["values"]          # the same values, asked again
-    states = [t.state.name for t in optuna.load_study(study_name=m["study_name"],
-                                                       storage=f"sqlite:///{path / 'study.db'}").get_trials()]
-    assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
+    assert [e["status"] for e in m["trials"]] == ["completed"] * 3 and len(m["resumed"]) == 1
+    study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{path / 'study.db'}")
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 3
+    fresh = run(config, tmp_path / "fresh", dir_name="t")                    # continued = never stopped
+    a, b = read_metrics(path / "trials/t001/metrics.csv"), read_metrics(fresh.run_dir / "metrics.csv")
+    assert np.array_equal(a["val_acc"], b["val_acc"], equal_nan=True) and a["loss"] == b["loss"]
+    assert study.get_trials()[1].value == RunDir(path / "trials/t001").read_json("summary.json")["accuracy"]["val"]["final"]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -152,7 +163,8 @@ def test_resume_with_other_specs_or_of_a_random_sweep_is_refused(tiny, tmp_path)
     m["mode"] = "random"
     RunDir(path).write_json("sweep.json", m)
     r = CliRunner().invoke(app, ["sweep", "--resume", str(path)])
-    assert r.exit_code == 2 and "only an Optuna sweep" in " ".join(r.output.split())
+    r = CliRunner().invoke(app, ["sweep", "--resume", str(path), "--sampler", "tpe"])
+    assert r.exit_code == 2 and "not an Optuna study" in " ".join(r.output.split())
 
 
 def test_without_the_extra_the_message_says_how_to_install_it(tiny, monkeypatch):

@@ -87,7 +87,13 @@ def sweep(
     storage: Optional[str] = typer.Option(
         None, "--storage", metavar="URL", help="the Optuna study's database, shared by several drivers",
         show_default="study.db in the sweep directory"),
-    resume: Optional[Path] = typer.Option(None, "--resume", metavar="DIR", help="continue an Optuna sweep's study"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="DIR", help="finish a stopped sweep (an Optuna sweep: continue its study)"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values (seeds the sampler)",
                                        show_default="the config's seed"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
@@ -107,13 +113,20 @@ def sweep(
     """
     from optlab.config.loading import ConfigError
 
-    adaptive = any(x is not None for x in (sampler, pruner, storage, resume))
+    from optlab.studies.executor import KINDS, ExecutorSpec
+
+    if executor not in KINDS or (executor == "local" and scheduler):
+        raise bad_input(f"--executor: one of {', '.join(KINDS)} (--scheduler only with dask); got {executor!r}")
+    spec = ExecutorSpec(executor, workers, scheduler)
+    adaptive = any(x is not None for x in (sampler, pruner, storage)) or _optuna_sweep(resume)
     console = err_console()
     try:
         if adaptive:
             plan = _tune_plan(config, words or [], trials, grid, sampler, pruner, seed, storage, resume)
             for warning in plan.warnings:
                 console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+        elif resume is not None:
+            plan = None                      # a random or grid sweep: its own plan (optlab.studies.sweep)
         else:
             from optlab.studies.sweep import make_plan
 
@@ -131,20 +144,34 @@ def sweep(
         from optlab.studies.tune import run_tune
 
         def start(progress):
-            return run_tune(plan, runs_dir or default_runs_root(), resume=resume, workers=workers,
-                            progress=progress, command=sys.argv)
+            return run_tune(plan, runs_dir or default_runs_root(), resume=resume, progress=progress,
+                            command=sys.argv, executor=spec)
+    elif resume is not None:
+        from optlab.studies.sweep import resume_sweep
+
+        def start(progress):
+            return resume_sweep(resume, progress=progress, command=sys.argv, executor=spec)
     else:
         from optlab.studies.sweep import run_sweep
 
         def start(progress):
-            return run_sweep(plan, runs_dir or default_runs_root(), workers=workers, progress=progress,
-                             command=sys.argv)
+            return run_sweep(plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv,
+                             executor=spec)
     result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)
     for outcome in result.failed:
         console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _optuna_sweep(resume: Optional[Path]) -> bool:
+    """Whether --resume names an Optuna sweep (sweep.json mode "optuna"); False without --resume."""
+    if resume is None or not (resume / "sweep.json").is_file():
+        return resume is not None and not (resume / "sweep.json").is_file()   # the plan says what is wrong
+    from optlab.record.rundir import RunDir
+
+    return RunDir(resume).read_json("sweep.json").get("mode") == "optuna"
 
 
 def _problem(where: str, message: str):
@@ -169,8 +196,8 @@ def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, resu
             raise ConfigError([_problem("--resume", f"{resume} is not a sweep directory (no sweep.json)")])
         was = RunDir(resume).read_json("sweep.json")
         if was.get("mode") != "optuna":
-            raise ConfigError([_problem("--resume", f"{resume} is a {was.get('mode')} sweep: only an Optuna "
-                                                    "sweep (--sampler) keeps a study to continue")])
+            raise ConfigError([_problem("--resume", f"{resume} is a {was.get('mode')} sweep, not an Optuna study: "
+                                                    "resume it without --sampler / --pruner / --storage")])
         config = config or Path(was["config"])
         words = words or was["words"]
         trials, seed = trials or was["target_trials"], was["seed"] if seed is None else seed

@@ -34,13 +34,15 @@ from optlab.config.schema import Config
 from optlab.record.rundir import RunDir
 from optlab.record.scores import tune_score
 from optlab.studies.executor import (
+    ExecutorSpec,
     NullProgress,
     Outcome,
     Progress,
-    Trial,
+    open_executor,
     reported,
     run_trials,
 )
+from optlab.studies.resume import plan_trials
 from optlab.studies.variants import Variant
 
 TUNABLE = ("lr",)
@@ -153,51 +155,102 @@ class CompareResult:
 
 
 def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
-                command: list[str] | None = None) -> CompareResult:
+                command: list[str] | None = None, executor: ExecutorSpec | None = None) -> CompareResult:
     """Run every trial of ``plan`` (tuning first, if asked) and render the comparison.
 
-    ``workers``: processes (optlab.studies.executor.run_trials); default the number of cores, or 1 when
-    every variant is a surface.
+    ``executor``: where trials run (optlab.studies.executor; default a local pool of ``workers``
+    processes: the number of cores, or 1 when every variant is a surface). The executor is
+    started (or its cluster checked) before the comparison's directory is made.
     """
-    from optlab.record import compare_report
-    from optlab.record.figures import import_plotting
-
-    progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
+    spec = _spec(executor, workers, plan)
+    with open_executor(spec) as ex:
+        rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
+        rd.write_text("config.yaml", dump_config(plan.base))
+        manifest = {
+            "name": plan.base.name, **plan.source, "command": command, "varied": plan.varied,
+            "seeds": plan.seeds, "target": plan.target,
+            "tune": None if plan.grid is None else {
+                "param": "lr", "grid": plan.grid, "seed": plan.base.seed,
+                "selection": "final validation accuracy (ties: lower final validation loss); "
+                             "final training loss without validation data"},
+            "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
+                          "tune_trials": [], "trials": []} for v in plan.variants],
+            "status": "running",
+        }
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+
+
+def resume_compare(path: Path, *, workers: int | None = None, progress: Progress | None = None,
+                   command: list[str] | None = None, executor: ExecutorSpec | None = None) -> CompareResult:
+    """Finish the comparison in ``path``: keep its finished trials, continue interrupted ones from
+    their checkpoints, start the missing ones (optlab.studies.resume), then render it."""
+    command = list(command if command is not None else sys.argv)
+    rd = RunDir(Path(path))
+    plan, manifest = load_plan(rd.path)
+    with open_executor(_spec(executor, workers, plan)) as ex:
+        manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
+        manifest["status"] = "running"
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+
+
+def load_plan(path: Path) -> tuple[Plan, dict]:
+    """The plan of the comparison in ``path``, rebuilt from compare.json and its config.yaml (the
+    base config resolved; each variant's overrides re-applied to it give the variant's config)."""
+    from optlab.config.loading import load_config
+
+    rd = RunDir(path)
+    if not (rd.path / "compare.json").is_file():
+        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a comparison (no compare.json)")])
+    manifest = rd.read_json("compare.json")
+    base = load_config(rd.path / "config.yaml")
+    variants = [Variant(e["label"], tuple(e["overrides"]), load_config(rd.path / "config.yaml", e["overrides"]))
+                for e in manifest["variants"]]
+    tune = manifest.get("tune")
+    seeds = manifest["seeds"]
+    source = {k: manifest[k] for k in ("config", "overrides") if k in manifest}
+    plan = Plan(base, manifest["varied"], variants, list(seeds), manifest.get("target"),
+                None if tune is None else list(tune["grid"]), source)
+    return plan, manifest
+
+
+def _spec(executor: ExecutorSpec | None, workers: int | None, plan: Plan) -> ExecutorSpec:
+    if executor is not None:
+        return executor
     if workers is None and all(v.config.model.name == "surface" for v in plan.variants):
         workers = 1   # a surface trial takes milliseconds: starting worker processes would cost more
-    rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
-    rd.write_text("config.yaml", dump_config(plan.base))
-    manifest = {
-        "name": plan.base.name, **plan.source, "command": command, "varied": plan.varied,
-        "seeds": plan.seeds, "target": plan.target,
-        "tune": None if plan.grid is None else {
-            "param": "lr", "grid": plan.grid, "seed": plan.base.seed,
-            "selection": "final validation accuracy (ties: lower final validation loss); "
-                         "final training loss without validation data"},
-        "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
-                      "tune_trials": [], "trials": []} for v in plan.variants],
-        "status": "running",
-    }
+    return ExecutorSpec("local", workers)
+
+
+def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str]) -> CompareResult:
+    from optlab.record import compare_report
+    from optlab.record.figures import import_plotting
+    from optlab.record.trial_reports import render_trial_reports
+
     rates = [_lr(v.config) for v in plan.variants]
     slugs = unique_slugs([v.label for v in plan.variants])
+    names: list[str] = []
     with reported(rd, "compare.json", manifest, compare_report.render_compare):
         if plan.grid is not None:
-            trials = []
+            specs = []
             for i, v in enumerate(plan.variants):
                 group = progress.add_group(f"tune {v.label}", len(plan.grid))
+                manifest["variants"][i]["tune_trials"] = []
                 for lr in plan.grid:
                     name = f"tune/{slugs[i]}-lr{lr:.3g}"
                     manifest["variants"][i]["tune_trials"].append({"lr": lr, "dir": name})
-                    trials.append(Trial(len(trials), group, with_changes(v.config, plan.base.seed, lr), name))
+                    specs.append((group, name, with_changes(v.config, plan.base.seed, lr)))
             rd.write_json("compare.json", manifest)
-            run_trials(trials, rd.path, workers=workers, progress=progress, command=command)
+            _phase(specs, rd, ex, progress, command, None)
+            names += [name for _, name, _ in specs]
             for i, entry in enumerate(manifest["variants"]):
                 tuned = entry["tune_trials"]
                 rates[i] = entry["lr"] = choose_rate([t["lr"] for t in tuned], [rd.path / t["dir"] for t in tuned])
 
         groups = [progress.add_group(v.label, len(plan.seeds)) for v in plan.variants]
-        trials = []
+        specs = []
+        for entry in manifest["variants"]:
+            entry["trials"] = []
         # the dearest variants first within a seed (longest-processing-time-first): the workers'
         # last trials are then the short ones and finish close together
         order = sorted(range(len(plan.variants)), key=lambda i: -expected_cost(plan.variants[i].config))
@@ -207,12 +260,23 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                 name = f"trials/{slugs[i]}-s{seed}"
                 manifest["variants"][i]["trials"].append(name)
                 lr = rates[i] if plan.grid is not None else None
-                trials.append(Trial(len(trials), groups[i], with_changes(v.config, seed, lr), name))
+                specs.append((groups[i], name, with_changes(v.config, seed, lr)))
         rd.write_json("compare.json", manifest)
-        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
-                              prepare=import_plotting)
+        outcomes = _phase(specs, rd, ex, progress, command, import_plotting)
+        names += [name for _, name, _ in specs]
+    render_trial_reports(rd.path, names)   # after the comparison's own figures (optlab.record.trial_reports)
     failed = [o for o in outcomes if o.status != "completed"]
     return CompareResult(rd.path, "completed", failed)
+
+
+def _phase(specs: list, rd: RunDir, ex, progress: Progress, command: list[str], prepare) -> list[Outcome]:
+    """Run what is left of one phase's trials (all of them in a new comparison); every outcome."""
+    todo, done = plan_trials(rd.path, specs)
+    order = {name: k for k, (_, name, _) in enumerate(specs)}
+    for o in done:   # already finished (a resumed comparison): full bars
+        progress.update(specs[order[o.dir_name]][0], o.index, 1.0)
+    outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=command, prepare=prepare)
+    return sorted([*done, *outcomes], key=lambda o: order[o.dir_name])
 
 
 def expected_cost(config: Config) -> float:

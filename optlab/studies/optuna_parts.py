@@ -5,15 +5,13 @@ where it runs.
 Optuna (``pip install "optlab[tune]"``) is imported only here and only when a sweep asks for it,
 so a plain install stays small; without it, :func:`import_optuna` raises :class:`MissingExtra`.
 
-Pruning happens inside the trial, after each evaluation: :class:`PruneWatch` (picklable, carried
-by the executor's Trial to wherever the trial runs) wraps the trial's stop request; after each
-evaluation row it reports the validation accuracy to the trial in the study's storage and asks
-the pruner (``Trial.report`` then ``Trial.should_prune``, Optuna's own pruning protocol). When
-the pruner says so, the run stops before its next step with a checkpoint and the status
-``pruned`` (optlab.training.interrupt.StopRequest.status), so ``optlab train --resume`` can train
-it to full length. The worker reaches the storage itself, as Optuna's distributed workers do: the
-sweep's SQLite file for the local pool and a LocalCluster on this machine; a database both reach
-(``--storage``) for workers on other machines.
+Pruning happens on the driver (:class:`Pruning`): the executor delivers each trial's evaluation
+rows as events, wherever the trial runs (a local pool, a Dask cluster; optlab.studies.executor);
+each validation accuracy is reported to the trial's Optuna trial and the pruner asked
+(``Trial.report`` then ``Trial.should_prune``, Optuna's own pruning protocol); a condemned trial
+is asked to stop (``TrialControl.stop``): it stops after its current step with a checkpoint, and
+the sweep marks it ``pruned`` (optlab.studies.tune). Only the driver touches the storage, so the
+study's SQLite file in the sweep directory works with a cluster whose workers cannot see it.
 """
 
 from __future__ import annotations
@@ -21,8 +19,10 @@ from __future__ import annotations
 import difflib
 import math
 
+import threading
+from typing import Callable
+
 from optlab.config.loading import ConfigError, Problem
-from optlab.training.interrupt import StopRequest
 
 SAMPLERS = ("tpe", "random", "qmc", "grid")
 PRUNERS = ("none", "median", "asha", "hyperband")
@@ -127,63 +127,31 @@ def grid_space(params: list) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# pruning, where the trial runs
+# pruning, on the driver
 # ------------------------------------------------------------------------------------------------
-_studies: dict = {}   # (url, study name) -> optuna Study, one per process
+class Pruning:
+    """Reports each running trial's evaluations to its Optuna trial and stops the ones the pruner
+    condemns (``on_event``: optlab.studies.executor.run_trials; ``stop``: TrialControl.stop)."""
 
+    def __init__(self, stop: Callable[[int], None]) -> None:
+        self._stop = stop
+        self._trials: dict = {}           # executor index -> optuna Trial
+        self.pruned_at: dict[int, int] = {}   # executor index -> the step of the evaluation that pruned it
+        self._lock = threading.Lock()
 
-class PruneWatch:
-    """Picklable: which trial of which study to report to (optlab.studies.executor.Trial.watch)."""
+    def watch(self, index: int, trial) -> None:
+        self._trials[index] = trial
 
-    def __init__(self, url: str, study_name: str, trial_id: int, pruner: tuple[str, int, int]) -> None:
-        self.url, self.study_name, self.trial_id = url, study_name, trial_id
-        self.pruner = pruner   # (name, eval_every, steps): a study's pruner is not kept in its storage
-
-    def wrap(self, stop: StopRequest) -> StopRequest:
-        return _PruningStop(stop, self)
-
-    def trial(self):
-        optuna = import_optuna()
-        key = (self.url, self.study_name, self.pruner)
-        if key not in _studies:
-            _studies[key] = optuna.load_study(study_name=self.study_name, storage=open_storage(self.url),
-                                              pruner=make_pruner(*self.pruner))
-        return optuna.trial.Trial(_studies[key], self.trial_id)
-
-
-class _PruningStop(StopRequest):
-    """The trial's own stop request (Ctrl-C, relayed by the parent) or the pruner's verdict."""
-
-    def __init__(self, inner: StopRequest, watch: PruneWatch) -> None:
-        self._inner, self._watch, self._trial, self.pruned_at = inner, watch, None, None
-        super().__init__()
-
-    @property
-    def signum(self):
-        return self._inner.signum if self._inner.signum is not None or self.pruned_at is None else 0
-
-    @signum.setter
-    def signum(self, value) -> None:   # StopRequest.__init__ and request() go to the inner request
-        if value is not None:
-            self._inner.request(value)
-
-    @property
-    def status(self) -> str:
-        return "pruned" if self._inner.signum is None and self.pruned_at is not None else "interrupted"
-
-    @property
-    def name(self):
-        return self._inner.name
-
-    def shielded(self):
-        return self._inner.shielded()
-
-    def evaluated(self, step: int, row: dict) -> None:
-        acc = row.get("val_acc")
-        if acc is None or not math.isfinite(acc) or self.pruned_at is not None:
+    def on_event(self, event) -> None:
+        row = event.row
+        if row is None or event.step == 0 or event.index in self.pruned_at or event.index not in self._trials:
             return
-        if self._trial is None:
-            self._trial = self._watch.trial()
-        self._trial.report(float(acc), step)
-        if self._trial.should_prune():
-            self.pruned_at = step
+        acc = row.get("val_acc")
+        if acc is None or not math.isfinite(acc):
+            return
+        with self._lock:                  # a backend's reader threads may deliver at once
+            trial = self._trials[event.index]
+            trial.report(float(acc), event.step)
+            if trial.should_prune():
+                self.pruned_at[event.index] = event.step
+                self._stop(event.index)

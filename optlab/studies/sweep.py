@@ -57,13 +57,15 @@ from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir
 from optlab.studies.executor import (
+    ExecutorSpec,
     NullProgress,
     Outcome,
     Progress,
-    Trial,
+    open_executor,
     reported,
     run_trials,
 )
+from optlab.studies.resume import plan_trials
 from optlab.studies.variants import split_values
 
 MAX_TRIALS = 10_000
@@ -270,27 +272,70 @@ class SweepResult:
 
 
 def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
-              command: list[str] | None = None) -> SweepResult:
-    """Run every trial of ``plan`` (``workers`` processes; optlab.studies.executor) and render the leaderboard."""
+              command: list[str] | None = None, executor: ExecutorSpec | None = None) -> SweepResult:
+    """Run every trial of ``plan`` and render the leaderboard. ``executor``: where trials run
+    (optlab.studies.executor; default a local pool of ``workers`` processes), started or checked
+    before the sweep's directory is made."""
+    command = list(command if command is not None else sys.argv)
+    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+        rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+        rd.write_text("config.yaml", dump_config(plan.base))
+        n = len(plan.configs)
+        manifest = {
+            "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": plan.mode,
+            "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
+            "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
+            "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
+            "status": "running",
+        }
+        rd.write_json("sweep.json", manifest)
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+
+
+def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress | None = None,
+                 command: list[str] | None = None, executor: ExecutorSpec | None = None) -> SweepResult:
+    """Finish the sweep in ``path``: keep its finished trials, continue interrupted ones from their
+    checkpoints, start the missing ones (optlab.studies.resume), then render the leaderboard."""
+    command = list(command if command is not None else sys.argv)
+    rd = RunDir(Path(path))
+    plan, manifest = load_plan(rd.path)
+    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+        manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
+        manifest["status"] = "running"
+        rd.write_json("sweep.json", manifest)
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+
+
+def load_plan(path: Path) -> tuple[Plan, dict]:
+    """The plan of the sweep in ``path``, from sweep.json and its config.yaml (the base config with
+    the fixed overrides, resolved): each trial's swept values re-applied to it give its config."""
+    rd = RunDir(path)
+    if not (rd.path / "sweep.json").is_file():
+        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a sweep (no sweep.json)")])
+    manifest = rd.read_json("sweep.json")
+    grid = manifest["mode"] == "grid"
+    params = [parse_param(f"{p['key']}={p['spec']}", grid) for p in manifest["params"]]
+    values = [t["values"] for t in manifest["trials"]]
+    base_path = rd.path / "config.yaml"
+    configs = [load_config(base_path, _trial_overrides(params, v)) for v in values]
+    plan = Plan(Path(manifest["config"]), load_config(base_path), manifest["mode"], params, manifest["fixed"],
+                manifest["seed"], values, configs)
+    return plan, manifest
+
+
+def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str]) -> SweepResult:
     from optlab.record import sweep_report
     from optlab.record.figures import import_plotting
+    from optlab.record.trial_reports import render_trial_reports
 
-    progress = progress or NullProgress()
-    command = list(command if command is not None else sys.argv)
-    rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
-    rd.write_text("config.yaml", dump_config(plan.base))
     n = len(plan.configs)
-    manifest = {
-        "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": plan.mode,
-        "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
-        "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
-        "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
-        "status": "running",
-    }
-    rd.write_json("sweep.json", manifest)
     group = progress.add_group(f"{plan.mode} search", n)
-    trials = [Trial(i, group, cfg, trial_dir(i, n)) for i, cfg in enumerate(plan.configs)]
+    specs = [(group, trial_dir(i, n), cfg) for i, cfg in enumerate(plan.configs)]
     with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
-        outcomes = run_trials(trials, rd.path, workers=workers, progress=progress, command=command,
+        todo, done = plan_trials(rd.path, specs)
+        for o in done:   # already finished (a resumed sweep): a full bar
+            progress.update(group, o.index, 1.0)
+        outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=command,
                               prepare=import_plotting)
+    render_trial_reports(rd.path, [name for _, name, _ in specs])   # after the leaderboard's figures
     return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"])

@@ -9,16 +9,24 @@ uniform float, ``int:`` an integer, a list a categorical), trains it with optlab
 and tells the study the final validation accuracy (maximised). A diverged trial is told 0 (never
 the best: the sampler learns to avoid it), a failed one FAIL, a pruned one PRUNED.
 
-Trials are asked a wave at a time, as many as there are workers, and the next wave is asked when
-the wave has been told: with one worker a sweep is sequential and reproducible (a seeded sampler,
-trials told in order); with more, a wave's trials are proposed without each other's results, as
-with Optuna's own parallel workers.
+Trials are asked a wave at a time, as many as the executor has slots (a local pool's workers, a
+Dask cluster's; optlab.studies.executor), and the next wave is asked when the wave has been told:
+with one worker a sweep is sequential and reproducible (a seeded sampler, trials told in order);
+with more, a wave's trials are proposed without each other's results, as with Optuna's own
+parallel workers.
+
+Pruning (optlab.studies.optuna_parts.Pruning) runs on the driver, from the evaluation rows the
+executor delivers: each validation accuracy is reported to the trial (``Trial.report``), the
+pruner asked (``Trial.should_prune``), and a condemned trial asked to stop (``TrialControl.stop``);
+it stops after its current step with a checkpoint (the rows arrive in batches, so a few steps
+after the evaluation that condemned it), and the sweep marks its run directory ``pruned``
+(meta.json, summary.json, with ``pruned_at``, the step of that evaluation).
 
 The study lives in Optuna's own storage: ``study.db`` (SQLite through Optuna's RDB storage) in
 the sweep directory, or ``--storage URL`` (a database server several drivers share). ``--resume
-DIR`` continues it: trials that a Ctrl-C left running are told FAIL and their values asked again
-first (their directories stay, status interrupted), then the study goes on until ``--trials``
-trials have finished.
+DIR`` continues it: trials that a Ctrl-C left running are continued from their checkpoints as
+the same Optuna trials (optlab.studies.resume; a trial never started is started), then the study
+asks new ones until it has ``--trials`` trials.
 """
 
 from __future__ import annotations
@@ -32,7 +40,18 @@ from optlab.config.loading import ConfigError, Problem, dump_config, load_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir
 from optlab.studies import optuna_parts as parts
-from optlab.studies.executor import NullProgress, Outcome, Progress, Trial, default_workers, reported, run_trials
+from optlab.studies.executor import (
+    ExecutorSpec,
+    NullProgress,
+    Outcome,
+    Progress,
+    Trial,
+    TrialControl,
+    open_executor,
+    reported,
+    run_trials,
+)
+from optlab.studies.resume import plan_trials
 from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_param, trial_dir
 
 MIN_EVALS = 3   # evaluations before the end that a rung-based pruner needs to prune more than once
@@ -191,13 +210,22 @@ def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
         raise ConfigError([Problem("--storage", "", f"{url} already holds a study named {rd.path.name!r}")]) from None
 
 
-def _tell(study, trial, outcome: Outcome, root: Path) -> str:
-    """Tell the study how the trial ended; returns the status for sweep.json."""
+def _mark_pruned(path: Path, step: int, pruner: str) -> None:
+    """The run stopped at the sweep's request (meta.json: interrupted, stop_trial): say why."""
+    rd = RunDir(path)
+    rd.finish("pruned", pruned_at=step, note=f"the sweep's {pruner} pruner stopped it after its evaluation at step "
+                                             f"{step}; optlab train --resume trains it to full length")
+    summary = rd.read_json("summary.json")
+    summary.update(status="pruned", pruned_at=step)
+    rd.write_json("summary.json", summary)
+
+
+def _tell(study, trial, status: str, path: Path) -> str:
+    """Tell the study how the trial ended (the module docstring); returns the status for sweep.json."""
     from optuna.trial import TrialState
 
-    status = outcome.status
     if status == "completed":
-        summary = RunDir(root / outcome.dir_name).read_json("summary.json")
+        summary = RunDir(path).read_json("summary.json")
         value = ((summary.get("accuracy") or {}).get("val") or {}).get("final")
         if value is not None and math.isfinite(value):
             study.tell(trial, float(value))
@@ -207,84 +235,118 @@ def _tell(study, trial, outcome: Outcome, root: Path) -> str:
         study.tell(trial, 0.0)              # module docstring: never the best
     elif status == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
-    elif status in ("failed", "not started"):
+    elif status == "failed":
         study.tell(trial, state=TrialState.FAIL)
-    return status                           # interrupted: left RUNNING for --resume
+    else:                                   # interrupted, not started: left RUNNING for --resume
+        return "interrupted"
+    return status
 
 
 def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = None, workers: int | None = None,
-             progress: Progress | None = None, command: list[str] | None = None) -> SweepResult:
-    """Run (or continue) the adaptive sweep of ``plan``; render the leaderboard as a sweep does."""
-    from optlab.record import sweep_report
-    from optlab.record.figures import import_plotting
+             progress: Progress | None = None, command: list[str] | None = None,
+             executor: ExecutorSpec | None = None) -> SweepResult:
+    """Run (or continue) the adaptive sweep of ``plan`` on ``executor`` (default: a local pool of
+    ``workers`` processes); render the leaderboard as a sweep does."""
+    from optlab.record.trial_reports import render_trial_reports
 
     progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
-    if resume is not None:
-        rd = RunDir(Path(resume))
-        manifest = rd.read_json("sweep.json")
-        check_resume(plan, manifest)
-        manifest.update(target_trials=plan.trials, status="running", command=command)
-    else:
-        rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
-        manifest = _manifest(plan, rd, plan.storage or "", command)
-    url = storage_url(manifest, rd.path)
-    try:
-        study = open_study(plan, rd, url, resume is not None)
-    except ConfigError:
-        if resume is None:                  # nothing ran: leave no empty sweep directory behind
-            for leftover in rd.path.iterdir():
-                leftover.unlink()
-            rd.path.rmdir()
-        raise
-    rd.write_text("config.yaml", dump_config(plan.base))
-    rd.write_json("sweep.json", manifest)
-    from optuna.trial import TrialState
+    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+        if resume is not None:
+            rd = RunDir(Path(resume))
+            manifest = rd.read_json("sweep.json")
+            check_resume(plan, manifest)
+            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
+            manifest.update(target_trials=plan.trials, status="running")
+        else:
+            rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+            manifest = _manifest(plan, rd, plan.storage or "", command)
+        url = storage_url(manifest, rd.path)
+        try:
+            study = open_study(plan, rd, url, resume is not None)
+        except ConfigError:
+            if resume is None:              # nothing ran: leave no empty sweep directory behind
+                for leftover in rd.path.iterdir():
+                    leftover.unlink()
+                rd.path.rmdir()
+            raise
+        rd.write_text("config.yaml", dump_config(plan.base))
+        rd.write_json("sweep.json", manifest)
+        failed = _drive(plan, rd, manifest, study, ex, progress, command)
+    render_trial_reports(rd.path, [e["dir"] for e in manifest["trials"] if e.get("dir")])
+    return SweepResult(rd.path, "completed", failed)
 
-    for entry in manifest["trials"]:        # left running by an interruption: ask their values again
-        if entry["status"] in ("running", "interrupted"):
-            frozen = study.get_trials(deepcopy=False)[entry["number"]]
-            if frozen.state == TrialState.RUNNING:
-                study.tell(entry["number"], state=TrialState.FAIL)
-                study.enqueue_trial(frozen.params)
-            entry["status"] = "interrupted"
-    workers = workers or default_workers()
-    finished = sum(e["status"] != "interrupted" for e in manifest["trials"])
+
+def _drive(plan: TunePlan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str]) -> list[Outcome]:
+    """Ask, run and tell, a wave of ``ex.slots`` trials at a time, until the study has ``plan.trials``
+    trials; a resumed sweep first continues the trials an interruption left running, in place."""
+    from optlab.record import sweep_report
+    from optlab.record.figures import import_plotting
+
+    optuna = parts.import_optuna()
+    control = TrialControl()
+    pruning = parts.Pruning(control.stop)
+    running = optuna.trial.TrialState.RUNNING
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+    carry = [e for e in manifest["trials"] if e["status"] in ("running", "interrupted") and e.get("dir")
+             and frozen[e["number"]].state == running]
+    slots = ex.slots(plan.trials)
     group = progress.add_group(f"{plan.sampler} search" + (f", {plan.pruner} pruning" if plan.pruner != "none" else ""),
-                               plan.trials)
+                               max(plan.trials, len(manifest["trials"])))
+    width = max(plan.trials, len(manifest["trials"]))
     failed: list[Outcome] = []
-    width = max(plan.trials, len(manifest["trials"]) + plan.trials - finished)
     with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
-        while finished < plan.trials:
+        while carry or len(manifest["trials"]) < plan.trials:
             wave, asked = [], {}
-            for _ in range(min(workers, plan.trials - finished)):
+            while carry and len(wave) < slots:              # continued from their checkpoints (optlab.studies.resume)
+                entry = carry.pop(0)
+                config = load_config(plan.config_path, [*plan.fixed, *_overrides(plan.params, entry["values"])])
+                trial = optuna.trial.Trial(study, frozen[entry["number"]]._trial_id)
+                todo, done = plan_trials(rd.path, [(group, entry["dir"], config)])
+                if done:                                     # it finished before its driver could tell
+                    entry["status"] = _tell(study, trial, done[0].status, rd.path / entry["dir"])
+                    continue
+                asked[entry["index"]] = trial
+                wave.append(Trial(entry["index"], group, config, entry["dir"], resume=todo[0].resume))
+            while len(wave) < slots and len(manifest["trials"]) < plan.trials:
                 trial = study.ask()
                 values = parts.suggest(trial, plan.params, None)
                 index = len(manifest["trials"])
-                name = trial_dir(index, width)
                 try:
                     config = load_config(plan.config_path, [*plan.fixed, *_overrides(plan.params, values)])
                 except ConfigError as exc:   # a combination the ends did not reveal: a failed trial
-                    study.tell(trial, state=parts.import_optuna().trial.TrialState.FAIL)
-                    manifest["trials"].append({"index": index, "dir": None, "number": trial.number,
-                                               "values": values, "status": "invalid",
-                                               "error": "; ".join(q.message for q in exc.problems)})
-                    finished += 1
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    manifest["trials"].append({"index": index, "dir": None, "number": trial.number, "values": values,
+                                               "status": "invalid", "error": "; ".join(q.message for q in exc.problems)})
                     continue
-                watch = (parts.PruneWatch(url, study.study_name, trial._trial_id, (plan.pruner, plan.eval_every, plan.steps))
-                         if plan.pruner != "none" else None)
+                name = trial_dir(index, width)
                 manifest["trials"].append({"index": index, "dir": name, "number": trial.number, "values": values,
                                            "status": "running"})
                 asked[index] = trial
-                wave.append(Trial(index, group, config, name, watch))
+                wave.append(Trial(index, group, config, name))
             rd.write_json("sweep.json", manifest)
             if not wave:
                 continue
-            outcomes = run_trials(wave, rd.path, workers=min(workers, len(wave)), progress=progress,
-                                  command=command, prepare=import_plotting)
-            for outcome in outcomes:
-                manifest["trials"][outcome.index]["status"] = _tell(study, asked[outcome.index], outcome, rd.path)
-                failed += [outcome] if outcome.status == "failed" else []
-                finished += 1
+            for t in wave:
+                pruning.watch(t.index, asked[t.index])
+            try:
+                outcomes = run_trials(wave, rd.path, executor=ex, progress=progress, command=command,
+                                      prepare=import_plotting, on_event=pruning.on_event if plan.pruner != "none" else None,
+                                      control=control)
+            except KeyboardInterrupt:   # trials pruned before the interruption stay pruned
+                for index, step in pruning.pruned_at.items():
+                    entry = manifest["trials"][index]
+                    if entry["status"] == "running":
+                        _mark_pruned(rd.path / entry["dir"], step, plan.pruner)
+                        entry["status"] = _tell(study, asked[index], "pruned", rd.path / entry["dir"])
+                raise
+            for o in outcomes:
+                entry = manifest["trials"][o.index]
+                status = o.status
+                if status == "stopped" and o.index in pruning.pruned_at:
+                    _mark_pruned(rd.path / o.dir_name, pruning.pruned_at[o.index], plan.pruner)
+                    status = "pruned"
+                entry["status"] = _tell(study, asked[o.index], status, rd.path / o.dir_name)
+                failed += [o] if o.status == "failed" else []
             rd.write_json("sweep.json", manifest)
-    return SweepResult(rd.path, "completed", failed)
+    return failed

@@ -31,6 +31,9 @@ from optlab.training.setup import Setup, evaluate, total_steps, train_eval_split
 
 # on_step(step, total_steps, loss): progress callback, e.g. the CLI's progress bar
 ProgressFn = Callable[[int, int, float], None]
+# on_eval(step, row): after each evaluation, the metrics row so far (train/val loss and accuracy),
+# e.g. for a study's pruner (optlab.studies.executor); a copy, called before the row is written
+EvalFn = Callable[[int, dict], None]
 
 
 @dataclass
@@ -72,7 +75,7 @@ def divergence(loss: float, initial: float, factor: float | None) -> str | None:
 # numpy's floating-point warnings would only be noise on the way there.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None, stop: StopRequest,
-           ckpt: checkpoint.Checkpoint | None = None) -> dict:
+           ckpt: checkpoint.Checkpoint | None = None, on_eval: EvalFn | None = None) -> dict:
     data, model, dtype = setup.data, setup.model, setup.dtype
     n = len(data.train)
     batch = min(config.train.batch_size, n)
@@ -107,6 +110,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
             state.track(split, step, acc)
         schedule.observe(step, row)
+        if on_eval is not None:
+            on_eval(step, dict(row))
         return early is not None and early.observe(step, row)
 
     def save_checkpoint() -> None:
@@ -132,7 +137,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(state.step + 1, steps + 1):
             if stop.signum is not None:          # asked to stop: the previous step is complete
-                status, step = stop.status, state.step   # interrupted, or pruned (a sweep's pruner)
+                status, step = "interrupted", state.step
                 break
             _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
@@ -153,7 +158,6 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             stopping = False
             if step % eval_every == 0 or step == steps:
                 stopping = record_eval(step, row)
-                stop.evaluated(step, row)
             diagnostics.histograms(step)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
@@ -166,11 +170,11 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             elif time.monotonic() - last_beat > HEARTBEAT_S:
                 rd.heartbeat()
                 last_beat = time.monotonic()
-        if status in ("completed", "interrupted", "pruned"):
+        if status in ("completed", "interrupted"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
         if early is not None and status == "completed":
             early.restore()     # after the checkpoint, which keeps the training state for --resume
-        if status not in ("interrupted", "pruned"):  # a stop request should stop, not run a test pass first
+        if status != "interrupted":  # a stop request should stop, not run a test pass first
             test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
     finally:
         writer.close()

@@ -44,17 +44,7 @@ class Stopped(Interrupted):
 
 
 class StopRequest:
-    """What the training loop polls: ``signum`` is None until a stop is asked for.
-
-    ``status`` is what a run stopped by this request says it is; :meth:`evaluated` sees every
-    evaluation row after step 0. Both are for a subclass that stops a run on what it measures
-    (a sweep's pruner, optlab.studies.tune): it says ``pruned``, not ``interrupted``.
-    """
-
-    status = "interrupted"
-
-    def evaluated(self, step: int, row: dict) -> None:
-        """Called by the training loop after each evaluation (``row``: step, val_acc, ...)."""
+    """What the training loop polls: ``signum`` is None until a stop is asked for."""
 
     def __init__(self) -> None:
         self.signum: int | None = None

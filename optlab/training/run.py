@@ -20,8 +20,8 @@ How a run can end, and what its directory then says (meta.json ``status``):
   step-0 training loss; the run stops at that step, summary.json says where and why;
 - ``interrupted``: a graceful stop (:mod:`optlab.training.interrupt`) was requested; the step in progress
   finishes, a checkpoint is written, then the run stops;
-- ``pruned``: a sweep's pruner stopped it after an evaluation (optlab.studies.tune), like
-  ``interrupted`` a checkpoint is written and ``--resume`` continues it;
+- ``pruned``: an ``interrupted`` run whose sweep's pruner asked it to stop (set afterwards by the
+  sweep, optlab.studies.tune); its checkpoint is there and ``--resume`` continues it;
 - ``failed``: an exception (its message is in meta.json);
 - ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.rundir.run_status`).
 
@@ -45,7 +45,7 @@ from optlab.record import run_report
 from optlab.record.rundir import RunDir, RunDirError, check_space, check_writable
 from optlab.training import checkpoint
 from optlab.training.descend import descend
-from optlab.training.gradient_loop import ProgressFn, train_gradient
+from optlab.training.gradient_loop import EvalFn, ProgressFn, train_gradient
 from optlab.training.interrupt import Abort, StopRequest
 from optlab.training.search import run_search
 from optlab.training.setup import (
@@ -63,13 +63,13 @@ __all__ = ["Result", "Setup", "SetupError", "resume", "run"]
 @dataclass
 class Result:
     run_dir: Path
-    status: str      # completed | diverged | interrupted | pruned | failed
+    status: str      # completed | diverged | interrupted | failed
     summary: dict
 
 
 def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
         command: list[str] | None = None, stop: StopRequest | None = None,
-        dir_name: str | None = None) -> Result:
+        dir_name: str | None = None, on_eval: EvalFn | None = None, render: bool = True) -> Result:
     """Train ``config`` into a new run directory under ``runs_root`` and render its report.
 
     The directory is ``<date>_<time>_<config.name>``, or exactly ``dir_name`` when given (the
@@ -78,7 +78,9 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     Before anything is created: ``runs_root`` must be writable with room for the run
     (RunDirError) and the config must build (SetupError). After that, whatever happens, the run
     directory says so in meta.json and summary.json. ``stop``: poll it to stop gracefully
-    (optlab.training.interrupt.graceful_stop).
+    (optlab.training.interrupt.graceful_stop). ``on_eval(step, row)``: after each evaluation (the
+    gradient loop). ``render=False``: write no figures (a study's trial: the study renders them
+    after its own, optlab.record.trial_reports).
     """
     runs_root = Path(runs_root)
     check_writable(runs_root)
@@ -98,11 +100,12 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
             leftover.unlink()
         rd.path.rmdir()
         raise RunDirError(f"cannot write to {rd.path}: {exc.strerror or exc}") from None
-    return _execute(rd, config, setup, on_step, stop or StopRequest(), None)
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), None, on_eval, render)
 
 
 def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
-           command: list[str] | None = None, stop: StopRequest | None = None) -> Result:
+           command: list[str] | None = None, stop: StopRequest | None = None, on_eval: EvalFn | None = None,
+           render: bool = True) -> Result:
     """Continue ``run_dir`` from its checkpoint up to ``config``'s length, in the same directory.
 
     ``config`` must equal the run's own config except for train.iterations / train.epochs /
@@ -142,18 +145,22 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     for stale in ("summary.json", "results.md"):        # they described the run before it resumed
         rd.remove(stale)
     rd.restart(command, ckpt.step)
-    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt)
+    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt, on_eval, render)
 
 
 def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
-             ckpt: checkpoint.Checkpoint | None) -> Result:
+             ckpt: checkpoint.Checkpoint | None, on_eval: EvalFn | None = None, render: bool = True) -> Result:
+    def draw(quiet: bool) -> None:
+        if render:
+            run_report.render_run(rd.path, quiet=quiet)
+
     try:
         if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
             summary = descend(config, rd, on_step)
         else:
             with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads)
                 if config.search.strategy == "gradient":
-                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt)
+                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt, on_eval)
                 else:
                     summary = run_search(config, setup, rd, on_step, stop)
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
@@ -162,15 +169,15 @@ def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressF
         raise
     except KeyboardInterrupt:   # Ctrl-C without graceful_stop (e.g. a library user)
         rd.finish("interrupted", signal="SIGINT")
-        run_report.render_run(rd.path, quiet=True)
+        draw(quiet=True)
         raise
     except Exception as exc:
         rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        run_report.render_run(rd.path, quiet=True)
+        draw(quiet=True)
         raise
     with stop.shielded():
         rd.write_json("summary.json", summary)
         extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
         rd.finish(summary["status"], **extra)
-    run_report.render_run(rd.path, quiet=summary["status"] != "completed")
+    draw(quiet=summary["status"] != "completed")
     return Result(rd.path, summary["status"], summary)

@@ -1,0 +1,269 @@
+"""The Dask executor: trials as tasks on a dask.distributed cluster (docs/distributed.md).
+
+Connecting (:func:`connect`) checks the cluster before any trial starts, because results must not
+depend on where a trial ran: the scheduler must answer as a Dask scheduler, have workers, and every
+worker must import optlab of the same version and source and the same numpy (the driver's);
+anything else is an :class:`~optlab.studies.executor.ExecutorError` (exit 2). Without a scheduler
+address a LocalCluster starts on 127.0.0.1: worker processes, one thread each.
+
+A task trains one trial (optlab.studies.trial_work, the local pool's code) into a scratch directory
+under the worker's own local directory, whatever file systems the cluster has, and returns the
+finished run directory as bytes; the driver writes it into the study atomically
+(optlab.record.rundir.land_run). A trial to resume travels the other way first. Progress and
+evaluation rows go to the driver as the worker's structured events (``Worker.log_event``, a
+batched stream, no round trip), batched per trial every REPORT_EVERY_S. Stop requests (the study's
+signal, TrialControl.stop) are pushed to every worker with ``Client.run``, into this module's
+``_STOPS``, which a trial reads after each step at no cost.
+
+Faults: a worker that dies mid-trial has its task re-run elsewhere by the scheduler, up to
+``distributed.scheduler.allowed-failures`` times (Dask's default 3), then the trial is failed; the
+re-run starts from nothing, so its numbers are those of an uninterrupted run. If the scheduler goes
+away, :class:`~optlab.studies.executor.ClusterLost` is raised with every finished trial on disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from optlab.record.rundir import land_run, pack_run
+from optlab.studies.executor import (
+    STOP_POLL_S,
+    ClusterLost,
+    Event,
+    ExecutorError,
+    Outcome,
+    Trial,
+    TrialControl,
+    default_workers,
+)
+from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
+from optlab.training.interrupt import StopRequest
+
+CONNECT_TIMEOUT_S = 10
+WORKER_WAIT_S = 20          # how long a scheduler may take to show its first worker
+RESEND_STOPS_S = 1.0        # stop requests are pushed again this often (a worker that joined late)
+INSTALL = 'pip install "optlab[dask]"'
+
+# A function the workers run before anything of optlab is sent to them: sent by value (it is
+# compiled here, in no importable module), so it runs on a worker without optlab too.
+_PROBE_SOURCE = '''
+def probe():
+    import hashlib, importlib, pathlib, sys
+    out = {"python": sys.version.split()[0], "optlab": None, "numpy": None, "source": None}
+    try:
+        out["numpy"] = importlib.import_module("numpy").__version__
+        optlab = importlib.import_module("optlab")
+        out["optlab"] = optlab.__version__
+        root = pathlib.Path(optlab.__file__).parent
+        digest = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\\0" + path.read_bytes())
+        out["source"] = digest.hexdigest()[:16]
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+'''
+
+
+def _probe() -> Callable[[], dict]:
+    namespace: dict = {}
+    exec(compile(_PROBE_SOURCE, "<optlab worker probe>", "exec"), namespace)
+    return namespace["probe"]
+
+
+def check_workers(here: dict, theirs: dict[str, dict]) -> list[str]:
+    """What makes workers unfit for bit-identical results: one line per worker and reason."""
+    problems = []
+    for address, info in sorted(theirs.items()):
+        if info.get("optlab") is None:
+            problems.append(f"worker {address}: cannot import optlab ({info.get('error', 'not installed')}); "
+                            f"install it there ({INSTALL})")
+            continue
+        for key, what in (("optlab", "optlab"), ("numpy", "numpy"), ("source", "optlab's source")):
+            if info.get(key) != here.get(key):
+                problems.append(f"worker {address}: {what} {info.get(key)} differs from this machine's "
+                                f"{here.get(key)}; results would not be bit-identical")
+    return problems
+
+
+@contextmanager
+def connect(scheduler: str | None, workers: int | None) -> Iterator[DaskExecutor]:
+    """A checked Dask executor on ``scheduler`` (``tcp://HOST:PORT``) or on a new LocalCluster."""
+    try:
+        import distributed
+    except ImportError:
+        raise ExecutorError(f"--executor dask needs Dask's distributed scheduler: {INSTALL}") from None
+    import logging
+
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = distributed.LocalCluster(
+                n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.ERROR)
+            address = cluster.scheduler_address
+        else:
+            address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+        try:
+            client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except Exception as exc:
+            raise ExecutorError(f"cannot reach a Dask scheduler at {address} ({type(exc).__name__}: {exc}); "
+                                "is `dask scheduler` running there, and is this its address?") from None
+        try:
+            _check(client, address)
+            yield DaskExecutor(client)
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _check(client, address: str) -> None:
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except Exception:
+        raise ExecutorError(f"the Dask scheduler at {address} has no workers; start some: "
+                            f"dask worker {address} --nthreads 1") from None
+    probe = _probe()
+    here = probe()
+    problems = check_workers(here, client.run(probe))
+    if problems:
+        raise ExecutorError("workers unfit for this study:\n  " + "\n  ".join(problems))
+
+
+class DaskExecutor:
+    kind = "dask"
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def slots(self, n_trials: int) -> int:
+        return max(1, min(n_trials, sum(self.client.nthreads().values())))
+
+    def map(self, trials: list[Trial], root: Path, *, command: list[str], report: Callable[[list[Event]], None],
+            stop: StopRequest, control: TrialControl, prepare: Callable[[], None] | None) -> Iterator[Outcome]:
+        import queue
+        import time
+
+        client, token = self.client, uuid.uuid4().hex[:12]
+        topic = f"optlab-events-{token}"
+        client.subscribe_topic(topic, lambda event: report([Event(*item) for item in event[1]]))
+        trial_of = {}
+        finished: queue.SimpleQueue = queue.SimpleQueue()   # futures as they end (their callbacks' thread)
+        try:
+            for t in trials:
+                files = pack_run(root / t.dir_name) if t.resume else None
+                future = client.submit(_task, t.config.model_dump(), t.dir_name, t.index, command, files, token,
+                                       key=f"optlab-trial-{token}-{t.index}", pure=False)
+                trial_of[future] = t
+                future.add_done_callback(finished.put)
+            if prepare is not None:
+                prepare()
+            pending, sent, sent_at = set(trial_of), None, 0.0
+            while pending:
+                wanted = (stop.signum, tuple(sorted(control.requested())))
+                if wanted != (None, ()) and (wanted != sent or time.monotonic() - sent_at > RESEND_STOPS_S):
+                    self._push(token, *wanted)
+                    sent, sent_at = wanted, time.monotonic()
+                try:
+                    future = finished.get(timeout=STOP_POLL_S)
+                except queue.Empty:
+                    if client.status not in ("running", "connecting"):
+                        raise ClusterLost(f"lost the Dask cluster (client {client.status})") from None
+                    continue
+                if future in pending:
+                    pending.discard(future)
+                    yield self._land(future, trial_of[future], root)
+        finally:
+            for future in trial_of:
+                if not future.done():
+                    future.cancel()
+            try:
+                client.unsubscribe_topic(topic)
+                if stop.signum is not None or control.requested():
+                    client.run(_forget_stops, token)
+            except Exception:   # a cluster gone: nothing left there to tidy
+                pass
+
+    def _push(self, token: str, signum: int | None, indices: tuple[int, ...]) -> None:
+        try:
+            self.client.run(_set_stops, token, signum, list(indices))
+        except Exception:
+            pass   # a worker that left meanwhile; the next push reaches the rest
+
+    def _land(self, future, t: Trial, root: Path) -> Outcome:
+        from distributed.client import FutureCancelledError
+
+        status = future.status
+        if status == "finished":
+            result = future.result()
+            if result["files"]:
+                land_run(root / t.dir_name, result["files"])
+            return Outcome(*result["outcome"])
+        if status == "error":
+            exc = future.exception()
+            name = type(exc).__name__
+            if name == "KilledWorker":
+                return Outcome(t.index, t.dir_name, "failed", f"the workers running it died too often ({exc})")
+            return Outcome(t.index, t.dir_name, "failed", f"{name}: {exc}")
+        try:
+            future.result(timeout=1)
+        except FutureCancelledError as exc:
+            raise ClusterLost(f"the Dask scheduler cancelled trial {t.dir_name} ({exc}): the cluster went away") from None
+        except Exception as exc:
+            raise ClusterLost(f"lost trial {t.dir_name} ({type(exc).__name__}: {exc})") from None
+        raise ClusterLost(f"trial {t.dir_name} ended {status}")
+
+
+# ------------------------------------------------------------------------------------------------
+# on the workers
+# ------------------------------------------------------------------------------------------------
+_STOPS: dict[str, tuple[int | None, frozenset[int]]] = {}   # token -> (study signal, trials to stop)
+
+
+def _set_stops(token: str, signum: int | None, indices: list[int]) -> None:
+    _STOPS[token] = (signum, frozenset(indices))
+
+
+def _forget_stops(token: str) -> None:
+    _STOPS.pop(token, None)
+
+
+def _task(config: dict, dir_name: str, index: int, command: list[str], files: dict | None, token: str) -> dict:
+    """One trial on a worker, in a scratch directory; its finished run directory as bytes."""
+    from distributed import get_worker
+    from threadpoolctl import threadpool_limits
+
+    worker = get_worker()
+    topic = f"optlab-events-{token}"
+
+    def read() -> int | None:
+        signum, indices = _STOPS.get(token, (None, frozenset()))
+        return signum if signum is not None else (STOP_TRIAL if index in indices else None)
+
+    def send(events: list[Event]) -> None:
+        worker.log_event(topic, [[e.index, e.step, e.total, _plain(e.row)] for e in events])
+
+    scratch = Path(tempfile.mkdtemp(prefix="optlab-trial-", dir=worker.local_directory))
+    try:
+        if files is not None:
+            land_run(scratch / dir_name, files)
+        with threadpool_limits(limits=1, user_api="blas"):   # one BLAS thread, as in the local pool
+            outcome = run_trial(config, str(scratch), dir_name, index, command, files is not None, send,
+                                TrialStop(read))
+        out = scratch / dir_name
+        return {"outcome": [outcome.index, outcome.dir_name, outcome.status, outcome.error],
+                "files": pack_run(out) if out.is_dir() and outcome.status != "not started" else {}}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _plain(row: dict | None) -> dict | None:
+    """A metrics row as plain Python numbers (the events are msgpack)."""
+    return None if row is None else {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}

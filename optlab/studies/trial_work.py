@@ -1,0 +1,107 @@
+"""What a worker does with one trial, whichever executor sent it: train (or resume) it into a run
+directory, report its progress and evaluations in batches, and honour two kinds of stop request.
+
+Kept apart from the executors so that a local pool process and a Dask worker run exactly the same
+code (the same numbers: one BLAS thread, optlab.training.threads, set by the run itself).
+
+Stops: the study's (the signal the driver received: every trial stops) and one trial's
+(:data:`STOP_TRIAL`, TrialControl.stop on the driver). Both are honoured after the step in
+progress, with a checkpoint (optlab.training.interrupt); the training loop reads ``signum`` after
+every step, so reading it must cost nothing: the backends keep the answer in this process.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+from optlab.config.schema import Config
+from optlab.studies.executor import REPORT_EVERY_S, Event, Outcome
+from optlab.training.interrupt import StopRequest
+
+STOP_TRIAL = -1    # the "signal" of a stop asked for one trial by the driver (meta.json: stop_trial)
+
+
+class TrialStop(StopRequest):
+    """A trial's stop request: ``read()`` gives the study's signal number, STOP_TRIAL, or None."""
+
+    def __init__(self, read: Callable[[], int | None]) -> None:
+        self._read = read
+        super().__init__()
+
+    @property
+    def signum(self) -> int | None:
+        return self._read()
+
+    @signum.setter
+    def signum(self, value: int | None) -> None:   # StopRequest.__init__: the driver decides, not the trial
+        pass
+
+    @property
+    def name(self) -> str | None:
+        signum = self._read()
+        if signum is None:
+            return None
+        return "stop_trial" if signum == STOP_TRIAL else signal.Signals(signum).name
+
+
+class Reporter:
+    """A trial's progress and evaluation rows, sent as one batch at most every ``every`` seconds
+    (a Dask report is a message to the scheduler; a pool's, a pipe write)."""
+
+    def __init__(self, index: int, send: Callable[[list[Event]], None], every: float = REPORT_EVERY_S) -> None:
+        self.index, self._send, self._every = index, send, every
+        self._pending: list[Event] = []
+        self._step, self._total = 0, 0
+        self._last = 0.0
+
+    def on_step(self, step: int, total: int, loss: float) -> None:
+        self._step, self._total = step, total
+        self._maybe_flush()
+
+    def on_eval(self, step: int, row: dict) -> None:
+        self._pending.append(Event(self.index, step, self._total, row))
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._every:
+            self._last = now
+            self.flush()
+
+    def flush(self) -> None:
+        events = self._pending
+        self._pending = []
+        if self._total:
+            events.append(Event(self.index, self._step, self._total))
+        if events:
+            self._send(events)
+
+
+def run_trial(config: dict, root: str, dir_name: str, index: int, command: list[str], resume: bool,
+              send: Callable[[list[Event]], None], stop: StopRequest) -> Outcome:
+    """One trial into ``<root>/<dir_name>``: a new run, or (``resume``) the one there continued."""
+    from optlab.training.run import resume as resume_run
+    from optlab.training.run import run
+
+    if stop.signum is not None:
+        return Outcome(index, dir_name, "stopped" if stop.signum == STOP_TRIAL else "not started")
+    reporter = Reporter(index, send)
+    hooks = dict(on_step=reporter.on_step, on_eval=reporter.on_eval, command=command, stop=stop, render=False)
+    try:
+        where = Path(root) / dir_name     # e.g. <compare dir>/trials/sgd-s0
+        cfg = Config.model_validate(config)
+        if resume:
+            result = resume_run(where, cfg, **hooks)
+        else:
+            result = run(cfg, where.parent, dir_name=where.name, **hooks)
+        status = result.status
+        if status == "interrupted" and stop.signum == STOP_TRIAL:
+            status = "stopped"
+        return Outcome(index, dir_name, status)
+    except Exception as exc:   # the run directory says 'failed' with the error; the others go on
+        return Outcome(index, dir_name, "failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        reporter.flush()
