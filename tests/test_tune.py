@@ -174,3 +174,28 @@ def test_without_the_extra_the_message_says_how_to_install_it(tiny, monkeypatch)
     with pytest.raises(ConfigError):   # a plain random sweep still plans without Optuna
         from optlab.studies.sweep import make_plan
         make_plan(tiny, [], trials=2)
+
+
+def test_specs_map_onto_optunas_distributions_and_samplers_are_seeded(tiny):
+    from optlab.studies.sweep import parse_param
+
+    params = [parse_param(w, grid=False) for w in ("optimizer.lr=log:1e-4:1", "model.hidden=[8],[16, 16]",
+                                                    "train.batch_size=int:10:30", "regularization.l2=lin:0:0.01")]
+    study = optuna.create_study(sampler=optuna_parts.make_sampler("qmc", 0))
+    trial = study.ask()
+    values = optuna_parts.suggest(trial, params, None)
+    d = trial.distributions
+    assert d["optimizer.lr"] == optuna.distributions.FloatDistribution(1e-4, 1, log=True)
+    assert d["regularization.l2"] == optuna.distributions.FloatDistribution(0, 0.01)
+    assert d["train.batch_size"] == optuna.distributions.IntDistribution(10, 30)
+    assert d["model.hidden"] == optuna.distributions.CategoricalDistribution(["[8]", "[16, 16]"])
+    assert values["model.hidden"] in ([8], [16, 16])                       # the parsed value, not its text
+    grid = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1e-1:3", "optimizer.name=sgd,adam"], trials=None,
+                          sampler="grid")
+    assert grid.trials == 6 and optuna_parts.grid_space(grid.params)["optimizer.lr"] == pytest.approx([1e-3, 1e-2, 1e-1])
+    for name in ("tpe", "random", "qmc"):
+        draws = []
+        for _ in range(2):
+            s = optuna.create_study(sampler=optuna_parts.make_sampler(name, 5))
+            draws.append([optuna_parts.suggest(s.ask(), params[:1], None) for _ in range(3)])
+        assert draws[0] == draws[1]

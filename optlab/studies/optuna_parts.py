@@ -59,6 +59,10 @@ def make_sampler(name: str, seed: int, grid_space: dict | None = None):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
+        try:
+            import scipy.stats  # noqa: F401  (Optuna's QMCSampler draws from scipy.stats.qmc)
+        except ImportError:
+            raise MissingExtra(f"--sampler qmc needs scipy, which is not installed: {INSTALL}") from None
         return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
     return optuna.samplers.GridSampler(grid_space, seed=seed)
 

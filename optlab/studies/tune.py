@@ -131,6 +131,8 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
         raise ConfigError(problems)
     plan = TunePlan(Path(config_path), base, params, fixed, list(words), base.seed if seed is None else seed,
                     int(trials), sampler, pruner, storage)
+    if sampler == "qmc":
+        parts.make_sampler("qmc", 0)        # MissingExtra now (exit 2), not at the first trial
     if pruner != "none":
         _check_pruning(plan)
     if storage is not None:
