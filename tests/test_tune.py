@@ -199,3 +199,36 @@ def test_specs_map_onto_optunas_distributions_and_samplers_are_seeded(tiny):
             s = optuna.create_study(sampler=optuna_parts.make_sampler(name, 5))
             draws.append([optuna_parts.suggest(s.ask(), params[:1], None) for _ in range(3)])
         assert draws[0] == draws[1]
+
+
+@pytest.mark.slow
+def test_pruning_on_a_dask_cluster(tiny, tmp_path, monkeypatch):
+    """The driver prunes from the evaluation events a Dask LocalCluster (127.0.0.1) delivers and
+    stops the trial there; the run directory lands on the driver's disk marked pruned."""
+    pytest.importorskip("distributed", reason="dask[distributed] is the optlab[dask] extra")
+    from optlab.studies.executor import ExecutorSpec
+
+    monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=0.99))
+    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=3000"], trials=2, sampler="random",
+                          pruner="median")
+    result = run_tune(plan, tmp_path / "runs", executor=ExecutorSpec("dask", 2, None), command=[])
+    for entry in manifest(result.path)["trials"]:
+        meta = RunDir(result.path / entry["dir"]).read_json("meta.json")
+        assert entry["status"] == meta["status"] == "pruned"
+        assert meta["pruned_at"] <= read_metrics(result.path / entry["dir"] / "metrics.csv")["step"][-1] < plan.steps
+
+
+def test_two_drivers_share_one_study_through_a_storage_url(tiny, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    paths = []
+    for i in range(2):
+        r = CliRunner().invoke(app, ["sweep", str(tiny), "optimizer.lr=log:1e-3:1", "--trials", "1", "--sampler",
+                                     "random", "--seed", str(i), "--storage", url, "--study-name", "shared", "-j", "1",
+                                     "-q", "--runs-dir", str(tmp_path / f"runs{i}")])
+        assert r.exit_code == 0, r.output
+        paths.append(next((tmp_path / f"runs{i}").iterdir()))
+    trials = optuna.load_study(study_name="shared", storage=url).get_trials()
+    assert len(trials) == 2 and [t.state.name for t in trials] == ["COMPLETE"] * 2
+    assert [manifest(p)["trials"][0]["number"] for p in paths] == [0, 1]
+    assert manifest(paths[0])["storage"] == url and not (paths[0] / "study.db").exists()
+    assert optuna_parts.shown("postgresql://me:secret@db/optlab") == "postgresql://me:***@db/optlab"

@@ -87,6 +87,9 @@ def sweep(
     storage: Optional[str] = typer.Option(
         None, "--storage", metavar="URL", help="the Optuna study's database, shared by several drivers",
         show_default="study.db in the sweep directory"),
+    study_name: Optional[str] = typer.Option(
+        None, "--study-name", metavar="NAME", help="join this study of --storage (several drivers, one study)",
+        show_default="the sweep directory's name"),
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="DIR", help="finish a stopped sweep (an Optuna sweep: continue its study)"),
     executor: str = typer.Option("local", "--executor", metavar="local|dask",
@@ -118,11 +121,11 @@ def sweep(
     if executor not in KINDS or (executor == "local" and scheduler):
         raise bad_input(f"--executor: one of {', '.join(KINDS)} (--scheduler only with dask); got {executor!r}")
     spec = ExecutorSpec(executor, workers, scheduler)
-    adaptive = any(x is not None for x in (sampler, pruner, storage)) or _optuna_sweep(resume)
+    adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
     console = err_console()
     try:
         if adaptive:
-            plan = _tune_plan(config, words or [], trials, grid, sampler, pruner, seed, storage, resume)
+            plan = _tune_plan(config, words or [], trials, grid, sampler, pruner, seed, storage, study_name, resume)
             for warning in plan.warnings:
                 console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
         elif resume is not None:
@@ -180,7 +183,7 @@ def _problem(where: str, message: str):
     return Problem(where, "", message)
 
 
-def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, resume):
+def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, study_name, resume):
     """The adaptive sweep's plan; with --resume, what the sweep recorded fills in what is not given."""
     from optlab.config.loading import ConfigError
     from optlab.studies.optuna_parts import import_optuna
@@ -204,8 +207,15 @@ def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, resu
         sampler, pruner = sampler or was["sampler"], pruner or was["pruner"]
     if config is None:
         raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
+    if study_name is not None and storage is None:
+        raise ConfigError([_problem("--study-name", "joins a study of a shared --storage; give --storage URL")])
+    if resume is not None:
+        study_name = study_name or was["study_name"]
+        if storage is None and "***" in was["storage"]:
+            raise ConfigError([_problem("--storage", f"the study is in {was['storage']}: give --storage with its "
+                                                     "password again (sweep.json does not keep it)")])
     plan = make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
-                          seed=seed, storage=storage)
+                          seed=seed, storage=storage, study_name=study_name)
     if resume is not None:
         from optlab.studies.tune import check_resume
 

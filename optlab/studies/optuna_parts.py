@@ -90,6 +90,16 @@ def open_storage(url: str):
         raise ConfigError([Problem("--storage", "", f"cannot open {url!r}: {message}")]) from None
 
 
+def shown(url: str) -> str:
+    """``url`` with its password masked, for sweep.json and the reports."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:   # not a URL SQLAlchemy can parse: open_storage has refused it already
+        return url
+
+
 # ------------------------------------------------------------------------------------------------
 # search space: optlab's specs -> Optuna's distributions (optlab.studies.sweep.Param)
 # ------------------------------------------------------------------------------------------------

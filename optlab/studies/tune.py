@@ -23,7 +23,9 @@ after the evaluation that condemned it), and the sweep marks its run directory `
 (meta.json, summary.json, with ``pruned_at``, the step of that evaluation).
 
 The study lives in Optuna's own storage: ``study.db`` (SQLite through Optuna's RDB storage) in
-the sweep directory, or ``--storage URL`` (a database server several drivers share). ``--resume
+the sweep directory, or ``--storage URL`` (a database server; sweep.json keeps it without its
+password). Several drivers share one study with the same ``--storage`` and ``--study-name``:
+each runs its ``--trials`` into its own sweep directory, and the sampler and pruner see them all. ``--resume
 DIR`` continues it: trials that a Ctrl-C left running are continued from their checkpoints as
 the same Optuna trials (optlab.studies.resume; a trial never started is started), then the study
 asks new ones until it has ``--trials`` trials.
@@ -69,6 +71,7 @@ class TunePlan:
     sampler: str
     pruner: str
     storage: str | None              # None: study.db in the sweep directory
+    study_name: str | None = None    # join this study of the storage (several drivers); None: the sweep's name
     eval_every: int = 0
     steps: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -84,7 +87,8 @@ def _overrides(params: list[Param], values: dict) -> list[str]:
 
 
 def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, sampler: str = "tpe",
-                   pruner: str = "none", seed: int | None = None, storage: str | None = None) -> TunePlan:
+                   pruner: str = "none", seed: int | None = None, storage: str | None = None,
+                   study_name: str | None = None) -> TunePlan:
     """Check names, specs, trial count, every spec's ends and the pruner's evaluations; ConfigError."""
     problems = parts.check_name("sampler", sampler, parts.SAMPLERS) + parts.check_name("pruner", pruner, parts.PRUNERS)
     grid = sampler == "grid"
@@ -130,7 +134,7 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
     if problems:
         raise ConfigError(problems)
     plan = TunePlan(Path(config_path), base, params, fixed, list(words), base.seed if seed is None else seed,
-                    int(trials), sampler, pruner, storage)
+                    int(trials), sampler, pruner, storage, study_name)
     if sampler == "qmc":
         parts.make_sampler("qmc", 0)        # MissingExtra now (exit 2), not at the first trial
     if pruner != "none":
@@ -170,7 +174,8 @@ def _manifest(plan: TunePlan, rd: RunDir, url: str, command: list[str]) -> dict:
         "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": "optuna",
         "sampler": plan.sampler, "pruner": plan.pruner, "seed": plan.seed, "training_seed": plan.base.seed,
         "words": plan.words, "fixed": plan.fixed, "target_trials": plan.trials,
-        "storage": url if plan.storage else "sqlite:///study.db", "study_name": rd.path.name,
+        "storage": parts.shown(url) if plan.storage else "sqlite:///study.db",
+        "study_name": plan.study_name or rd.path.name,
         "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
         "trials": [], "status": "running",
     }
@@ -193,9 +198,18 @@ def check_resume(plan: TunePlan, manifest: dict) -> None:
         raise ConfigError([Problem("--resume", "", "this sweep searched something else: " + "; ".join(differ))])
 
 
-def storage_url(manifest: dict, path: Path) -> str:
+def storage_url(manifest: dict, path: Path, given: str | None) -> str:
+    """The study's storage: ``--storage`` if given, else the sweep's study.db or the URL it recorded
+    (a URL whose password was masked in sweep.json must be given again)."""
     url = manifest["storage"]
-    return f"sqlite:///{(path / 'study.db').resolve()}" if url == "sqlite:///study.db" else url
+    if given:
+        return given
+    if url == "sqlite:///study.db":
+        return f"sqlite:///{(path / 'study.db').resolve()}"
+    if "***" in url:
+        raise ConfigError([Problem("--storage", "", f"the study is in {url}: give --storage with its password again "
+                                                    "(sweep.json does not keep it)")])
+    return url
 
 
 def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
@@ -204,12 +218,13 @@ def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
     storage = parts.open_storage(url)
     grid = parts.grid_space(plan.params) if plan.sampler == "grid" else None
     pruner = parts.make_pruner(plan.pruner, plan.eval_every, plan.steps)
+    name = plan.study_name or rd.path.name
     try:
-        return optuna.create_study(study_name=rd.path.name, storage=storage, direction="maximize",
+        return optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                    sampler=parts.make_sampler(plan.sampler, plan.seed, grid), pruner=pruner,
-                                   load_if_exists=resume)
+                                   load_if_exists=resume or plan.study_name is not None)
     except optuna.exceptions.DuplicatedStudyError:
-        raise ConfigError([Problem("--storage", "", f"{url} already holds a study named {rd.path.name!r}")]) from None
+        raise ConfigError([Problem("--storage", "", f"{parts.shown(url)} already holds a study named {name!r}")]) from None
 
 
 def _mark_pruned(path: Path, step: int, pruner: str) -> None:
@@ -263,7 +278,7 @@ def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = No
         else:
             rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
             manifest = _manifest(plan, rd, plan.storage or "", command)
-        url = storage_url(manifest, rd.path)
+        url = storage_url(manifest, rd.path, plan.storage)
         try:
             study = open_study(plan, rd, url, resume is not None)
         except ConfigError:
