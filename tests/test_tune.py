@@ -126,6 +126,7 @@ def test_resume_continues_an_interrupted_trial_in_place_and_finishes_the_budget(
     assert r.exit_code == 0, r.output
     m = manifest(path)
     assert [e["status"] for e in m["trials"]] == ["completed"] * 3 and len(m["resumed"]) == 1
+    assert m["trials"][2]["values"] != m["trials"][0]["values"]     # a re-seeded sampler, not the first draws again
     study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{path / 'study.db'}")
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 3
     fresh = run(config, tmp_path / "fresh", dir_name="t")                    # continued = never stopped

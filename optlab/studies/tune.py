@@ -28,7 +28,9 @@ password). Several drivers share one study with the same ``--storage`` and ``--s
 each runs its ``--trials`` into its own sweep directory, and the sampler and pruner see them all. ``--resume
 DIR`` continues it: trials that a Ctrl-C left running are continued from their checkpoints as
 the same Optuna trials (optlab.studies.resume; a trial never started is started), then the study
-asks new ones until it has ``--trials`` trials.
+asks new ones until it has ``--trials`` trials. A study that already holds trials (resumed, or
+joined) gets its sampler seeded from ``--seed`` and its number of trials: seeded as at the start,
+it would propose the first trials' values again.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from optlab.config.loading import ConfigError, Problem, dump_config, load_config, value_text
 from optlab.config.schema import Config
@@ -220,11 +224,16 @@ def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
     pruner = parts.make_pruner(plan.pruner, plan.eval_every, plan.steps)
     name = plan.study_name or rd.path.name
     try:
-        return optuna.create_study(study_name=name, storage=storage, direction="maximize",
-                                   sampler=parts.make_sampler(plan.sampler, plan.seed, grid), pruner=pruner,
-                                   load_if_exists=resume or plan.study_name is not None)
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                    sampler=parts.make_sampler(plan.sampler, plan.seed, grid), pruner=pruner,
+                                    load_if_exists=resume or plan.study_name is not None)
     except optuna.exceptions.DuplicatedStudyError:
         raise ConfigError([Problem("--storage", "", f"{parts.shown(url)} already holds a study named {name!r}")]) from None
+    done = len(study.get_trials(deepcopy=False))
+    if done:   # a sampler seeded as at the start would propose the first trials' values again
+        seed = int(np.random.SeedSequence([plan.seed, done]).generate_state(1)[0])
+        study.sampler = parts.make_sampler(plan.sampler, seed, grid)
+    return study
 
 
 def _mark_pruned(path: Path, step: int, pruner: str) -> None:
