@@ -1,5 +1,10 @@
 """What the CLI shows in the terminal: a rich progress bar and the results table of a run, and
-for a comparison one progress display for all its trials and its results table."""
+for a comparison one progress display for all its trials and its results table.
+
+Text that comes from the user (run and variant names, swept values such as ``lin:-1:1``) is
+never read as rich markup or emoji codes: consoles are made by :func:`make_console` (no emoji, no
+highlighting), table cells and titles are :class:`rich.text.Text`, progress labels are escaped.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,23 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from optlab.record.run_report import accuracy_rows, explain_divergence, facts
+
+
+def make_console(stderr: bool = False, wide_when_piped: bool = False) -> Console:
+    """A console that prints user text literally. ``wide_when_piped``: not a terminal (a pipe, a
+    log file) gets one line per table row rather than rich's default 80 columns."""
+    width = None if not wide_when_piped or sys.stdout.isatty() else 200
+    return Console(stderr=stderr, highlight=False, emoji=False, width=width)
+
+
+def _cells(row) -> list[Text]:
+    return [Text(str(cell)) for cell in row]
 
 
 @contextmanager
@@ -31,7 +42,7 @@ def progress_bar(console: Console, name: str, disable: bool = False) -> Iterator
         TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, disable=disable or not console.is_terminal, transient=False,
     )
-    task = progress.add_task(name, total=None, loss="—")
+    task = progress.add_task(escape(name), total=None, loss="—")
     last = [0.0]
 
     def on_step(step: int, total: int, loss: float) -> None:
@@ -46,13 +57,13 @@ def progress_bar(console: Console, name: str, disable: bool = False) -> Iterator
 
 def print_run_results(result, console: Console | None = None) -> None:
     """The accuracy table and facts of a finished run; the run directory's path comes last."""
-    console = console or Console(highlight=False)
+    console = console or make_console()
     if "accuracy" in result.summary:   # a surface run has no accuracy, only facts
-        table = Table(title=f"{result.run_dir.name}")
+        table = Table(title=Text(result.run_dir.name))
         for col in ("split", "final accuracy", "peak accuracy", "step of peak"):
             table.add_column(col, justify="left" if col == "split" else "right")
         for row in accuracy_rows(result.summary):
-            table.add_row(*row)
+            table.add_row(*_cells(row))
         console.print(table)
     lines = facts(result.summary)
     for key, value in lines:
@@ -81,7 +92,7 @@ class CompareProgress:
         self._lock = threading.Lock()
 
     def add_group(self, label: str, trials: int) -> int:
-        task = self.progress.add_task(label, total=trials, done=0)
+        task = self.progress.add_task(escape(label), total=trials, done=0)
         self._done[task] = {}
         return task
 
@@ -105,20 +116,20 @@ def print_compare_results(path, console: Console | None = None) -> None:
     from optlab.record.compare_report import compare_stats, grid_edge_notes, table
 
     # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
-    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console = console or make_console(wide_when_piped=True)
     manifest, stats = compare_stats(path)
     headers, rows, best = table(manifest, stats)
-    out = Table(title=path.name)
+    out = Table(title=Text(path.name))
     for i, col in enumerate(headers):
         out.add_column(col, justify="left" if i == 0 or col == "status" else "right", no_wrap=i == 0)
     for i, row in enumerate(rows):
         if i == best:
-            out.add_row(row[0] + " ★", *row[1:], style="bold")
+            out.add_row(*_cells([row[0] + " ★", *row[1:]]), style="bold")
         else:
-            out.add_row(*row)
+            out.add_row(*_cells(row))
     console.print(out)
     for note in grid_edge_notes(manifest):
-        console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
+        console.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
     console.print(str(path), markup=False, soft_wrap=True)
 
 
@@ -126,14 +137,14 @@ def print_sweep_results(path, top: int = 10, console: Console | None = None) -> 
     """The first ``top`` rows of a sweep's leaderboard (results.md has them all); its path last."""
     from optlab.record.sweep_report import leaderboard, table
 
-    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console = console or make_console(wide_when_piped=True)
     manifest, entries = leaderboard(path)
     headers, rows = table(manifest, entries)
-    out = Table(title=f"{path.name}: best {min(top, len(rows))} of {len(rows)} trials by validation accuracy")
+    out = Table(title=Text(f"{path.name}: best {min(top, len(rows))} of {len(rows)} trials by validation accuracy"))
     for col in headers:
         out.add_column(col, justify="left" if col in ("trial", "status") else "right", no_wrap=True)
     for i, row in enumerate(rows[:top]):
-        out.add_row(*row, style="bold" if i == 0 else None)
+        out.add_row(*_cells(row), style="bold" if i == 0 else None)
     console.print(out)
     diverged = sum(e.trial.status == "diverged" for e in entries)
     if diverged:
@@ -151,10 +162,10 @@ def _err(x: float) -> str:
 def print_gradcheck(report, console: Console | None = None) -> None:
     """The gradcheck table (part / tensor / checked / max and median rel. error / verdict) and verdict."""
     # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
-    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console = console or make_console(wide_when_piped=True)
     methods = report.methods
     names = f"{methods[0]} (verdict) and {methods[1]}" if len(methods) > 1 else methods[0]
-    table = Table(title=f"gradient check of {report.subject}: {names} differences, h = {report.h:g}, float64")
+    table = Table(title=Text(f"gradient check of {report.subject}: {names} differences, h = {report.h:g}, float64"))
     table.add_column("part", overflow="fold")
     table.add_column("tensor", overflow="fold")
     for col in ("checked", "kinks", "noise"):

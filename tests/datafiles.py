@@ -18,15 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.data.sources import (
-    CIFAR_BIN_DIR,
-    CIFAR_BIN_MEMBERS,
-    CIFAR_PY_DIR,
-    SPECS,
-    DatasetSpec,
-    FileSpec,
-    Source,
-)
+from optlab.data.sources import CIFAR_BIN_DIR, CIFAR_BIN_MEMBERS, CIFAR_PY_DIR, SPECS, DatasetSpec, FileSpec, Source
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -8,13 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TINY_CONFIG
 
-from optlab.config.loading import (
-    ConfigError,
-    dump_config,
-    load_config,
-    loads_config,
-    parse_override,
-)
+from optlab.config.loading import ConfigError, dump_config, load_config, loads_config, parse_override
 from optlab.config.schema import Config
 
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))

@@ -25,12 +25,7 @@ from datafiles import (
 from optlab.data import cifar
 from optlab.data.errors import DataFormatError
 from optlab.data.idx import gunzip, parse_idx, read_idx
-from optlab.data.sources import (
-    CIFAR_BIN_DIR,
-    CIFAR_BIN_MEMBERS,
-    CIFAR_PY_DIR,
-    CIFAR_PY_MEMBERS,
-)
+from optlab.data.sources import CIFAR_BIN_DIR, CIFAR_BIN_MEMBERS, CIFAR_PY_DIR, CIFAR_PY_MEMBERS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,30 +15,10 @@ import pytest
 from optlab.config.loading import loads_config
 from optlab.engine.layers import Linear, ReLU
 from optlab.engine.losses import Hinge
-from optlab.engine.numgrad import (
-    StepTooSmall,
-    numerical_gradient,
-    probe,
-    relative_error,
-)
+from optlab.engine.numgrad import StepTooSmall, numerical_gradient, probe, relative_error
 from optlab.engine.regularizers import Penalty
-from optlab.gradcheck.check import (
-    PASS,
-    GradcheckError,
-    GradcheckInputError,
-    check_part,
-    gradcheck,
-    run_checks,
-    verdict,
-)
-from optlab.gradcheck.parts import (
-    Part,
-    builtin_parts,
-    config_parts,
-    layer_part,
-    loss_part,
-    penalty_part,
-)
+from optlab.gradcheck.check import PASS, GradcheckError, GradcheckInputError, check_part, gradcheck, run_checks, verdict
+from optlab.gradcheck.parts import Part, builtin_parts, config_parts, layer_part, loss_part, penalty_part
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -17,14 +17,7 @@ from conftest import TINY_CONFIG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optlab.config.loading import (
-    ConfigError,
-    _Dumper,
-    dump_config,
-    load_config,
-    loads_config,
-    parse_override,
-)
+from optlab.config.loading import ConfigError, _Dumper, dump_config, load_config, loads_config, parse_override
 from optlab.config.schema import Config
 from optlab.engine.hyper import DEFAULTS, RANGES
 

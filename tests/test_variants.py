@@ -8,14 +8,7 @@ from pathlib import Path
 import pytest
 
 from optlab.config.loading import ConfigError, load_config
-from optlab.studies.compare import (
-    choose_rate,
-    make_plan,
-    parse_grid,
-    slug,
-    tune_score,
-    unique_slugs,
-)
+from optlab.studies.compare import choose_rate, make_plan, parse_grid, slug, tune_score, unique_slugs
 from optlab.studies.variants import build_variants, is_override, split_values
 
 CONFIG = """\

@@ -9,7 +9,9 @@ import sys
 
 import typer
 
-app = typer.Typer(
+from optlab.cli.helptext import OptlabTyper
+
+app = OptlabTyper(
     name="optlab",
     help="A laboratory for how neural networks learn their parameters.",
     no_args_is_help=True,
@@ -20,14 +22,25 @@ app = typer.Typer(
     # instead of 0.16 s (docs/performance.md). Commands list their whole first docstring line
     # (_full_short_help), not click's cut-off one.
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},   # inherited by every command
 )
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 DEBUG = {"on": False}   # set by --debug (root or command); read by main() for uncaught errors
 
 
+def _version(value: bool) -> None:
+    if value:
+        from optlab import __version__
+
+        typer.echo(f"optlab {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="show Python tracebacks (any command)")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="show Python tracebacks (any command)"),
+          version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_version,
+                                       help="print optlab's version and exit")) -> None:
     """optlab: run, compare and check the classic experiments of learning by gradient."""
     DEBUG["on"] = DEBUG["on"] or debug
 

@@ -21,7 +21,7 @@ def bad_input(message: str) -> typer.Exit:
 def err_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def load_config_or_exit(path: Path, overrides: list[str]):
@@ -66,12 +66,23 @@ def ensure_data(cfg, console, debug: bool) -> None:
 def with_progress(what: str, quiet: bool, debug: bool, start):
     """``start(progress)`` under one progress display for many trials (a comparison, a sweep):
     Ctrl-C exits 130 keeping the trials written; an error is one line and exit 1 (unless --debug)."""
+    from optlab.config.loading import ConfigError
+    from optlab.studies.executor import ClusterLost, ExecutorError
+    from optlab.studies.resume import StudyBusy
     from optlab.terminal import CompareProgress
 
     console = err_console()
     try:
         with CompareProgress(console, disable=quiet) as progress:
             return start(progress)
+    except (ExecutorError, StudyBusy) as exc:   # found before any trial started
+        raise bad_input(str(exc)) from None
+    except ConfigError as exc:                  # --resume of something that is not a study
+        raise bad_problems(exc.problems) from None
+    except ClusterLost as exc:
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
         from optlab.training.interrupt import interrupt_exit_code
 

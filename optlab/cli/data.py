@@ -9,8 +9,9 @@ import typer
 
 from optlab.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app
 from optlab.cli.common import err_console, print_failure
+from optlab.cli.helptext import OptlabTyper
 
-data_app = typer.Typer(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
+data_app = OptlabTyper(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -20,11 +20,7 @@ def report(
     Example: optlab report runs/2026-01-01_120000_quickstart-compare
     """
     from optlab.record.reports import NotARunDirectory, render_directory
-    from optlab.terminal import (
-        print_compare_results,
-        print_run_results,
-        print_sweep_results,
-    )
+    from optlab.terminal import print_compare_results, print_run_results, print_sweep_results
 
     missing = [d for d in dirs if not any((d / f).is_file() for f in ("compare.json", "sweep.json", "metrics.csv"))]
     if missing:

@@ -19,7 +19,8 @@ DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
 def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
-        help="optimizers to compare (sgd momentum adam:lr=0.003) and overrides for all (train.iterations=500)"),
+        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
+             "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
     config: Path = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", help="YAML config every variant starts from"),
     vary: Optional[str] = typer.Option(
         None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
@@ -33,6 +34,14 @@ def compare(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -43,6 +52,16 @@ def compare(
     """
     from optlab.config.loading import ConfigError
 
+    spec = executor_spec(executor, scheduler, workers)
+    if resume is not None:
+        from optlab.studies.compare import resume_compare
+        from optlab.terminal import print_compare_results
+
+        result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
+            resume, progress=progress, command=sys.argv, executor=spec))
+        print_compare_results(result.path)
+        report_failed(result.failed)
+        return
     try:
         from optlab.studies.compare import make_plan
         from optlab.studies.variants import build_variants, is_override
@@ -59,22 +78,39 @@ def compare(
     from optlab.studies.compare import run_compare
     from optlab.terminal import print_compare_results
 
-    console = err_console()
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, runs_dir or default_runs_root(), workers=workers, progress=progress, command=sys.argv))
+        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec))
     print_compare_results(result.path)
-    if result.failed:
-        for outcome in result.failed:
-            detail = f": {outcome.error}" if outcome.error else ""
-            console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+    report_failed(result.failed)
+
+
+def executor_spec(kind: str, scheduler: Optional[str], workers: Optional[int]):
+    """--executor / --scheduler / --workers as an ExecutorSpec, or exit 2."""
+    from optlab.studies.executor import KINDS, ExecutorSpec
+
+    if kind not in KINDS:
+        raise bad_input(f"--executor: one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "local" and scheduler:
+        raise bad_input("--scheduler (or OPTLAB_SCHEDULER) needs --executor dask")
+    return ExecutorSpec(kind, workers, scheduler)
+
+
+def report_failed(failed) -> None:
+    """A line per trial that did not complete (its message), then exit 1; nothing if none."""
+    console = err_console()
+    for outcome in failed:
+        detail = f": {outcome.error}" if outcome.error else ""
+        console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
 def sweep(
-    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="YAML config every trial starts from"),
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG", help="YAML config every trial starts from",
+                                            show_default=False),
     words: Optional[list[str]] = typer.Argument(
-        None, metavar="KEY=SPEC...",
+        None, metavar="[KEY=SPEC]...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
              "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
     trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),
@@ -90,13 +126,6 @@ def sweep(
     study_name: Optional[str] = typer.Option(
         None, "--study-name", metavar="NAME", help="join this study of --storage (several drivers, one study)",
         show_default="the sweep directory's name"),
-    resume: Optional[Path] = typer.Option(
-        None, "--resume", metavar="DIR", help="finish a stopped sweep (an Optuna sweep: continue its study)"),
-    executor: str = typer.Option("local", "--executor", metavar="local|dask",
-                                 help="where trials run: local processes, or a Dask cluster"),
-    scheduler: Optional[str] = typer.Option(
-        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
-        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values (seeds the sampler)",
                                        show_default="the config's seed"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
@@ -104,6 +133,14 @@ def sweep(
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask",
+                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="STUDY_DIR",
+        help="finish a stopped sweep: keep finished trials, continue the others (an Optuna sweep: its study)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -116,11 +153,7 @@ def sweep(
     """
     from optlab.config.loading import ConfigError
 
-    from optlab.studies.executor import KINDS, ExecutorSpec
-
-    if executor not in KINDS or (executor == "local" and scheduler):
-        raise bad_input(f"--executor: one of {', '.join(KINDS)} (--scheduler only with dask); got {executor!r}")
-    spec = ExecutorSpec(executor, workers, scheduler)
+    spec = executor_spec(executor, scheduler, workers)
     adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
     console = err_console()
     try:
@@ -134,7 +167,7 @@ def sweep(
             from optlab.studies.sweep import make_plan
 
             if config is None:
-                raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
+                raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
             plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
@@ -162,16 +195,13 @@ def sweep(
                              executor=spec)
     result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)
-    for outcome in result.failed:
-        console.print(f"[bold red]failed[/] {outcome.dir_name}: {outcome.error}", soft_wrap=True)
-    if result.failed:
-        raise typer.Exit(EXIT_FAILED)
+    report_failed(result.failed)
 
 
 def _optuna_sweep(resume: Optional[Path]) -> bool:
     """Whether --resume names an Optuna sweep (sweep.json mode "optuna"); False without --resume."""
     if resume is None or not (resume / "sweep.json").is_file():
-        return resume is not None and not (resume / "sweep.json").is_file()   # the plan says what is wrong
+        return False                         # not a sweep: optlab.studies.sweep.resume_sweep says so
     from optlab.record.rundir import RunDir
 
     return RunDir(resume).read_json("sweep.json").get("mode") == "optuna"

@@ -9,13 +9,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import (
-    bad_input,
-    ensure_data,
-    err_console,
-    load_config_or_exit,
-    print_failure,
-)
+from optlab.cli.common import bad_input, ensure_data, err_console, load_config_or_exit, print_failure
 
 
 def _resume_args(run_dir: Path, args: list[str]) -> tuple[Path, list[str]]:

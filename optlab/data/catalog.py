@@ -43,7 +43,7 @@ def catalog_table(root: Path) -> Table:
 
 
 def print_catalog(root: Path | None = None, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, emoji=False)
     path, why = resolve_root(root)
     console.print(f"data directory: {path}  ({why})", markup=False, soft_wrap=True)
     console.print(catalog_table(path))
@@ -58,6 +58,6 @@ def download(name: str, root: Path | None = None, console: Console | None = None
     else:
         located = fetch(spec, path, console=console)
     size = sum(p.stat().st_size for p in located.paths.values())
-    (console or Console(stderr=True)).print(f"{name}: {len(located.paths)} files verified in {located.folder} "
+    (console or Console(stderr=True, emoji=False)).print(f"{name}: {len(located.paths)} files verified in {located.folder} "
                                             f"({_size(size)})", markup=False, soft_wrap=True)
     return located

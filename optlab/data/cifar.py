@@ -29,13 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from optlab.data.errors import DataFormatError
-from optlab.data.sources import (
-    CIFAR_BATCH_BYTES,
-    CIFAR_BIN_DIR,
-    CIFAR_BIN_MEMBERS,
-    CIFAR_PY_DIR,
-    CIFAR_PY_MEMBERS,
-)
+from optlab.data.sources import CIFAR_BATCH_BYTES, CIFAR_BIN_DIR, CIFAR_BIN_MEMBERS, CIFAR_PY_DIR, CIFAR_PY_MEMBERS
 
 RECORD = 3073
 SHAPE = (3, 32, 32)

@@ -23,15 +23,7 @@ from typing import Any
 import numpy as np
 
 from optlab.engine.init import INITIALIZERS
-from optlab.engine.layers import (
-    ACTIVATIONS,
-    BatchNorm,
-    Dropout,
-    Layer,
-    Linear,
-    LinearBiasTrick,
-    Sigmoid,
-)
+from optlab.engine.layers import ACTIVATIONS, BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, Sigmoid
 
 
 class TensorViews(dict):

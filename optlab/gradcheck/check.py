@@ -34,13 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optlab.engine.numgrad import (
-    DEFAULT_H,
-    METHODS,
-    StepTooSmall,
-    probe,
-    relative_error,
-)
+from optlab.engine.numgrad import DEFAULT_H, METHODS, StepTooSmall, probe, relative_error
 from optlab.engine.rng import stream
 from optlab.gradcheck.parts import Part, builtin_parts, config_parts
 

@@ -27,17 +27,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from optlab.engine.layers import (
-    BatchNorm,
-    Dropout,
-    Layer,
-    Linear,
-    LinearBiasTrick,
-    ReLU,
-    Sigmoid,
-    Tanh,
-    sigmoid,
-)
+from optlab.engine.layers import BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, sigmoid
 from optlab.engine.losses import LOSSES, Loss
 from optlab.engine.models import Model, build_model
 from optlab.engine.regularizers import Penalty

@@ -33,15 +33,7 @@ from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir
 from optlab.record.scores import tune_score
-from optlab.studies.executor import (
-    ExecutorSpec,
-    NullProgress,
-    Outcome,
-    Progress,
-    open_executor,
-    reported,
-    run_trials,
-)
+from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, open_executor, reported, run_trials
 from optlab.studies.resume import plan_trials
 from optlab.studies.variants import Variant
 
@@ -215,11 +207,10 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
 
 
 def _spec(executor: ExecutorSpec | None, workers: int | None, plan: Plan) -> ExecutorSpec:
-    if executor is not None:
-        return executor
-    if workers is None and all(v.config.model.name == "surface" for v in plan.variants):
-        workers = 1   # a surface trial takes milliseconds: starting worker processes would cost more
-    return ExecutorSpec("local", workers)
+    spec = executor or ExecutorSpec("local", workers)
+    if spec.kind == "local" and spec.workers is None and all(v.config.model.name == "surface" for v in plan.variants):
+        return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: starting worker processes would cost more
+    return spec
 
 
 def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str]) -> CompareResult:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from optlab.record.rundir import land_run, pack_run
-from optlab.studies.executor import (
+from optlab.studies.trials import (
     STOP_POLL_S,
     ClusterLost,
     Event,

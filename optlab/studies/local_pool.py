@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from optlab.studies.executor import (
+from optlab.studies.trials import (
     STOP_POLL_S,
     Event,
     Outcome,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, run_status
-from optlab.studies.executor import Outcome, Trial
+from optlab.studies.trials import Outcome, Trial
 from optlab.training.checkpoint import NAME as CHECKPOINT
 
 FINISHED = ("completed", "diverged")

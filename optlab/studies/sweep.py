@@ -56,15 +56,7 @@ from optlab.config.loading import (
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir
-from optlab.studies.executor import (
-    ExecutorSpec,
-    NullProgress,
-    Outcome,
-    Progress,
-    open_executor,
-    reported,
-    run_trials,
-)
+from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, open_executor, reported, run_trials
 from optlab.studies.resume import plan_trials
 from optlab.studies.variants import split_values
 

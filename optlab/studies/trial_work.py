@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from optlab.config.schema import Config
-from optlab.studies.executor import REPORT_EVERY_S, Event, Outcome
+from optlab.studies.trials import REPORT_EVERY_S, Event, Outcome
 from optlab.training.interrupt import StopRequest
 
 STOP_TRIAL = -1    # the "signal" of a stop asked for one trial by the driver (meta.json: stop_trial)

@@ -48,13 +48,7 @@ from optlab.training.descend import descend
 from optlab.training.gradient_loop import EvalFn, ProgressFn, train_gradient
 from optlab.training.interrupt import Abort, StopRequest
 from optlab.training.search import run_search
-from optlab.training.setup import (
-    Setup,
-    SetupError,
-    build_setup,
-    estimate_bytes,
-    total_steps,
-)
+from optlab.training.setup import Setup, SetupError, build_setup, estimate_bytes, total_steps
 from optlab.training.threads import limited, run_threads
 
 __all__ = ["Result", "Setup", "SetupError", "resume", "run"]

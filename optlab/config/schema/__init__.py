@@ -65,13 +65,7 @@ from optlab.config.schema.optimizer import (
     StepSchedule,
     Unit,
 )
-from optlab.config.schema.train import (
-    CompareConfig,
-    DiagnosticsConfig,
-    EarlyStoppingConfig,
-    SearchConfig,
-    TrainConfig,
-)
+from optlab.config.schema.train import CompareConfig, DiagnosticsConfig, EarlyStoppingConfig, SearchConfig, TrainConfig
 
 
 def _section_name(value: Any) -> Any:

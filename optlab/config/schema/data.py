@@ -6,13 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from optlab.config.schema.base import (
-    MAX_EXAMPLES,
-    MAX_UNITS,
-    Section,
-    _union,
-    _val_below_size,
-)
+from optlab.config.schema.base import MAX_EXAMPLES, MAX_UNITS, Section, _union, _val_below_size
 
 
 # --------------------------------------------------------------------------------------------

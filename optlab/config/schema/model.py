@@ -6,13 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from optlab.config.schema.base import (
-    MAX_UNITS,
-    Section,
-    _name_shorthand,
-    _on_off,
-    _union,
-)
+from optlab.config.schema.base import MAX_UNITS, Section, _name_shorthand, _on_off, _union
 
 
 # --------------------------------------------------------------------------------------------
