@@ -67,7 +67,7 @@ def test_budget_section_counts_failures_as_zero_and_matches_the_estimator(tmp_pa
     assert sgd == pytest.approx(expected_max([0.6, 0.0, 0.3]))
     assert all(float(r["band_low"]) <= float(r["expected_best_val_acc"]) <= float(r["band_high"]) for r in rows)
     md = (tmp_path / "results.md").read_text()
-    assert "## Tuning budget" in md and "| adam | 2 | 75.0 % [70.0, 80.0] | 77.5 % [70.0, 80.0] | — |" in md
+    assert "## Tuning budget" in md and "| adam | 2 | 75.0 % [70.0, 80.0] | — | 77.5 % [70.0, 80.0] |" in md
     assert (tmp_path / "budget.png").stat().st_size > 0
     before = (tmp_path / "budget.csv").read_text()
     budget_report.render_compare_budget(rd, manifest)                     # seeded: the same files

@@ -53,10 +53,14 @@ def markdown(items: list[Budget], source: str) -> list[str]:
     lines = ["", "## Tuning budget", "",
              f"Expected best validation accuracy after k trials (Dodge et al. 2019, over {source}), "
              f"[{100 * LEVEL:.0f} % bootstrap band, {BOOTSTRAP} resamples]; budget.png, budget.csv.", "",
-             f"| optimizer | trials | {' | '.join(f'k = {k}' for k in ks)} |", "|" + "---|" * (len(ks) + 2)]
+             f"| optimizer | trials | {' | '.join(f'k = {k}' for k in ks[:-1])} | k = all its trials |",
+             "|" + "---|" * (len(ks) + 2)]
+
+    def cell(b: Budget, k: int) -> str:
+        return f"{100 * b.mean[k - 1]:.1f} % [{100 * b.low[k - 1]:.1f}, {100 * b.high[k - 1]:.1f}]"
+
     for b in items:
-        cells = [f"{100 * b.mean[k - 1]:.1f} % [{100 * b.low[k - 1]:.1f}, {100 * b.high[k - 1]:.1f}]"
-                 if k <= len(b.mean) else "—" for k in ks]
+        cells = [cell(b, k) if k < len(b.mean) else "—" for k in ks[:-1]] + [cell(b, len(b.mean))]
         lines.append(f"| {b.label} | {len(b.values)} | {' | '.join(cells)} |")
     return lines
 
