@@ -30,15 +30,11 @@ arrays by name (views into the state buffers), so checkpoints are unchanged. Wei
 applied tensor by tensor before that step (weights only), and clipping's norm is accumulated
 tensor by tensor as before, so they too give the per-tensor loop's numbers.
 
-A state line of a rule, ``m = beta1 * m + (1 - beta1) * g``, is written in place on the state
-array, ``m *= beta1; m += (1 - beta1) * g`` (the same products and sum, so the same bits), and
-every intermediate goes into a scratch array the optimizer keeps (:meth:`Optimizer.scratch`:
-``np.multiply(lr, g, out=tmp)`` for ``lr * g``), never a fresh array: on the MNIST MLP's 110 000
-parameters a fresh whole-buffer temporary is a new 430 KB allocation, and in the training loop,
-between the matrix products, those cost SGD's update 0.2 ms instead of 0.04 ms and Adam's 1.1 ms
-instead of 0.3 ms (medians; docs/performance.md). Each ``out=`` call computes the operation its
-rule line names, in the rule's order (Python's left to right), so the numbers are unchanged bit
-for bit.
+Each ``step`` is its rule's formulas, written with :mod:`optlab.engine.formula`: ``m.set(beta1 *
+m + (1 - beta1) * g)`` computes ``m = beta1 * m + (1 - beta1) * g`` in place, operator by operator
+in Python's order (so the numbers are plain numpy's on the same formula, bit for bit), with its
+intermediates in scratch arrays the optimizer keeps (:meth:`Optimizer.scratch`), never in a
+fresh array the size of the parameters (why: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -48,6 +44,7 @@ from typing import Iterable
 
 import numpy as np
 
+from optlab.engine.formula import sqrt, terms
 from optlab.engine.hyper import check
 
 
@@ -120,8 +117,8 @@ class Optimizer:
                 self.step(W, grads[name], **self.state[name])
 
     def _decay(self, W: np.ndarray) -> None:
-        tmp, = self.scratch(W, 1)
-        W -= np.multiply(self.lr * self.weight_decay, W, out=tmp)   # W -= lr * weight_decay * W
+        W, = terms(self, W)
+        W.sub(self.lr * self.weight_decay * W)
 
     def _whole_state(self, params) -> dict[str, np.ndarray]:
         """One buffer per slot laid out like ``params.flat``; ``state[name][slot]`` become views
@@ -143,7 +140,7 @@ class Optimizer:
 
     def scratch(self, like: np.ndarray, k: int) -> list[np.ndarray]:
         """``k`` work arrays shaped like ``like``, kept between steps (their contents are garbage):
-        the ``out=`` of a rule's intermediate results (module docstring)."""
+        where :mod:`optlab.engine.formula` puts a rule's intermediate results."""
         key = (like.shape, like.dtype)
         have = self._scratch.setdefault(key, [])
         while len(have) < k:
@@ -169,7 +166,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent.
+    """Stochastic gradient descent (CS231n "Optimization"; Nielsen ch. 1; DLFS 6.1).
 
         W -= lr * g
     """
@@ -181,12 +178,12 @@ class SGD(Optimizer):
         super().__init__(lr=lr, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g):
-        tmp, = self.scratch(W, 1)
-        W -= np.multiply(self.lr, g, out=tmp)                # W -= lr * g
+        W, g = terms(self, W, g)
+        W.sub(self.lr * g)
 
 
 class Momentum(Optimizer):
-    """Momentum in the velocity form of the seeds (docs/conventions.md).
+    """Momentum in the velocity form of CS231n and DLFS 6.1 (docs/conventions.md, momentum).
 
         v = momentum * v - lr * g
         W += v
@@ -200,13 +197,13 @@ class Momentum(Optimizer):
         super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, v):
-        tmp, = self.scratch(W, 1)
-        v *= self.momentum; v -= np.multiply(self.lr, g, out=tmp)     # v = momentum * v - lr * g
-        W += v
+        W, g, v = terms(self, W, g, v)
+        v.set(self.momentum * v - self.lr * g)
+        W.add(v)
 
 
 class Nesterov(Optimizer):
-    """Nesterov momentum, Bengio et al. 2012 form as in CS231n (docs/conventions.md); mu = momentum.
+    """Nesterov momentum, Bengio et al. 2012 form as in CS231n (docs/conventions.md, Nesterov); mu = momentum.
 
         v_prev = v
         v = mu * v - lr * g
@@ -221,16 +218,15 @@ class Nesterov(Optimizer):
         super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, v):
+        W, g, v = terms(self, W, g, v)
         mu = self.momentum
-        v_prev, tmp = self.scratch(W, 2)
-        np.copyto(v_prev, v)                                          # v_prev = v
-        v *= mu; v -= np.multiply(self.lr, g, out=tmp)                # v = mu * v - lr * g
-        W += np.add(np.multiply(-mu, v_prev, out=v_prev), np.multiply(1 + mu, v, out=tmp),
-                    out=tmp)                                          # W += -mu * v_prev + (1 + mu) * v
+        v_prev = v.copy()
+        v.set(mu * v - self.lr * g)
+        W.add(-mu * v_prev + (1 + mu) * v)
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (Duchi et al. 2011).
+    """AdaGrad (Duchi et al. 2011; DLFS 6.1); eps outside the square root (docs/conventions.md, eps).
 
         h += g * g
         W -= lr * g / (sqrt(h) + eps)
@@ -244,14 +240,13 @@ class AdaGrad(Optimizer):
         super().__init__(lr=lr, eps=eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, h):
-        a, b = self.scratch(W, 2)
-        h += np.multiply(g, g, out=a)                                 # h += g * g
-        W -= np.divide(np.multiply(self.lr, g, out=a), np.add(np.sqrt(h, out=b), self.eps, out=b),
-                       out=a)                                         # W -= lr * g / (sqrt(h) + eps)
+        W, g, h = terms(self, W, g, h)
+        h.add(g * g)
+        W.sub(self.lr * g / (sqrt(h) + self.eps))
 
 
 class RMSprop(Optimizer):
-    """RMSprop (Tieleman & Hinton 2012).
+    """RMSprop (Tieleman & Hinton 2012, lecture 6e; CS231n); eps as AdaGrad's (docs/conventions.md, eps).
 
         h = decay * h + (1 - decay) * g * g
         W -= lr * g / (sqrt(h) + eps)
@@ -265,15 +260,14 @@ class RMSprop(Optimizer):
         super().__init__(lr=lr, decay=decay, eps=eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, h):
-        a, b = self.scratch(W, 2)
-        # h = decay * h + (1 - decay) * g * g
-        h *= self.decay; h += np.multiply(np.multiply(1 - self.decay, g, out=a), g, out=a)
-        W -= np.divide(np.multiply(self.lr, g, out=a), np.add(np.sqrt(h, out=b), self.eps, out=b),
-                       out=a)                                         # W -= lr * g / (sqrt(h) + eps)
+        W, g, h = terms(self, W, g, h)
+        h.set(self.decay * h + (1 - self.decay) * g * g)
+        W.sub(self.lr * g / (sqrt(h) + self.eps))
 
 
 class Adam(Optimizer):
-    """Adam, Kingma & Ba 2015, Algorithm 1 (eps outside the square root; t counts updates from 1).
+    """Adam, Kingma & Ba 2015, Algorithm 1: eps outside the square root, t counts updates from 1
+    (docs/conventions.md, eps; DLFS uses the "efficient" form).
 
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
@@ -290,14 +284,12 @@ class Adam(Optimizer):
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, clip_norm=clip_norm)
 
     def step(self, W, g, m, v):
-        a, b = self.scratch(W, 2)
-        m *= self.beta1; m += np.multiply(1 - self.beta1, g, out=a)   # m = beta1 * m + (1 - beta1) * g
-        # v = beta2 * v + (1 - beta2) * g * g
-        v *= self.beta2; v += np.multiply(np.multiply(1 - self.beta2, g, out=a), g, out=a)
-        m_hat = np.divide(m, 1 - self.beta1 ** self.t, out=a)         # m_hat = m / (1 - beta1 ** t)
-        v_hat = np.divide(v, 1 - self.beta2 ** self.t, out=b)         # v_hat = v / (1 - beta2 ** t)
-        W -= np.divide(np.multiply(self.lr, m_hat, out=a), np.add(np.sqrt(v_hat, out=b), self.eps, out=b),
-                       out=a)                                         # W -= lr * m_hat / (sqrt(v_hat) + eps)
+        W, g, m, v = terms(self, W, g, m, v)
+        m.set(self.beta1 * m + (1 - self.beta1) * g)
+        v.set(self.beta2 * v + (1 - self.beta2) * g * g)
+        m_hat = m / (1 - self.beta1 ** self.t)
+        v_hat = v / (1 - self.beta2 ** self.t)
+        W.sub(self.lr * m_hat / (sqrt(v_hat) + self.eps))
 
 
 def _whole(tensors: dict[str, np.ndarray]) -> np.ndarray | None:
