@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30, help="random search's trials N")
     ap.add_argument("words", nargs="*", help="extra KEY=VALUE overrides, e.g. train.epochs=20")
     args = ap.parse_args()
-    trial_reports.render_run = lambda *a, **k: None  # docstring: no per-trial figures
+    trial_reports.render_trial_reports = lambda *a, **k: 0   # docstring: no per-trial figures
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):

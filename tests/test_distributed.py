@@ -21,6 +21,7 @@ from test_study_resume import numbers
 from optlab.config.loading import load_config
 from optlab.studies.dask_pool import check_workers
 from optlab.studies.executor import (
+    ClusterLost,
     ExecutorError,
     ExecutorSpec,
     NullProgress,
@@ -76,6 +77,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_listening(port: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"dask scheduler did not listen on {port}")
+
+
 def test_dask_scheduler_and_worker_commands_give_the_local_numbers(tmp_path, reference):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -84,16 +96,37 @@ def test_dask_scheduler_and_worker_commands_give_the_local_numbers(tmp_path, ref
     procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
+        wait_listening(port)   # the command takes seconds to start on a busy machine
         for _ in range(2):
             procs.append(subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--host",
                                            "127.0.0.1", "--no-dashboard", "--local-directory", str(tmp_path / "w")],
                                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:   # both workers in, whatever the machine's load
+            client.wait_for_workers(2, timeout=120)
         with open_executor(ExecutorSpec("dask", scheduler=address)) as ex:
             outcomes = run_trials(trials(tmp_path), tmp_path / "study", executor=ex, progress=NullProgress(),
                                   command=["test"])
         assert [o.status for o in outcomes] == ["completed"] * 4
         for name, expected in reference.items():
             assert numbers(tmp_path / "study" / name) == expected, name
+
+        # then the scheduler goes away mid-study: ClusterLost, and what finished is on disk
+        short, long = trials(tmp_path, 2)
+        long = Trial(1, 0, load_config(tmp_path / "tiny.yaml", ["train.iterations=100000"]), "trials/long")
+        landed = tmp_path / "lost" / short.dir_name / "meta.json"
+
+        def on_event(event) -> None:   # once the short trial is on the driver's disk
+            if event.index == 1 and landed.exists() and procs[0].poll() is None:
+                procs[0].kill()
+
+        with open_executor(ExecutorSpec("dask", scheduler=address)) as ex:
+            with pytest.raises(ClusterLost, match="lost"):
+                run_trials([short, long], tmp_path / "lost", executor=ex, progress=NullProgress(),
+                           command=["test"], on_event=on_event)
+        assert numbers(tmp_path / "lost" / short.dir_name) == reference[short.dir_name]
+        assert not (tmp_path / "lost" / "trials" / "long").exists()
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -137,7 +170,8 @@ def test_an_address_without_a_dask_scheduler_is_refused(monkeypatch):
 def test_workers_without_optlab_or_with_another_version_are_refused():
     here = {"optlab": "0.1.0", "numpy": "2.0.0", "source": "abc"}
     assert check_workers(here, {"tcp://a": dict(here)}) == []
-    problems = check_workers(here, {"tcp://a": {"optlab": None, "error": "ModuleNotFoundError: No module named 'optlab'"},
+    missing = {"optlab": None, "error": "ModuleNotFoundError: No module named 'optlab'"}
+    problems = check_workers(here, {"tcp://a": missing,
                                     "tcp://b": {**here, "numpy": "1.26.4"},
                                     "tcp://c": {**here, "source": "def"}})
     assert len(problems) == 3

@@ -43,7 +43,7 @@ def tiny(tmp_path) -> Path:
 def no_trial_plots(monkeypatch):
     """Each trial's own report (its figures) is optlab train's business, tested there; here it
     would be most of the time."""
-    monkeypatch.setattr("optlab.record.trial_reports.render_run", lambda *a, **k: None)
+    monkeypatch.setattr("optlab.record.trial_reports.render_trial_reports", lambda *a, **k: 0)
 
 
 def manifest(path: Path) -> dict:

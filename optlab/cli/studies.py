@@ -54,12 +54,16 @@ def compare(
 
     spec = executor_spec(executor, scheduler, workers)
     if resume is not None:
+        if words or vary or tune:
+            raise bad_input("--resume continues a comparison as it was planned: give no variants, overrides, "
+                            "--vary or --tune with it")
         from optlab.studies.compare import resume_compare
         from optlab.terminal import print_compare_results
 
         result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
-            resume, progress=progress, command=sys.argv, executor=spec))
+            resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
         print_compare_results(result.path)
+        draw_trial_reports(result, quiet)
         report_failed(result.failed)
         return
     try:
@@ -79,9 +83,25 @@ def compare(
     from optlab.terminal import print_compare_results
 
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec))
+        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_compare_results(result.path)
+    draw_trial_reports(result, quiet)
     report_failed(result.failed)
+
+
+def draw_trial_reports(result, quiet: bool) -> None:
+    """Each trial's own figures, drawn once the study's results are on screen (Ctrl-C skips them)."""
+    from optlab.record.trial_reports import render_trial_reports
+    from optlab.studies.executor import default_workers
+
+    console = err_console()
+    if not quiet:
+        console.print(f"drawing each trial's own figures ({len(result.trial_dirs)} trials; Ctrl-C skips them, "
+                      f"`optlab report {result.path}` draws them later)", markup=False, soft_wrap=True)
+    try:
+        render_trial_reports(result.path, result.trial_dirs, workers=default_workers())
+    except KeyboardInterrupt:
+        console.print(f"skipped: `optlab report {result.path}` draws them", markup=False, soft_wrap=True)
 
 
 def executor_spec(kind: str, scheduler: Optional[str], workers: Optional[int]):
@@ -161,8 +181,10 @@ def sweep(
             plan = _tune_plan(config, words or [], trials, grid, sampler, pruner, seed, storage, study_name, resume)
             for warning in plan.warnings:
                 console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
-        elif resume is not None:
-            plan = None                      # a random or grid sweep: its own plan (optlab.studies.sweep)
+        elif resume is not None:             # a random or grid sweep resumes its own plan (optlab.studies.sweep)
+            if config is not None or words:
+                raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
+            plan = None
         else:
             from optlab.studies.sweep import make_plan
 
@@ -181,20 +203,21 @@ def sweep(
 
         def start(progress):
             return run_tune(plan, runs_dir or default_runs_root(), resume=resume, progress=progress,
-                            command=sys.argv, executor=spec)
+                            command=sys.argv, executor=spec, trial_reports=False)
     elif resume is not None:
         from optlab.studies.sweep import resume_sweep
 
         def start(progress):
-            return resume_sweep(resume, progress=progress, command=sys.argv, executor=spec)
+            return resume_sweep(resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False)
     else:
         from optlab.studies.sweep import run_sweep
 
         def start(progress):
             return run_sweep(plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv,
-                             executor=spec)
+                             executor=spec, trial_reports=False)
     result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)
+    draw_trial_reports(result, quiet)
     report_failed(result.failed)
 
 

@@ -16,12 +16,24 @@ from pathlib import Path
 from optlab.record.run_report import render_run
 
 
-def render_trial_reports(study: Path, dir_names: list[str]) -> int:
-    """Draw each trial's report (best effort: a trial cut short draws what it can); how many were drawn."""
-    drawn = 0
-    for name in dir_names:
-        path = Path(study) / name
-        if (path / "metrics.csv").is_file():
-            render_run(path, quiet=True)
-            drawn += 1
-    return drawn
+def render_trial_reports(study: Path, dir_names: list[str], workers: int = 1) -> int:
+    """Draw each trial's report (best effort: a trial cut short draws what it can), in ``workers``
+    processes when there are several trials; how many were drawn."""
+    paths = [Path(study) / name for name in dir_names if (Path(study) / name / "metrics.csv").is_file()]
+    workers = max(1, min(workers, len(paths) // 2))   # a process must have two trials to be worth starting
+    if workers == 1:
+        for path in paths:
+            render_report(path)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, as the study's pool (optlab.studies.local_pool): the caller runs threads
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(render_report, paths, chunksize=max(1, len(paths) // (4 * workers))))
+    return len(paths)
+
+
+def render_report(path: Path) -> None:
+    """One trial's report: what ``optlab train`` draws at the end of a run."""
+    render_run(path, quiet=True)

@@ -33,7 +33,16 @@ from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir
 from optlab.record.scores import tune_score
-from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, open_executor, reported, run_trials
+from optlab.studies.executor import (
+    ExecutorSpec,
+    NullProgress,
+    Outcome,
+    Progress,
+    default_workers,
+    open_executor,
+    reported,
+    run_trials,
+)
 from optlab.studies.resume import plan_trials
 from optlab.studies.variants import Variant
 
@@ -144,15 +153,19 @@ class CompareResult:
     path: Path
     status: str                       # completed | interrupted
     failed: list[Outcome]             # final-phase trials that diverged or failed
+    trial_dirs: list[str] = field(default_factory=list)   # every trial's directory
 
 
 def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
-                command: list[str] | None = None, executor: ExecutorSpec | None = None) -> CompareResult:
+                command: list[str] | None = None, executor: ExecutorSpec | None = None,
+                trial_reports: bool = True) -> CompareResult:
     """Run every trial of ``plan`` (tuning first, if asked) and render the comparison.
 
     ``executor``: where trials run (optlab.studies.executor; default a local pool of ``workers``
     processes: the number of cores, or 1 when every variant is a surface). The executor is
-    started (or its cluster checked) before the comparison's directory is made.
+    started (or its cluster checked) before the comparison's directory is made. ``trial_reports``:
+    draw each trial's own figures at the end (False: the caller does, with
+    optlab.record.trial_reports.render_trial_reports over ``trial_dirs``, e.g. after showing the results).
     """
     command = list(command if command is not None else sys.argv)
     spec = _spec(executor, workers, plan)
@@ -170,11 +183,12 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                           "tune_trials": [], "trials": []} for v in plan.variants],
             "status": "running",
         }
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def resume_compare(path: Path, *, workers: int | None = None, progress: Progress | None = None,
-                   command: list[str] | None = None, executor: ExecutorSpec | None = None) -> CompareResult:
+                   command: list[str] | None = None, executor: ExecutorSpec | None = None,
+                trial_reports: bool = True) -> CompareResult:
     """Finish the comparison in ``path``: keep its finished trials, continue interrupted ones from
     their checkpoints, start the missing ones (optlab.studies.resume), then render it."""
     command = list(command if command is not None else sys.argv)
@@ -183,7 +197,7 @@ def resume_compare(path: Path, *, workers: int | None = None, progress: Progress
     with open_executor(_spec(executor, workers, plan)) as ex:
         manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
         manifest["status"] = "running"
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def load_plan(path: Path) -> tuple[Plan, dict]:
@@ -209,11 +223,12 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
 def _spec(executor: ExecutorSpec | None, workers: int | None, plan: Plan) -> ExecutorSpec:
     spec = executor or ExecutorSpec("local", workers)
     if spec.kind == "local" and spec.workers is None and all(v.config.model.name == "surface" for v in plan.variants):
-        return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: starting worker processes would cost more
+        return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: worker processes would cost more
     return spec
 
 
-def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str]) -> CompareResult:
+def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str],
+         trial_reports: bool) -> CompareResult:
     from optlab.record import compare_report
     from optlab.record.figures import import_plotting
     from optlab.record.trial_reports import render_trial_reports
@@ -255,9 +270,10 @@ def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command
         rd.write_json("compare.json", manifest)
         outcomes = _phase(specs, rd, ex, progress, command, import_plotting)
         names += [name for _, name, _ in specs]
-    render_trial_reports(rd.path, names)   # after the comparison's own figures (optlab.record.trial_reports)
+    if trial_reports:   # after the comparison's own figures (optlab.record.trial_reports), on this machine's cores
+        render_trial_reports(rd.path, names, workers=default_workers())
     failed = [o for o in outcomes if o.status != "completed"]
-    return CompareResult(rd.path, "completed", failed)
+    return CompareResult(rd.path, "completed", failed, names)
 
 
 def _phase(specs: list, rd: RunDir, ex, progress: Progress, command: list[str], prepare) -> list[Outcome]:

@@ -45,7 +45,7 @@ from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
 from optlab.training.interrupt import StopRequest
 
 CONNECT_TIMEOUT_S = 10
-WORKER_WAIT_S = 20          # how long a scheduler may take to show its first worker
+WORKER_WAIT_S = 30          # how long a scheduler may take to show its first worker
 RESEND_STOPS_S = 1.0        # stop requests are pushed again this often (a worker that joined late)
 INSTALL = 'pip install "optlab[dask]"'
 
@@ -99,13 +99,16 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[DaskExecutor
     except ImportError:
         raise ExecutorError(f"--executor dask needs Dask's distributed scheduler: {INSTALL}") from None
     import logging
+    import warnings
 
     cluster = None
     try:
         if scheduler is None:
-            cluster = distributed.LocalCluster(
-                n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR)
+            with warnings.catch_warnings():   # its HTTP server moving off a busy port is no news to the user
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                cluster = distributed.LocalCluster(
+                    n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, silence_logs=logging.ERROR)
             address = cluster.scheduler_address
         else:
             address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
@@ -114,10 +117,14 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[DaskExecutor
         except Exception as exc:
             raise ExecutorError(f"cannot reach a Dask scheduler at {address} ({type(exc).__name__}: {exc}); "
                                 "is `dask scheduler` running there, and is this its address?") from None
+        quiet = logging.getLogger("distributed.client")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)   # a lost scheduler is reported once, as ClusterLost, not as its traceback
         try:
             _check(client, address)
             yield DaskExecutor(client)
         finally:
+            quiet.setLevel(level)
             client.close()
     finally:
         if cluster is not None:
@@ -215,7 +222,8 @@ class DaskExecutor:
         try:
             future.result(timeout=1)
         except FutureCancelledError as exc:
-            raise ClusterLost(f"the Dask scheduler cancelled trial {t.dir_name} ({exc}): the cluster went away") from None
+            reason = str(exc).replace("\n", " ")
+            raise ClusterLost(f"lost the Dask scheduler while trial {t.dir_name} ran ({reason})") from None
         except Exception as exc:
             raise ClusterLost(f"lost trial {t.dir_name} ({type(exc).__name__}: {exc})") from None
         raise ClusterLost(f"trial {t.dir_name} ended {status}")

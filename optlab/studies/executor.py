@@ -16,7 +16,8 @@ The interface (compare, sweep and tuners built on them use only this)::
 - :class:`Event` ``(index, step, total, row)``, reported by the trial's worker and delivered on
   the driver to ``on_event`` (from a reader thread, batched at most every REPORT_EVERY_S seconds
   per trial): ``row`` is None for progress, else an evaluation's metrics row (``step``,
-  ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ...), what a pruner needs.
+  ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ...), what a pruner needs. Keep it
+  short (on Dask it runs on the client's event loop); it may call ``control.stop``.
 - :class:`TrialControl` ``.stop(index)``: the driver asks one trial to stop after its current
   step; it writes a checkpoint and ends ``stopped`` (meta.json: interrupted, signal ``stop_trial``).
 - Ctrl-C or SIGTERM on the driver: every running trial finishes its step, checkpoints and is

@@ -56,7 +56,16 @@ from optlab.config.loading import (
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir
-from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, open_executor, reported, run_trials
+from optlab.studies.executor import (
+    ExecutorSpec,
+    NullProgress,
+    Outcome,
+    Progress,
+    default_workers,
+    open_executor,
+    reported,
+    run_trials,
+)
 from optlab.studies.resume import plan_trials
 from optlab.studies.variants import split_values
 
@@ -261,13 +270,15 @@ class SweepResult:
     path: Path
     status: str                       # completed
     failed: list[Outcome]             # trials that raised (an error, not a divergence)
+    trial_dirs: list[str] = field(default_factory=list)   # every trial's directory
 
 
 def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
-              command: list[str] | None = None, executor: ExecutorSpec | None = None) -> SweepResult:
+              command: list[str] | None = None, executor: ExecutorSpec | None = None,
+                trial_reports: bool = True) -> SweepResult:
     """Run every trial of ``plan`` and render the leaderboard. ``executor``: where trials run
     (optlab.studies.executor; default a local pool of ``workers`` processes), started or checked
-    before the sweep's directory is made."""
+    before the sweep's directory is made. ``trial_reports``: as in optlab.studies.compare.run_compare."""
     command = list(command if command is not None else sys.argv)
     with open_executor(executor or ExecutorSpec("local", workers)) as ex:
         rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
@@ -281,11 +292,12 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
             "status": "running",
         }
         rd.write_json("sweep.json", manifest)
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress | None = None,
-                 command: list[str] | None = None, executor: ExecutorSpec | None = None) -> SweepResult:
+                 command: list[str] | None = None, executor: ExecutorSpec | None = None,
+                trial_reports: bool = True) -> SweepResult:
     """Finish the sweep in ``path``: keep its finished trials, continue interrupted ones from their
     checkpoints, start the missing ones (optlab.studies.resume), then render the leaderboard."""
     command = list(command if command is not None else sys.argv)
@@ -295,7 +307,7 @@ def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress |
         manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
         manifest["status"] = "running"
         rd.write_json("sweep.json", manifest)
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command)
+        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def load_plan(path: Path) -> tuple[Plan, dict]:
@@ -315,7 +327,8 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
     return plan, manifest
 
 
-def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str]) -> SweepResult:
+def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str],
+         trial_reports: bool) -> SweepResult:
     from optlab.record import sweep_report
     from optlab.record.figures import import_plotting
     from optlab.record.trial_reports import render_trial_reports
@@ -329,5 +342,7 @@ def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command
             progress.update(group, o.index, 1.0)
         outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=command,
                               prepare=import_plotting)
-    render_trial_reports(rd.path, [name for _, name, _ in specs])   # after the leaderboard's figures
-    return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"])
+    names = [name for _, name, _ in specs]
+    if trial_reports:   # after the leaderboard's figures, on this machine's cores (as in compare)
+        render_trial_reports(rd.path, names, workers=default_workers())
+    return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"], names)

@@ -270,10 +270,12 @@ def _tell(study, trial, status: str, path: Path) -> str:
 
 def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = None, workers: int | None = None,
              progress: Progress | None = None, command: list[str] | None = None,
-             executor: ExecutorSpec | None = None) -> SweepResult:
+             executor: ExecutorSpec | None = None, trial_reports: bool = True) -> SweepResult:
     """Run (or continue) the adaptive sweep of ``plan`` on ``executor`` (default: a local pool of
-    ``workers`` processes); render the leaderboard as a sweep does."""
+    ``workers`` processes); render the leaderboard as a sweep does. ``trial_reports``: draw each
+    trial's own figures after it (optlab.studies.sweep.run_sweep)."""
     from optlab.record.trial_reports import render_trial_reports
+    from optlab.studies.executor import default_workers
 
     progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
@@ -299,8 +301,10 @@ def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = No
         rd.write_text("config.yaml", dump_config(plan.base))
         rd.write_json("sweep.json", manifest)
         failed = _drive(plan, rd, manifest, study, ex, progress, command)
-    render_trial_reports(rd.path, [e["dir"] for e in manifest["trials"] if e.get("dir")])
-    return SweepResult(rd.path, "completed", failed)
+    names = [e["dir"] for e in manifest["trials"] if e.get("dir")]
+    if trial_reports:   # after the leaderboard's figures (as a sweep does)
+        render_trial_reports(rd.path, names, workers=default_workers())
+    return SweepResult(rd.path, "completed", failed, names)
 
 
 def _drive(plan: TunePlan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str]) -> list[Outcome]:
