@@ -195,6 +195,11 @@ def test_specs_map_onto_optunas_distributions_and_samplers_are_seeded(tiny):
     grid = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1e-1:3", "optimizer.name=sgd,adam"], trials=None,
                           sampler="grid")
     assert grid.trials == 6 and optuna_parts.grid_space(grid.params)["optimizer.lr"] == pytest.approx([1e-3, 1e-2, 1e-1])
+    pruners = {name: optuna_parts.make_pruner(name, 4, 200) for name in optuna_parts.PRUNERS}
+    assert isinstance(pruners["median"], optuna.pruners.MedianPruner)
+    assert isinstance(pruners["asha"], optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(pruners["hyperband"], optuna.pruners.HyperbandPruner)
+    assert isinstance(pruners["none"], optuna.pruners.NopPruner)
     for name in ("tpe", "random", "qmc"):
         draws = []
         for _ in range(2):
