@@ -6,6 +6,8 @@ directory's files only (like optlab.record.run_report, which calls :func:`render
   with CS231n's 1e-3 marked (from diagnostics.csv);
 - ``activations.png``: a histogram per hidden layer (columns) and recorded step (rows), as in
   DLFS's weight-initialisation figures (from activations.json);
+- ``sharpness.png``: lambda_max against the stability threshold (from sharpness.csv, drawn by
+  optlab.record.landscape_report);
 - :func:`technique_facts`: the results lines for early stopping, the initial-loss check,
   clipping and plateau reductions (from summary.json).
 """
@@ -103,6 +105,9 @@ def render_diagnostics(path: Path, metrics: dict[str, np.ndarray]) -> None:
         records = rd.read_json("activations.json")["records"]
         if records:
             rd.write_figure("activations.png", activations_figure(records, f"{name}: hidden activations"))
+    from optlab.record.landscape_report import render_sharpness
+
+    render_sharpness(rd.path)
 
 
 def _pct(value: float | None) -> str:

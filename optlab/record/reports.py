@@ -40,6 +40,9 @@ def render_directory(path: Path) -> str:
         return "compare"
     if (path / "metrics.csv").is_file():
         render_run(path)
+        from optlab.record.landscape_report import render_landscape
+
+        render_landscape(path)   # landscape/: the figures of `optlab landscape`, from their saved values
         return "run"
     what = "no such directory" if not path.exists() else \
         "not a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)"

@@ -13,6 +13,10 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 - ``checkpoint.npz`` the state to resume from (:mod:`optlab.training.checkpoint`), when one was written;
 - ``diagnostics.csv``, ``activations.json``  what :mod:`optlab.training.diagnostics` records (update/weight
                     ratios per layer, activation histograms), appended like the metrics;
+- ``snapshots/<step>.npz``, ``sharpness.csv``  weight snapshots and the top Hessian eigenvalue
+                    (``diagnostics.snapshot_every``, ``sharpness_every``: optlab.record.snapshots,
+                    optlab.training.curvature); ``landscape/``  what ``optlab landscape`` computed
+                    and drew (optlab.record.landscape_report);
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
 - ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md`` (and ``lr.png``,
   ``update_ratios.png``, ``activations.png`` when there is something to show)  rendered from the

@@ -23,6 +23,7 @@ from optlab.engine.schedules import Schedule
 from optlab.record.rundir import HEARTBEAT_S, RunDir
 from optlab.training import checkpoint
 from optlab.training.budget import GradientStep
+from optlab.training.curvature import LandscapeRecorder, fixed_batch
 from optlab.training.diagnostics import Recorder, initial_loss_check
 from optlab.training.early_stopping import EarlyStopping
 from optlab.training.interrupt import StopRequest
@@ -100,6 +101,9 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     probe = data.features(eval_train.x[: config.diagnostics.histogram_examples], dtype)
     diagnostics = Recorder(config.diagnostics, model, probe, rd, eval_every,
                            resume_step=None if ckpt is None else ckpt.step)
+    landscape = LandscapeRecorder(config.diagnostics, config.seed, config.optimizer.name, model, setup.loss_fn,
+                                  setup.penalty, fixed_batch(config.diagnostics, data, eval_train, dtype), rd,
+                                  resume_step=None if ckpt is None else ckpt.step)
     t0 = time.perf_counter() - state.elapsed
     last_beat = time.monotonic()
 
@@ -134,6 +138,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             data_loss = row["train_loss"] - setup.penalty.loss(model.params, model.weight_names)
             state.initial_check = initial_loss_check(config.loss, data.n_classes, data_loss)
             diagnostics.histograms(0)
+            landscape.record(0, optimizer)
             writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(state.step + 1, steps + 1):
             if stop.signum is not None:          # asked to stop: the previous step is complete
@@ -159,6 +164,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             if step % eval_every == 0 or step == steps:
                 stopping = record_eval(step, row)
             diagnostics.histograms(step)
+            landscape.record(step, optimizer)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
                 on_step(step, steps, last_loss)
@@ -170,6 +176,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             elif time.monotonic() - last_beat > HEARTBEAT_S:
                 rd.heartbeat()
                 last_beat = time.monotonic()
+        landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
         if status in ("completed", "interrupted"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
         if early is not None and status == "completed":
@@ -179,6 +186,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     finally:
         writer.close()
         diagnostics.close()
+        landscape.close()
         wall = time.perf_counter() - t0
 
     summary = {

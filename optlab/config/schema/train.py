@@ -90,6 +90,16 @@ class DiagnosticsConfig(Section):
         [0], description="steps at which each hidden layer's activations are histogrammed (0: at initialisation)")
     histogram_examples: int = Field(1000, ge=1, description="training examples forwarded (evaluation mode) "
                                     "for the histograms")
+    snapshot_every: int | None = Field(
+        None, ge=1, description="steps between weight snapshots (snapshots/ in the run directory; also step 0 "
+        "and the last step), the optimizer's path that `optlab landscape` projects; null: none")
+    sharpness_every: int | None = Field(
+        None, ge=1, description="steps between measurements of the top Hessian eigenvalue of the training "
+        "loss (sharpness.csv, against the stability threshold 2/lr; docs/landscape.md); null: none")
+    sharpness_examples: int = Field(1000, ge=1, description="training examples (the first of the fixed "
+                                    "train-evaluation subset) the sharpness is measured on")
+    sharpness_iterations: int = Field(20, ge=1, le=500, description="Lanczos iterations (each 2 gradient "
+                                      "evaluations) per sharpness measurement")
 
 
 class CompareConfig(Section):
