@@ -135,3 +135,28 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "c.yaml"
     path.write_text(text)
     return path
+
+
+def test_a_sweep_leaves_trial_figures_to_report_and_resumes_from_the_command_line(tmp_path):
+    """A sweep draws its leaderboard, not each trial's figures (--trial-figures asks for them);
+    optlab report draws one trial's; --resume of a finished sweep runs nothing and exits 0."""
+    from typer.testing import CliRunner
+
+    from optlab.cli import app
+
+    config = _write(tmp_path, CONFIG)
+    runner = CliRunner()
+    out = runner.invoke(app, ["sweep", str(config), "--grid", "optimizer.lr=0.01,0.1", "--runs-dir", str(tmp_path),
+                              "-j", "1", "--quiet"])
+    assert out.exit_code == 0, out.output
+    study = next(tmp_path.glob("*-sweep"))
+    trial = study / "trials" / "t000"
+    assert (study / "best.png").exists() and (trial / "metrics.csv").exists()
+    assert not (trial / "loss.png").exists()
+    assert runner.invoke(app, ["report", str(trial)]).exit_code == 0
+    assert (trial / "loss.png").exists()
+    before = numbers(trial)
+    again = runner.invoke(app, ["sweep", "--resume", str(study), "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert numbers(trial) == before
+    assert json.loads((study / "sweep.json").read_text())["resumed"][0]["previous_status"] == "completed"

@@ -41,6 +41,9 @@ def compare(
         help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+    trial_figures: bool = typer.Option(
+        True, "--trial-figures/--no-trial-figures",
+        help="after the results, draw each trial's own figures (optlab report TRIAL_DIR draws them later)"),
 
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
@@ -63,7 +66,7 @@ def compare(
         result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
             resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
         print_compare_results(result.path)
-        draw_trial_reports(result, quiet)
+        draw_trial_reports(result, quiet, trial_figures)
         report_failed(result.failed)
         return
     try:
@@ -85,16 +88,21 @@ def compare(
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
         plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_compare_results(result.path)
-    draw_trial_reports(result, quiet)
+    draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
 
 
-def draw_trial_reports(result, quiet: bool) -> None:
+def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:
     """Each trial's own figures, drawn once the study's results are on screen (Ctrl-C skips them)."""
     from optlab.record.trial_reports import render_trial_reports
     from optlab.studies.executor import default_workers
 
     console = err_console()
+    if not wanted:
+        if not quiet:
+            console.print(f"each trial's own figures: optlab report {result.path}/TRIAL_DIR", markup=False,
+                          soft_wrap=True)
+        return
     if not quiet:
         console.print(f"drawing each trial's own figures ({len(result.trial_dirs)} trials; Ctrl-C skips them, "
                       f"`optlab report {result.path}` draws them later)", markup=False, soft_wrap=True)
@@ -161,6 +169,9 @@ def sweep(
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="STUDY_DIR",
         help="finish a stopped sweep: keep finished trials, continue the others (an Optuna sweep: its study)"),
+    trial_figures: bool = typer.Option(
+        False, "--trial-figures/--no-trial-figures",
+        help="after the leaderboard, draw each trial's own figures (optlab report TRIAL_DIR draws one later)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -217,7 +228,7 @@ def sweep(
                              executor=spec, trial_reports=False)
     result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)
-    draw_trial_reports(result, quiet)
+    draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
 
 
