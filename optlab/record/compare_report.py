@@ -312,9 +312,9 @@ CSV_COLUMNS = ["variant", "lr", "seeds", "status", "best",
                "final_train_loss_mean", "final_train_loss_std", "final_val_acc_mean", "final_val_acc_std",
                "peak_val_acc_mean", "peak_val_acc_std", "peak_step", "test_acc_mean", "test_acc_std",
                "target", "steps_to_target_mean", "steps_to_target_std", "target_reached_seeds",
-               "distance_to_minimum_mean", "distance_to_minimum_std", "wall_time_mean_s", "wall_time_std_s",
                *(f"{what}_to_target_{k}" for what in ("steps", "examples", "seconds") for k in ("median", "low", "high")),
-               "target_missed_fraction"]
+               "target_missed_fraction",
+               "distance_to_minimum_mean", "distance_to_minimum_std", "wall_time_mean_s", "wall_time_std_s"]
 
 
 def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
@@ -328,11 +328,11 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
         to_target = mean_std(hit) if v.reached is not None and len(hit) == len(v.reached) else (None, None)
         values = [v.label, v.lr, v.n, _status(v), int(i == best),
                   *v.final_loss, *v.final_val, *v.peak_val, v.peak_step, *v.test,
-                  manifest.get("target"), *to_target, len(hit) if v.reached is not None else None,
-                  *v.distance, *v.wall]
+                  manifest.get("target"), *to_target, len(hit) if v.reached is not None else None]
         t = v.ttt
         whole = [] if t is None else [x if math.isinf(x) else int(x) for x in (*t.steps, *t.examples)]   # inf: never
         values += [None] * 10 if t is None else [*whole, *t.seconds, t.missed_fraction]
+        values += [*v.distance, *v.wall]    # wall time last, as before
         out.writerow([format_value(x) for x in values])
     return buf.getvalue()
 
