@@ -57,8 +57,10 @@ def test_a_local_cluster_with_a_worker_killed_mid_study_gives_the_local_numbers(
     with open_executor(ExecutorSpec("dask", workers=2)) as ex:
         pids = ex.client.run(os.getpid)
 
-        def on_event(event) -> None:   # a worker dies while it trains (SIGKILL: no goodbye)
-            if not killed and event.step >= 20:
+        def on_event(event) -> None:
+            # a worker dies (SIGKILL: no goodbye) as the first trial reports its step-0 evaluation:
+            # both workers hold a trial then, with its steps and its files still to write
+            if not killed:
                 killed.append(pids[sorted(pids)[0]])
                 os.kill(killed[0], signal.SIGKILL)
 

@@ -262,3 +262,25 @@ def test_run_on_image_data_learns_and_labels_test_as_validation(tmp_path, tiny_m
     assert summary["accuracy"]["val"]["final"] == summary["accuracy"]["test"]["final"]
     assert summary["accuracy"]["val"]["final"] >= 0.9, "the bar's position encodes the label: learnable"
     assert "| validation (= test) |" in (result.run_dir / "results.md").read_text()
+
+
+def test_a_tampered_cache_is_rebuilt_with_a_warning(tmp_path, tiny_mnist, capsys):
+    """Issue #14: overwriting the cached labels must not make optlab train on them. The hash
+    recorded at write time catches it; the arrays come from the (verified) sources again."""
+    cfg = mnist_cfg(tmp_path)
+    first = load_dataset(cfg, 0)
+    (folder,) = (tmp_path / "mnist" / cache.DIRNAME).iterdir()
+    assert set(json.loads((folder / "hashes.json").read_text())) == set(cache.ARRAYS)
+    for name, tamper in (("y_train.npy", lambda y: (y + 1) % 10), ("x_test.npy", lambda x: x[::-1].copy())):
+        original = np.load(folder / name)
+        np.save(folder / name, tamper(original))        # a valid .npy of the right shape and dtype
+        capsys.readouterr()
+        again = load_dataset(cfg, 0)
+        err = capsys.readouterr().err
+        assert name in err and "rebuilding it from the verified source files" in err
+        np.testing.assert_array_equal(again.train.y, first.train.y)
+        np.testing.assert_array_equal(again.test.x, first.test.x)
+        np.testing.assert_array_equal(np.load(folder / name), original)   # the cache was rewritten
+    capsys.readouterr()
+    load_dataset(cfg, 0)
+    assert "warning" not in capsys.readouterr().err, "a cache that matches is used silently"

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from optlab.cli import app
 from optlab.config.loading import loads_config
-from optlab.record.rundir import RunDir, RunDirError, atomic_write_bytes, read_metrics, run_status
+from optlab.record.rundir import RunDir, RunDirError, atomic_write_bytes, read_metrics
+from optlab.record.status import run_status
 from optlab.training.run import run
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from optlab.config.loading import loads_config
-from optlab.engine.models import Model
 from optlab.engine.optimizers import SGD
 from optlab.record.rundir import SEARCH_COLUMNS, WALL_CLOCK_COLUMNS, read_metrics
 from optlab.training.blocks import BlockEvaluator

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 from optlab.cli import app
 from optlab.config.loading import load_config
 from optlab.record.run_report import render_run
-from optlab.record.rundir import read_metrics, run_status
+from optlab.record.rundir import read_metrics
+from optlab.record.status import run_status
 from optlab.training import checkpoint
 from optlab.training.interrupt import Abort, graceful_stop
 from optlab.training.run import run

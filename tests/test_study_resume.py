@@ -105,18 +105,19 @@ def test_a_resumed_sweep_equals_one_never_stopped(tmp_path):
 
 def test_events_carry_evaluation_rows_and_one_trial_can_be_stopped(tmp_path):
     """What a pruner needs: each evaluation's val_acc by step, and stopping one trial early
-    (after its step, with a checkpoint) while the others finish."""
-    config = load_config(_write(tmp_path, CONFIG.replace("iterations: 40", "iterations: 400")))
-    trials = [Trial(i, 0, config, f"trials/t{i}") for i in range(2)]
-    control, rows = TrialControl(), {0: [], 1: []}
-
-    def on_event(event) -> None:
-        if event.row is not None:
-            rows[event.index].append((event.step, event.row["val_acc"]))
-            if event.index == 0 and event.step >= 50:
-                control.stop(0)
-
+    (after its step, with a checkpoint) while the others finish. Trial 0 would train for ever."""
+    path = _write(tmp_path, CONFIG)
+    trials = [Trial(0, 0, load_config(path, ["train.iterations=1000000"]), "trials/t0"),
+              Trial(1, 0, load_config(path, ["train.iterations=200"]), "trials/t1")]
     for workers in (1, 2):
+        control, rows = TrialControl(), {0: [], 1: []}
+
+        def on_event(event, control=control, rows=rows) -> None:
+            if event.row is not None:
+                rows[event.index].append((event.step, event.row["val_acc"]))
+                if event.index == 0 and event.step >= 10:
+                    control.stop(0)
+
         root = tmp_path / f"w{workers}"
         outcomes = run_trials(trials, root, workers=workers, progress=NullProgress(), command=["test"],
                               on_event=on_event, control=control)
@@ -125,10 +126,9 @@ def test_events_carry_evaluation_rows_and_one_trial_can_be_stopped(tmp_path):
         assert meta["status"] == "interrupted" and meta["signal"] == "stop_trial"
         assert (root / "trials/t0/checkpoint.npz").exists()
         steps = read_metrics(root / "trials/t0/metrics.csv")["step"]
-        assert 50 <= steps[-1] < 400
-        assert [s for s, _ in rows[1]] == list(range(0, 401, 5)), "every evaluation of the finished trial"
+        assert 10 <= steps[-1] < 1_000_000
+        assert [s for s, _ in rows[1]] == list(range(0, 201, 5)), "every evaluation of the finished trial"
         assert all(0 <= acc <= 1 for _, acc in rows[1])
-        control, rows = TrialControl(), {0: [], 1: []}
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from optlab.cli import app
 from optlab.config.loading import ConfigError
 from optlab.record.rundir import read_metrics
 from optlab.record.sweep_report import leaderboard
-from optlab.studies.sweep import Param, make_plan, parse_param, run_sweep
+from optlab.studies.sweep import make_plan, parse_param, run_sweep
 
 
 @pytest.fixture

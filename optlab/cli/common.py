@@ -105,3 +105,19 @@ def bad_problems(problems, hint: str = "") -> typer.Exit:
     if hint:
         console.print(hint, markup=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+def output_overrides(fmt: str | None, tensorboard: bool) -> list[str]:
+    """``--format`` and ``--tensorboard`` as the overrides they stand for."""
+    return ([f"plots.format={fmt}"] if fmt is not None else []) + (["logging.tensorboard=true"] if tensorboard else [])
+
+
+def require_extras(cfg) -> None:
+    """Exit 2 before anything runs when the config needs an optional extra that is not installed."""
+    if cfg.logging.tensorboard:
+        from optlab.record.tensorboard import TensorBoardMissing, require
+
+        try:
+            require()
+        except TensorBoardMissing as exc:
+            raise bad_input(str(exc)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -12,32 +13,47 @@ from optlab.cli.common import bad_problems, err_console
 
 @app.command()
 def report(
-    dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="run, comparison or sweep directories"),
+    words: list[str] = typer.Argument(..., metavar="DIR... [plots.KEY=VALUE]...",
+                                      help="run, comparison or sweep directories, then plot settings for this "
+                                           "rendering, e.g. plots.x=epochs plots.y_limits.accuracy=[80,90]"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    html: bool = typer.Option(False, "--html", help="rewrite only report.html, leaving figures and tables as they are"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
-    """Rebuild the plots and tables of run, comparison or sweep directories from their files (no training).
+    """Rebuild the plots, tables and report.html of run, comparison or sweep directories from their files (no training).
 
-    Example: optlab report runs/2026-01-01_120000_quickstart-compare
+    Example: optlab report runs/2026-01-01_120000_quickstart-compare plots.x=epochs --format svg
     """
+    from optlab.config.loading import ConfigError, Problem
     from optlab.record.reports import NotARunDirectory, render_directory
     from optlab.terminal import print_compare_results, print_run_results, print_sweep_results
 
+    overrides = [w for w in words if "=" in w]
+    dirs = [Path(w) for w in words if "=" not in w]
+    if fmt is not None:
+        overrides.append(f"plots.format={fmt}")
+    if not dirs:
+        raise bad_problems([Problem("DIR", "", "give at least one run, comparison or sweep directory")])
     missing = [d for d in dirs if not any((d / f).is_file() for f in ("compare.json", "sweep.json", "metrics.csv"))]
     if missing:
-        from optlab.config.loading import Problem
-
         raise bad_problems([Problem(str(d), "", "no such directory" if not d.exists() else
                                      "not a run directory (no metrics.csv), a comparison (no compare.json) "
                                      "nor a sweep (no sweep.json)") for d in missing])
     for d in dirs:
         try:
-            kind = render_directory(d)
+            kind = render_directory(d, overrides, html_only=html)
+        except ConfigError as exc:
+            raise bad_problems(exc.problems) from None
         except (NotARunDirectory, OSError, ValueError, KeyError) as exc:
             if debug:
                 raise
-            err_console().print(f"[bold red]error:[/] cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True)
+            err_console().print(f"[bold red]error:[/] cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True,
+                                markup=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        if kind == "compare":
+        if html:
+            print(d / "report.html")
+        elif kind == "compare":
             print_compare_results(d)
         elif kind == "sweep":
             print_sweep_results(d)

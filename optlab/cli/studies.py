@@ -9,9 +9,21 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_input, bad_problems, err_console, with_progress
+from optlab.cli.common import bad_input, bad_problems, err_console, output_overrides, require_extras, with_progress
 
 DEFAULT_COMPARE_CONFIG = Path("configs/mnist_mlp.yaml")
+
+
+def _writable_root(runs_dir: Optional[Path]) -> Path:
+    """The runs directory, or exit 2 if no directory can be made in it (as ``optlab train``)."""
+    from optlab.record.rundir import RunDirError, check_writable, default_runs_root
+
+    root = runs_dir or default_runs_root()
+    try:
+        check_writable(root)
+    except RunDirError as exc:
+        raise bad_input(str(exc)) from None
+    return root
 
 
 
@@ -34,6 +46,10 @@ def compare(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
     executor: str = typer.Option("local", "--executor", metavar="local|dask",
                                  help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
     scheduler: Optional[str] = typer.Option(
@@ -73,20 +89,22 @@ def compare(
         from optlab.studies.compare import make_plan
         from optlab.studies.variants import build_variants, is_override
 
-        base, varied, variants = build_variants(config, words or [], vary)
+        words = [*(words or []), *output_overrides(fmt, tensorboard)]
+        base, varied, variants = build_variants(config, words, vary)
         plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
                          source={"config": str(config), "overrides": [w for w in words or [] if is_override(w)]})
+        require_extras(base)
     except ConfigError as exc:
         hint = ""
         if config == DEFAULT_COMPARE_CONFIG and not config.exists():
             hint = f"({config} is the default config; give another with --config, e.g. --config configs/quickstart.yaml)"
         raise bad_problems(exc.problems, hint) from None
-    from optlab.record.rundir import default_runs_root
     from optlab.studies.compare import run_compare
     from optlab.terminal import print_compare_results
 
+    root = _writable_root(runs_dir)
     result = with_progress("comparison", quiet, debug, lambda progress: run_compare(
-        plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv, executor=spec, trial_reports=False))
+        plan, root, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
     print_compare_results(result.path)
     draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
@@ -161,6 +179,10 @@ def sweep(
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
     executor: str = typer.Option("local", "--executor", metavar="local|dask",
                                  help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
     scheduler: Optional[str] = typer.Option(
@@ -189,7 +211,9 @@ def sweep(
     console = err_console()
     try:
         if adaptive:
-            plan = _tune_plan(config, words or [], trials, grid, sampler, pruner, seed, storage, study_name, resume)
+            extra = output_overrides(fmt, tensorboard) if resume is None else []
+            plan = _tune_plan(config, [*(words or []), *extra], trials, grid, sampler, pruner, seed, storage,
+                              study_name, resume)
             for warning in plan.warnings:
                 console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
         elif resume is not None:             # a random or grid sweep resumes its own plan (optlab.studies.sweep)
@@ -201,19 +225,23 @@ def sweep(
 
             if config is None:
                 raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
-            plan = make_plan(config, words or [], trials=trials, grid=grid, seed=seed)
+            plan = make_plan(config, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
+                             seed=seed)
+        if plan is not None:
+            require_extras(plan.base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
     except ImportError as exc:   # optlab.studies.optuna_parts.MissingExtra: says what to install
         raise bad_input(str(exc)) from None
-    from optlab.record.rundir import default_runs_root
     from optlab.terminal import print_sweep_results
+
+    root = _writable_root(runs_dir) if resume is None else None
 
     if adaptive:
         from optlab.studies.tune import run_tune
 
         def start(progress):
-            return run_tune(plan, runs_dir or default_runs_root(), resume=resume, progress=progress,
+            return run_tune(plan, root, resume=resume, progress=progress,
                             command=sys.argv, executor=spec, trial_reports=False)
     elif resume is not None:
         from optlab.studies.sweep import resume_sweep
@@ -224,7 +252,7 @@ def sweep(
         from optlab.studies.sweep import run_sweep
 
         def start(progress):
-            return run_sweep(plan, runs_dir or default_runs_root(), progress=progress, command=sys.argv,
+            return run_sweep(plan, root, progress=progress, command=sys.argv,
                              executor=spec, trial_reports=False)
     result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)

@@ -9,7 +9,15 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import bad_input, ensure_data, err_console, load_config_or_exit, print_failure
+from optlab.cli.common import (
+    bad_input,
+    ensure_data,
+    err_console,
+    load_config_or_exit,
+    output_overrides,
+    print_failure,
+    require_extras,
+)
 
 
 def _resume_args(run_dir: Path, args: list[str]) -> tuple[Path, list[str]]:
@@ -37,6 +45,10 @@ def train(
         help="continue RUN_DIR from its checkpoint, bit-identically; extend it with e.g. train.iterations=5000"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where run directories go [default: ./runs]"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
+                                      help="figure file format (same as plots.format=...)", show_default=False),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="also write TensorBoard event files (same as logging.tensorboard=true)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -51,14 +63,20 @@ def train(
     DEBUG["on"] = DEBUG["on"] or debug
     args = ([config] if config is not None else []) + list(overrides or [])
     if resume is not None:
-        if not (resume / "meta.json").is_file():
+        try:
+            is_run = (resume / "meta.json").is_file()
+        except OSError as exc:        # e.g. a name too long for the file system
+            raise bad_input(f"--resume {resume}: {exc.strerror or exc}") from None
+        if not is_run:
             raise bad_input(f"--resume {resume}: not a run directory (no meta.json)")
         config_path, args = _resume_args(resume, args)
     elif not args:
         raise typer.BadParameter("a config file is required (or --resume RUN_DIR)", ctx=ctx, param_hint="'CONFIG'")
     else:
         config_path, args = Path(args[0]), args[1:]
+    args += output_overrides(fmt, tensorboard)
     cfg = load_config_or_exit(config_path, args)
+    require_extras(cfg)
 
     from optlab.record.rundir import RunDirError, default_runs_root
     from optlab.terminal import print_run_results, progress_bar
@@ -79,6 +97,12 @@ def train(
         if DEBUG["on"]:
             raise
         raise bad_input(str(exc)) from None
+    except experiment.DiskFull as exc:
+        if DEBUG["on"]:
+            raise
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt as exc:
         console.print("[yellow]interrupted[/] at once: the run directory keeps what was written "
                       "(status: interrupted; resume from the last checkpoint, if any, with --resume)")
@@ -90,8 +114,16 @@ def train(
         raise typer.Exit(EXIT_FAILED) from None
     print_run_results(result)
     if result.status == "interrupted":
-        console.print(f"[yellow]interrupted[/] ({stop.name}) after step {result.summary['steps']}: checkpoint "
-                      f"written; continue with: optlab train --resume {result.run_dir}", soft_wrap=True)
+        steps = result.summary["steps"]
+        if "note" in result.summary:      # the stop came after the last step (optlab.training.run._late_stop)
+            what = f"after the last step ({steps}; training had finished)"
+        else:
+            what = f"after step {steps}"
+        if (result.run_dir / "checkpoint.npz").is_file():
+            how = f"checkpoint written; continue with: optlab train --resume {result.run_dir}"
+        else:
+            how = "no checkpoint (a surface path is re-run: it takes moments)"
+        console.print(f"[yellow]interrupted[/] ({stop.name}) {what}: {how}", soft_wrap=True)
         raise typer.Exit(exit_code(stop.signum))
     if result.status != "completed":
         raise typer.Exit(EXIT_FAILED)

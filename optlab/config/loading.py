@@ -4,9 +4,11 @@ Every problem is collected and reported at once as ``file:line  key.path  messag
 valid choices, and the closest one, for an unknown name or key), so a user fixes a config in one
 go. Errors are raised as :class:`ConfigError`; the CLI prints them and exits with code 2.
 
-YAML is read with a ``yaml.SafeLoader`` subclass that (a) reads ``1e-3`` as a float (PyYAML
-follows YAML 1.1, where a float needs a dot, and would read it as the *string* "1e-3"), and
-(b) refuses duplicate keys instead of silently keeping the last one.
+YAML is read by :mod:`optlab.config.safe_yaml` (bounded, YAML 1.2 scalars, duplicate keys and
+tags other than plain data refused). Values are validated strictly (``Section``: a boolean is
+not a number, the string "5" is not an integer), and every problem that comes from an override
+is reported at that override, including an unknown section it introduces (``unknown.key=1``) or
+a value it turns into a section (``data.name.foo=1``).
 """
 
 from __future__ import annotations
@@ -21,123 +23,12 @@ from typing import Any, Iterable, Literal
 
 import yaml
 
+from optlab.config.problems import ConfigError, Problem
+from optlab.config.safe_yaml import _Dumper, _Loader, parse_yaml, read_text
 from optlab.config.schema import UNIONS, Config
 
-# ---------------------------------------------------------------------------------------------
-# errors
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    where: str    # "path/to/file.yaml:12", "override 'lr=1'" or the file alone
-    key: str      # dotted key path, "" for the whole file
-    message: str
-
-    def __str__(self) -> str:
-        return "  ".join(part for part in (self.where, self.key, self.message) if part)
-
-
-class ConfigError(Exception):
-    """One or more problems in a config file or its overrides."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-# ---------------------------------------------------------------------------------------------
-# YAML
-# ---------------------------------------------------------------------------------------------
-_FLOAT = "tag:yaml.org,2002:float"
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 floats (``1e-3``) and duplicate-key detection."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
-                    key_node.start_mark)
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _FLOAT]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                  |[-+]?(?:[0-9][0-9_]*)[eE][-+]?[0-9]+
-                  |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                  |[-+]?\.(?:inf|Inf|INF)
-                  |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
-
-
-class _Dumper(yaml.SafeDumper):
-    """SafeDumper that quotes every string _Loader would read as something else (``"1e3"``).
-
-    SafeDumper quotes by the YAML 1.1 rules, which leave ``1e3`` bare, and _Loader would then
-    read the run name "1e3" back as the float 1000.0.
-    """
-
-
-_Dumper.yaml_implicit_resolvers = {first: list(resolvers) for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
-
-
-def parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML text; return the data and the 1-based line of every key path in it."""
-    try:
-        loader = _Loader(text)   # the reader refuses control characters here, already
-    except yaml.reader.ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
-        raise ConfigError([Problem(f"{where}:{line}", "", f"YAML error: unacceptable character "
-                                   f"#x{exc.character:04x} (control characters are not allowed)")]) from None
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        if exc.context and problem.startswith("but "):  # PyYAML splits one sentence in two
-            problem = f"{exc.context}, {problem}"
-        elif exc.context and exc.context_mark and "end of stream" in problem:
-            # an unclosed quote or bracket is found at the end of the file; point at its start
-            mark, problem = exc.context_mark, f"{problem} {exc.context} that starts here"
-        line = f":{mark.line + 1}" if mark else ""
-        if "\t" in problem or "'\\t'" in problem:
-            problem += " (YAML does not allow tabs for indentation; use spaces)"
-        raise ConfigError([Problem(f"{where}{line}", "", f"YAML syntax error: {problem}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(where, "", f"YAML error: {exc}")]) from None
-    finally:
-        loader.dispose()
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _index_lines(node, (), lines)
-    return data, lines
-
-
-def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = path + (key_node.value,)
-            lines[sub] = key_node.start_mark.line + 1
-            _index_lines(value_node, sub, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, path + (i,), lines)
-
+__all__ = ["ConfigError", "Problem", "_Dumper", "_Loader", "parse_yaml", "read_text", "load_config", "loads_config",
+           "dump_config", "parse_override", "split_override", "apply_override", "value_text", "validate"]
 
 # ---------------------------------------------------------------------------------------------
 # overrides
@@ -188,12 +79,18 @@ def value_text(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> None:
+def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> int:
     """Set ``raw[path] = value`` in place, expanding ``loss: hinge`` shorthands on the way
-    (and dropping the key's alternative, see ALTERNATIVES)."""
+    (and dropping the key's alternative, see ALTERNATIVES).
+
+    Returns how many leading keys of ``path`` the file already had as sections: the keys after
+    those were made (or turned into sections) by the override, and their problems are its own."""
     node = raw
+    kept = len(path) - 1
     for depth, part in enumerate(path[:-1]):
         child = node.get(part)
+        if not isinstance(child, dict):
+            kept = min(kept, depth)
         if child is None:
             child = node[part] = {}
         elif isinstance(child, str):  # `optimizer: adam` + `optimizer.lr=...`
@@ -208,6 +105,7 @@ def apply_override(raw: dict, path: tuple[str, ...], value: Any, where: str) -> 
     other = ALTERNATIVES.get(path)
     if other is not None and other[:-1] == path[:-1]:
         node.pop(other[-1], None)
+    return kept
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +182,34 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+# strict validation (optlab.config.schema.base.Section): what a type error expected
+_EXPECTED = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
+             "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
+             "tuple_type": "a list"}
+
+
+def _describe(value: Any) -> str:
+    """``true`` -> "a boolean (true)": the YAML type a value was read as, and the value."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number with a fractional part ({value!r})" if not value.is_integer() else f"a float ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if value is None:
+        return "null"
+    kind = {dict: "a mapping", list: "a list", tuple: "a list", set: "a set", bytes: "binary data"}
+    return kind.get(type(value), f"a {type(value).__name__}")
+
+
+def _sexagesimal(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+(:[0-5]?[0-9])+(\.[0-9]*)?", value.strip()):
+        return " (YAML 1.1 would read it as a base-60 number; write the number itself)"
+    return ""
+
+
 def _message(err: dict) -> str:
     kind, loc, value = err["type"], err["loc"], err.get("input")
     where = _resolve(loc)
@@ -301,6 +227,8 @@ def _message(err: dict) -> str:
         return "required key is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"must be a section of keys (a mapping), got {value!r}"
+    if kind in _EXPECTED:
+        return f"must be {_EXPECTED[kind]}, not {_describe(value)}{_sexagesimal(value)}"
     msg = err["msg"].removeprefix("Value error, ")
     msg = re.sub(r"^(Input|String|Value|List) should ", "must ", msg)
     if kind not in ("value_error", "assertion_error") and not isinstance(value, (dict, list)):
@@ -320,8 +248,12 @@ def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            path = _resolve(err["loc"]).path
+            resolved = _resolve(err["loc"])
+            path = resolved.path
             where = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), where_default)
+            named = lines.get(path + ("name",), "")
+            if resolved.union is not None and named.startswith("override"):
+                where = named      # an override set the name the union is told apart by
             problems.append(Problem(where, ".".join(map(str, path)), _message(err)))
         problems.sort(key=_line_of)
         raise ConfigError(problems) from None
@@ -336,24 +268,6 @@ def _line_of(problem: Problem) -> int:
 # ---------------------------------------------------------------------------------------------
 # public entry points
 # ---------------------------------------------------------------------------------------------
-def read_text(path: Path) -> str:
-    """The file's text, or a ConfigError saying why it cannot be read."""
-    where = str(path)
-    if not path.exists():
-        raise ConfigError([Problem(where, "", "no such file")])
-    if path.is_dir():
-        raise ConfigError([Problem(where, "", "is a directory; expected a YAML config file")])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([Problem(where, "", f"cannot read: {exc.strerror}")]) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError([Problem(f"{where}:{line}", "", f"not UTF-8 text (byte 0x{data[exc.start]:02x})")]) from None
-
-
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Read, override and validate a config file; raise ConfigError with every problem found."""
     path = Path(path)
@@ -364,13 +278,23 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
         for text in overrides:
             try:
                 key, value = parse_override(text)
-                apply_override(raw, key, value, f"override {text!r}")
+                kept = apply_override(raw, key, value, f"override {text!r}")
             except ConfigError as exc:
                 problems += exc.problems
                 continue
-            for old in [k for k in lines if k[: len(key)] == key]:
+            # everything at and under the first key the override made is the override's; but
+            # `optimizer: adam` + `optimizer.lr=...` keeps `optimizer` (its name) at the file's line
+            mine, shorthand = key[: kept + 1], None
+            if len(mine) < len(key) and mine[-1] != "name" and mine in lines:
+                shorthand = lines[mine]
+            for old in [k for k in lines if k[: len(mine)] == mine]:
                 del lines[old]
-            lines[key] = f"override {text!r}"
+            for n in range(len(mine), len(key) + 1):
+                lines[key[:n]] = f"override {text!r}"
+            if shorthand is not None:
+                lines[mine] = shorthand
+                if key != mine + ("name",):          # the name is the file's unless the override sets it
+                    lines[mine + ("name",)] = shorthand
     try:
         config = validate(raw, lines, str(path))
     except ConfigError as exc:

@@ -17,6 +17,12 @@ evict each other's entries; without it every run and every compare trial parsed 
 Writing is best effort and atomic (a temporary folder, then one rename): where neither place can
 be written there is simply no cache, and a cache that cannot be read back (truncated, wrong
 shapes) is ignored and rebuilt.
+
+The cache is not trusted blindly: ``hashes.json`` records the SHA-256 of every array (its dtype,
+shape and bytes) when it is written, and :func:`load` checks them on every read. A cache that no
+longer matches (an overwritten ``y_train.npy``, a flipped bit) is not used: a warning names the
+file, and the arrays are parsed again from the source files, which are themselves verified
+against their published checksums, and the cache is rewritten.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,7 +38,7 @@ import numpy as np
 
 from optlab.data.download import Located, writable
 
-FORMAT = 1          # bump when the parsed arrays change meaning
+FORMAT = 2          # bump when the parsed arrays change meaning (2: hashes.json)
 DIRNAME = ".optlab-cache"
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -70,12 +77,26 @@ def candidates(located: Located) -> list[Path]:
     return [cache_path(located), fallback_path(located)]
 
 
+def array_hash(array: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes."""
+    h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    h.update(np.ascontiguousarray(array).data)
+    return h.hexdigest()
+
+
 def load(path: Path, image_shape: tuple[int, ...]) -> dict | None:
-    """The cached arrays, or None if there is no usable cache."""
+    """The cached arrays, or None if there is no usable cache (a warning on stderr if there is one
+    that does not match the hashes recorded when it was written)."""
     try:
         out = {k: np.load(path / f"{k}.npy", allow_pickle=False) for k in ARRAYS}
         names = json.loads((path / "class_names.json").read_text())
+        recorded = json.loads((path / "hashes.json").read_text())
     except (OSError, ValueError, EOFError):
+        return None
+    changed = [f"{k}.npy" for k in ARRAYS if not isinstance(recorded, dict) or recorded.get(k) != array_hash(out[k])]
+    if changed:
+        print(f"warning: the parsed-data cache {path} has changed since it was written ({', '.join(changed)} "
+              "does not match its recorded hash); rebuilding it from the verified source files", file=sys.stderr)
         return None
     ok = all(out[k].dtype == np.uint8 for k in ARRAYS) and all(
         out[f"x_{s}"].shape[1:] == tuple(image_shape) and out[f"y_{s}"].shape == out[f"x_{s}"].shape[:1]
@@ -98,6 +119,7 @@ def save(path: Path, arrays: dict) -> bool:
         for k in ARRAYS:
             np.save(tmp / f"{k}.npy", np.ascontiguousarray(arrays[k]), allow_pickle=False)
         (tmp / "class_names.json").write_text(json.dumps(list(arrays["class_names"])))
+        (tmp / "hashes.json").write_text(json.dumps({k: array_hash(np.asarray(arrays[k])) for k in ARRAYS}))
         if path.exists():                  # a stale or broken cache under the same key
             shutil.rmtree(path)
         tmp.rename(path)

@@ -1,7 +1,7 @@
 """The figures of a comparison: loss and accuracy curves over seeds, and paths on a surface.
 
 Every figure is built from the trials' metrics (optlab.record.compare_report reads them from disk);
-one colour per variant across all figures. Bands are ±1 sample std over seeds. Matplotlib's
+one colour, dash and marker per variant across all figures (optlab.record.style). Bands are ±1 sample std over seeds. Matplotlib's
 object API only (docs/conventions.md, "Files": no pyplot state, headless).
 
 When a comparison includes a random or local search (optlab.training.search; its metrics have
@@ -16,13 +16,10 @@ import math
 
 import numpy as np
 
+from optlab.config.schema import PlotsConfig
 from optlab.record.figures import contour_axes, smooth
-
-COLORS = [f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")]
-
-
-def color(i: int) -> str:
-    return COLORS[i % len(COLORS)]
+from optlab.record.plot_options import finish_y, window
+from optlab.record.style import LINESTYLES, MARKERS, color, series
 
 
 def _figure(rows: int = 1, cols: int = 1, size=(7.5, 4.5)):
@@ -67,18 +64,24 @@ def x_axis(trials: list[list]) -> str:
     return "step"
 
 
-def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: bool = True):
+def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: bool = True,
+                opts: PlotsConfig | None = None, x_of=None, xlabel: str | None = None):
     """Training loss per variant: smoothed mean over seeds ± std, raw mean faintly behind.
 
     ``smoothed=False`` (a surface: one deterministic path) draws f at each step as it is. A random
     or local search draws its best loss so far, against loss evaluations (:func:`x_axis`).
+    ``x_of(trial)``: the x of each metrics row (plots.x), labelled ``xlabel``; each variant has its
+    own colour, dash and marker (optlab.record.style.series).
     """
+    opts = opts or PlotsConfig()
     fig, axes = _figure()
     ax = axes[0, 0]
-    lows, highs = [], []
+    drawn = []
     x = x_axis(trials)
+    x_of = x_of or (lambda t: t.metrics[x])
     for i, (label, ts) in enumerate(zip(labels, trials)):
-        runs = [t.metrics for t in ts if len(t.metrics.get("step", [])) > 1]
+        kept = [t for t in ts if len(t.metrics.get("step", [])) > 1]
+        runs = [t.metrics for t in kept]
         if not runs:
             continue
         search = "best_loss" in runs[0]
@@ -87,63 +90,80 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
         raw = [r for r in raw if len(r)]
         if not raw:
             continue
-        steps = runs[0][x][start: start + max(len(r) for r in raw)]
+        steps = x_of(kept[0])[start: start + max(len(r) for r in raw)]
         if search:
             mean, std = band(raw)
         elif smoothed:
-            window = max(11, (max(len(r) for r in raw) // 100) | 1)   # about 1 % of the run, odd
+            w = window(max(len(r) for r in raw), opts)
             mean_raw, _ = band(raw)
-            ax.plot(steps, mean_raw, color=color(i), alpha=0.2, lw=0.6)
-            mean, std = band([smooth(r, window) for r in raw])
+            if w > 1:
+                ax.plot(steps, mean_raw, color=color(i), alpha=0.2, lw=0.6)
+                mean, std = band([smooth(r, w) for r in raw])
+            else:
+                mean, std = mean_raw, band(raw)[1]
         else:
             mean, std = band(raw)
-        ax.plot(steps, mean, color=color(i), lw=1.8, marker=None if smoothed else ".", label=label)
+        ax.plot(steps, mean, **series(i, len(mean)), label=label)
         if len(raw) > 1:
-            ax.fill_between(steps, mean - std, mean + std, color=color(i), alpha=0.18, lw=0)
-        lows.append(np.nanmin(mean))
-        highs.append(np.nanmax(mean))
-    if lows and min(lows) > 0 and max(highs) / min(lows) > 50:
-        ax.set_yscale("log")
+            ax.fill_between(steps, mean - std, mean + std, color=color(i), alpha=0.15, lw=0)
+        drawn.append(mean)
+    finish_y(ax, "loss", opts, np.concatenate(drawn) if drawn else [])
     ylabel = "f(x, y)" if not smoothed else "training loss (mini-batch)"
     if x == "loss_evals":
         ylabel = "loss (search: best so far; gradient: mini-batch, smoothed)"
-    ax.set(xlabel="loss evaluations" if x == "loss_evals" else "step", ylabel=ylabel,
+    ax.set(xlabel=xlabel or ("loss evaluations" if x == "loss_evals" else "step"), ylabel=ylabel,
            title=f"{title}: {'f along the path' if not smoothed else 'training loss'}")
-    ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
     return fig
 
 
-def accuracy_figure(labels: list[str], trials: list[list], title: str, target: float | None = None):
-    """Validation accuracy (%) at each evaluation per variant, mean over seeds ± std."""
+def accuracy_figure(labels: list[str], trials: list[list], title: str, target: float | None = None,
+                    opts: PlotsConfig | None = None, x_of=None, xlabel: str | None = None):
+    """Validation accuracy (%) at each evaluation per variant, mean over seeds ± std.
+
+    ``plots.splits: [train, val]`` adds training accuracy (the train-test gap): then the dash tells
+    the split (validation solid, training dotted) and colour and marker the variant.
+    """
+    opts = opts or PlotsConfig()
+    splits = list(opts.splits or ["val"])
     fig, axes = _figure()
     ax = axes[0, 0]
     x = x_axis(trials)
+    x_of = x_of or (lambda t: t.metrics[x])
     for i, (label, ts) in enumerate(zip(labels, trials)):
-        curves, steps = [], None
-        for t in ts:
-            acc = t.metrics.get("val_acc")
-            if acc is None:
+        for split in splits:
+            curves, steps = [], None
+            for t in ts:
+                acc = t.metrics.get(f"{split}_acc")
+                if acc is None:
+                    continue
+                ok = np.isfinite(acc)
+                if ok.any():
+                    curves.append(100 * acc[ok])
+                    if steps is None or ok.sum() > len(steps):
+                        steps = x_of(t)[ok]
+            if not curves:
                 continue
-            ok = np.isfinite(acc)
-            if ok.any():
-                curves.append(100 * acc[ok])
-                if steps is None or ok.sum() > len(steps):
-                    steps = t.metrics[x][ok]
-        if not curves:
-            continue
-        mean, std = band(curves)
-        ax.plot(steps[: len(mean)], mean, color=color(i), lw=1.6, marker="." if len(mean) < 60 else None, label=label)
-        if len(curves) > 1:
-            ax.fill_between(steps[: len(mean)], mean - std, mean + std, color=color(i), alpha=0.18, lw=0)
+            mean, std = band(curves)
+            style = series(i, len(mean))
+            name = label
+            if len(splits) > 1:
+                style["linestyle"] = "-" if split == "val" else ":"
+                name = f"{label} ({'validation' if split == 'val' else 'train'})"
+            if len(mean) >= 60:
+                style["marker"] = None
+            ax.plot(steps[: len(mean)], mean, **style, label=name)
+            if len(curves) > 1:
+                ax.fill_between(steps[: len(mean)], mean - std, mean + std, color=color(i), alpha=0.15, lw=0)
     if not ax.lines:   # e.g. a single training example: nothing to validate on
         ax.text(0.5, 0.5, "no validation data", transform=ax.transAxes, ha="center", va="center", color="gray")
     elif target is not None:
         ax.axhline(100 * target, color="black", ls="--", lw=0.8, label=f"target {100 * target:.1f} %")
-    ax.set(xlabel="loss evaluations" if x == "loss_evals" else "step", ylabel="validation accuracy (%)",
-           title=f"{title}: validation accuracy")
-    ax.grid(alpha=0.3)
+    finish_y(ax, "accuracy", opts)
+    what = "validation accuracy" if splits == ["val"] else "accuracy"
+    ax.set(xlabel=xlabel or ("loss evaluations" if x == "loss_evals" else "step"), ylabel=f"{what} (%)",
+           title=f"{title}: {what}")
     if ax.lines:
         ax.legend()
     return fig
@@ -179,8 +199,10 @@ def _path_panel(ax, objective, window, paths, panel_title: str) -> None:
     contour_axes(ax, objective, window, n=160)
     for i, label, t in paths:
         x, y = t.metrics["x"], t.metrics["y"]
-        ax.plot(x, y, "o-" if len(x) <= 100 else "-", color=color(i), ms=2.5, lw=1.1, label=label)
+        ax.plot(x, y, color=color(i), ls=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)] if len(x) <= 100
+                else None, ms=3, lw=1.4, label=label)
         ax.plot(x[:1], y[:1], "s", color="black", ms=4)
     ax.set_title(panel_title)
+    ax.grid(False)
     if len(paths) > 1:
         ax.legend(fontsize="small")

@@ -27,11 +27,13 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import yaml
 
 from optlab.record.rundir import RunDir, format_value, read_metrics
+from optlab.record.status import study_status
 from optlab.record.tuning_stats import TimeToTarget, time_to_target
 
 
@@ -305,6 +307,8 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
                             for v in stats if v.ttt is not None and v.ttt.seeds])
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
+    if manifest.get("status") not in (None, "completed"):   # running, interrupted, failed, died
+        lines += ["", f"Status: {manifest['status']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -343,6 +347,7 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
 def load_compare(path: Path) -> tuple[dict, list[str], list[list[TrialData]]]:
     """(manifest, variant labels, each variant's final trials that exist on disk)."""
     manifest = RunDir(path).read_json("compare.json")
+    manifest["status"] = study_status(manifest)   # "running" with its process gone: died
     labels = [e["label"] for e in manifest["variants"]]
     trials = [[load_trial(path / d) for d in e["trials"] if (path / d / "config.yaml").exists()]
               for e in manifest["variants"]]
@@ -354,29 +359,66 @@ def compare_stats(path: Path) -> tuple[dict, list[VariantStats]]:
     return manifest, [variant_stats(label, t, manifest.get("target")) for label, t in zip(labels, trials)]
 
 
-def render_compare(path: Path, quiet: bool = False) -> None:
-    """(Re)write results.md, results.csv and the plots of a comparison from its files.
+def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (), files: bool = True) -> None:
+    """(Re)write results.md, results.csv, the figures and report.html of a comparison from its files.
 
     ``quiet``: best effort (after an interruption): skip whatever cannot be rendered.
+    ``overrides``: ``plots.*`` settings for this rendering; ``files=False``: only report.html.
     """
     from optlab.record import budget_report, compare_plots
+    from optlab.record.chart_data import compare_charts
+    from optlab.record.figure_set import FigureSet
+    from optlab.record.plot_options import plot_options
+    from optlab.record.style import styled
 
     path = Path(path)
     rd = RunDir(path)
     try:
+        opts = plot_options(path, overrides)
         manifest, labels, trials = load_compare(path)
         stats = [variant_stats(label, t, manifest.get("target")) for label, t in zip(labels, trials)]
-        rd.write_text("results.md", results_markdown(path, manifest, stats))
-        rd.write_text("results.csv", results_csv(manifest, stats))
+        if files:
+            rd.write_text("results.md", results_markdown(path, manifest, stats))
+            rd.write_text("results.csv", results_csv(manifest, stats))
         title = f"{manifest.get('name', path.name)}, by {manifest['varied']}"
         surface = any(v.surface for v in stats)
-        rd.write_figure("loss.png", compare_plots.loss_figure(labels, trials, title, smoothed=not surface))
-        if surface:
-            if any(t.metrics.get("x") is not None for ts in trials for t in ts):
-                rd.write_figure("trajectories.png", compare_plots.trajectories_figure(labels, trials, title))
-        else:
-            rd.write_figure("accuracy.png", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target")))
-        budget_report.render_compare_budget(rd, manifest)
+        x_of, xlabel = _x_axis(trials, opts)
+        figures = FigureSet(rd, opts, files=files)
+        with styled():
+            figures.add("loss", compare_plots.loss_figure(labels, trials, title, smoothed=not surface, opts=opts,
+                                                          x_of=x_of, xlabel=xlabel),
+                        "f along each path" if surface else "training loss: mean over seeds of the smoothed "
+                                                            "curve, ±1 std band, raw mean faint")
+            if surface:
+                if any(t.metrics.get("x") is not None for ts in trials for t in ts):
+                    figures.add("trajectories", compare_plots.trajectories_figure(labels, trials, title),
+                                "each optimizer's path on the contours")
+            else:
+                figures.add("accuracy", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target"),
+                                                                      opts=opts, x_of=x_of, xlabel=xlabel),
+                            "accuracy at each evaluation, mean over seeds ±1 std")
+        charts = compare_charts(labels, trials, xlabel, opts, x_of)
+        from optlab.record.html_report import compare_page
+
+        tune = (*tune_table(manifest, path), grid_edge_notes(manifest)) if manifest.get("tune") else None
+        rd.write_text("report.html", compare_page(path, manifest, table(manifest, stats), tune,
+                                                  [v.statuses for v in stats], figures.items, charts))
+        if files:   # with --tune: each variant's tuning-budget curve (budget.png, budget.csv, results.md)
+            budget_report.render_compare_budget(rd, manifest)
     except Exception:
         if not quiet:
             raise
+
+
+def _x_axis(trials: list[list[TrialData]], opts):
+    """(x of a trial's metrics rows, axis label) under plots.x; the comparison's own default."""
+    from optlab.record.compare_plots import x_axis
+    from optlab.record.plot_options import examples_per_step, x_values
+
+    default = x_axis(trials)
+    first = next((t for ts in trials for t in ts if len(t.metrics.get("step", []))), None)
+    label = x_values(first.metrics, opts, default, examples_per_step(first.config, first.summary))[1] if first else default
+
+    def x_of(t: TrialData):
+        return x_values(t.metrics, opts, default, examples_per_step(t.config, t.summary))[0]
+    return x_of, label

@@ -1,6 +1,9 @@
 """Figures and summary lines of the training techniques and diagnostics, drawn from a run
 directory's files only (like optlab.record.run_report, which calls :func:`render_diagnostics`).
 
+Each figure goes to a FigureSet (optlab.record.figure_set): a file in ``plots.format`` and the run's
+report.html.
+
 - ``lr.png``: the learning rate of every step, when it changes (a schedule, warmup, plateau);
 - ``update_ratios.png``: each weight matrix's update/weight ratio against the step, log scale,
   with CS231n's 1e-3 marked (from diagnostics.csv);
@@ -20,22 +23,22 @@ from pathlib import Path
 import numpy as np
 
 from optlab.record.rundir import RunDir, read_metrics
+from optlab.record.style import LINESTYLES, MARKERS, color
 
 HEALTHY_RATIO = 1e-3   # CS231n: updates about 1e-3 of the weights
 MAX_HISTOGRAM_ROWS = 6
 
 
-def lr_figure(step: np.ndarray, lr: np.ndarray, title: str):
+def lr_figure(x: np.ndarray, lr: np.ndarray, title: str, step: np.ndarray | None = None, xlabel: str = "step"):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 3.2), layout="constrained")
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
     ax = fig.add_subplot()
-    ok = np.isfinite(lr) & (step > 0)
-    ax.plot(step[ok], lr[ok], color="tab:purple")
+    ok = np.isfinite(lr) & ((x if step is None else step) > 0)   # step 0 takes no step
+    ax.plot(x[ok], lr[ok], color=color(4))
     if ok.any() and lr[ok].min() > 0 and lr[ok].max() / lr[ok].min() > 20:
         ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="learning rate", title=title)
-    ax.grid(alpha=0.3)
+    ax.set(xlabel=xlabel, ylabel="learning rate", title=title)
     return fig
 
 
@@ -49,7 +52,9 @@ def update_ratio_figure(table: dict[str, list[float]], title: str):
         v = np.asarray(values)
         ok = np.isfinite(v) & (v > 0)
         if name != "step" and ok.any():
-            ax.plot(step[ok], v[ok], marker="." if ok.sum() < 60 else None, label=name.removesuffix(".W"))
+            k = len(ax.lines)
+            ax.plot(step[ok], v[ok], color=color(k), ls=LINESTYLES[k % len(LINESTYLES)],
+                    marker=MARKERS[k % len(MARKERS)] if ok.sum() < 60 else None, ms=4, label=name.removesuffix(".W"))
     ax.axhline(HEALTHY_RATIO, color="0.4", ls="--", lw=1, label="1e-3 (CS231n)")
     ax.set_yscale("log")
     ax.set(xlabel="step", ylabel="||update|| / ||W||", title=title)
@@ -66,7 +71,7 @@ def activations_figure(records: list[dict], title: str):
         pick = np.linspace(0, len(records) - 1, MAX_HISTOGRAM_ROWS).round().astype(int)
         records = [records[i] for i in pick]
     layers = list(records[0]["layers"])
-    width, height = 2.2 * len(layers) + 0.8, 1.9 * len(records) + 0.9
+    width, height = max(2.2 * len(layers) + 0.8, 5.5), 1.9 * len(records) + 0.9   # >= 5.5 in: room for the title
     # a fixed layout, in inches: constrained layout would double the time of a many-panel figure
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, bottom=0.35 / height, top=1 - 0.75 / height,
@@ -75,7 +80,7 @@ def activations_figure(records: list[dict], title: str):
     for r, record in enumerate(records):
         for c, name in enumerate(layers):
             h, ax = record["layers"][name], axes[r][c]
-            ax.stairs(h["counts"], h["edges"], fill=True, color="tab:blue", alpha=0.8)
+            ax.stairs(h["counts"], h["edges"], fill=True, color=color(0), alpha=0.8)
             label = f"{name}: " if r == 0 else ""
             label += f"std {h['std']:.2g}"
             if h["kind"] == "ReLU":   # the zeros are counted apart: they would dwarf the rest
@@ -88,26 +93,35 @@ def activations_figure(records: list[dict], title: str):
     return fig
 
 
-def render_diagnostics(path: Path, metrics: dict[str, np.ndarray]) -> None:
-    """Write whichever of lr.png, update_ratios.png, activations.png the run has data for."""
+def render_diagnostics(path: Path, metrics: dict[str, np.ndarray], figures, x: np.ndarray | None = None,
+                       xlabel: str = "step") -> None:
+    """Add whichever of lr, update_ratios, activations the run has data for to ``figures``
+    (optlab.record.figure_set.FigureSet); ``x``: the x of each metrics row (plots.x)."""
     rd = RunDir(path)
     name = rd.path.name
     lr = metrics.get("lr")
     if lr is not None:
         ok = np.isfinite(lr)
         if ok.any() and np.ptp(lr[ok]) > 0:
-            rd.write_figure("lr.png", lr_figure(metrics["step"], lr, f"{name}: learning rate"))
+            figures.add("lr", lr_figure(metrics["step"] if x is None else x, lr, f"{name}: learning rate",
+                                        metrics["step"], xlabel), "the learning rate of every step")
     if (rd.path / "diagnostics.csv").is_file():
         table = read_metrics(rd.path / "diagnostics.csv")
         if table["step"]:
-            rd.write_figure("update_ratios.png", update_ratio_figure(table, f"{name}: update / weight ratio"))
+            figures.add("update_ratios", update_ratio_figure(table, f"{name}: update / weight ratio"),
+                        "each weight matrix's update / weight ratio (CS231n: about 1e-3 is healthy)")
     if (rd.path / "activations.json").is_file():
         records = rd.read_json("activations.json")["records"]
         if records:
-            rd.write_figure("activations.png", activations_figure(records, f"{name}: hidden activations"))
-    from optlab.record.landscape_report import render_sharpness
+            figures.add("activations", activations_figure(records, f"{name}: hidden activations"),
+                        "histograms of each hidden layer's activations")
+    if (rd.path / "sharpness.csv").is_file():   # diagnostics.sharpness_every (optlab.record.landscape_report)
+        from optlab.record.landscape_report import read_sharpness, sharpness_figure
 
-    render_sharpness(rd.path)
+        table = read_sharpness(rd.path / "sharpness.csv")
+        if len(table["step"]):
+            figures.add("sharpness", sharpness_figure(table, f"{name}: sharpness"),
+                        "the sharpness (largest Hessian eigenvalue) against the learning rate's stability threshold")
 
 
 def _pct(value: float | None) -> str:

@@ -2,11 +2,17 @@
 
 Each function returns a ``Figure`` (matplotlib's object API, no pyplot state, headless) for a
 report module to write; none reads or writes files, so run, comparison and sweep reports share them.
+They take the plot controls (``plots``: x-axis, y scale and limits, smoothing;
+optlab.record.plot_options) and are drawn in optlab's style (optlab.record.style.styled).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from optlab.config.schema import PlotsConfig
+from optlab.record.plot_options import finish_y, window
+from optlab.record.style import FAINT, MARKERS, color
 
 DISPLAY_LIMIT = 1e100  # larger losses are clipped in plots (the CSV keeps the true values)
 SPLIT_LABELS = {"train": "train", "val": "validation", "test": "test"}
@@ -42,54 +48,53 @@ def new_figure():
     return fig, fig.add_subplot()
 
 
-def loss_figure(step: np.ndarray, loss: np.ndarray, title: str):
-    """Raw mini-batch loss (faint) and its smoothed curve against the step."""
+def loss_figure(x: np.ndarray, loss: np.ndarray, title: str, opts: PlotsConfig, xlabel: str = "step"):
+    """Raw mini-batch loss (faint) and its smoothed curve (``plots.smooth``; 1: raw only)."""
     fig, ax = new_figure()
     ok = np.isfinite(loss)
-    step, loss = step[ok], loss[ok]
+    x, loss = x[ok], loss[ok]
     if len(loss) and np.abs(loss).max() > DISPLAY_LIMIT:  # a diverging run: matplotlib cannot tick 1e300
         loss = np.clip(loss, -DISPLAY_LIMIT, DISPLAY_LIMIT)
         title += f" (clipped at {DISPLAY_LIMIT:.0e})"
-    ax.plot(step, loss, color="tab:blue", alpha=0.25, lw=0.8, label="mini-batch loss")
-    window = max(11, (len(loss) // 100) | 1)  # about 1 % of the run, odd
-    ax.plot(step, smooth(loss, window), color="tab:blue", lw=1.8, label=f"smoothed ({window} steps)")
-    if len(loss) and loss.min() > 0 and loss.max() / loss.min() > 50:
-        ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="loss", title=title)
-    ax.grid(alpha=0.3)
+    w = window(len(loss), opts)
+    if w > 1:
+        ax.plot(x, loss, color=color(0), alpha=0.25, lw=0.8, label="mini-batch loss")
+        ax.plot(x, smooth(loss, w), color=color(0), label=f"smoothed ({w} points)")
+    else:
+        ax.plot(x, loss, color=color(0), lw=1.2, label="mini-batch loss")
+    finish_y(ax, "loss", opts, loss)
+    ax.set(xlabel=xlabel, ylabel="loss", title=title)
     ax.legend()
     return fig
 
 
-def search_loss_figure(evals: np.ndarray, loss: np.ndarray, best: np.ndarray, title: str):
-    """A random or local search: each candidate's loss (dots) and the best so far, vs loss evaluations."""
+def search_loss_figure(x: np.ndarray, loss: np.ndarray, best: np.ndarray, title: str, opts: PlotsConfig,
+                       xlabel: str = "loss evaluations"):
+    """A random or local search: each candidate's loss (dots) and the best so far."""
     fig, ax = new_figure()
     ok, kept = np.isfinite(loss), np.isfinite(best)
     shown = np.clip(loss[ok], -DISPLAY_LIMIT, DISPLAY_LIMIT)
-    ax.plot(evals[ok], shown, ".", color="tab:gray", alpha=0.35, ms=3, label="candidate")
-    ax.step(evals[kept], best[kept], where="post", color="tab:blue", lw=1.8, label="best so far")
-    values = np.r_[shown, best[kept]]
-    if len(values) and values.min() > 0 and values.max() / values.min() > 50:
-        ax.set_yscale("log")
-    ax.set(xlabel="loss evaluations", ylabel="loss", title=title)
-    ax.grid(alpha=0.3)
+    ax.plot(x[ok], shown, ".", color=FAINT, alpha=0.5, ms=3, label="candidate")
+    ax.step(x[kept], best[kept], where="post", color=color(0), label="best so far")
+    finish_y(ax, "loss", opts, np.r_[shown, best[kept]])
+    ax.set(xlabel=xlabel, ylabel="loss", title=title)
     ax.legend()
     return fig
 
 
-def accuracy_figure(metrics: dict[str, np.ndarray], title: str, val_label: str = SPLIT_LABELS["val"],
-                    x: str = "step"):
-    """Train and validation accuracy at each evaluation, against ``x`` (a metrics column)."""
+def accuracy_figure(metrics: dict[str, np.ndarray], x: np.ndarray, title: str, opts: PlotsConfig,
+                    val_label: str = SPLIT_LABELS["val"], xlabel: str = "step"):
+    """Train (dashed) and validation (solid) accuracy at each evaluation (``plots.splits``)."""
     fig, ax = new_figure()
     labels = {**SPLIT_LABELS, "val": val_label}
-    for split, style in (("train", "--"), ("val", "-")):
+    for k, split in enumerate(opts.splits or ("train", "val")):
         acc = metrics[f"{split}_acc"]
         ok = np.isfinite(acc)
         if ok.any():
-            ax.plot(metrics[x][ok], 100 * acc[ok], style, marker="." if ok.sum() < 60 else None,
-                    label=labels[split])
-    ax.set(xlabel=x.replace("_evals", " evaluations"), ylabel="accuracy (%)", title=title)
-    ax.grid(alpha=0.3)
+            ax.plot(x[ok], 100 * acc[ok], "--" if split == "train" else "-", color=color(1 if split == "train" else 0),
+                    marker=MARKERS[k] if ok.sum() < 60 else None, ms=4, label=labels[split])
+    finish_y(ax, "accuracy", opts)
+    ax.set(xlabel=xlabel, ylabel="accuracy (%)", title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     return fig
@@ -108,7 +113,7 @@ def contour_axes(ax, objective, window: tuple[float, float, float, float], n: in
         levels = np.linspace(Z.min(), Z.max(), 20)
     ax.contour(X, Y, Z, levels=levels, colors="0.6", linewidths=0.6)   # one grey: every level visible
     if objective.minimum is not None:
-        ax.plot(*objective.minimum, "+", color="black", ms=10, mew=1.5)
+        ax.plot(*objective.minimum, "+", color="black", ms=12, mew=2)
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y")
 
 
@@ -118,20 +123,19 @@ def path_figure(objective, xs: np.ndarray, ys: np.ndarray, title: str):
 
     fig, ax = new_figure()
     contour_axes(ax, objective, view_window(objective, xs, ys))
-    ax.plot(xs, ys, "o-" if len(xs) <= 100 else "-", color="tab:red", ms=3, lw=1.2)
-    ax.plot(xs[:1], ys[:1], "s", color="tab:red", ms=6, label="start")
+    ax.plot(xs, ys, "o-" if len(xs) <= 100 else "-", color=color(1), ms=3, lw=1.2)
+    ax.plot(xs[:1], ys[:1], "s", color=color(1), ms=6, label="start")
     ax.set_title(title)
+    ax.grid(False)
     ax.legend(loc="upper right")
     return fig
 
 
-def surface_loss_figure(step: np.ndarray, f: np.ndarray, title: str):
+def surface_loss_figure(x: np.ndarray, f: np.ndarray, title: str, opts: PlotsConfig, xlabel: str = "step"):
     """f at each point of the path (deterministic: nothing to smooth)."""
     fig, ax = new_figure()
     ok = np.isfinite(f)
-    ax.plot(step[ok], f[ok], ".-", color="tab:blue")
-    if ok.any() and f[ok].min() > 0 and f[ok].max() / f[ok].min() > 50:
-        ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="f(x, y)", title=title)
-    ax.grid(alpha=0.3)
+    ax.plot(x[ok], f[ok], ".-", color=color(0))
+    finish_y(ax, "loss", opts, f[ok])
+    ax.set(xlabel=xlabel, ylabel="f(x, y)", title=title)
     return fig

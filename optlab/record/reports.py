@@ -5,28 +5,60 @@ from its files alone. The one place that knows every kind of directory, by the f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
+from optlab.record import guard
 from optlab.record.run_report import render_run
 from optlab.record.rundir import RunDir
+from optlab.record.status import run_status
+
+
+def tidy(path: Path) -> list[str]:
+    """Remove what atomic writes cut by a kill left in a run directory (``.<name>.<random>.tmp``),
+    unless a writer is at work in it (its lock is held, or it says running): those are live."""
+    path = Path(path)
+    if (path / guard.LOCK_NAME).is_file():
+        lock = guard.WriterLock(path)
+        try:
+            lock.acquire(note=False)
+        except guard.Busy:
+            return []
+        try:
+            return guard.remove_stale_temps(path)
+        finally:
+            lock.release()
+    if (path / "meta.json").is_file() and run_status(path) == "running":
+        return []
+    return guard.remove_stale_temps(path)
+
+
+def _render_run(path: Path, **options) -> None:
+    tidy(path)
+    render_run(path, **options)
 
 
 class NotARunDirectory(ValueError):
     """Neither a run directory (metrics.csv) nor a comparison (compare.json)."""
 
 
-def render_directory(path: Path) -> str:
+def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool = False) -> str:
     """Re-render a run directory, a comparison or a sweep (and each of its trials) from its files.
 
-    Returns "run", "compare" or "sweep"; raises NotARunDirectory for anything else.
+    ``overrides``: ``plots.*`` settings for this rendering (optlab.record.plot_options), applied
+    to the trials too; ``html_only``: rewrite only the report.html pages, leaving figure files and
+    tables as they are. Returns "run", "compare" or "sweep"; raises NotARunDirectory for anything
+    else (and optlab.config.loading.ConfigError for a bad override).
     """
     path = Path(path)
+    overrides = list(overrides)
+    files = not html_only
     if (path / "sweep.json").is_file():
         from optlab.record.sweep_report import render_sweep
 
         for trial in RunDir(path).read_json("sweep.json")["trials"]:
             if (path / trial["dir"] / "metrics.csv").is_file():
-                render_run(path / trial["dir"])
-        render_sweep(path)
+                _render_run(path / trial["dir"], overrides=overrides, files=files)
+        render_sweep(path, overrides=overrides, files=files)
         return "sweep"
     if (path / "compare.json").is_file():
         from optlab.record.compare_report import render_compare
@@ -35,11 +67,11 @@ def render_directory(path: Path) -> str:
         for entry in manifest["variants"]:
             for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
                 if (path / name / "metrics.csv").is_file():
-                    render_run(path / name)
-        render_compare(path)
+                    _render_run(path / name, overrides=overrides, files=files)
+        render_compare(path, overrides=overrides, files=files)
         return "compare"
     if (path / "metrics.csv").is_file():
-        render_run(path)
+        _render_run(path, overrides=overrides, files=files)
         from optlab.record.landscape_report import render_landscape
 
         render_landscape(path)   # landscape/: the figures of `optlab landscape`, from their saved values

@@ -1,7 +1,7 @@
 """The report of one run, rendered only from the files in its run directory.
 
 ``render_run(path)`` reads ``metrics.csv`` and ``summary.json`` and writes ``loss.png``,
-``accuracy.png`` and ``results.md`` (through :class:`optlab.record.rundir.RunDir`), and the figures of
+``accuracy.png``, ``results.md`` and ``report.html`` (optlab.record.html_report) (through :class:`optlab.record.rundir.RunDir`), and the figures of
 the diagnostics the run recorded (optlab.record.diagnostics_plots), so a report can be rebuilt later
 without training. A random or local search (its metrics have ``best_loss``) is plotted against
 loss evaluations, its budget: every candidate's loss and the best so far. A surface run
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
+from optlab.record.chart_data import run_charts
 from optlab.record.diagnostics_plots import render_diagnostics, technique_facts
+from optlab.record.figure_set import FigureSet
 from optlab.record.figures import (
     SPLIT_LABELS,
     accuracy_figure,
@@ -25,7 +28,11 @@ from optlab.record.figures import (
     search_loss_figure,
     surface_loss_figure,
 )
+from optlab.record.html_report import run_page
+from optlab.record.plot_options import examples_per_step, plot_options, x_values
 from optlab.record.rundir import RunDir, read_metrics
+from optlab.record.status import run_status
+from optlab.record.style import styled
 
 
 def val_label(summary: dict | None) -> str:
@@ -123,34 +130,72 @@ def results_markdown(name: str, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def render_run(path: Path, quiet: bool = False) -> None:
-    """(Re)write loss.png, accuracy.png and results.md from a run directory's files.
+def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), files: bool = True) -> None:
+    """(Re)write the figures, results.md and report.html of a run directory from its files.
 
-    ``quiet``: best effort (used after a failure): skip whatever cannot be rendered.
+    ``quiet``: best effort (used after a failure): skip whatever cannot be rendered. ``overrides``:
+    ``plots.*`` settings for this rendering (optlab.record.plot_options). ``files=False``: only
+    report.html (the figure files and results.md are left as they are). A comparison or sweep
+    calls this for each trial, so every trial has its own page.
     """
     rd = RunDir(path)
     try:
-        m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
-        name = rd.path.name
-        summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
-        if "best_loss" in m:   # a random or local search
-            rd.write_figure("loss.png", search_loss_figure(m["loss_evals"], m["loss"], m["best_loss"],
-                                                           f"{name}: loss of each candidate"))
-            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy of the best", val_label(summary),
-                                                            x="loss_evals"))
-        elif "x" in m:   # a surface run: its path
-            objective = run_objective(rd.path)
-            rd.write_figure("loss.png", surface_loss_figure(m["step"], m["loss"], f"{name}: f along the path"))
-            rd.write_figure("path.png", path_figure(objective, m["x"], m["y"], f"{name}: f = {objective.formula}"))
-        else:
-            rd.write_figure("loss.png", loss_figure(m["step"], m["loss"], f"{name}: training loss"))
-            rd.write_figure("accuracy.png", accuracy_figure(m, f"{name}: accuracy", val_label(summary)))
-            render_diagnostics(rd.path, m)
-        if summary is not None:
-            rd.write_text("results.md", results_markdown(name, summary))
+        opts = plot_options(rd.path, overrides)
+        figures = FigureSet(rd, opts, files=files)
+        try:
+            with styled():
+                summary, charts = _draw(rd, opts, figures)
+        except Exception:   # e.g. a run that failed before its first row: the page still says so
+            if not quiet:
+                raise
+            summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
+            charts = []
+        if summary is not None and files:
+            rd.write_text("results.md", results_markdown(rd.path.name, summary))
+        accuracy = accuracy_rows(summary) if summary and "accuracy" in summary else None
+        rd.write_text("report.html", run_page(rd.path, run_status(rd.path), summary, accuracy,
+                                              facts(summary) if summary else [], figures.items, charts))
     except Exception:
         if not quiet:
             raise
+
+
+def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]]:
+    """Draw the run's figures into ``figures``; returns its summary (None while it has none) and
+    the data of the page's interactive curves."""
+    m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
+    name = rd.path.name
+    summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
+    config = _config(rd.path)
+    if "best_loss" in m:   # a random or local search
+        x, xlabel = x_values(m, opts, "loss_evals", examples_per_step(config, summary))
+        figures.add("loss", search_loss_figure(x, m["loss"], m["best_loss"], f"{name}: loss of each candidate",
+                                               opts, xlabel), "each candidate's loss and the best so far")
+        figures.add("accuracy", accuracy_figure(m, x, f"{name}: accuracy of the best", opts, val_label(summary),
+                                                xlabel), "accuracy of the best weights so far")
+    elif "x" in m:   # a surface run: its path
+        objective = run_objective(rd.path)
+        x, xlabel = x_values(m, opts, "step")
+        figures.add("loss", surface_loss_figure(x, m["loss"], f"{name}: f along the path", opts, xlabel),
+                    "f(x, y) at each point of the path")
+        figures.add("path", path_figure(objective, m["x"], m["y"], f"{name}: f = {objective.formula}"),
+                    "the path on the contours of f (start: square; minimum: cross)")
+    else:
+        x, xlabel = x_values(m, opts, "step", examples_per_step(config, summary))
+        figures.add("loss", loss_figure(x, m["loss"], f"{name}: training loss", opts, xlabel),
+                    "mini-batch loss, raw and smoothed")
+        figures.add("accuracy", accuracy_figure(m, x, f"{name}: accuracy", opts, val_label(summary), xlabel),
+                    "accuracy at each evaluation")
+        render_diagnostics(rd.path, m, figures, x, xlabel)
+        return summary, run_charts(m, x, xlabel, opts, val_label(summary))
+    return summary, []
+
+
+def _config(path: Path) -> dict:
+    import yaml
+
+    config = Path(path) / "config.yaml"
+    return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config.is_file() else {}
 
 
 def run_objective(path: Path):

@@ -20,10 +20,14 @@ Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 - ``summary.json``  final and peak values (written at the end, whatever the end was);
 - ``loss.png``, ``accuracy.png`` (``path.png`` for a surface), ``results.md`` (and ``lr.png``,
   ``update_ratios.png``, ``activations.png`` when there is something to show)  rendered from the
-  files above by :mod:`optlab.record.run_report`.
+  files above by :mod:`optlab.record.run_report` (``.svg`` / ``.pdf`` with ``plots.format``), and
+  ``report.html``, all of it on one offline page (:mod:`optlab.record.html_report`);
+- ``events.out.tfevents.*``  TensorBoard's copy of the metrics, with ``logging.tensorboard``
+  (:mod:`optlab.record.tensorboard`).
 
 Whole files are written atomically (temporary file in the same directory, then ``os.replace``),
-so a crash never leaves a half-written JSON or PNG.
+so a crash never leaves a half-written JSON or PNG. One process writes a run directory at a time
+(``.lock``), and no file is read or written through a symbolic link (:mod:`optlab.record.guard`).
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import optlab
+from optlab.record import guard
 
 # loss_evals: forward passes over the examples used so far (optlab.training.budget), the x-axis that puts
 # every search strategy on one scale.
@@ -58,8 +63,8 @@ SURFACE_COLUMNS = ["step", "loss", "lr", "x", "y", "time"]
 # Columns that depend on the clock; everything else is identical for the same config and seed.
 WALL_CLOCK_COLUMNS = ["time"]
 
+MAX_JSON_BYTES = 64 * 1024 * 1024   # meta.json, summary.json, a sweep's manifest: far less in practice
 HEARTBEAT_S = 5.0     # seconds between heartbeats written to meta.json while a run trains
-STALE_AFTER_S = 600.0  # a "running" run whose heartbeat is older than this is taken to have died
 
 
 class RunDirError(Exception):
@@ -107,6 +112,29 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def config_comment(path: str | Path | None) -> str | None:
+    """The comment opening a config file (a shipped config states its question, source and command
+    there), or None; kept in meta.json for report.html."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if path else []
+    except OSError:
+        return None
+    out = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        out.append(line[1:].strip())
+    return "\n".join(out).strip() or None
+
+
+def _question(command: Iterable[str]) -> str | None:
+    """The opening comment of the config file named on the command line."""
+    for arg in map(str, command):
+        if arg.endswith((".yaml", ".yml")) and Path(arg).is_file():
+            return config_comment(arg)
+    return None
+
+
 def format_value(value: Any) -> str:
     """CSV cell: floats by ``repr`` (shortest round-trip form), None as empty."""
     if value is None:
@@ -122,10 +150,12 @@ class MetricsWriter:
     ``append=True`` continues an existing file (a resumed run) instead of starting a new one.
     """
 
-    def __init__(self, path: Path, columns: list[str], append: bool = False) -> None:
+    def __init__(self, path: Path, columns: list[str], append: bool = False,
+                 listeners: Iterable[Callable[[dict[str, Any]], None]] = ()) -> None:
         self.columns = columns
+        self._listeners = list(listeners)
         self._known = frozenset(columns)
-        self._fh = open(path, "a" if append else "w", newline="", encoding="utf-8")
+        self._fh = guard.open_append(path, fresh=not append)   # never through a planted link
         if not append:
             self._fh.write(",".join(columns) + "\n")
             self._fh.flush()
@@ -135,6 +165,8 @@ class MetricsWriter:
             raise KeyError(f"metrics columns not declared: {sorted(set(row) - self._known)}")
         self._fh.write(",".join(map(format_value, map(row.get, self.columns))) + "\n")
         self._fh.flush()
+        for listener in self._listeners:   # e.g. TensorBoard (optlab.record.tensorboard)
+            listener(row)
 
     def close(self) -> None:
         self._fh.close()
@@ -148,7 +180,7 @@ def _complete_rows(text: str) -> tuple[str, list[str]]:
 
 def read_metrics(path: Path) -> dict[str, list[float]]:
     """metrics.csv as columns of floats (NaN for empty cells)."""
-    header_line, lines = _complete_rows(Path(path).read_text(encoding="utf-8"))
+    header_line, lines = _complete_rows(guard.read_bytes(Path(path)).decode("utf-8"))
     rows = list(csv.reader([header_line, *lines]))
     header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
     return {name: [float(r[i]) if r[i] else math.nan for r in body] for i, name in enumerate(header)}
@@ -159,6 +191,11 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+
+    def listen(self, name: str, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every row written to the table ``name`` (metrics.csv) to ``listener``."""
+        self._listeners.setdefault(name, []).append(listener)
 
     @classmethod
     def create(cls, root: Path, name: str, stamp: bool = True) -> RunDir:
@@ -196,11 +233,30 @@ class RunDir:
         return self.write_text(name, json.dumps(_json_safe(obj), indent=2) + "\n")
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        return json.loads(guard.read_bytes(self.path / name, limit=MAX_JSON_BYTES).decode("utf-8"))
+
+    def read_bytes(self, name: str) -> bytes:
+        """A file's bytes, never through a link (optlab.record.guard.read_bytes)."""
+        return guard.read_bytes(self.path / name)
+
+    def lock(self) -> guard.WriterLock:
+        """The directory's writer lock (:class:`optlab.record.guard.WriterLock`), not yet taken."""
+        return guard.WriterLock(self.path)
+
+    def remove_stale_temps(self) -> list[str]:
+        """Delete leftovers of atomic writes cut by a kill; call it holding :meth:`lock`."""
+        return guard.remove_stale_temps(self.path)
+
+    def read_text(self, name: str) -> str:
+        return (self.path / name).read_text(encoding="utf-8")
 
     def write_figure(self, name: str, fig: Any) -> Path:
+        """A matplotlib figure in the format its name ends with (png, svg, pdf); vector files
+        carry no date, so the same figure gives the same bytes."""
+        fmt = Path(name).suffix.lstrip(".").lower()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}[fmt]
+        fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)
         atomic_write_bytes(self.path / name, buf.getvalue())
         return self.path / name
 
@@ -208,7 +264,7 @@ class RunDir:
     def metrics(self, columns: list[str] = METRIC_COLUMNS, append: bool = False,
                 name: str = "metrics.csv") -> MetricsWriter:
         """A writer of rows by step: metrics.csv, or another such table (``diagnostics.csv``)."""
-        return MetricsWriter(self.path / name, columns, append=append)
+        return MetricsWriter(self.path / name, columns, append=append, listeners=self._listeners.get(name, ()))
 
     def truncate_metrics(self, last_step: int, name: str = "metrics.csv") -> None:
         """Keep the header and the rows up to ``last_step`` (atomically), for a resumed run.
@@ -216,7 +272,7 @@ class RunDir:
         Rows past the checkpoint were written after it and will be written again by the resumed
         run; a row cut short by a kill is dropped. ``name``: any table whose first column is the step.
         """
-        header, rows = _complete_rows((self.path / name).read_text(encoding="utf-8"))
+        header, rows = _complete_rows(guard.read_bytes(self.path / name).decode("utf-8"))
         n = len(header.split(","))
         keep = [r for r in rows if len(r.split(",")) == n and int(r.split(",", 1)[0]) <= last_step]
         self.write_text(name, "\n".join([header, *keep]) + "\n")
@@ -234,6 +290,7 @@ class RunDir:
             "host": platform.node(),
             "git_commit": _git_commit(Path.cwd()),
             "command": list(command if command is not None else sys.argv),
+            "question": _question(command if command is not None else sys.argv),
             "pid": os.getpid(),
             "heartbeat": _now(),
         })
@@ -286,72 +343,3 @@ def check_space(root: Path, needed: int) -> None:
     if free < needed:
         raise RunDirError(f"not enough free space under {root}: the run needs about {needed / 1e6:.1f} MB, "
                           f"{free / 1e6:.1f} MB are free")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # exists, owned by someone else
-        return True
-    return True
-
-
-def run_status(path: Path, now: datetime | None = None, stale_after: float = STALE_AFTER_S) -> str:
-    """A run's status as meta.json records it, except that a run which says ``running`` but
-    cannot be is ``died`` (killed with SIGKILL, out of memory, power cut).
-
-    A ``running`` run has died when it was started on this host and its pid is gone, or when its
-    heartbeat (refreshed every :data:`HEARTBEAT_S` seconds while training) is older than
-    ``stale_after`` seconds — the only test possible for a run from another host, and the one
-    that catches a reused pid.
-    """
-    meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
-    status = meta.get("status", "unknown")
-    if status != "running":
-        return status
-    pid, host = meta.get("pid"), meta.get("host")
-    if pid is not None and host == platform.node() and not _pid_alive(int(pid)):
-        return "died"
-    beat = meta.get("heartbeat") or meta.get("started")
-    if beat is not None:
-        age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
-        if age > stale_after:
-            return "died"
-    return "running"
-
-
-# -------------------------------------------------------------------------------------------------
-# a run directory as bytes: trained on a cluster worker, written on the driver's disk
-# -------------------------------------------------------------------------------------------------
-def pack_run(path: Path) -> dict[str, bytes]:
-    """Every file of a run directory (relative name -> bytes), to send to another machine."""
-    path = Path(path)
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def land_run(path: Path, files: dict[str, bytes]) -> None:
-    """Make ``path`` hold exactly ``files`` (pack_run's), atomically: written and synced in a
-    hidden sibling directory, then renamed into place; a directory already there (a trial being
-    resumed) is swapped out and removed only once the new one is in place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.landing-")).resolve()
-    try:
-        for name, data in files.items():
-            target = new / name
-            if new not in target.resolve().parents:
-                raise ValueError(f"refusing to write {name!r} outside the run directory")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(target, data)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-            os.replace(path, old / path.name)
-            os.replace(new, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(new, path)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise

@@ -25,15 +25,19 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from optlab.config.loading import value_text
+from optlab.config.schema import PlotsConfig
 from optlab.record import budget_report
 from optlab.record.compare_report import TrialData, load_trial
+from optlab.record.plot_options import examples_per_step, x_values
 from optlab.record.rundir import RunDir, format_value
 from optlab.record.scores import tune_score
+from optlab.record.status import study_status
+from optlab.record.style import MARKERS, color
 
 BEST_CURVES = 20          # DLFS plots the best 20 trials
 
@@ -61,6 +65,7 @@ def leaderboard(path: Path) -> tuple[dict, list[Entry]]:
     """(manifest, trials best first); trials never started are left out."""
     path = Path(path)
     manifest = RunDir(path).read_json("sweep.json")
+    manifest["status"] = study_status(manifest)   # "running" with its process gone: died
     keys = [p["key"] for p in manifest["params"]]   # a key a trial did not use (optimizer.momentum for adam): None
     entries = [Entry(t["index"], Path(t["dir"]).name, {k: t["values"].get(k) for k in keys}, load_trial(path / t["dir"]),
                      tune_score(path / t["dir"])) for t in manifest["trials"]
@@ -143,11 +148,12 @@ def _categorical(key: str, entries: list[Entry]) -> bool:
                    for e in entries if e.values[key] is not None)
 
 
-def scatter_figure(manifest: dict, entries: list[Entry], title: str):
+def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: PlotsConfig | None = None):
     """A panel per swept parameter; with two or more parameters, the points are coloured by the
     first choice parameter (e.g. batch norm on / off against the weight scale, DLFS fig. 6-18)."""
     from matplotlib.figure import Figure
 
+    opts = opts or PlotsConfig()
     params = manifest["params"]
     fig = Figure(figsize=(4.2 * len(params) + 0.4, 3.8), layout="constrained")
     axes = fig.subplots(1, len(params), squeeze=False)[0]
@@ -172,13 +178,13 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str):
         for g, group in enumerate(groups):
             members = used([e for e in done if hue is None or show(e.values[hue]) == group])
             label = "completed" if hue is None else f"{hue} = {group}"
-            ax.scatter(x_of(members), [100 * e.acc("val") for e in members], s=18, alpha=0.75,
-                       color=f"C{g}", label=label)
+            ax.scatter(x_of(members), [100 * e.acc("val") for e in members], s=24, alpha=0.8,
+                       color=color(g), marker=MARKERS[g % len(MARKERS)], label=label)
         if used(pruned):
             ax.scatter(x_of(used(pruned)), [100 * e.acc("val") for e in used(pruned)], marker="v", s=16,
                        color="0.55", label="pruned (where it stopped)")
         if used(failed):
-            ax.scatter(x_of(used(failed)), np.zeros(len(used(failed))), marker="x", color="tab:red",
+            ax.scatter(x_of(used(failed)), np.zeros(len(used(failed))), marker="x", color=color(1),
                        label="diverged / failed")
         if used(done[:1]):
             ax.scatter(x_of(done[:1]), [100 * done[0].acc("val")], marker="*", s=160, color="gold",
@@ -188,17 +194,20 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str):
             ax.set_xlim(-0.5, len(labels) - 0.5)
         elif p["log"]:
             ax.set_xscale("log")
-        ax.set(xlabel=key, ylabel="final validation accuracy (%)", ylim=(-3, 103))
-        ax.grid(alpha=0.3)
+        ax.set(xlabel=key, ylabel="final validation accuracy (%)", ylim=tuple(opts.y_limits.accuracy or (-3, 103)))
     axes[0].legend(fontsize="small", loc="best")
     fig.suptitle(title, fontsize="medium")
     return fig
 
 
-def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_CURVES):
-    """DLFS's grid of the best trials: validation accuracy solid, training accuracy dashed."""
+def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_CURVES,
+                opts: PlotsConfig | None = None):
+    """DLFS's grid of the best trials: validation accuracy solid, training accuracy dashed, against
+    the epoch (or plots.x)."""
     from matplotlib.figure import Figure
 
+    opts = opts or PlotsConfig(x="epochs")
+    xlabel = "epoch"
     best = [e for e in entries if e.score[:2] == (1, 1)][:n]
     cols = min(5, max(1, len(best)))
     rows = max(1, math.ceil(len(best) / cols))
@@ -210,16 +219,16 @@ def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_
             ax.set_axis_off()
             continue
         e, m = best[k], best[k].trial.metrics
+        x, xlabel = x_values(m, opts, "step", examples_per_step(e.trial.config, e.trial.summary))
         for split, style in (("val", "-"), ("train", "--")):
             acc = m.get(f"{split}_acc", np.array([]))
             ok = np.isfinite(acc)
-            ax.plot(m["epoch"][ok], 100 * acc[ok], style, lw=1.2, color="tab:blue" if split == "val" else "tab:orange")
+            ax.plot(x[ok], 100 * acc[ok], style, lw=1.4, color=color(0) if split == "val" else color(1))
         values = ", ".join(f"{key.rsplit('.', 1)[-1]} {show(e.values[key])}" for key in keys)
         ax.set_title(f"Best-{k + 1} ({_pct(e.acc('val'))})\n{values}", fontsize="x-small")
-        ax.set_ylim(0, 100)
+        ax.set_ylim(*(opts.y_limits.accuracy or (0, 100)))
         ax.tick_params(labelsize="x-small")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"{title}: validation (solid) and training (dashed) accuracy, % by epoch", fontsize="medium")
+    fig.suptitle(f"{title}\nvalidation (solid), training (dashed) accuracy (%) by {xlabel}", fontsize="medium")
     return fig
 
 
@@ -248,25 +257,45 @@ def curves_figure(entries: list[Entry], title: str):
     return fig
 
 
-def render_sweep(path: Path, quiet: bool = False) -> None:
-    """(Re)write results.md, results.csv, scatter.png and best.png from a sweep's files.
+def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (), files: bool = True) -> None:
+    """(Re)write results.md, results.csv, scatter and best figures and report.html from a sweep's files.
 
     ``quiet``: best effort (after an interruption): skip whatever cannot be rendered.
+    ``overrides``: ``plots.*`` settings for this rendering; ``files=False``: only report.html.
     """
+    from optlab.record.figure_set import FigureSet
+    from optlab.record.html_report import sweep_page
+    from optlab.record.plot_options import plot_options
+    from optlab.record.style import styled
+
     path = Path(path)
     rd = RunDir(path)
     try:
+        opts = plot_options(path, overrides)
         manifest, entries = leaderboard(path)
-        rd.write_text("results.md", results_markdown(path, manifest, entries))
-        rd.write_text("results.csv", results_csv(manifest, entries))
+        if files:
+            rd.write_text("results.md", results_markdown(path, manifest, entries))
+            rd.write_text("results.csv", results_csv(manifest, entries))
+            budget_report.render_sweep_budget(rd, manifest, entries)   # sweeps over optimizer.name
         title = f"{manifest['name']}: {manifest.get('sampler') or manifest['mode']} search"
-        if entries:
-            rd.write_figure("scatter.png", scatter_figure(manifest, entries, title))
-        if any(e.score[:2] == (1, 1) for e in entries):
-            rd.write_figure("best.png", best_figure(manifest, entries, title))
-        if manifest.get("pruner", "none") != "none" and entries:
-            rd.write_figure("curves.png", curves_figure(entries, title))
-        budget_report.render_sweep_budget(rd, manifest, entries)
+        figures = FigureSet(rd, opts, files=files)
+        with styled():
+            if entries:
+                figures.add("scatter", scatter_figure(manifest, entries, title, opts),
+                            "final validation accuracy against each swept parameter (best: star)")
+            if any(e.score[:2] == (1, 1) for e in entries):
+                best_opts = opts if opts.x else opts.model_copy(update={"x": "epochs"})
+                figures.add("best", best_figure(manifest, entries, title, opts=best_opts),
+                            f"the best {BEST_CURVES} trials' accuracy curves (DLFS ch. 6)")
+            if manifest.get("pruner", "none") != "none" and entries:
+                figures.add("curves", curves_figure(entries, title),
+                            "every trial's validation accuracy by step, pruned ones ending where they stopped")
+        headers, rows = table(manifest, entries)
+        dirs = [str(e.trial.path.relative_to(path)) for e in entries]
+        from optlab.record.chart_data import sweep_charts
+
+        charts = sweep_charts(entries, opts)
+        rd.write_text("report.html", sweep_page(path, manifest, headers, rows, dirs, figures.items, charts))
     except Exception:
         if not quiet:
             raise

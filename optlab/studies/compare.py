@@ -33,6 +33,7 @@ from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir
 from optlab.record.scores import tune_score
+from optlab.record.status import owner
 from optlab.studies.executor import (
     ExecutorSpec,
     NullProgress,
@@ -151,7 +152,7 @@ def choose_rate(rates: list[float], run_dirs: list[Path]) -> float:
 @dataclass
 class CompareResult:
     path: Path
-    status: str                       # completed | interrupted
+    status: str                       # completed | failed (every trial failed)
     failed: list[Outcome]             # final-phase trials that diverged or failed
     trial_dirs: list[str] = field(default_factory=list)   # every trial's directory
 
@@ -181,7 +182,7 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                              "final training loss without validation data"},
             "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
                           "tune_trials": [], "trials": []} for v in plan.variants],
-            "status": "running",
+            "status": "running", **owner(),   # pid, host: a killed comparison reads as died (record.status.study_status)
         }
         return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
@@ -196,7 +197,7 @@ def resume_compare(path: Path, *, workers: int | None = None, progress: Progress
     plan, manifest = load_plan(rd.path)
     with open_executor(_spec(executor, workers, plan)) as ex:
         manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-        manifest["status"] = "running"
+        manifest.update(status="running", **owner())
         return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
@@ -270,10 +271,12 @@ def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command
         rd.write_json("compare.json", manifest)
         outcomes = _phase(specs, rd, ex, progress, command, import_plotting)
         names += [name for _, name, _ in specs]
+        if outcomes and all(o.status in ("failed", "not started") for o in outcomes):
+            manifest["status"] = "failed"     # no trial has a result: the comparison did not complete
     if trial_reports:   # after the comparison's own figures (optlab.record.trial_reports), on this machine's cores
         render_trial_reports(rd.path, names, workers=default_workers())
     failed = [o for o in outcomes if o.status != "completed"]
-    return CompareResult(rd.path, "completed", failed, names)
+    return CompareResult(rd.path, manifest["status"], failed, names)
 
 
 def _phase(specs: list, rd: RunDir, ex, progress: Progress, command: list[str], prepare) -> list[Outcome]:

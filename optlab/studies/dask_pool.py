@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from optlab.record.rundir import land_run, pack_run
+from optlab.record.transfer import land_run, pack_run
+from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
 from optlab.studies.trials import (
     STOP_POLL_S,
     ClusterLost,
@@ -41,7 +42,6 @@ from optlab.studies.trials import (
     TrialControl,
     default_workers,
 )
-from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
 from optlab.training.interrupt import StopRequest
 
 CONNECT_TIMEOUT_S = 10

@@ -17,7 +17,9 @@ The interface (compare, sweep and tuners built on them use only this)::
   the driver to ``on_event`` (from a reader thread, batched at most every REPORT_EVERY_S seconds
   per trial): ``row`` is None for progress, else an evaluation's metrics row (``step``,
   ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ...), what a pruner needs. Keep it
-  short (on Dask it runs on the client's event loop); it may call ``control.stop``.
+  short (on Dask it runs on the client's event loop); it may call ``control.stop``. The local
+  pool delivers a trial's last events before its outcome; on Dask they may come after it or, once
+  run_trials has returned, not at all (the trial's metrics.csv holds every row).
 - :class:`TrialControl` ``.stop(index)``: the driver asks one trial to stop after its current
   step; it writes a checkpoint and ends ``stopped`` (meta.json: interrupted, signal ``stop_trial``).
 - Ctrl-C or SIGTERM on the driver: every running trial finishes its step, checkpoints and is
@@ -58,6 +60,7 @@ from optlab.studies.trials import (  # noqa: F401  (the interface: re-exported)
     default_workers,
 )
 from optlab.training.interrupt import Stopped, StopRequest, graceful_stop
+
 
 class Executor(Protocol):
     """An open backend. ``map`` yields outcomes as trials finish; ``report(events)`` takes a batch
@@ -106,7 +109,8 @@ def reported(rd, name: str, manifest: dict, render: Callable[..., None]) -> Iter
             raise ClusterLost(f"{exc}. Every trial that finished is in {rd.path}; "
                               f"--resume {rd.path} runs the rest") from None
         raise
-    manifest["status"] = "completed"
+    if manifest.get("status") == "running":   # the block may have said otherwise ("failed")
+        manifest["status"] = "completed"
     rd.write_json(name, manifest)
     render(rd.path)
 

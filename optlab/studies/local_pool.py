@@ -23,15 +23,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from optlab.studies.trials import (
-    STOP_POLL_S,
-    Event,
-    Outcome,
-    Trial,
-    TrialControl,
-    default_workers,
-)
 from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
+from optlab.studies.trials import STOP_POLL_S, Event, Outcome, Trial, TrialControl, default_workers
 from optlab.training.interrupt import StopRequest
 
 
@@ -68,13 +61,38 @@ def _serial(trials, root, command, report, stop, control) -> Iterator[Outcome]:
 
 
 _worker: dict = {}    # in a worker process: its progress queue and shared stop flags (_start_worker)
+ORPHAN_POLL_S = 1.0   # how often a worker checks that its parent is alive
 
 
-def _start_worker(queue, study_signal, trial_flags) -> None:
+def _exit_when_orphaned(parent: int, poll: float = ORPHAN_POLL_S) -> None:
+    """In a worker: exit as soon as the parent that started it is gone (a SIGKILL of
+    ``optlab compare`` cannot tell its workers). The kernel then gives the worker a new parent,
+    so ``os.getppid()`` changes; a trial running here stays ``running`` in its meta.json with a
+    dead pid, which reads as ``died`` and resumes from its last checkpoint."""
+    import os
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(70)   # EX_SOFTWARE; no cleanup: nothing is left to report to
+
+    threading.Thread(target=watch, name="optlab-orphan-watch", daemon=True).start()
+
+
+def _start_worker(queue, study_signal, trial_flags, parent: int | None = None) -> None:
     """Runs once in each worker process as it starts: ignore Ctrl-C (the driver relays it, so each
-    trial stops once, after its step), keep the queue and the shared stop flags."""
+    trial stops once, after its step), keep the queue and the shared stop flags, one BLAS thread
+    even where the user set a count (the workers already fill the cores), and exit if the parent
+    dies (:func:`_exit_when_orphaned`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _exit_when_orphaned(parent)
     _worker.update(queue=queue, signal=study_signal, flags=trial_flags)
+    import numpy  # noqa: F401  (threadpoolctl limits the libraries loaded so far)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _run_in_worker(config: dict, root: str, dir_name: str, index: int, position: int, command: list[str],
@@ -92,11 +110,14 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
     """Yield outcomes as trials finish, draining the workers' progress queue on a thread and
     relaying stop requests to the workers."""
     import multiprocessing
+    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")    # module docstring: no fork
-    queue, study_signal = context.Queue(), context.RawValue("i", 0)
+    # SimpleQueue: a put is in the pipe when it returns (Queue hands it to a feeder thread), so a
+    # trial's last events arrive before its outcome, and before the None that ends the reader
+    queue, study_signal = context.SimpleQueue(), context.RawValue("i", 0)
     trial_flags = context.RawArray("b", len(trials))
     position = {t.index: i for i, t in enumerate(trials)}
 
@@ -112,7 +133,7 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
 
     reader = threading.Thread(target=drain, daemon=True)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(queue, study_signal, trial_flags))
+                               initargs=(queue, study_signal, trial_flags, os.getpid()))
     finished = False
     try:
         trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index,

@@ -21,7 +21,8 @@ import shutil
 from pathlib import Path
 
 from optlab.config.schema import Config
-from optlab.record.rundir import RunDir, run_status
+from optlab.record.rundir import RunDir
+from optlab.record.status import run_status
 from optlab.studies.trials import Outcome, Trial
 from optlab.training.checkpoint import NAME as CHECKPOINT
 

@@ -56,6 +56,7 @@ from optlab.config.loading import (
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir
+from optlab.record.status import owner
 from optlab.studies.executor import (
     ExecutorSpec,
     NullProgress,
@@ -268,7 +269,7 @@ def trial_dir(index: int, total: int) -> str:
 @dataclass
 class SweepResult:
     path: Path
-    status: str                       # completed
+    status: str                       # completed | failed (every trial failed)
     failed: list[Outcome]             # trials that raised (an error, not a divergence)
     trial_dirs: list[str] = field(default_factory=list)   # every trial's directory
 
@@ -289,7 +290,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
             "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
             "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
             "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
-            "status": "running",
+            "status": "running", **owner(),   # pid, host: a killed sweep reads as died (record.status.study_status)
         }
         rd.write_json("sweep.json", manifest)
         return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
@@ -305,7 +306,7 @@ def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress |
     plan, manifest = load_plan(rd.path)
     with open_executor(executor or ExecutorSpec("local", workers)) as ex:
         manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-        manifest["status"] = "running"
+        manifest.update(status="running", **owner())
         rd.write_json("sweep.json", manifest)
         return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
@@ -342,7 +343,9 @@ def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command
             progress.update(group, o.index, 1.0)
         outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=command,
                               prepare=import_plotting)
+        if [*done, *outcomes] and all(o.status == "failed" for o in [*done, *outcomes]):
+            manifest["status"] = "failed"     # nothing to rank: the sweep did not complete
     names = [name for _, name, _ in specs]
     if trial_reports:   # after the leaderboard's figures, on this machine's cores (as in compare)
         render_trial_reports(rd.path, names, workers=default_workers())
-    return SweepResult(rd.path, "completed", [o for o in outcomes if o.status == "failed"], names)
+    return SweepResult(rd.path, manifest["status"], [o for o in outcomes if o.status == "failed"], names)

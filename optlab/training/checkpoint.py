@@ -16,6 +16,10 @@
   with memory (``schedule``: plateau's factor and watch; ``early_stopping``: its watch and the copy
   of the best weights), from each part's ``state_dict``.
 
+Reading is bounded: before any member is inflated, its declared size and its ``.npy`` header's
+shape must fit what the run's config can need (:func:`size_limit`), so a 1.5 MB member that
+would inflate to 1.5 GB is refused; only numeric arrays are read (no pickles, no objects).
+
 Restoring all of it makes a resumed run bit-identical to one that was never stopped. A checkpoint
 is refused, with a message naming each difference, when it comes from another config (except
 the run's length and checkpoint interval, which ``--resume`` may change) or from another optlab
@@ -35,13 +39,17 @@ from typing import Any
 import numpy as np
 
 import optlab
-from optlab.record.rundir import RunDir, run_status
+from optlab.record.rundir import METRIC_COLUMNS, RunDir
+from optlab.record.status import run_status
 
 NAME = "checkpoint.npz"
 FORMAT = 2   # 2: model buffers and the loop parts' state (schedule, early stopping)
 # Keys a resumed run may change: how long it runs and how often it checkpoints. Anything else
 # would make the continuation a different experiment.
 RESUMABLE_KEYS = ("train.iterations", "train.epochs", "train.checkpoint_every")
+# Sections that change how results are drawn and logged, never a number: free to differ (and absent
+# from checkpoints written before they existed).
+PRESENTATION_SECTIONS = ("plots.", "logging.")
 RESUMABLE_STATUSES = ("interrupted", "pruned", "completed", "failed", "died")
 
 
@@ -95,24 +103,74 @@ def save(rd: RunDir, *, step: int, config: Any, model: Any, optimizer: Any, samp
     rd.write_bytes(NAME, buf.getvalue())
 
 
-def load(path: Path) -> Checkpoint:
-    """Read a checkpoint file; :class:`CheckpointError` if it is missing or unreadable."""
+_REQUIRED_INFO = {"format": int, "step": int, "config": dict, "sampler": dict, "streams": dict, "loop": dict}
+
+
+def size_limit(config: Any) -> int:
+    """The most a checkpoint of ``config`` can hold, generously: every array of the model in
+    float64, three times over per optimizer slot and copy, the sampler's order, and 64 MB."""
+    from optlab.training.memory import data_shape, parameter_count
+
+    _, _, examples, _ = data_shape(config)
+    return 8 * parameter_count(config) * 8 + 16 * examples + 64 * 1024 * 1024
+
+
+def _read_arrays(path: Path, limit: int) -> dict[str, np.ndarray]:
+    """The npz's arrays, each member's declared and actual size checked against ``limit``
+    before it is inflated."""
+    from numpy.lib import format as npy
+
+    arrays, total = {}, 0
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            total += member.file_size
+            if member.file_size > limit or total > limit:
+                raise ValueError(f"member {member.filename} inflates to {member.file_size} bytes, more than the "
+                                 f"{limit} bytes a checkpoint of this config can hold")
+            if not member.filename.endswith(".npy"):
+                raise ValueError(f"unexpected member {member.filename}")
+            with archive.open(member) as fh:
+                version = npy.read_magic(fh)
+                header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+                if header is None:
+                    raise ValueError(f"member {member.filename}: .npy format {version}")
+                shape, _, dtype = header(fh)
+                if dtype.hasobject:
+                    raise ValueError(f"member {member.filename} holds Python objects")
+                if int(np.prod(shape, dtype=object)) * dtype.itemsize > member.file_size:
+                    raise ValueError(f"member {member.filename} claims {shape} {dtype}, more than it holds")
+            with archive.open(member) as fh:
+                arrays[member.filename[:-4]] = npy.read_array(fh, allow_pickle=False)
+    return arrays
+
+
+def load(path: Path, limit: int = 1 << 34) -> Checkpoint:
+    """Read a checkpoint file; :class:`CheckpointError` if it is missing, unreadable, larger than
+    ``limit`` bytes inflated, or lacks any part a checkpoint has."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint")
+    if path.is_symlink() or not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint" + (" (a symbolic link is not one)" if path.is_symlink() else ""))
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = _read_arrays(path, limit)
+        if "info" not in arrays or "params" not in arrays or "sampler_order" not in arrays:
+            missing = sorted({"info", "params", "sampler_order"} - set(arrays))
+            raise KeyError(f"no {', '.join(missing)}")
         info = json.loads(str(arrays.pop("info")))
+        if not isinstance(info, dict):
+            raise ValueError("info is not a mapping")
+        for key, kind in _REQUIRED_INFO.items():
+            if not isinstance(info.get(key), kind) or isinstance(info.get(key), bool):
+                raise ValueError(f"info.{key} is missing or not a {kind.__name__}")
         optimizer = {k.removeprefix("optimizer/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
-        extra = {part: dict(values) for part, values in info.get("extra", {}).items()}
+        extra_info = info.get("extra", {})
+        extra = {part: dict(values) for part, values in extra_info.items()} if isinstance(extra_info, dict) else {}
         for key, value in arrays.items():
             part, _, name = key.partition("/")
             if part in extra:
                 extra[part][name] = value
         return Checkpoint(int(info["step"]), info, arrays["params"], optimizer, arrays["sampler_order"],
                           arrays.get("buffers", np.zeros(0)), extra)   # format 1 had none
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    except Exception as exc:   # any damage (zip, npy, JSON, missing entries) is "unreadable"
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
 
 
@@ -130,7 +188,7 @@ def differences(saved: dict, current: dict) -> list[str]:
     a, b = _flatten(saved), _flatten(current)
     out = []
     for key in sorted(set(a) | set(b)):
-        if key in RESUMABLE_KEYS or a.get(key, "<absent>") == b.get(key, "<absent>"):
+        if key in RESUMABLE_KEYS or key.startswith(PRESENTATION_SECTIONS) or a.get(key, "<absent>") == b.get(key, "<absent>"):
             continue
         out.append(f"{key}: {a.get(key, '<absent>')!r} in the checkpoint, {b.get(key, '<absent>')!r} now")
     return out
@@ -156,9 +214,9 @@ def prepare_resume(run_dir: Path, config: Any) -> Checkpoint:
     run_dir = Path(run_dir)
     if not (run_dir / "meta.json").is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no meta.json)")
+    meta = check_meta(run_dir)
     status = run_status(run_dir)
     if status == "running":
-        meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
         raise CheckpointError(f"{run_dir}: the run is still running (pid {meta.get('pid')} on {meta.get('host')})")
     if status not in RESUMABLE_STATUSES:
         hint = "; start a new run with a smaller optimizer.lr" if status == "diverged" else ""
@@ -166,9 +224,63 @@ def prepare_resume(run_dir: Path, config: Any) -> Checkpoint:
     if not (run_dir / NAME).is_file():
         raise CheckpointError(f"{run_dir}: no {NAME}: the run stopped before one was written "
                               "(set train.checkpoint_every to write them periodically)")
-    ckpt = load(run_dir / NAME)
+    ckpt = load(run_dir / NAME, size_limit(config))
     check_compatible(ckpt, config)
     return ckpt
+
+
+def check_tables(run_dir: Path) -> None:
+    """metrics.csv (and diagnostics.csv, if any) must be regular files whose every complete row
+    has the header's width and a step number first: a resume cuts them at the checkpoint."""
+    for name, required in (("metrics.csv", True), ("diagnostics.csv", False)):
+        path = Path(run_dir) / name
+        if not required and not (path.exists() or path.is_symlink()):
+            continue
+        try:
+            text = RunDir(run_dir).read_bytes(name).decode("utf-8")
+        except FileNotFoundError:
+            raise CheckpointError(f"{run_dir}: no {name}; the run's metrics are gone, so it cannot be continued "
+                                  "(start it again)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{run_dir}: {name} cannot be read ({exc})") from None
+        lines = text.split("\n")
+        header = lines[0].split(",")
+        if name == "metrics.csv" and header != METRIC_COLUMNS:
+            raise CheckpointError(f"{run_dir}: {name} does not start with the header optlab writes")
+        for number, line in enumerate(lines[1:-1], start=2):   # the last piece: a line a kill cut (dropped)
+            cells = line.split(",")
+            if line and len(cells) == len(header) and not cells[0].isdigit():
+                raise CheckpointError(f"{run_dir}: {name} line {number} has no step number ({cells[0]!r})")
+
+
+def check_meta(run_dir: Path) -> dict:
+    """meta.json, read and checked field by field (a resume rewrites it, so it must be whole)."""
+    from datetime import datetime
+
+    try:
+        meta = RunDir(run_dir).read_json("meta.json")
+    except (OSError, ValueError) as exc:   # OSError: a link or not a file; ValueError: not JSON / UTF-8
+        raise CheckpointError(f"{run_dir}: meta.json cannot be read ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{run_dir}: meta.json is not a JSON object")
+    problems = []
+    if not isinstance(meta.get("status"), str):
+        problems.append(f"status {meta.get('status')!r} is not a status")
+    pid = meta.get("pid")
+    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 31):
+        problems.append(f"pid {pid!r} is not a process id")
+    for key in ("heartbeat", "started"):
+        value = meta.get(key)
+        try:
+            if value is not None:
+                datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            problems.append(f"{key} {value!r} is not a time")
+    if not isinstance(meta.get("resumed", []), list):
+        problems.append("resumed is not a list")
+    if problems:
+        raise CheckpointError(f"{run_dir}: meta.json is damaged: " + "; ".join(problems))
+    return meta
 
 
 def restore(ckpt: Checkpoint, *, model: Any, optimizer: Any, sampler: Any, streams: Any,

@@ -15,17 +15,20 @@ from optlab.engine.schedules import Schedule
 from optlab.engine.surfaces import OBJECTIVES
 from optlab.record.rundir import SURFACE_COLUMNS, RunDir
 from optlab.training.gradient_loop import ProgressFn
+from optlab.training.interrupt import LATE_STOP_NOTE, StopRequest
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")   # as train_gradient: divergence is a status
-def descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
+def descend(config: Config, rd: RunDir, on_step: ProgressFn | None, stop: StopRequest | None = None) -> dict:
     """The data-free loop of a surface model: ``train.iterations`` optimizer steps on f(x, y).
 
     The point is one parameter tensor ``xy``, updated in place by the same optimizer classes as a
     network's weights. Row ``step`` of metrics.csv is the point after ``step`` updates and f there,
     so step 0 is the start and the last row the end of the path. No randomness is involved: every
-    seed gives the same path.
+    seed gives the same path. ``stop``: polled before each step, like every loop's
+    (optlab.training.interrupt); a surface keeps no checkpoint, so an interrupted path is re-run.
     """
+    stop = stop or StopRequest()
     surface = OBJECTIVES[config.model.function]
     dtype = np.dtype(config.train.dtype)
     params = {"xy": np.array(config.model.start, dtype=dtype)}
@@ -46,6 +49,9 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
         writer.write({"step": 0, "loss": f, "lr": optimizer.lr, "x": float(xy[0]), "y": float(xy[1]),
                       "time": time.perf_counter() - t0})
         for step in range(1, steps + 1):
+            if stop.signum is not None:
+                status, step = "interrupted", step - 1
+                break
             grads["xy"][...] = surface.grad(xy[0], xy[1])
             optimizer.lr = schedule.rate(step)
             optimizer.update(params, grads)
@@ -57,6 +63,9 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
                 break
             if on_step is not None:
                 on_step(step, steps, f)
+        late = status == "completed" and stop.signum is not None
+        if late:
+            status = "interrupted"
     finally:
         writer.close()
         wall = time.perf_counter() - t0
@@ -76,4 +85,6 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None) -> dict:
     }
     if status == "diverged":
         summary["diverged_at"] = {"step": step, "loss": f}
+    if status == "interrupted" and step == steps:
+        summary["note"] = LATE_STOP_NOTE
     return summary

@@ -26,7 +26,7 @@ from optlab.training.budget import GradientStep
 from optlab.training.curvature import LandscapeRecorder, fixed_batch
 from optlab.training.diagnostics import Recorder, initial_loss_check
 from optlab.training.early_stopping import EarlyStopping
-from optlab.training.interrupt import StopRequest
+from optlab.training.interrupt import LATE_STOP_NOTE, StopRequest
 from optlab.training.sampling import BatchSampler
 from optlab.training.setup import Setup, evaluate, total_steps, train_eval_split
 
@@ -72,6 +72,39 @@ def divergence(loss: float, initial: float, factor: float | None) -> str | None:
     return None
 
 
+def _stateful_parts(config: Config, setup: Setup, streams):
+    """The loop's parts with state (what a checkpoint restores): optimizer, schedule, early
+    stopping (or None), ``{name: part}`` of the checkpointed extras, and the batch sampler."""
+    n = len(setup.data.train)
+    steps, per_epoch = total_steps(config, n)
+    optimizer = build_optimizer(config.optimizer)
+    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    early = EarlyStopping(config.train.early_stopping, setup.model) if config.train.early_stopping else None
+    parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
+    sampler = BatchSampler(n, min(config.train.batch_size, n), config.train.sampling, streams.get("batches"))
+    return optimizer, schedule, early, parts, sampler
+
+
+def check_restorable(config: Config, setup: Setup, ckpt: checkpoint.Checkpoint) -> None:
+    """Restore ``ckpt`` into a throw-away set of the loop's parts: a checkpoint that lacks an entry
+    (the optimizer's ``t``) or has one of the wrong shape is refused (CheckpointError) before a
+    resume changes anything in the run directory. The model's parameters are overwritten with the
+    checkpoint's, which the resumed loop does again."""
+    from optlab.engine.rng import Streams
+
+    streams = Streams(config.seed)
+    optimizer, _, _, parts, sampler = _stateful_parts(config, setup, streams)
+    try:
+        checkpoint.restore(ckpt, model=setup.model, optimizer=optimizer, sampler=sampler, streams=streams,
+                           extra=parts)
+        LoopState(**ckpt.loop)
+    except checkpoint.CheckpointError as exc:
+        raise checkpoint.CheckpointError(f"the checkpoint cannot be restored: {exc}") from None
+    except Exception as exc:     # KeyError, ValueError, TypeError: an entry missing or malformed
+        raise checkpoint.CheckpointError(f"the checkpoint is incomplete or damaged ({type(exc).__name__}: {exc}); "
+                                         "it was not written by this optlab, or was changed since") from None
+
+
 # Overflow and NaN are handled explicitly (a non-finite loss stops the run as "diverged"), so
 # numpy's floating-point warnings would only be noise on the way there.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
@@ -83,11 +116,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     steps, per_epoch = total_steps(config, n)
     eval_every = config.train.eval_every or per_epoch
     every = config.train.checkpoint_every
-    optimizer = build_optimizer(config.optimizer)
-    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
-    early = EarlyStopping(config.train.early_stopping, model) if config.train.early_stopping else None
-    parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
-    sampler = BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches"))
+    optimizer, schedule, early, parts, sampler = _stateful_parts(config, setup, setup.streams)
     eval_train = train_eval_split(config, data)
     gradient = GradientStep(setup, config.search.gradient)
 
@@ -126,7 +155,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                         extra={name: part.state_dict() for name, part in parts.items()})
         rd.heartbeat(checkpoint_step=state.step)
 
-    status, last_loss, step, why = "completed", math.nan, state.step, None
+    status, last_loss, step, why, late = "completed", math.nan, state.step, None, False
     row: dict = {}
     test_loss = test_acc = math.nan
     try:
@@ -177,6 +206,9 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                 rd.heartbeat()
                 last_beat = time.monotonic()
         landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
+        late = status == "completed" and stop.signum is not None   # asked during the last step: say so
+        if late:
+            status = "interrupted"
         if status in ("completed", "interrupted"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
         if early is not None and status == "completed":
@@ -208,6 +240,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
         "val_source": data.val_source,    # "test": the validation rows are test-set numbers
     }
     summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
+    if late:
+        summary["note"] = LATE_STOP_NOTE
     if state.initial_check is not None:
         summary["initial_loss_check"] = state.initial_check
     if config.optimizer.clip_norm is not None:

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+# summary.json / meta.json ``note`` of a run whose stop request came after its last step
+LATE_STOP_NOTE = "the stop request came after the last step: training had finished"
 
 
 class Interrupted(KeyboardInterrupt):

@@ -23,7 +23,7 @@ How a run can end, and what its directory then says (meta.json ``status``):
 - ``pruned``: an ``interrupted`` run whose sweep's pruner asked it to stop (set afterwards by the
   sweep, optlab.studies.tune); its checkpoint is there and ``--resume`` continues it;
 - ``failed``: an exception (its message is in meta.json);
-- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.rundir.run_status`).
+- ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.status.run_status`).
 
 Problems found before training are raised before any run directory exists: an unusable runs
 directory (:class:`~optlab.record.rundir.RunDirError`) or a config that cannot be built
@@ -35,6 +35,7 @@ f(x, y) from the configured start and records the path.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +43,17 @@ from optlab.config.loading import dump_config
 from optlab.config.schema import Config
 from optlab.engine.schedules import Schedule
 from optlab.record import run_report
+from optlab.record.guard import Busy, links_in
 from optlab.record.rundir import RunDir, RunDirError, check_space, check_writable
 from optlab.training import checkpoint
 from optlab.training.descend import descend
-from optlab.training.gradient_loop import EvalFn, ProgressFn, train_gradient
-from optlab.training.interrupt import Abort, StopRequest
+from optlab.training.gradient_loop import EvalFn, ProgressFn, check_restorable, train_gradient
+from optlab.training.interrupt import LATE_STOP_NOTE, Abort, StopRequest
 from optlab.training.search import run_search
 from optlab.training.setup import Setup, SetupError, build_setup, estimate_bytes, total_steps
 from optlab.training.threads import limited, run_threads
 
-__all__ = ["Result", "Setup", "SetupError", "resume", "run"]
+__all__ = ["DiskFull", "Result", "Setup", "SetupError", "resume", "run"]
 
 
 @dataclass
@@ -78,6 +80,7 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     """
     runs_root = Path(runs_root)
     check_writable(runs_root)
+    _require_extras(config)
     surface = config.model.name == "surface"
     setup = None if surface else build_setup(config)
     check_space(runs_root, 2_000_000 if surface else estimate_bytes(config, setup))
@@ -86,15 +89,30 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     except OSError as exc:
         raise RunDirError(f"cannot create a run directory under {runs_root}: {exc.strerror or exc}") from None
     try:
+        lock = rd.lock().acquire()           # held for the life of the run: one writer (optlab.record.guard)
         rd.write_text("config.yaml", dump_config(config))
         rd.start(command)
-    except OSError as exc:
+    except (OSError, Busy) as exc:
         # nothing has run yet: leave no half-made directory behind
         for leftover in rd.path.iterdir():
             leftover.unlink()
         rd.path.rmdir()
-        raise RunDirError(f"cannot write to {rd.path}: {exc.strerror or exc}") from None
-    return _execute(rd, config, setup, on_step, stop or StopRequest(), None, on_eval, render)
+        raise RunDirError(f"cannot write to {rd.path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return _execute(rd, config, setup, on_step, stop or StopRequest(), None, on_eval, render)
+    finally:
+        lock.release()
+
+
+def _require_extras(config: Config) -> None:
+    """SetupError before anything is created when the config needs a missing optional extra."""
+    if config.logging.tensorboard:
+        from optlab.record.tensorboard import TensorBoardMissing, require
+
+        try:
+            require()
+        except TensorBoardMissing as exc:
+            raise SetupError(str(exc)) from None
 
 
 def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
@@ -106,12 +124,54 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
     train.checkpoint_every (checkpoint.CheckpointError names any other difference). metrics.csv
     loses the rows written after the checkpoint and is then appended to, so the finished run's
     files equal those of a run that was never stopped (but for wall times).
+
+    Everything is checked before anything is changed, holding the directory's writer lock (a
+    second writer: RunDirError): meta.json, metrics.csv, the whole checkpoint (restored into
+    throw-away parts), the new length, the disk. A refused resume leaves the directory
+    byte-for-byte as it was.
     """
     rd = RunDir(Path(run_dir))
+    if not (rd.path / "meta.json").is_file():   # before the lock: it would create a file in any folder
+        raise checkpoint.CheckpointError(f"{rd.path}: not a run directory (no meta.json)")
+    lock = _take_lock(rd)
+    try:
+        ckpt, setup = _check_resume(rd, config)
+    except BaseException:
+        lock.release(discard=True)
+        raise
+    try:
+        rd.remove_stale_temps()
+        rd.truncate_metrics(ckpt.step)
+        if (rd.path / "diagnostics.csv").is_file():
+            rd.truncate_metrics(ckpt.step, name="diagnostics.csv")
+        rd.write_text("config.yaml", dump_config(config))   # the new length; re-running it repeats the run
+        for stale in ("summary.json", "results.md"):        # they described the run before it resumed
+            rd.remove(stale)
+        rd.restart(command, ckpt.step)
+        return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt, on_eval, render)
+    finally:
+        lock.release()
+
+
+def _take_lock(rd: RunDir):
+    try:
+        return rd.lock().acquire()
+    except Busy as exc:
+        raise RunDirError(str(exc)) from None
+
+
+def _check_resume(rd: RunDir, config: Config) -> tuple[checkpoint.Checkpoint, Setup]:
+    """Every check of a resume, reading only: CheckpointError / RunDirError / SetupError."""
     if config.search.strategy != "gradient":
         raise checkpoint.CheckpointError(f"{rd.path}: a {config.search.strategy} search keeps no checkpoint; "
                                          "run it again (same config and seed: the same trials)")
+    links = links_in(rd.path)
+    if links:
+        raise checkpoint.CheckpointError(f"{rd.path}: refusing to resume: it holds symbolic links "
+                                         f"({'; '.join(links)}), and optlab writes no file through a link")
     ckpt = checkpoint.prepare_resume(rd.path, config)
+    _require_extras(config)
+    checkpoint.check_tables(rd.path)
     check_writable(rd.path)
     setup = build_setup(config)
     steps, per_epoch = total_steps(config, len(setup.data.train))
@@ -124,33 +184,77 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
         raise checkpoint.CheckpointError(
             f"{rd.path}: the checkpoint is at step {ckpt.step} and the config asks for {steps} steps; "
             f"ask for more, e.g. train.iterations={ckpt.step + max(ckpt.step, 1)}")
-    saved_steps, _ = total_steps(Config.model_validate(ckpt.info["config"]), len(setup.data.train))
+    try:
+        saved = Config.model_validate(ckpt.info["config"])
+    except ValueError as exc:
+        raise checkpoint.CheckpointError(f"{rd.path}: the checkpoint's config is not valid: {exc}") from None
+    saved_steps, _ = total_steps(saved, len(setup.data.train))
     schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
     if schedule.depends_on_length and steps != saved_steps:
         raise checkpoint.CheckpointError(
             f"{rd.path}: the cosine schedule spans the run's {saved_steps} steps (optimizer.schedule.period: null); "
             f"over {steps} steps it would have used other rates for the steps already taken. Start a new run, "
             "or give the schedule a period")
+    check_restorable(config, setup, ckpt)
     check_space(rd.path, estimate_bytes(config, setup))
-    rd.truncate_metrics(ckpt.step)
-    if (rd.path / "diagnostics.csv").is_file():
-        rd.truncate_metrics(ckpt.step, name="diagnostics.csv")
-    rd.write_text("config.yaml", dump_config(config))   # the new length; re-running it repeats the run
-    for stale in ("summary.json", "results.md"):        # they described the run before it resumed
-        rd.remove(stale)
-    rd.restart(command, ckpt.step)
-    return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt, on_eval, render)
+    return ckpt, setup
+
+
+class DiskFull(Exception):
+    """The disk (or quota) filled up during a run: it is stopped, exit 1, and can be resumed."""
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _disk_full(rd: RunDir, exc: OSError) -> DiskFull:
+    """Record what can be recorded (best effort: the disk is full) and say how to go on."""
+    try:
+        rd.finish("failed", error=f"disk full: {exc.strerror or exc}")
+    except OSError:
+        pass    # meta.json keeps "running"; with this process gone it reads as died, which resumes too
+    ckpt = (rd.path / checkpoint.NAME).is_file()
+    how = (f"free some space, then continue from the last checkpoint with: optlab train --resume {rd.path}"
+           if ckpt else "free some space and run it again (no checkpoint had been written; "
+                        "set train.checkpoint_every to keep some)")
+    return DiskFull(f"no space left while writing the run directory {rd.path} ({exc.strerror or exc}); {how}")
 
 
 def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None, stop: StopRequest,
              ckpt: checkpoint.Checkpoint | None, on_eval: EvalFn | None = None, render: bool = True) -> Result:
+    board = _tensorboard(rd, config, ckpt)
+    try:
+        return _train_and_report(rd, config, setup, on_step, stop, ckpt, on_eval, render)
+    finally:
+        if board is not None:
+            board.close()
+
+
+def _tensorboard(rd: RunDir, config: Config, ckpt: checkpoint.Checkpoint | None):
+    """With logging.tensorboard: event files fed from metrics.csv's rows (optlab.record.tensorboard)."""
+    if not config.logging.tensorboard:
+        return None
+    from optlab.record.rundir import METRIC_COLUMNS, SEARCH_COLUMNS, SURFACE_COLUMNS
+    from optlab.record.tensorboard import TensorBoardLog
+
+    columns = SURFACE_COLUMNS if config.model.name == "surface" else \
+        METRIC_COLUMNS if config.search.strategy == "gradient" else SEARCH_COLUMNS
+    board = TensorBoardLog(rd.path, config.model_dump(mode="json"), columns,
+                           purge_from=None if ckpt is None else ckpt.step + 1)
+    rd.listen("metrics.csv", board.write)
+    return board
+
+
+def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressFn | None,
+                      stop: StopRequest, ckpt: checkpoint.Checkpoint | None, on_eval: EvalFn | None,
+                      render: bool) -> Result:
     def draw(quiet: bool) -> None:
         if render:
             run_report.render_run(rd.path, quiet=quiet)
 
     try:
         if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
-            summary = descend(config, rd, on_step)
+            summary = descend(config, rd, on_step, stop)
         else:
             with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads)
                 if config.search.strategy == "gradient":
@@ -165,13 +269,48 @@ def _execute(rd: RunDir, config: Config, setup: Setup | None, on_step: ProgressF
         rd.finish("interrupted", signal="SIGINT")
         draw(quiet=True)
         raise
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            _failed(rd, exc, draw)
+            raise
+        raise _disk_full(rd, exc) from None
     except Exception as exc:
-        rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        draw(quiet=True)
+        _failed(rd, exc, draw)
         raise
-    with stop.shielded():
-        rd.write_json("summary.json", summary)
-        extra = {"signal": stop.name} if summary["status"] == "interrupted" else {}
-        rd.finish(summary["status"], **extra)
-    draw(quiet=summary["status"] != "completed")
+    try:
+        with stop.shielded():
+            _late_stop(summary, stop)
+            rd.write_json("summary.json", summary)
+            rd.finish(summary["status"], **_stop_fields(summary, stop))
+        draw(quiet=summary["status"] != "completed")
+        if stop.signum is not None and summary["status"] == "completed":
+            # the stop came while plotting: the run is whole, but the exit says interrupted, so must the run
+            with stop.shielded():
+                _late_stop(summary, stop)
+                rd.write_json("summary.json", summary)
+                rd.finish(summary["status"], **_stop_fields(summary, stop))
+            draw(quiet=True)    # results.md says so too
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise _disk_full(rd, exc) from None
     return Result(rd.path, summary["status"], summary)
+
+
+def _failed(rd: RunDir, exc: BaseException, draw) -> None:
+    rd.finish("failed", error=f"{type(exc).__name__}: {exc}")
+    draw(quiet=True)
+
+
+def _late_stop(summary: dict, stop: StopRequest) -> None:
+    """A stop asked for after the last step (during the test pass or the plots) still makes the
+    run ``interrupted``: its exit status (128 + signal), the terminal and meta.json then agree."""
+    if stop.signum is not None and summary["status"] == "completed":
+        summary["status"] = "interrupted"
+        summary["note"] = LATE_STOP_NOTE
+
+
+def _stop_fields(summary: dict, stop: StopRequest) -> dict:
+    if summary["status"] != "interrupted":
+        return {}
+    return {"signal": stop.name, **({"note": summary["note"]} if "note" in summary else {})}

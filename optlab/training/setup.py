@@ -18,8 +18,8 @@ from optlab.engine.losses import Loss, accuracy, build_loss
 from optlab.engine.models import Model, build_model
 from optlab.engine.regularizers import Penalty
 from optlab.engine.rng import Streams, stream
+from optlab.training.memory import EVAL_CHUNK, check_memory
 
-EVAL_CHUNK = 10_000  # rows per forward pass when evaluating, to bound memory on big sets
 
 def evaluate(model: Model, loss_fn: Loss, penalty: Penalty, data: Dataset, split: Split, dtype) -> tuple[float, float]:
     """(objective = mean data loss + penalty, accuracy) on a split, in chunks; NaN for an empty split."""
@@ -97,19 +97,47 @@ def total_steps(config: Config, n_train: int) -> tuple[int, int]:
 
 
 def build_setup(config: Config) -> Setup:
-    """Setup.from_config, with "cannot be built" errors as :class:`SetupError` (bad input)."""
+    """Setup.from_config, with "cannot be built" errors as :class:`SetupError` (bad input): more
+    memory than the machine has (checked before anything is allocated), data or initial weights
+    that are not finite numbers in the run's dtype."""
+    too_big = check_memory(config)
+    if too_big is not None:
+        raise SetupError(too_big)
     try:
-        setup = Setup.from_config(config)
+        with np.errstate(over="ignore", invalid="ignore"):   # _check_finite says what overflowed
+            setup = Setup.from_config(config)
     except MemoryError as exc:
         raise SetupError(f"the config needs more memory than is available ({exc})") from exc
+    except ArithmeticError as exc:    # e.g. OverflowError: data.spread 1e308
+        raise SetupError(f"the config cannot be built: {exc} (a value is too large for the arithmetic; "
+                         "check the data section's scales, e.g. data.spread)") from exc
     except ValueError as exc:
         raise SetupError(str(exc)) from exc
+    _check_finite(config, setup)
     watchers = [key for key, on in (("train.early_stopping", config.train.early_stopping is not None),
                                     ("optimizer.schedule: plateau", config.optimizer.schedule.name == "plateau")) if on]
     if watchers and len(setup.data.val) == 0:
         raise SetupError(f"{' and '.join(watchers)} watch the validation set, and this data has none "
                          "(give the data a val_size)")
     return setup
+
+
+def _check_finite(config: Config, setup: Setup) -> None:
+    """Data and initial weights must be finite in the run's dtype: ``data.spread: 1e308`` makes
+    infinite centres, ``model.w: 1e39`` overflows float32 (largest 3.4e38). Either would train
+    on inf and NaN from the first step."""
+    dtype = setup.dtype
+    largest = float(np.finfo(dtype).max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name in ("train", "val", "test"):
+            x = getattr(setup.data, name).x
+            if x.size and x.dtype.kind == "f" and not (np.isfinite(x).all() and np.abs(x).max() <= largest):
+                raise SetupError(f"the {config.data.name} data's {name} features are not finite {dtype} numbers "
+                                 f"(largest {largest:.3g}); check the data section's scales (e.g. data.spread)")
+        params = setup.model.flat_params
+        if not np.isfinite(params).all():
+            raise SetupError(f"the model's initial parameters are not finite {dtype} numbers (largest "
+                             f"{largest:.3g}); check model.init, or model.w / model.b of a neuron")
 
 
 def estimate_bytes(config: Config, setup: Setup) -> int:

@@ -65,6 +65,7 @@ from optlab.config.schema.optimizer import (
     StepSchedule,
     Unit,
 )
+from optlab.config.schema.output import LoggingConfig, PlotsConfig
 from optlab.config.schema.train import CompareConfig, DiagnosticsConfig, EarlyStoppingConfig, SearchConfig, TrainConfig
 
 
@@ -87,6 +88,8 @@ class Config(Section):
     train: TrainConfig
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     compare: CompareConfig = CompareConfig()
+    plots: PlotsConfig = PlotsConfig()
+    logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="before")
     @classmethod

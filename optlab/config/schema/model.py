@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from optlab.config.schema.base import MAX_UNITS, Section, _name_shorthand, _on_off, _union
+from optlab.config.schema.base import MAX_UNITS, Section, _name_shorthand, _on_off, _union, as_tuple
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ class SurfaceModel(Section):
 
     name: Literal["surface"]
     function: Literal["bowl", "rosenbrock", "beale", "saddle"] = Field(description="the function f(x, y)")
-    start: tuple[float, float] = Field(description="starting point [x, y], e.g. DLFS's [-7, 2] on the bowl")
+    start: Annotated[tuple[float, float], BeforeValidator(as_tuple)] = Field(description="starting point [x, y], e.g. DLFS's [-7, 2] on the bowl")
 
 
 ModelConfig = _union(LinearModel, MLPModel, NeuronModel, SurfaceModel)

@@ -1,0 +1,109 @@
+"""report.html in a real browser: headless Chromium (Debian's ``chromium``) opens a run's page and
+a comparison's page from disk and must draw them without a console error, a script error or a
+blocked network request, showing the tables, the figures (inline SVG) and the interactive curves.
+
+The page's own Content-Security-Policy forbids every network load, so a page that tried to fetch
+anything would report a violation here. Skipped when no browser is installed, except in CI
+(``CI=true``), where a missing browser fails: .ci/run installs it (README, "Reports").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from optlab.config.loading import load_config
+from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.variants import build_variants
+from optlab.training.run import run
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0"]
+EVIL = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+# Inserted first in <head>: records script errors, console errors and blocked loads on <body>.
+PROBE = """<script>
+var errs = [];
+window.addEventListener("error", function (e) { errs.push("error: " + e.message); }, true);
+document.addEventListener("securitypolicyviolation", function (e) { errs.push("blocked: " + e.blockedURI); });
+var realError = console.error;
+console.error = function () { errs.push("console.error: " + [].join.call(arguments, " ")); realError.apply(console, arguments); };
+window.addEventListener("load", function () { document.body.setAttribute("data-errors", JSON.stringify(errs)); });
+</script>"""
+CONFIG = """\
+name: browser
+seed: 1
+data: {name: spiral, classes: 3, size: 120, val_size: 30, test_size: 60}
+model: {name: mlp, hidden: [16], activation: relu}
+loss: cross_entropy
+optimizer: {name: sgd, lr: 0.1}
+train: {batch_size: 30, epochs: 8, eval_every: 6, dtype: float64}
+diagnostics: {update_ratios: false, histograms: []}
+"""
+
+
+def browser() -> str:
+    found = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
+    if found is None:
+        reason = "no Chromium to open report.html in: apt-get install -y chromium (README, 'Reports')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    return found
+
+
+def open_page(page: Path, tmp: Path) -> tuple[str, str]:
+    """(the DOM after load, the browser's stderr) of ``page`` opened with the probe."""
+    probe = page.with_name("probe-" + page.name)
+    probe.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
+    profile = tmp / f"profile-{page.parent.name}"
+    done = subprocess.run([browser(), *FLAGS, f"--user-data-dir={profile}", "--dump-dom", probe.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, done.stderr
+
+
+def check(dom: str, log: str, min_figures: int) -> None:
+    errors = re.search(r'data-errors="([^"]*)"', dom)
+    assert errors is not None, "the page's load event never fired"
+    assert json.loads(errors.group(1).replace("&quot;", '"')) == []
+    assert not re.search(r"CONSOLE.*(Uncaught|Error)", log), log[-2000:]
+    assert 'data-charts="drawn"' in dom                         # the chart script ran to its end
+    assert dom.count("<figure>") >= min_figures and dom.count("<table") >= 1
+    assert dom.count('class="series"') >= 2                     # drawn curves (SVG paths) in the charts
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory) -> dict[str, Path]:
+    browser()   # skip (or fail in CI) before spending time on runs
+    tmp = tmp_path_factory.mktemp("browser")
+    config = tmp / "browser.yaml"
+    config.write_text(CONFIG)
+    single = run(load_config(config), tmp / "runs", command=["optlab", "train", str(config), EVIL]).run_dir
+    base, varied, variants = build_variants(config, ["sgd", "momentum"], None)
+    plan = make_plan(variants, base, varied, seeds=1, source={"config": str(config), "overrides": []})
+    study = run_compare(plan, tmp / "studies", workers=1, command=["optlab", "compare", EVIL]).path
+    return {"run": single, "compare": study, "tmp": tmp}
+
+
+def test_run_page_renders_in_chromium(pages):
+    dom, log = open_page(pages["run"] / "report.html", pages["tmp"])
+    check(dom, log, min_figures=2)
+    assert "<title>pwned" not in dom and "<img src=\"x\"" not in dom   # the user text stayed text
+    assert "&lt;script&gt;document.title" in dom
+
+
+def test_compare_page_renders_and_links_every_trial_page(pages):
+    dom, log = open_page(pages["compare"] / "report.html", pages["tmp"])
+    check(dom, log, min_figures=2)
+    links = re.findall(r'href="(trials/[^"]+/report\.html)"', dom)
+    assert len(links) == 2 and all((pages["compare"] / link).is_file() for link in links)
+    assert "<th>variant</th>" in dom and "★" in dom             # the comparison's table, its best row
