@@ -34,7 +34,7 @@ import yaml
 
 from optlab.record.rundir import RunDir, format_value, read_metrics
 from optlab.record.status import study_status
-from optlab.record.tuning_stats import TimeToTarget, time_to_target
+from optlab.record.tuning_stats import TimeToTarget, interval_text, time_to_target_lines, trials_to_target
 
 
 @dataclass
@@ -78,22 +78,10 @@ def steps_to(metrics: dict[str, np.ndarray], target: float) -> int | None:
     return int(metrics["step"][hit[0]]) if len(hit) else None
 
 
-def seconds_to(metrics: dict[str, np.ndarray], step: int | None) -> float | None:
-    """Wall time (metrics.csv ``time``) at ``step``, or None."""
-    if step is None or "time" not in metrics:
-        return None
-    at = np.flatnonzero(metrics["step"] == step)
-    return float(metrics["time"][at[0]]) if len(at) else None
-
-
 def target_stats(trials: list[TrialData], target: float) -> tuple[list[int | None], TimeToTarget]:
-    """Steps to target per seed, and their median, examples and seconds with bootstrap intervals
-    over seeds (seeds that never reach it counted as censored; a fixed seed: the same files, the
-    same interval)."""
+    """Steps to target per seed and their summary (optlab.record.tuning_stats.trials_to_target)."""
     steps = [steps_to(t.metrics, target) for t in trials]
-    batch = [int((t.config.get("train") or {}).get("batch_size") or 1) for t in trials]
-    seconds = [seconds_to(t.metrics, s) for t, s in zip(trials, steps)]
-    return steps, time_to_target(steps, batch, seconds, np.random.default_rng(0))
+    return steps, trials_to_target(steps, [t.metrics for t in trials], [t.config for t in trials])
 
 
 def _acc(summary: dict, split: str, key: str):
@@ -175,14 +163,6 @@ def _pct(ms: tuple) -> str:
     return f"{100 * mean:.1f} %" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f} %"
 
 
-def _interval(m: tuple[float, float, float], fmt: str = "{:.0f}") -> str:
-    """``median [low, high]``; inf (not reached by the median seed / in the interval) as "never"."""
-    def one(x: float) -> str:
-        return "never" if math.isinf(x) else fmt.format(x)
-
-    return f"{one(m[0])} [{one(m[1])}, {one(m[2])}]"
-
-
 def _reached(v: VariantStats) -> str:
     """Median steps over seeds [95 % bootstrap interval], and how many seeds never got there."""
     t = v.ttt
@@ -190,7 +170,7 @@ def _reached(v: VariantStats) -> str:
         return "—"
     if t.missed == t.seeds:
         return "not reached"
-    return _interval(t.steps) + (f"; never by {t.missed} of {t.seeds} seeds" if t.missed else "")
+    return interval_text(t.steps) + (f"; never by {t.missed} of {t.seeds} seeds" if t.missed else "")
 
 
 def _status(v: VariantStats) -> str:
@@ -297,14 +277,8 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
         notes = grid_edge_notes(manifest)
         if notes:
             lines += ["", *(f"- {note}" for note in notes)]
-    if manifest.get("target") is not None and any(v.ttt is not None and v.ttt.seeds for v in stats):
-        lines += ["", f"## Time to {100 * manifest['target']:.1f} % validation accuracy", "",
-                  "Median over seeds [95 % bootstrap interval over seeds]; a seed that never reaches the target "
-                  "counts as never (censored, not dropped), so a median or an end of the interval can be never.", ""]
-        lines += _md_table(["variant", "steps", "examples", "seconds", "seeds never reaching it"],
-                           [[v.label, _interval(v.ttt.steps), _interval(v.ttt.examples),
-                             _interval(v.ttt.seconds, "{:.2f}"), f"{v.ttt.missed} of {v.ttt.seeds}"]
-                            for v in stats if v.ttt is not None and v.ttt.seeds])
+    if manifest.get("target") is not None:
+        lines += time_to_target_lines(manifest["target"], [(v.label, v.ttt) for v in stats if v.ttt is not None])
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
     if manifest.get("status") not in (None, "completed"):   # running, interrupted, failed, died

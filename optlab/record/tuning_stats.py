@@ -123,3 +123,35 @@ def time_to_target(steps: list[int | None], batch: list[int], seconds: list[floa
         out.append((censored_median(col), float(lo), float(hi)))
     missed = sum(s is None for s in steps)
     return TimeToTarget(n, missed, *out)
+
+
+def trials_to_target(steps: list[int | None], metrics: list[dict], configs: list[dict]) -> TimeToTarget:
+    """:func:`time_to_target` from trials' files: each seed's batch size from its config, its
+    seconds from metrics.csv's ``time`` at that step (seeded: the same files, the same interval)."""
+    batch = [int((c.get("train") or {}).get("batch_size") or 1) for c in configs]
+    seconds = []
+    for m, s in zip(metrics, steps):
+        at = np.flatnonzero(np.asarray(m.get("step", [])) == s) if s is not None and "time" in m else []
+        seconds.append(float(m["time"][at[0]]) if len(at) else None)
+    return time_to_target(steps, batch, seconds, np.random.default_rng(0))
+
+
+def interval_text(m: tuple[float, float, float], fmt: str = "{:.0f}") -> str:
+    """``median [low, high]``; inf (not reached by the median seed / in the interval) as "never"."""
+    def one(x: float) -> str:
+        return "never" if math.isinf(x) else fmt.format(x)
+
+    return f"{one(m[0])} [{one(m[1])}, {one(m[2])}]"
+
+
+def time_to_target_lines(target: float, rows: list[tuple[str, TimeToTarget]]) -> list[str]:
+    """The "Time to target" section of a comparison's results.md; [] without seeds."""
+    rows = [(label, t) for label, t in rows if t.seeds]
+    if not rows:
+        return []
+    return ["", f"## Time to {100 * target:.1f} % validation accuracy", "",
+            "Median over seeds [95 % bootstrap interval over seeds]; a seed that never reaches the target "
+            "counts as never (censored, not dropped), so a median or an end of the interval can be never.", "",
+            "| variant | steps | examples | seconds | seeds never reaching it |", "|---|---|---|---|---|",
+            *(f"| {label} | {interval_text(t.steps)} | {interval_text(t.examples)} | "
+              f"{interval_text(t.seconds, '{:.2f}')} | {t.missed} of {t.seeds} |" for label, t in rows)]
