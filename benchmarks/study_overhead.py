@@ -11,8 +11,8 @@
    5, 20 and 80 trials on the local pool: a least-squares line wall = a + b * trials, and b
    against the mean trial's training time / workers: the per-trial overhead.
 
-    OPTLAB_DATA_DIR=/work/shared/data python benchmarks/study_overhead.py
-    OPTLAB_DATA_DIR=/work/shared/data python benchmarks/study_overhead.py --seeds 2 --parts 1,2 train.iterations=500
+    OPTLAB_DATA_DIR=/data/sets python benchmarks/study_overhead.py
+    OPTLAB_DATA_DIR=/data/sets python benchmarks/study_overhead.py --seeds 2 --parts 1,2 train.iterations=500
 
 Not a test: timings depend on the machine and on what else runs on it.
 """

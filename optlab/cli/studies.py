@@ -160,7 +160,18 @@ def sweep(
              "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
     trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),
     grid: bool = typer.Option(False, "--grid", help="grid search: every combination of the values"),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values",
+    sampler: Optional[str] = typer.Option(
+        None, "--sampler", metavar="tpe|random|qmc|grid", help="an Optuna sampler proposes the trials (optlab[tune])"),
+    pruner: Optional[str] = typer.Option(
+        None, "--pruner", metavar="none|median|asha|hyperband",
+        help="an Optuna pruner stops hopeless trials at their evaluations (train.eval_every)"),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", metavar="URL", help="the Optuna study's database, shared by several drivers",
+        show_default="study.db in the sweep directory"),
+    study_name: Optional[str] = typer.Option(
+        None, "--study-name", metavar="NAME", help="join this study of --storage (several drivers, one study)",
+        show_default="the sweep directory's name"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values (seeds the sampler)",
                                        show_default="the config's seed"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
                                           show_default="the number of cores"),
@@ -177,53 +188,132 @@ def sweep(
         None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
         help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
     resume: Optional[Path] = typer.Option(
-        None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
+        None, "--resume", metavar="STUDY_DIR",
+        help="finish a stopped sweep: keep finished trials, continue the others (an Optuna sweep: its study)"),
     trial_figures: bool = typer.Option(
         False, "--trial-figures/--no-trial-figures",
         help="after the leaderboard, draw each trial's own figures (optlab report TRIAL_DIR draws one later)"),
-
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
-    """Search hyper-parameters: random or grid search, trials in parallel, a leaderboard by validation accuracy.
+    """Search hyper-parameters: random or grid search, or Optuna's samplers and pruners; trials in parallel,
+    a leaderboard by validation accuracy.
 
     Examples: optlab sweep dlfs_hyperparameter_search --trials 100 optimizer.lr=log:1e-6:1e-2
     regularization.l2=log:1e-8:1e-4;  optlab sweep quickstart --grid optimizer.name=sgd,adam
-    optimizer.lr=0.001,0.01,0.1
+    optimizer.lr=0.001,0.01,0.1;  optlab sweep quickstart optimizer.lr=log:1e-4:1 --sampler tpe --pruner asha --trials 40
     """
     from optlab.config.loading import ConfigError
     from optlab.config.recipes import resolve
 
     spec = executor_spec(executor, scheduler, workers)
-    if resume is not None:
-        if config is not None or words:
-            raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
-        from optlab.studies.sweep import resume_sweep
-        from optlab.terminal import print_sweep_results
-
-        result = with_progress("sweep", quiet, debug, lambda progress: resume_sweep(
-            resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
-        print_sweep_results(result.path, top=top)
-        draw_trial_reports(result, quiet, trial_figures)
-        report_failed(result.failed)
-        return
-    if config is None:
-        raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
+    adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
+    console = err_console()
     try:
-        from optlab.studies.sweep import make_plan
+        if adaptive:
+            extra = output_overrides(fmt, tensorboard) if resume is None else []
+            plan = _tune_plan(config, [*(words or []), *extra], trials, grid, sampler, pruner, seed, storage,
+                              study_name, resume)
+            for warning in plan.warnings:
+                console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+        elif resume is not None:             # a random or grid sweep resumes its own plan (optlab.studies.sweep)
+            if config is not None or words:
+                raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
+            plan = None
+        else:
+            from optlab.studies.sweep import make_plan
 
-        ref = resolve(config)
-        plan = make_plan(ref.path, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
-                         seed=seed, origin=ref.origin)
-        require_extras(plan.base)
+            if config is None:
+                raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
+            ref = resolve(config)
+            plan = make_plan(ref.path, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
+                             seed=seed, origin=ref.origin)
+        if plan is not None:
+            require_extras(plan.base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
-    from optlab.studies.sweep import run_sweep
+    except ImportError as exc:   # optlab.studies.optuna_parts.MissingExtra: says what to install
+        raise bad_input(str(exc)) from None
     from optlab.terminal import print_sweep_results
 
-    root = _writable_root(runs_dir)
-    result = with_progress("sweep", quiet, debug, lambda progress: run_sweep(
-        plan, root, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
+    root = _writable_root(runs_dir) if resume is None else None
+
+    if adaptive:
+        from optlab.studies.tune import run_tune
+
+        def start(progress):
+            return run_tune(plan, root, resume=resume, progress=progress,
+                            command=sys.argv, executor=spec, trial_reports=False)
+    elif resume is not None:
+        from optlab.studies.sweep import resume_sweep
+
+        def start(progress):
+            return resume_sweep(resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False)
+    else:
+        from optlab.studies.sweep import run_sweep
+
+        def start(progress):
+            return run_sweep(plan, root, progress=progress, command=sys.argv,
+                             executor=spec, trial_reports=False)
+    result = with_progress("sweep", quiet, debug, start)
     print_sweep_results(result.path, top=top)
     draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
+
+
+def _optuna_sweep(resume: Optional[Path]) -> bool:
+    """Whether --resume names an Optuna sweep (sweep.json mode "optuna"); False without --resume."""
+    if resume is None or not (resume / "sweep.json").is_file():
+        return False                         # not a sweep: optlab.studies.sweep.resume_sweep says so
+    from optlab.record.rundir import RunDir
+
+    return RunDir(resume).read_json("sweep.json").get("mode") == "optuna"
+
+
+def _problem(where: str, message: str):
+    from optlab.config.loading import Problem
+
+    return Problem(where, "", message)
+
+
+def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, study_name, resume):
+    """The adaptive sweep's plan; with --resume, what the sweep recorded fills in what is not given."""
+    from optlab.config.loading import ConfigError
+    from optlab.studies.optuna_parts import import_optuna
+    from optlab.studies.tune import make_tune_plan
+
+    import_optuna()
+    if grid:
+        raise ConfigError([_problem("--grid", "with --sampler, ask for a grid as --sampler grid")])
+    if resume is not None:
+        from optlab.record.rundir import RunDir
+
+        if not (resume / "sweep.json").is_file():
+            raise ConfigError([_problem("--resume", f"{resume} is not a sweep directory (no sweep.json)")])
+        was = RunDir(resume).read_json("sweep.json")
+        if was.get("mode") != "optuna":
+            raise ConfigError([_problem("--resume", f"{resume} is a {was.get('mode')} sweep, not an Optuna study: "
+                                                    "resume it without --sampler / --pruner / --storage")])
+        config = config or Path(was["config"])
+        words = words or was["words"]
+        trials, seed = trials or was["target_trials"], was["seed"] if seed is None else seed
+        sampler, pruner = sampler or was["sampler"], pruner or was["pruner"]
+    if config is None:
+        raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
+    from optlab.config.recipes import resolve
+
+    config = resolve(config).path        # a file, NAME.yaml here, or the recipe NAME
+    if study_name is not None and storage is None:
+        raise ConfigError([_problem("--study-name", "joins a study of a shared --storage; give --storage URL")])
+    if resume is not None:
+        study_name = study_name or was["study_name"]
+        if storage is None and "***" in was["storage"]:
+            raise ConfigError([_problem("--storage", f"the study is in {was['storage']}: give --storage with its "
+                                                     "password again (sweep.json does not keep it)")])
+    plan = make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
+                          seed=seed, storage=storage, study_name=study_name)
+    if resume is not None:
+        from optlab.studies.tune import check_resume
+
+        check_resume(plan, was)
+    return plan

@@ -34,6 +34,7 @@ import yaml
 
 from optlab.record.rundir import RunDir, format_value, read_metrics
 from optlab.record.status import study_status
+from optlab.record.tuning_stats import TimeToTarget, interval_text, time_to_target_lines, trials_to_target
 
 
 @dataclass
@@ -80,6 +81,12 @@ def steps_to(metrics: dict[str, np.ndarray], target: float) -> int | None:
     return int(metrics["step"][hit[0]]) if len(hit) else None
 
 
+def target_stats(trials: list[TrialData], target: float) -> tuple[list[int | None], TimeToTarget]:
+    """Steps to target per seed and their summary (optlab.record.tuning_stats.trials_to_target)."""
+    steps = [steps_to(t.metrics, target) for t in trials]
+    return steps, trials_to_target(steps, [t.metrics for t in trials], [t.config for t in trials])
+
+
 def _acc(summary: dict, split: str, key: str):
     return ((summary.get("accuracy") or {}).get(split) or {}).get(key)
 
@@ -96,6 +103,7 @@ class VariantStats:
     peak_step: int | None
     test: tuple
     reached: list[int | None] | None   # steps to target per seed (None: not reached); None: no target
+    ttt: TimeToTarget | None            # their median and bootstrap interval (optlab.record.tuning_stats)
     wall: tuple
     distance: tuple                    # surfaces: distance of the end point to the minimum
     end: tuple[float, float] | None    # surfaces: the end point of the first seed's path
@@ -113,6 +121,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
     lr = next((t.config.get("optimizer", {}).get("lr") for t in trials
                if t.config and (t.config.get("search") or {}).get("strategy", "gradient") == "gradient"), None)
     end = next((tuple(x["end"]) for x in s if x.get("end")), None)
+    reached, ttt = target_stats(trials, target) if target is not None else (None, None)
     return VariantStats(
         label=label, lr=lr, n=len(trials), statuses=[t.status for t in trials],
         final_loss=mean_std([x.get("final_train_loss") for x in s]),
@@ -120,7 +129,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
         peak_val=mean_std([_acc(x, "val", "peak") for x in s]),
         peak_step=peak_steps[(len(peak_steps) - 1) // 2] if peak_steps else None,   # the lower median
         test=mean_std([_acc(x, "test", "final") for x in s]),
-        reached=None if target is None else [steps_to(t.metrics, target) for t in trials],
+        reached=reached, ttt=ttt,
         wall=mean_std([x.get("wall_time_s") for x in s]),
         distance=mean_std([x.get("distance_to_minimum") for x in s]),
         end=end,
@@ -159,13 +168,14 @@ def _pct(ms: tuple) -> str:
     return f"{100 * mean:.1f} %" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f} %"
 
 
-def _reached(steps: list[int | None]) -> str:
-    hit = [s for s in steps if s is not None]
-    if not hit:
+def _reached(v: VariantStats) -> str:
+    """Median steps over seeds [95 % bootstrap interval], and how many seeds never got there."""
+    t = v.ttt
+    if t is None or t.seeds == 0:
+        return "—"
+    if t.missed == t.seeds:
         return "not reached"
-    if len(hit) < len(steps):
-        return f"not reached by {len(steps) - len(hit)} of {len(steps)} seeds"
-    return _num(mean_std(hit))
+    return interval_text(t.steps) + (f"; never by {t.missed} of {t.seeds} seeds" if t.missed else "")
 
 
 def _status(v: VariantStats) -> str:
@@ -201,7 +211,7 @@ def table(manifest: dict, stats: list[VariantStats]) -> tuple[list[str], list[li
             row += [_num(v.final_loss), _pct(v.final_val), _pct(v.peak_val),
                     "—" if v.peak_step is None else str(v.peak_step), _pct(v.test)]
             if v.reached is not None:
-                row.append(_reached(v.reached))
+                row.append(_reached(v))
         row.append(_num(v.wall))
         if show_status:
             row.append(_status(v))
@@ -272,6 +282,8 @@ def results_markdown(path: Path, manifest: dict, stats: list[VariantStats]) -> s
         notes = grid_edge_notes(manifest)
         if notes:
             lines += ["", *(f"- {note}" for note in notes)]
+    if manifest.get("target") is not None:
+        lines += time_to_target_lines(manifest["target"], [(v.label, v.ttt) for v in stats if v.ttt is not None])
     lines += ["", "## Trials", ""]
     lines += [f"- {e['label']}: " + ", ".join(f"`{d}`" for d in e["trials"]) for e in manifest["variants"]]
     if manifest.get("status") not in (None, "completed"):   # running, interrupted, failed, died
@@ -283,6 +295,8 @@ CSV_COLUMNS = ["variant", "lr", "seeds", "status", "best",
                "final_train_loss_mean", "final_train_loss_std", "final_val_acc_mean", "final_val_acc_std",
                "peak_val_acc_mean", "peak_val_acc_std", "peak_step", "test_acc_mean", "test_acc_std",
                "target", "steps_to_target_mean", "steps_to_target_std", "target_reached_seeds",
+               *(f"{what}_to_target_{k}" for what in ("steps", "examples", "seconds") for k in ("median", "low", "high")),
+               "target_missed_fraction",
                "distance_to_minimum_mean", "distance_to_minimum_std", "wall_time_mean_s", "wall_time_std_s"]
 
 
@@ -297,8 +311,11 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
         to_target = mean_std(hit) if v.reached is not None and len(hit) == len(v.reached) else (None, None)
         values = [v.label, v.lr, v.n, _status(v), int(i == best),
                   *v.final_loss, *v.final_val, *v.peak_val, v.peak_step, *v.test,
-                  manifest.get("target"), *to_target, len(hit) if v.reached is not None else None,
-                  *v.distance, *v.wall]
+                  manifest.get("target"), *to_target, len(hit) if v.reached is not None else None]
+        t = v.ttt
+        whole = [] if t is None else [x if math.isinf(x) else int(x) for x in (*t.steps, *t.examples)]   # inf: never
+        values += [None] * 10 if t is None else [*whole, *t.seconds, t.missed_fraction]
+        values += [*v.distance, *v.wall]    # wall time last, as before
         out.writerow([format_value(x) for x in values])
     return buf.getvalue()
 
@@ -327,7 +344,7 @@ def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (
     ``quiet``: best effort (after an interruption): skip whatever cannot be rendered.
     ``overrides``: ``plots.*`` settings for this rendering; ``files=False``: only report.html.
     """
-    from optlab.record import compare_plots
+    from optlab.record import budget_report, compare_plots
     from optlab.record.chart_data import compare_charts
     from optlab.record.figure_set import FigureSet
     from optlab.record.plot_options import plot_options
@@ -365,6 +382,8 @@ def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (
         tune = (*tune_table(manifest, path), grid_edge_notes(manifest)) if manifest.get("tune") else None
         rd.write_text("report.html", compare_page(path, manifest, table(manifest, stats), tune,
                                                   [v.statuses for v in stats], figures.items, charts))
+        if files:   # with --tune: each variant's tuning-budget curve (budget.png, budget.csv, results.md)
+            budget_report.render_compare_budget(rd, manifest)
     except Exception:
         if not quiet:
             raise

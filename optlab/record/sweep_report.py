@@ -31,6 +31,7 @@ import numpy as np
 
 from optlab.config.loading import value_text
 from optlab.config.schema import PlotsConfig
+from optlab.record import budget_report
 from optlab.record.compare_report import TrialData, load_trial
 from optlab.record.plot_options import examples_per_step, x_values
 from optlab.record.rundir import RunDir, format_value
@@ -65,14 +66,19 @@ def leaderboard(path: Path) -> tuple[dict, list[Entry]]:
     path = Path(path)
     manifest = RunDir(path).read_json("sweep.json")
     manifest["status"] = study_status(manifest)   # "running" with its process gone: died
-    entries = [Entry(t["index"], Path(t["dir"]).name, t["values"], load_trial(path / t["dir"]), tune_score(path / t["dir"]))
-               for t in manifest["trials"] if (path / t["dir"] / "config.yaml").exists()]
+    keys = [p["key"] for p in manifest["params"]]   # a key a trial did not use (optimizer.momentum for adam): None
+    entries = [Entry(t["index"], Path(t["dir"]).name, {k: t["values"].get(k) for k in keys}, load_trial(path / t["dir"]),
+                     tune_score(path / t["dir"])) for t in manifest["trials"]
+               if t.get("dir") and (path / t["dir"] / "config.yaml").exists()]
     entries.sort(key=lambda e: (e.score, -e.index), reverse=True)   # ties: the earlier trial first
     return manifest, entries
 
 
 def show(value: Any) -> str:
-    """A swept value in a table: floats to 3 significant digits, sections and lists as YAML."""
+    """A swept value in a table: floats to 3 significant digits, sections and lists as YAML; a
+    key the trial did not use (an optimizer's setting another optimizer lacks): —."""
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return f"{value:.3g}"
     return value_text(value) if isinstance(value, (dict, list)) else str(value)
@@ -98,8 +104,10 @@ def table(manifest: dict, entries: list[Entry]) -> tuple[list[str], list[list[st
 def results_markdown(path: Path, manifest: dict, entries: list[Entry]) -> str:
     headers, rows = table(manifest, entries)
     n = len(manifest["trials"])
-    how = (f"random search, {n} trials, values drawn with seed {manifest['seed']}" if manifest["mode"] == "random"
-           else f"grid search, {n} combinations")
+    how = {"random": f"random search, {n} trials, values drawn with seed {manifest['seed']}",
+           "grid": f"grid search, {n} combinations",
+           "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), "
+                     f"{manifest.get('pruner')} pruner, {n} trials; study in `{manifest.get('storage')}`"}[manifest["mode"]]
     lines = [f"# {path.name}", "",
              f"{how}; config `{manifest['config']}`" + "".join(f" `{o}`" for o in manifest.get("fixed", [])) +
              f"; every trial trains with seed {manifest['training_seed']}.", "",
@@ -136,7 +144,8 @@ def results_csv(manifest: dict, entries: list[Entry]) -> str:
 # figures
 # ------------------------------------------------------------------------------------------------
 def _categorical(key: str, entries: list[Entry]) -> bool:
-    return not all(isinstance(e.values[key], (int, float)) and not isinstance(e.values[key], bool) for e in entries)
+    return not all(isinstance(e.values[key], (int, float)) and not isinstance(e.values[key], bool)
+                   for e in entries if e.values[key] is not None)
 
 
 def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: PlotsConfig | None = None):
@@ -149,13 +158,17 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: Plots
     fig = Figure(figsize=(4.2 * len(params) + 0.4, 3.8), layout="constrained")
     axes = fig.subplots(1, len(params), squeeze=False)[0]
     done = [e for e in entries if e.score[:2] == (1, 1)]
-    failed = [e for e in entries if e.score[:2] != (1, 1)]
+    pruned = [e for e in entries if e.trial.status == "pruned" and e.acc("val") is not None]
+    failed = [e for e in entries if e.score[:2] != (1, 1) and e not in pruned]
     hue = next((p["key"] for p in params if p["kind"] == "choice"), None) if len(params) > 1 else None
     groups = sorted({show(e.values[hue]) for e in entries}) if hue else [None]
     for ax, p in zip(axes, params):
         key = p["key"]
         categorical = p["kind"] == "choice" and _categorical(key, entries)
-        labels = sorted({show(e.values[key]) for e in entries}) if categorical else []
+        labels = sorted({show(e.values[key]) for e in entries if e.values[key] is not None}) if categorical else []
+
+        def used(group: list[Entry]) -> list[Entry]:
+            return [e for e in group if e.values[key] is not None]
 
         def x_of(group: list[Entry]) -> np.ndarray:
             if categorical:
@@ -163,13 +176,17 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: Plots
             return np.array([float(e.values[key]) for e in group])
 
         for g, group in enumerate(groups):
-            members = [e for e in done if hue is None or show(e.values[hue]) == group]
+            members = used([e for e in done if hue is None or show(e.values[hue]) == group])
             label = "completed" if hue is None else f"{hue} = {group}"
             ax.scatter(x_of(members), [100 * e.acc("val") for e in members], s=24, alpha=0.8,
                        color=color(g), marker=MARKERS[g % len(MARKERS)], label=label)
-        if failed:
-            ax.scatter(x_of(failed), np.zeros(len(failed)), marker="x", color=color(1), label="diverged / failed")
-        if done:
+        if used(pruned):
+            ax.scatter(x_of(used(pruned)), [100 * e.acc("val") for e in used(pruned)], marker="v", s=16,
+                       color="0.55", label="pruned (where it stopped)")
+        if used(failed):
+            ax.scatter(x_of(used(failed)), np.zeros(len(used(failed))), marker="x", color=color(1),
+                       label="diverged / failed")
+        if used(done[:1]):
             ax.scatter(x_of(done[:1]), [100 * done[0].acc("val")], marker="*", s=160, color="gold",
                        edgecolor="black", zorder=3, label=f"best ({done[0].name})")
         if categorical:
@@ -215,6 +232,31 @@ def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_
     return fig
 
 
+def curves_figure(entries: list[Entry], title: str):
+    """Every trial's validation accuracy against the step, a pruned trial's curve ending where its
+    pruner stopped it (Optuna's intermediate-values plot, from the trials' own metrics.csv)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for e in sorted(entries, key=lambda e: e.trial.status != "pruned"):
+        m = e.trial.metrics
+        acc = m.get("val_acc", np.array([]))
+        ok = np.isfinite(acc)
+        if not ok.any():
+            continue
+        pruned = e.trial.status == "pruned"
+        ax.plot(m["step"][ok], 100 * acc[ok], lw=0.9, color="0.6" if pruned else "tab:blue", alpha=0.8)
+        if pruned:
+            ax.plot(m["step"][ok][-1], 100 * acc[ok][-1], "x", color="tab:red", ms=4)
+    n_pruned = sum(e.trial.status == "pruned" for e in entries)
+    ax.set(xlabel="step", ylabel="validation accuracy (%)", ylim=(0, 100),
+           title=f"{title}: {n_pruned} of {len(entries)} trials pruned (grey, x where stopped)")
+    ax.title.set_fontsize("medium")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (), files: bool = True) -> None:
     """(Re)write results.md, results.csv, scatter and best figures and report.html from a sweep's files.
 
@@ -234,7 +276,8 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
         if files:
             rd.write_text("results.md", results_markdown(path, manifest, entries))
             rd.write_text("results.csv", results_csv(manifest, entries))
-        title = f"{manifest['name']}: {manifest['mode']} search"
+            budget_report.render_sweep_budget(rd, manifest, entries)   # sweeps over optimizer.name
+        title = f"{manifest['name']}: {manifest.get('sampler') or manifest['mode']} search"
         figures = FigureSet(rd, opts, files=files)
         with styled():
             if entries:
@@ -244,6 +287,9 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
                 best_opts = opts if opts.x else opts.model_copy(update={"x": "epochs"})
                 figures.add("best", best_figure(manifest, entries, title, opts=best_opts),
                             f"the best {BEST_CURVES} trials' accuracy curves (DLFS ch. 6)")
+            if manifest.get("pruner", "none") != "none" and entries:
+                figures.add("curves", curves_figure(entries, title),
+                            "every trial's validation accuracy by step, pruned ones ending where they stopped")
         headers, rows = table(manifest, entries)
         dirs = [str(e.trial.path.relative_to(path)) for e in entries]
         from optlab.record.chart_data import sweep_charts

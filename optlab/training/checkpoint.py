@@ -50,7 +50,7 @@ RESUMABLE_KEYS = ("train.iterations", "train.epochs", "train.checkpoint_every")
 # Sections that change how results are drawn and logged, never a number: free to differ (and absent
 # from checkpoints written before they existed).
 PRESENTATION_SECTIONS = ("plots.", "logging.")
-RESUMABLE_STATUSES = ("interrupted", "completed", "failed", "died")
+RESUMABLE_STATUSES = ("interrupted", "pruned", "completed", "failed", "died")
 
 
 class CheckpointError(Exception):

@@ -20,6 +20,8 @@ How a run can end, and what its directory then says (meta.json ``status``):
   step-0 training loss; the run stops at that step, summary.json says where and why;
 - ``interrupted``: a graceful stop (:mod:`optlab.training.interrupt`) was requested; the step in progress
   finishes, a checkpoint is written, then the run stops;
+- ``pruned``: an ``interrupted`` run whose sweep's pruner asked it to stop (set afterwards by the
+  sweep, optlab.studies.tune); its checkpoint is there and ``--resume`` continues it;
 - ``failed``: an exception (its message is in meta.json);
 - ``running`` with a stale heartbeat or a dead pid: killed (:func:`optlab.record.status.run_status`).
 

@@ -1,0 +1,382 @@
+"""Adaptive sweeps: Optuna's samplers and pruners driving optlab's own trials.
+
+``optlab sweep CONFIG KEY=SPEC ... --sampler tpe|random|qmc|grid --pruner none|median|asha|hyperband
+--trials N`` runs the same trials as a random sweep (optlab.studies.sweep: the same specs, run
+directories ``trials/tNNN/``, progress, leaderboard and figures), but the values come from an
+Optuna study through its ask-and-tell interface: the driver asks the study for a trial, suggests
+each parameter (optlab.studies.optuna_parts.suggest: ``log:`` a log-uniform float, ``lin:`` a
+uniform float, ``int:`` an integer, a list a categorical), trains it with optlab.studies.executor,
+and tells the study the final validation accuracy (maximised). A diverged trial is told 0 (never
+the best: the sampler learns to avoid it), a failed one FAIL, a pruned one PRUNED.
+
+Trials are asked a wave at a time, as many as the executor has slots (a local pool's workers, a
+Dask cluster's; optlab.studies.executor), and the next wave is asked when the wave has been told:
+with one worker a sweep is sequential and reproducible (a seeded sampler, trials told in order);
+with more, a wave's trials are proposed without each other's results, as with Optuna's own
+parallel workers.
+
+Pruning (optlab.studies.optuna_parts.Pruning) runs on the driver, from the evaluation rows the
+executor delivers: each validation accuracy is reported to the trial (``Trial.report``), the
+pruner asked (``Trial.should_prune``), and a condemned trial asked to stop (``TrialControl.stop``);
+it stops after its current step with a checkpoint (the rows arrive in batches, so a few steps
+after the evaluation that condemned it), and the sweep marks its run directory ``pruned``
+(meta.json, summary.json, with ``pruned_at``, the step of that evaluation).
+
+The study lives in Optuna's own storage: ``study.db`` (SQLite through Optuna's RDB storage) in
+the sweep directory, or ``--storage URL`` (a database server; sweep.json keeps it without its
+password). Several drivers share one study with the same ``--storage`` and ``--study-name``:
+each runs its ``--trials`` into its own sweep directory, and the sampler and pruner see them all. ``--resume
+DIR`` continues it: trials that a Ctrl-C left running are continued from their checkpoints as
+the same Optuna trials (optlab.studies.resume; a trial never started is started), then the study
+asks new ones until it has ``--trials`` trials. A study that already holds trials (resumed, or
+joined) gets its sampler seeded from ``--seed`` and its number of trials: seeded as at the start,
+it would propose the first trials' values again.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from optlab.config.loading import ConfigError, Problem, dump_config, load_config, value_text
+from optlab.config.schema import Config
+from optlab.record.rundir import RunDir
+from optlab.studies import optuna_parts as parts
+from optlab.studies.executor import (
+    ExecutorSpec,
+    NullProgress,
+    Outcome,
+    Progress,
+    Trial,
+    TrialControl,
+    open_executor,
+    reported,
+    run_trials,
+)
+from optlab.studies.resume import plan_trials
+from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_param, trial_dir
+
+MIN_EVALS = 3   # evaluations before the end that a rung-based pruner needs to prune more than once
+
+
+@dataclass
+class TunePlan:
+    config_path: Path
+    base: Config
+    params: list[Param]
+    fixed: list[str]
+    words: list[str]                 # as given: what --resume compares
+    seed: int
+    trials: int
+    sampler: str
+    pruner: str
+    storage: str | None              # None: study.db in the sweep directory
+    study_name: str | None = None    # join this study of the storage (several drivers); None: the sweep's name
+    eval_every: int = 0
+    steps: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _overrides(params: list[Param], values: dict) -> list[str]:
+    out = []
+    for p in params:
+        if p.key in values:
+            v = values[p.key]
+            out.append(f"{p.key}={p.texts[p.choices.index(v)] if p.kind == 'choice' else value_text(v)}")
+    return out
+
+
+def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, sampler: str = "tpe",
+                   pruner: str = "none", seed: int | None = None, storage: str | None = None,
+                   study_name: str | None = None) -> TunePlan:
+    """Check names, specs, trial count, every spec's ends and the pruner's evaluations; ConfigError."""
+    problems = parts.check_name("sampler", sampler, parts.SAMPLERS) + parts.check_name("pruner", pruner, parts.PRUNERS)
+    grid = sampler == "grid"
+    if trials is None and not grid:
+        problems.append(Problem("--trials", "", f"--sampler {sampler} needs --trials N"))
+    if trials is not None and not 1 <= trials <= MAX_TRIALS:
+        problems.append(Problem("--trials", "", f"between 1 and {MAX_TRIALS}, got {trials}"))
+    params, fixed = [], []
+    for word in words:
+        try:
+            parsed = parse_param(word, grid)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        (params.append(parsed) if isinstance(parsed, Param) else fixed.append(f"{parsed[0]}={parsed[1]}"))
+    keys = [p.key for p in params]
+    if len(set(keys)) < len(keys):
+        problems.append(Problem("sweep", ", ".join(sorted({k for k in keys if keys.count(k) > 1})), "swept twice"))
+    if not params and not problems:
+        problems.append(Problem("sweep", "", "nothing to sweep: give KEY=SPEC words, e.g. optimizer.lr=log:1e-4:1e-1"))
+    if problems:
+        raise ConfigError(problems)
+    base = load_config(Path(config_path), fixed)
+    problems += _validation_problems(base)
+    names = next((p.choices for p in params if p.key == "optimizer.name"), [base.optimizer.name])
+    for p in params:                                # each spec's ends, with an optimizer that takes it
+        owner = next((n for n in names if parts.active(p, {"optimizer.name": n})), None)
+        if owner is None:
+            problems.append(Problem(f"sweep '{p.key}={p.spec}'", p.key, f"no optimizer searched has this setting "
+                                    f"({', '.join(map(str, names))})"))
+            continue
+        for v in p.ends():
+            text = p.texts[p.choices.index(v)] if p.kind == "choice" else value_text(v)
+            extra = [f"optimizer.name={owner}"] if p.key.startswith("optimizer.") and p.key != "optimizer.name" else []
+            try:
+                load_config(Path(config_path), [*fixed, *extra, f"{p.key}={text}"])
+            except ConfigError as exc:
+                problems += [Problem(f"sweep '{p.key}={p.spec}'", q.key, f"{q.message} (at {p.key}={text})")
+                             for q in exc.problems]
+    if grid and not problems:
+        size = math.prod(len(p.grid()) for p in params)
+        trials = size if trials is None else trials
+    if problems:
+        raise ConfigError(problems)
+    plan = TunePlan(Path(config_path), base, params, fixed, list(words), base.seed if seed is None else seed,
+                    int(trials), sampler, pruner, storage, study_name)
+    if sampler == "qmc":
+        parts.make_sampler("qmc", 0)        # MissingExtra now (exit 2), not at the first trial
+    if pruner != "none":
+        _check_pruning(plan)
+    if storage is not None:
+        parts.open_storage(storage)         # exit 2 now, not after the sweep directory exists
+    return plan
+
+
+def _check_pruning(plan: TunePlan) -> None:
+    """A pruner decides at evaluations: it needs some before the last step (exit 2 without any)."""
+    from optlab.training.setup import build_setup, total_steps
+
+    base = plan.base
+    if base.search.strategy != "gradient":
+        raise ConfigError([Problem("--pruner", "search.strategy", "pruning stops a gradient run between its "
+                                   f"evaluations; a {base.search.strategy} search has none to stop")])
+    steps, per_epoch = total_steps(base, len(build_setup(base).data.train))
+    every = base.train.eval_every or per_epoch
+    before_end = (steps - 1) // every
+    plan.eval_every, plan.steps = every, steps
+    if before_end == 0:
+        raise ConfigError([Problem("--pruner", "train.eval_every", f"every {every} steps over a {steps}-step run "
+                                   f"evaluates only at the end, so --pruner {plan.pruner} cannot stop anything; "
+                                   f"give e.g. train.eval_every={max(1, steps // 10)}")])
+    if before_end < MIN_EVALS:
+        plan.warnings.append(f"train.eval_every={every} over {steps} steps gives {before_end} evaluation(s) before "
+                             f"the end: --pruner {plan.pruner} can stop a trial only there; "
+                             f"train.eval_every={max(1, steps // 10)} gives it 9")
+
+
+# ------------------------------------------------------------------------------------------------
+# the study
+# ------------------------------------------------------------------------------------------------
+def _manifest(plan: TunePlan, rd: RunDir, url: str, command: list[str]) -> dict:
+    return {
+        "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": "optuna",
+        "sampler": plan.sampler, "pruner": plan.pruner, "seed": plan.seed, "training_seed": plan.base.seed,
+        "words": plan.words, "fixed": plan.fixed, "target_trials": plan.trials,
+        "storage": parts.shown(url) if plan.storage else "sqlite:///study.db",
+        "study_name": plan.study_name or rd.path.name,
+        "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
+        "trials": [], "status": "running",
+    }
+
+
+def check_resume(plan: TunePlan, manifest: dict) -> None:
+    """ConfigError when ``plan`` searches something else than the sweep it would resume."""
+    if manifest.get("mode") != "optuna":
+        raise ConfigError([Problem("--resume", "", f"a {manifest.get('mode')} sweep has no study to continue")])
+    was = {p["key"]: p["spec"] for p in manifest["params"]}
+    now = {p.key: p.spec for p in plan.params}
+    differ = [f"{k}: {was.get(k, 'not searched')} -> {now.get(k, 'not searched')}"
+              for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    if sorted(manifest["fixed"]) != sorted(plan.fixed):
+        differ.append(f"fixed overrides: {manifest['fixed']} -> {plan.fixed}")
+    for name in ("sampler", "pruner", "seed"):
+        if manifest[name] != getattr(plan, name):
+            differ.append(f"--{name}: {manifest[name]} -> {getattr(plan, name)}")
+    if differ:
+        raise ConfigError([Problem("--resume", "", "this sweep searched something else: " + "; ".join(differ))])
+
+
+def storage_url(manifest: dict, path: Path, given: str | None) -> str:
+    """The study's storage: ``--storage`` if given, else the sweep's study.db or the URL it recorded
+    (a URL whose password was masked in sweep.json must be given again)."""
+    url = manifest["storage"]
+    if given:
+        return given
+    if url == "sqlite:///study.db":
+        return f"sqlite:///{(path / 'study.db').resolve()}"
+    if "***" in url:
+        raise ConfigError([Problem("--storage", "", f"the study is in {url}: give --storage with its password again "
+                                                    "(sweep.json does not keep it)")])
+    return url
+
+
+def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
+    """Create (or load, resuming) the study; ConfigError when the storage cannot be opened."""
+    optuna = parts.import_optuna()
+    storage = parts.open_storage(url)
+    grid = parts.grid_space(plan.params) if plan.sampler == "grid" else None
+    pruner = parts.make_pruner(plan.pruner, plan.eval_every, plan.steps)
+    name = plan.study_name or rd.path.name
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                    sampler=parts.make_sampler(plan.sampler, plan.seed, grid), pruner=pruner,
+                                    load_if_exists=resume or plan.study_name is not None)
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ConfigError([Problem("--storage", "", f"{parts.shown(url)} already holds a study named {name!r}")]) from None
+    done = len(study.get_trials(deepcopy=False))
+    if done:   # a sampler seeded as at the start would propose the first trials' values again
+        seed = int(np.random.SeedSequence([plan.seed, done]).generate_state(1)[0])
+        study.sampler = parts.make_sampler(plan.sampler, seed, grid)
+    return study
+
+
+def _mark_pruned(path: Path, step: int, pruner: str) -> None:
+    """The run stopped at the sweep's request (meta.json: interrupted, stop_trial): say why."""
+    rd = RunDir(path)
+    rd.finish("pruned", pruned_at=step, note=f"the sweep's {pruner} pruner stopped it after its evaluation at step "
+                                             f"{step}; optlab train --resume trains it to full length")
+    summary = rd.read_json("summary.json")
+    summary.update(status="pruned", pruned_at=step)
+    rd.write_json("summary.json", summary)
+
+
+def _tell(study, trial, status: str, path: Path) -> str:
+    """Tell the study how the trial ended (the module docstring); returns the status for sweep.json."""
+    from optuna.trial import TrialState
+
+    if status == "completed":
+        summary = RunDir(path).read_json("summary.json")
+        value = ((summary.get("accuracy") or {}).get("val") or {}).get("final")
+        if value is not None and math.isfinite(value):
+            study.tell(trial, float(value))
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+    elif status == "diverged":
+        study.tell(trial, 0.0)              # module docstring: never the best
+    elif status == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    elif status == "failed":
+        study.tell(trial, state=TrialState.FAIL)
+    else:                                   # interrupted, not started: left RUNNING for --resume
+        return "interrupted"
+    return status
+
+
+def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = None, workers: int | None = None,
+             progress: Progress | None = None, command: list[str] | None = None,
+             executor: ExecutorSpec | None = None, trial_reports: bool = True) -> SweepResult:
+    """Run (or continue) the adaptive sweep of ``plan`` on ``executor`` (default: a local pool of
+    ``workers`` processes); render the leaderboard as a sweep does. ``trial_reports``: draw each
+    trial's own figures after it (optlab.studies.sweep.run_sweep)."""
+    from optlab.record.trial_reports import render_trial_reports
+    from optlab.studies.executor import default_workers
+
+    progress = progress or NullProgress()
+    command = list(command if command is not None else sys.argv)
+    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+        if resume is not None:
+            rd = RunDir(Path(resume))
+            manifest = rd.read_json("sweep.json")
+            check_resume(plan, manifest)
+            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
+            manifest.update(target_trials=plan.trials, status="running")
+        else:
+            rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+            manifest = _manifest(plan, rd, plan.storage or "", command)
+        url = storage_url(manifest, rd.path, plan.storage)
+        try:
+            study = open_study(plan, rd, url, resume is not None)
+        except ConfigError:
+            if resume is None:              # nothing ran: leave no empty sweep directory behind
+                for leftover in rd.path.iterdir():
+                    leftover.unlink()
+                rd.path.rmdir()
+            raise
+        rd.write_text("config.yaml", dump_config(plan.base))
+        rd.write_json("sweep.json", manifest)
+        failed = _drive(plan, rd, manifest, study, ex, progress, command)
+    names = [e["dir"] for e in manifest["trials"] if e.get("dir")]
+    if trial_reports:   # after the leaderboard's figures (as a sweep does)
+        render_trial_reports(rd.path, names, workers=default_workers())
+    return SweepResult(rd.path, "completed", failed, names)
+
+
+def _drive(plan: TunePlan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str]) -> list[Outcome]:
+    """Ask, run and tell, a wave of ``ex.slots`` trials at a time, until the study has ``plan.trials``
+    trials; a resumed sweep first continues the trials an interruption left running, in place."""
+    from optlab.record import sweep_report
+    from optlab.record.figures import import_plotting
+
+    optuna = parts.import_optuna()
+    control = TrialControl()
+    pruning = parts.Pruning(control.stop)
+    running = optuna.trial.TrialState.RUNNING
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+    carry = [e for e in manifest["trials"] if e["status"] in ("running", "interrupted") and e.get("dir")
+             and frozen[e["number"]].state == running]
+    slots = ex.slots(plan.trials)
+    group = progress.add_group(f"{plan.sampler} search" + (f", {plan.pruner} pruning" if plan.pruner != "none" else ""),
+                               max(plan.trials, len(manifest["trials"])))
+    width = max(plan.trials, len(manifest["trials"]))
+    failed: list[Outcome] = []
+    with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
+        while carry or len(manifest["trials"]) < plan.trials:
+            wave, asked = [], {}
+            while carry and len(wave) < slots:              # continued from their checkpoints (optlab.studies.resume)
+                entry = carry.pop(0)
+                config = load_config(plan.config_path, [*plan.fixed, *_overrides(plan.params, entry["values"])])
+                trial = optuna.trial.Trial(study, frozen[entry["number"]]._trial_id)
+                todo, done = plan_trials(rd.path, [(group, entry["dir"], config)])
+                if done:                                     # it finished before its driver could tell
+                    entry["status"] = _tell(study, trial, done[0].status, rd.path / entry["dir"])
+                    continue
+                asked[entry["index"]] = trial
+                wave.append(Trial(entry["index"], group, config, entry["dir"], resume=todo[0].resume))
+            while len(wave) < slots and len(manifest["trials"]) < plan.trials:
+                trial = study.ask()
+                values = parts.suggest(trial, plan.params, None)
+                index = len(manifest["trials"])
+                try:
+                    config = load_config(plan.config_path, [*plan.fixed, *_overrides(plan.params, values)])
+                except ConfigError as exc:   # a combination the ends did not reveal: a failed trial
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    manifest["trials"].append({"index": index, "dir": None, "number": trial.number, "values": values,
+                                               "status": "invalid", "error": "; ".join(q.message for q in exc.problems)})
+                    continue
+                name = trial_dir(index, width)
+                manifest["trials"].append({"index": index, "dir": name, "number": trial.number, "values": values,
+                                           "status": "running"})
+                asked[index] = trial
+                wave.append(Trial(index, group, config, name))
+            rd.write_json("sweep.json", manifest)
+            if not wave:
+                continue
+            for t in wave:
+                pruning.watch(t.index, asked[t.index])
+            try:
+                outcomes = run_trials(wave, rd.path, executor=ex, progress=progress, command=command,
+                                      prepare=import_plotting, on_event=pruning.on_event if plan.pruner != "none" else None,
+                                      control=control)
+            except KeyboardInterrupt:   # trials pruned before the interruption stay pruned
+                for index, step in pruning.pruned_at.items():
+                    entry = manifest["trials"][index]
+                    if entry["status"] == "running":
+                        _mark_pruned(rd.path / entry["dir"], step, plan.pruner)
+                        entry["status"] = _tell(study, asked[index], "pruned", rd.path / entry["dir"])
+                raise
+            for o in outcomes:
+                entry = manifest["trials"][o.index]
+                status = o.status
+                if status == "stopped" and o.index in pruning.pruned_at:
+                    _mark_pruned(rd.path / o.dir_name, pruning.pruned_at[o.index], plan.pruner)
+                    status = "pruned"
+                entry["status"] = _tell(study, asked[o.index], status, rd.path / o.dir_name)
+                failed += [o] if o.status == "failed" else []
+            rd.write_json("sweep.json", manifest)
+    return failed
