@@ -8,7 +8,7 @@ in words that hold whatever the exact numbers; the numbers come from results.jso
 
 from __future__ import annotations
 
-from gallery_docs import _missing, num, pct, techniques_rows, hiker_table
+from gallery_docs import _missing, hiker_table, num, pct, techniques_rows
 
 from optlab.config.recipes import find
 

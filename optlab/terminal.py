@@ -113,7 +113,8 @@ class CompareProgress:
 
 def print_compare_results(path, console: Console | None = None) -> None:
     """The comparison's results table (the rows of results.md, best in bold); its path last."""
-    from optlab.record.compare_report import compare_stats, grid_edge_notes, table
+    from optlab.record.compare_report import grid_edge_notes, table
+    from optlab.record.compare_stats import compare_stats
 
     # Not a terminal (a pipe, a log file): one line per row rather than rich's default 80 columns.
     console = console or make_console(wide_when_piped=True)

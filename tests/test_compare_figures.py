@@ -27,7 +27,7 @@ def test_a_diverging_path_on_rosenbrock_is_plotted_and_marked_not_a_crash(tmp_pa
 
 def test_the_path_panels_cut_a_divergence_and_name_start_and_minimum(tmp_path):
     from optlab.record import compare_plots
-    from optlab.record.compare_report import load_compare
+    from optlab.record.compare_stats import load_compare
 
     _compare(tmp_path, "sgd", "nesterov", "--config", "rosenbrock", "train.iterations=50")
     [path] = list(tmp_path.iterdir())

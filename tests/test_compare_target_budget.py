@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from optlab.record import budget_report
-from optlab.record.compare_report import TrialData, results_csv, results_markdown, variant_stats
+from optlab.record.compare_report import results_csv, results_markdown
+from optlab.record.compare_stats import TrialData, variant_stats
 from optlab.record.rundir import RunDir
 from optlab.record.tuning_stats import expected_max
 

@@ -389,7 +389,7 @@ def test_compare_across_strategies_plots_against_loss_evaluations(tmp_path):
 
     from optlab.cli import app
     from optlab.record import compare_plots
-    from optlab.record.compare_report import load_compare
+    from optlab.record.compare_stats import load_compare
 
     path = tmp_path / "hiker.yaml"
     path.write_text(BLOBS.replace("trials: 60", "trials: 30"))

@@ -10,8 +10,9 @@ import typer
 
 from optlab.cli.app import EXIT_BAD_INPUT, app
 from optlab.cli.common import err_console
+from optlab.cli.helptext import OptlabTyper
 
-recipes_app = typer.Typer(
+recipes_app = OptlabTyper(
     help="The shipped experiments: list them, show one, copy one to edit. Run one by name: optlab train quickstart.",
     invoke_without_command=True)
 app.add_typer(recipes_app, name="recipes")

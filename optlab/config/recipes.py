@@ -134,6 +134,13 @@ def resolve(text: str | Path) -> ConfigRef:
     """A config argument -> the file to read and its origin: a file as given, else ``NAME.yaml``
     here, else the recipe ``NAME``. Neither: ConfigError naming the closest recipe."""
     given = Path(text)
+    try:
+        return _resolve(given, text)
+    except OSError:      # e.g. a name too long for the file system: the loader says so, exit 2
+        return ConfigRef(given, str(given))
+
+
+def _resolve(given: Path, text: str | Path) -> ConfigRef:
     if given.is_file():
         return ConfigRef(given, str(given))
     local = Path(f"{text}.yaml")

@@ -32,7 +32,7 @@ import numpy as np
 from optlab.config.loading import value_text
 from optlab.config.schema import PlotsConfig
 from optlab.record import budget_report
-from optlab.record.compare_report import TrialData, load_trial
+from optlab.record.compare_stats import TrialData, load_trial
 from optlab.record.plot_options import examples_per_step, x_values
 from optlab.record.rundir import RunDir, format_value
 from optlab.record.scores import tune_score

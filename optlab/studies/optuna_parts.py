@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import difflib
 import math
-
 import threading
 from typing import Callable
 
