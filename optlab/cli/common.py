@@ -4,6 +4,7 @@ exiting 2 with every problem, and one progress display for the trials of a study
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -140,3 +141,16 @@ def require_extras(cfg) -> None:
             require()
         except TensorBoardMissing as exc:
             raise bad_input(str(exc)) from None
+
+
+# Options several commands share, declared once (typer's Annotated form) so their names and help
+# cannot drift apart between train, compare and sweep.
+Format = Annotated[Optional[str], typer.Option(
+    "--format", metavar="png|svg|pdf", help="figure file format (same as plots.format=...)", show_default=False)]
+TensorBoard = Annotated[bool, typer.Option(
+    "--tensorboard", help="TensorBoard event files in every run: tensorboard --logdir DIR shows them all")]
+Executor = Annotated[str, typer.Option(
+    "--executor", metavar="local|dask", help="where trials run: local processes, or a Dask cluster (docs/distributed.md)")]
+Scheduler = Annotated[Optional[str], typer.Option(
+    "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
+    help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine")]

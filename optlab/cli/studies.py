@@ -9,7 +9,18 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import EXIT_FAILED, app
-from optlab.cli.common import bad_input, bad_problems, err_console, output_overrides, require_extras, with_progress
+from optlab.cli.common import (
+    Executor,
+    Format,
+    Scheduler,
+    TensorBoard,
+    bad_input,
+    bad_problems,
+    err_console,
+    output_overrides,
+    require_extras,
+    with_progress,
+)
 
 DEFAULT_COMPARE_CONFIG = "mnist_mlp"    # a recipe (optlab.config.recipes): DLFS ch. 6's network
 
@@ -46,15 +57,10 @@ def compare(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
-                                      help="figure file format (same as plots.format=...)", show_default=False),
-    tensorboard: bool = typer.Option(False, "--tensorboard",
-                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
-    executor: str = typer.Option("local", "--executor", metavar="local|dask",
-                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
-    scheduler: Optional[str] = typer.Option(
-        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
-        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    fmt: Format = None,
+    tensorboard: TensorBoard = False,
+    executor: Executor = "local",
+    scheduler: Scheduler = None,
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="STUDY_DIR", help="finish a stopped study: keep finished trials, continue the others"),
     trial_figures: bool = typer.Option(
@@ -178,15 +184,10 @@ def sweep(
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
-                                      help="figure file format (same as plots.format=...)", show_default=False),
-    tensorboard: bool = typer.Option(False, "--tensorboard",
-                                     help="TensorBoard event files in every trial: tensorboard --logdir DIR shows them all"),
-    executor: str = typer.Option("local", "--executor", metavar="local|dask",
-                                 help="where trials run: local processes, or a Dask cluster (docs/distributed.md)"),
-    scheduler: Optional[str] = typer.Option(
-        None, "--scheduler", envvar="OPTLAB_SCHEDULER", metavar="tcp://HOST:8786",
-        help="--executor dask: the cluster's scheduler", show_default="a LocalCluster on this machine"),
+    fmt: Format = None,
+    tensorboard: TensorBoard = False,
+    executor: Executor = "local",
+    scheduler: Scheduler = None,
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="STUDY_DIR",
         help="finish a stopped sweep: keep finished trials, continue the others (an Optuna sweep: its study)"),

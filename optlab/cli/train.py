@@ -10,6 +10,8 @@ import typer
 
 from optlab.cli.app import DEBUG, EXIT_FAILED, app
 from optlab.cli.common import (
+    Format,
+    TensorBoard,
     bad_input,
     ensure_data,
     err_console,
@@ -47,10 +49,8 @@ def train(
         help="continue RUN_DIR from its checkpoint, bit-identically; extend it with e.g. train.iterations=5000"),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where run directories go [default: ./runs]"),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="png|svg|pdf",
-                                      help="figure file format (same as plots.format=...)", show_default=False),
-    tensorboard: bool = typer.Option(False, "--tensorboard",
-                                     help="also write TensorBoard event files (same as logging.tensorboard=true)"),
+    fmt: Format = None,
+    tensorboard: TensorBoard = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:

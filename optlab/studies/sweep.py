@@ -182,16 +182,9 @@ def _trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
     return out
 
 
-def make_plan(config_path: Path, words: list[str], *, trials: int | None = None, grid: bool = False,
-              seed: int | None = None, origin: str | None = None) -> Plan:
-    """Parse the words, draw or enumerate the trials and validate every trial's config."""
-    config_path = Path(config_path)
-    problems: list[Problem] = []
-    if (trials is None) == (not grid):
-        problems.append(Problem("--trials / --grid", "", "give --trials N for a random search or --grid for a grid "
-                                "search (one of them)"))
-    if trials is not None and not 1 <= trials <= MAX_TRIALS:
-        problems.append(Problem("--trials", "", f"between 1 and {MAX_TRIALS}, got {trials}"))
+def parse_words(words: list[str], grid: bool, problems: list[Problem]) -> tuple[list[Param], list[str]]:
+    """The sweep's words as (swept params, fixed ``KEY=VALUE`` overrides); what is wrong with them
+    goes into ``problems`` (a key swept twice, nothing to sweep), so every problem is said at once."""
     params, fixed = [], []
     for word in words:
         try:
@@ -209,6 +202,20 @@ def make_plan(config_path: Path, words: list[str], *, trials: int | None = None,
         problems.append(Problem("sweep", ", ".join(twice), "swept twice; give each key once"))
     if not params and not problems:
         problems.append(Problem("sweep", "", "nothing to sweep: give KEY=SPEC words, e.g. optimizer.lr=log:1e-4:1e-1"))
+    return params, fixed
+
+
+def make_plan(config_path: Path, words: list[str], *, trials: int | None = None, grid: bool = False,
+              seed: int | None = None, origin: str | None = None) -> Plan:
+    """Parse the words, draw or enumerate the trials and validate every trial's config."""
+    config_path = Path(config_path)
+    problems: list[Problem] = []
+    if (trials is None) == (not grid):
+        problems.append(Problem("--trials / --grid", "", "give --trials N for a random search or --grid for a grid "
+                                "search (one of them)"))
+    if trials is not None and not 1 <= trials <= MAX_TRIALS:
+        problems.append(Problem("--trials", "", f"between 1 and {MAX_TRIALS}, got {trials}"))
+    params, fixed = parse_words(words, grid, problems)
     if problems:
         raise ConfigError(problems)
     base = load_config(config_path, fixed)                 # the file and the fixed overrides
@@ -230,6 +237,7 @@ def make_plan(config_path: Path, words: list[str], *, trials: int | None = None,
         size = math.prod(len(p.grid()) for p in params)
         if size > MAX_TRIALS:
             raise ConfigError([Problem("--grid", "", f"{size} combinations; at most {MAX_TRIALS}")])
+        keys = [p.key for p in params]
         values = [dict(zip(keys, combo)) for combo in itertools.product(*(p.grid() for p in params))]
     else:
         rng = stream(seed, "sweep")

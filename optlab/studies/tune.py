@@ -58,7 +58,7 @@ from optlab.studies.executor import (
     run_trials,
 )
 from optlab.studies.resume import plan_trials
-from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_param, trial_dir
+from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_words, trial_dir
 
 MIN_EVALS = 3   # evaluations before the end that a rung-based pruner needs to prune more than once
 
@@ -100,19 +100,7 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
         problems.append(Problem("--trials", "", f"--sampler {sampler} needs --trials N"))
     if trials is not None and not 1 <= trials <= MAX_TRIALS:
         problems.append(Problem("--trials", "", f"between 1 and {MAX_TRIALS}, got {trials}"))
-    params, fixed = [], []
-    for word in words:
-        try:
-            parsed = parse_param(word, grid)
-        except ConfigError as exc:
-            problems += exc.problems
-            continue
-        (params.append(parsed) if isinstance(parsed, Param) else fixed.append(f"{parsed[0]}={parsed[1]}"))
-    keys = [p.key for p in params]
-    if len(set(keys)) < len(keys):
-        problems.append(Problem("sweep", ", ".join(sorted({k for k in keys if keys.count(k) > 1})), "swept twice"))
-    if not params and not problems:
-        problems.append(Problem("sweep", "", "nothing to sweep: give KEY=SPEC words, e.g. optimizer.lr=log:1e-4:1e-1"))
+    params, fixed = parse_words(words, grid, problems)
     if problems:
         raise ConfigError(problems)
     base = load_config(Path(config_path), fixed)
