@@ -22,7 +22,6 @@ train-evaluation subset and on its validation split, in evaluation mode.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from optlab.record.rundir import read_metrics
 from optlab.record.snapshots import read_snapshots, snapshot_steps
 from optlab.training.checkpoint import CheckpointError
 from optlab.training.checkpoint import load as load_checkpoint
+from optlab.training.memory import available_bytes
 from optlab.training.setup import SetupError, build_setup, train_eval_split
 from optlab.training.threads import limited, run_threads
 
@@ -147,23 +147,12 @@ def check_memory(run: Loaded, n_examples: int, points: int, limit: int | None) -
             + 3 * model.n_params() * 8                        # the center and two directions
             + model.n_params() * item + 3 * n_examples * max(widths) * item   # one grid point
             + points * 8 * 8)                                 # coefficients, losses and accuracies, grids
-    limit = limit if limit is not None else available_memory()
-    if need > limit:
+    limit = limit if limit is not None else available_bytes()    # MemAvailable, or the cgroup's room if less
+    if limit is not None and need > limit:
         raise LandscapeError(f"the landscape needs about {need / 2**30:.2f} GiB ({points:,} grid points over "
                              f"{n_examples:,} examples, {model.n_params():,} parameters) and "
                              f"{limit / 2**30:.2f} GiB are available: use a smaller --grid or --examples")
     return need
-
-
-def available_memory() -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 class _Counter:
