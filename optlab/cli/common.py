@@ -134,13 +134,12 @@ def output_overrides(fmt: str | None, tensorboard: bool) -> list[str]:
 
 def require_extras(cfg) -> None:
     """Exit 2 before anything runs when the config needs an optional extra that is not installed."""
-    if cfg.logging.tensorboard:
-        from optlab.record.tensorboard import TensorBoardMissing, require
+    from optlab.record.tensorboard import TensorBoardMissing, require_for
 
-        try:
-            require()
-        except TensorBoardMissing as exc:
-            raise bad_input(str(exc)) from None
+    try:
+        require_for(cfg)
+    except TensorBoardMissing as exc:
+        raise bad_input(str(exc)) from None
 
 
 # Options several commands share, declared once (typer's Annotated form) so their names and help

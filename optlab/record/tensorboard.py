@@ -36,6 +36,13 @@ def require() -> None:
                                  f"{INSTALL}") from None
 
 
+def require_for(config) -> None:
+    """TensorBoardMissing when ``config`` asks for event files (logging.tensorboard) and the extra
+    is not installed: the one check that train, resume and a study's plan all make first."""
+    if config.logging.tensorboard:
+        require()
+
+
 def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
     """``{"optimizer": {"lr": 0.1}}`` -> ``{"optimizer.lr": 0.1}``; lists as text, nulls left out
     (TensorBoard's hyper-parameters are numbers, text or booleans)."""

@@ -108,13 +108,12 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
 
 def _require_extras(config: Config) -> None:
     """SetupError before anything is created when the config needs a missing optional extra."""
-    if config.logging.tensorboard:
-        from optlab.record.tensorboard import TensorBoardMissing, require
+    from optlab.record.tensorboard import TensorBoardMissing, require_for
 
-        try:
-            require()
-        except TensorBoardMissing as exc:
-            raise SetupError(str(exc)) from None
+    try:
+        require_for(config)
+    except TensorBoardMissing as exc:
+        raise SetupError(str(exc)) from None
 
 
 def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
