@@ -11,7 +11,8 @@ under the worker's own local directory, whatever file systems the cluster has, a
 finished run directory as bytes; the driver writes it into the study atomically
 (optlab.record.rundir.land_run). A trial to resume travels the other way first. Progress and
 evaluation rows go to the driver as the worker's structured events (``Worker.log_event``, a
-batched stream, no round trip), batched per trial every REPORT_EVERY_S. Stop requests (the study's
+batched stream, no round trip): each evaluation when it is made, progress at most every
+REPORT_EVERY_S. Stop requests (the study's
 signal, TrialControl.stop) are pushed to every worker with ``Client.run``, into this module's
 ``_STOPS``, which a trial reads after each step at no cost.
 

@@ -1,5 +1,6 @@
 """What a worker does with one trial, whichever executor sent it: train (or resume) it into a run
-directory, report its progress and evaluations in batches, and honour two kinds of stop request.
+directory, report its evaluations as they happen and its progress in batches, and honour two
+kinds of stop request.
 
 Kept apart from the executors so that a local pool process and a Dask worker run exactly the same
 code (the same numbers: one BLAS thread, optlab.training.threads, set by the run itself).
@@ -48,8 +49,10 @@ class TrialStop(StopRequest):
 
 
 class Reporter:
-    """A trial's progress and evaluation rows, sent as one batch at most every ``every`` seconds
-    (a Dask report is a message to the scheduler; a pool's, a pipe write)."""
+    """A trial's evaluation rows, each sent when it is made (a pruner's verdict must not wait on a
+    timer: a short trial could end before its first row left), and its progress, sent at most
+    every ``every`` seconds with them (a Dask report is a message to the scheduler; a pool's, a
+    pipe write; run alone, a call)."""
 
     def __init__(self, index: int, send: Callable[[list[Event]], None], every: float = REPORT_EVERY_S) -> None:
         self.index, self._send, self._every = index, send, every
@@ -63,7 +66,8 @@ class Reporter:
 
     def on_eval(self, step: int, row: dict) -> None:
         self._pending.append(Event(self.index, step, self._total, row))
-        self._maybe_flush()
+        self._last = time.monotonic()
+        self.flush()
 
     def _maybe_flush(self) -> None:
         now = time.monotonic()

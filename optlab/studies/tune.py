@@ -18,8 +18,9 @@ parallel workers.
 Pruning (optlab.studies.optuna_parts.Pruning) runs on the driver, from the evaluation rows the
 executor delivers: each validation accuracy is reported to the trial (``Trial.report``), the
 pruner asked (``Trial.should_prune``), and a condemned trial asked to stop (``TrialControl.stop``);
-it stops after its current step with a checkpoint (the rows arrive in batches, so a few steps
-after the evaluation that condemned it), and the sweep marks its run directory ``pruned``
+it stops after its current step with a checkpoint (run alone, the step of the evaluation that
+condemned it; in a pool or on a cluster, the few steps the row's round trip takes), and the sweep
+marks its run directory ``pruned``
 (meta.json, summary.json, with ``pruned_at``, the step of that evaluation).
 
 The study lives in Optuna's own storage: ``study.db`` (SQLite through Optuna's RDB storage) in
