@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -131,6 +132,13 @@ def test_events_carry_evaluation_rows_and_one_trial_can_be_stopped(tmp_path):
         assert all(0 <= acc <= 1 for _, acc in rows[1])
 
 
+def links(study: Path) -> list[str]:
+    """The trial links of a study's report.html, each checked to lead somewhere."""
+    found = sorted(set(re.findall(r'href="(trials/[^"]*)"', (study / "report.html").read_text())))
+    assert all((study / href).exists() for href in found), found
+    return found
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -153,8 +161,12 @@ def test_a_sweep_leaves_trial_figures_to_report_and_resumes_from_the_command_lin
     trial = study / "trials" / "t000"
     assert (study / "best.png").exists() and (trial / "metrics.csv").exists()
     assert not (trial / "loss.png").exists()
+    assert links(study) == ["trials/t000/", "trials/t001/"]              # no page yet: its directory, never a dead link
+    assert "Grid search, 2 combinations" in (study / "report.html").read_text()
     assert runner.invoke(app, ["report", str(trial)]).exit_code == 0
     assert (trial / "loss.png").exists()
+    assert runner.invoke(app, ["report", str(study), "--html"]).exit_code == 0
+    assert links(study) == ["trials/t000/report.html", "trials/t001/report.html"]
     before = numbers(trial)
     again = runner.invoke(app, ["sweep", "--resume", str(study), "--quiet"])
     assert again.exit_code == 0, again.output

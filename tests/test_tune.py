@@ -70,6 +70,7 @@ def test_conditional_keys_study_in_sqlite_and_values_told(tiny, tmp_path):
         assert config.optimizer.lr == pytest.approx(entry["values"]["optimizer.lr"])
     assert (result.path / "results.md").exists() and (result.path / "budget.csv").exists()
     assert "## Tuning budget" in (result.path / "results.md").read_text()
+    assert "Optuna random sampler (seed 3), no pruning, 4 trials" in (result.path / "report.html").read_text()
 
 
 def test_a_seeded_sampler_repeats_its_sweep(tiny, tmp_path):

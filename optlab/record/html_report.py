@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from html import unescape as html_unescape
 from pathlib import Path
 
 from optlab.record.html_page import (
@@ -28,7 +29,7 @@ from optlab.record.html_page import (
     status_badge,
     table,
 )
-from optlab.record.rundir import config_comment
+from optlab.record.rundir import RunDir, question_of
 
 INFO_KEYS = [("started", "started"), ("ended", "ended"), ("optlab", "optlab"), ("numpy", "numpy"),
              ("python", "python"), ("host", "host"), ("git_commit", "git commit")]
@@ -109,7 +110,7 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
     """A comparison or a sweep: ``tables`` (title, HTML) in order, then curves, figures, the
     trials (HTML list of links to their pages) and the base config."""
     status = manifest.get("status")
-    question = manifest.get("question") or config_comment(manifest.get("config"))
+    question = manifest.get("question") or question_of(manifest.get("config"))   # older manifests: from the file
     body = [_header(path.name, status, question, _command(manifest.get("command")), kind),
             f"<p>{esc(intro)}</p>"]
     body += [section(title, html) for title, html in tables]
@@ -142,35 +143,35 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
                        + ("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>" if notes else "")))
     trials = "<ul>"
     for entry, status in zip(manifest["variants"], statuses):
-        links = ", ".join(f"{trial_link(d)} ({esc(s)})" for d, s in zip(entry["trials"], status))
+        links = ", ".join(f"{trial_link(path, d)} ({esc(s)})" for d, s in zip(entry["trials"], status))
         trials += f"<li>{esc(entry['label'])}: {links or 'no trials'}</li>"
     for entry in manifest["variants"]:
         if entry.get("tune_trials"):
             trials += (f"<li>{esc(entry['label'])}, learning-rate search: "
-                       + ", ".join(trial_link(t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"]) + "</li>")
+                       + ", ".join(trial_link(path, t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"]) + "</li>")
     trials += "</ul>"
     return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials)
 
 
-def sweep_page(path: Path, manifest: dict, headers: list[str], rows: list[list[str]], dirs: list[str],
+def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: list[list[str]], dirs: list[str],
                items: list, charts: list[dict]) -> str:
-    """A sweep: the searched parameters and the leaderboard (optlab.record.sweep_report), each
-    trial's name a link to its page."""
+    """A sweep: how its trials were chosen (``how``, in words), the searched parameters and the
+    leaderboard (optlab.record.sweep_report), each trial's name a link to its page."""
     n = len(manifest["trials"])
-    how = (f"Random search, {n} trials, values drawn with seed {manifest['seed']}" if manifest["mode"] == "random"
-           else f"Grid search, {n} combinations")
-    intro = (f"{how}; every trial trains with seed {manifest['training_seed']}. Ranked by final validation accuracy "
+    intro = (f"{esc(how[0].upper() + how[1:])}; every trial trains with seed {manifest['training_seed']}. Ranked by final validation accuracy "
              "(ties: lower final validation loss); the test set is not used in a search.")
     params = table(["parameter", "searched"], [[p["key"], p["spec"] + (" (log scale)" if p["log"] else "")]
                                                for p in manifest["params"]])
     linked = [[esc(c) for c in r] for r in rows]
     for r, d in zip(linked, dirs):
-        r[1] = trial_link(d, Path(d).name)
+        r[1] = trial_link(path, d, Path(d).name)
     board = table(headers, linked, best=0 if rows and rows[0][-1] == "completed" else None,
                   raw_columns=range(len(headers)))
     if manifest.get("status") != "completed":
         board += f"<p>Status: {esc(manifest.get('status'))}; {len(rows)} of {n} trials started.</p>"
-    trials = "<p>Each trial's own page: follow its name in the leaderboard.</p>"
+    trials = ("<p>Each trial's name in the leaderboard links to its own page where it has one (a sweep draws "
+              "them with <code>--trial-figures</code>, or <code>optlab report TRIAL_DIR</code> one at a time, then "
+              "<code>optlab report</code> of the sweep to link it), else to its directory.</p>")
     return study_page(path, "optlab sweep", manifest, intro, [("Searched", params), ("Leaderboard", board)],
                       items, charts, trials)
 
@@ -180,6 +181,29 @@ def _bold(cell: str) -> str:
     return f"<strong>{esc(cell[2:-2])}</strong>" if cell.startswith("**") and cell.endswith("**") else esc(cell)
 
 
-def trial_link(trial_dir: str, text: str | None = None) -> str:
-    """A link to a trial's report.html, relative to the study's page."""
-    return link(f"{trial_dir}/report.html", text or Path(trial_dir).name)
+def trial_link(study: Path, trial_dir: str, text: str | None = None) -> str:
+    """A link to a trial's report.html, relative to the study's page, or to its directory while
+    it has none (a sweep's trials draw their pages only when asked): never a dead link."""
+    page = f"{trial_dir}/report.html"
+    return link(page if (Path(study) / page).is_file() else f"{trial_dir}/", text or Path(trial_dir).name)
+
+
+def relink_trials(study: Path) -> None:
+    """Point the study page's links at the trial pages drawn since it was written (a study draws
+    its trials' reports after its own: optlab.record.trial_reports): a link ``DIR/`` whose
+    ``DIR/report.html`` now exists becomes ``DIR/report.html``; the rest of the page is as it was."""
+    import re
+
+    page = Path(study) / "report.html"
+    if not page.is_file():
+        return
+    html = page.read_text(encoding="utf-8")
+
+    def to_page(m: re.Match) -> str:
+        target = m.group(1)
+        return f'href="{target}/report.html"' if (Path(study) / html_unescape(target) / "report.html").is_file() \
+            else m.group(0)
+
+    relinked = re.sub(r'href="([^"#?:]+)/"', to_page, html)
+    if relinked != html:
+        RunDir(study).write_text("report.html", relinked)

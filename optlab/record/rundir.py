@@ -127,15 +127,24 @@ def config_comment(path: str | Path | None) -> str | None:
     return "\n".join(out).strip() or None
 
 
-def _question(command: Iterable[str], origin: str | None = None) -> str | None:
-    """The opening comment of the config file the run read (``origin``: a path or ``recipe:NAME``,
-    optlab.config.recipes), else of the one named on the command line."""
-    if origin:
-        from optlab.config.recipes import RECIPES_DIR
+def question_of(origin: str | Path | None) -> str | None:
+    """The opening comment of a config file, ``origin`` a path or ``recipe:NAME``
+    (optlab.config.recipes); None where there is none to read. A study keeps it in its manifest
+    when it starts, so its page states the question from wherever it is re-rendered."""
+    if not origin:
+        return None
+    origin = str(origin)
+    from optlab.config.recipes import RECIPES_DIR
 
-        path = RECIPES_DIR / f"{origin[len('recipe:'):]}.yaml" if origin.startswith("recipe:") else Path(origin)
-        if path.is_file():
-            return config_comment(path)
+    path = RECIPES_DIR / f"{origin[len('recipe:'):]}.yaml" if origin.startswith("recipe:") else Path(origin)
+    return config_comment(path) if path.is_file() else None
+
+
+def _question(command: Iterable[str], origin: str | None = None) -> str | None:
+    """The opening comment of the config file the run read (``origin``), else of the one named on
+    the command line."""
+    if origin and (question := question_of(origin)) is not None:
+        return question
     for arg in map(str, command):
         if arg.endswith((".yaml", ".yml")) and Path(arg).is_file():
             return config_comment(arg)

@@ -101,13 +101,20 @@ def table(manifest: dict, entries: list[Entry]) -> tuple[list[str], list[list[st
     return headers, rows
 
 
+def search_method(manifest: dict) -> str:
+    """How a sweep chose its trials, in words (results.md and report.html say the same)."""
+    n = len(manifest["trials"])
+    pruner = manifest.get("pruner", "none")
+    return {"random": f"random search, {n} trials, values drawn with seed {manifest['seed']}",
+            "grid": f"grid search, {n} combinations",
+            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), "
+                      f"{'no pruning' if pruner == 'none' else pruner + ' pruner'}, {n} trials; study in `{manifest.get('storage')}`"}[manifest["mode"]]
+
+
 def results_markdown(path: Path, manifest: dict, entries: list[Entry]) -> str:
     headers, rows = table(manifest, entries)
     n = len(manifest["trials"])
-    how = {"random": f"random search, {n} trials, values drawn with seed {manifest['seed']}",
-           "grid": f"grid search, {n} combinations",
-           "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), "
-                     f"{manifest.get('pruner')} pruner, {n} trials; study in `{manifest.get('storage')}`"}[manifest["mode"]]
+    how = search_method(manifest)
     lines = [f"# {path.name}", "",
              f"{how}; config `{manifest['config']}`" + "".join(f" `{o}`" for o in manifest.get("fixed", [])) +
              f"; every trial trains with seed {manifest['training_seed']}.", "",
@@ -295,7 +302,8 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
         from optlab.record.chart_data import sweep_charts
 
         charts = sweep_charts(entries, opts)
-        rd.write_text("report.html", sweep_page(path, manifest, headers, rows, dirs, figures.items, charts))
+        rd.write_text("report.html", sweep_page(path, manifest, search_method(manifest).replace("`", ""), headers, rows, dirs,
+                                                 figures.items, charts))
     except Exception:
         if not quiet:
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from optlab.record.html_report import relink_trials
 from optlab.record.run_report import render_run
 
 
@@ -31,6 +32,8 @@ def render_trial_reports(study: Path, dir_names: list[str], workers: int = 1) ->
         # spawn, as the study's pool (optlab.studies.local_pool): the caller runs threads
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             list(pool.map(render_report, paths, chunksize=max(1, len(paths) // (4 * workers))))
+    if paths:
+        relink_trials(study)   # the study's page, written before, now links to these pages
     return len(paths)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, question_of
 from optlab.record.scores import tune_score
 from optlab.record.status import owner
 from optlab.studies.executor import (
@@ -174,7 +174,8 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
         rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
         rd.write_text("config.yaml", dump_config(plan.base))
         manifest = {
-            "name": plan.base.name, **plan.source, "command": command, "varied": plan.varied,
+            "name": plan.base.name, **plan.source, "question": question_of(plan.source.get("config")),
+            "command": command, "varied": plan.varied,
             "seeds": plan.seeds, "target": plan.target,
             "tune": None if plan.grid is None else {
                 "param": "lr", "grid": plan.grid, "seed": plan.base.seed,

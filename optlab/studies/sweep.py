@@ -55,7 +55,7 @@ from optlab.config.loading import (
 )
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, question_of
 from optlab.record.status import owner
 from optlab.studies.executor import (
     ExecutorSpec,
@@ -295,7 +295,8 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
         rd.write_text("config.yaml", dump_config(plan.base))
         n = len(plan.configs)
         manifest = {
-            "name": plan.base.name, "config": plan.origin or str(plan.config_path), "command": command, "mode": plan.mode,
+            "name": plan.base.name, "config": plan.origin or str(plan.config_path),
+            "question": question_of(plan.origin or plan.config_path), "command": command, "mode": plan.mode,
             "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
             "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
             "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],

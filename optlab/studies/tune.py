@@ -45,7 +45,7 @@ import numpy as np
 
 from optlab.config.loading import ConfigError, Problem, dump_config, load_config, value_text
 from optlab.config.schema import Config
-from optlab.record.rundir import RunDir
+from optlab.record.rundir import RunDir, question_of
 from optlab.studies import optuna_parts as parts
 from optlab.studies.executor import (
     ExecutorSpec,
@@ -164,7 +164,8 @@ def _check_pruning(plan: TunePlan) -> None:
 # ------------------------------------------------------------------------------------------------
 def _manifest(plan: TunePlan, rd: RunDir, url: str, command: list[str]) -> dict:
     return {
-        "name": plan.base.name, "config": str(plan.config_path), "command": command, "mode": "optuna",
+        "name": plan.base.name, "config": str(plan.config_path), "question": question_of(plan.config_path),
+        "command": command, "mode": "optuna",
         "sampler": plan.sampler, "pruner": plan.pruner, "seed": plan.seed, "training_seed": plan.base.seed,
         "words": plan.words, "fixed": plan.fixed, "target_trials": plan.trials,
         "storage": parts.shown(url) if plan.storage else "sqlite:///study.db",

@@ -155,6 +155,24 @@ class Config(Section):
                              "float32 are swamped by rounding; docs/conventions.md, numerical gradient)")
         return train
 
+    # A field validator on `diagnostics` (validated after `model` and `search`), so an error points there.
+    @field_validator("diagnostics")
+    @classmethod
+    def _curvature_needs_a_gradient_run(cls, diagnostics: DiagnosticsConfig, info: ValidationInfo) -> DiagnosticsConfig:
+        """Weight snapshots and sharpness are recorded by the gradient loop on a model with data: a
+        search has no optimizer path to project and a surface is its own 2-D landscape."""
+        on = [f"diagnostics.{k}" for k in ("snapshot_every", "sharpness_every") if getattr(diagnostics, k) is not None]
+        model, search = info.data.get("model"), info.data.get("search")
+        if not on or model is None or search is None:
+            return diagnostics
+        if model.name == "surface":
+            raise ValueError(f"{' and '.join(on)}: a surface is its own 2-D landscape (its path is drawn on it); "
+                             "snapshots and sharpness are for models with data")
+        if search.strategy != "gradient":
+            raise ValueError(f"{' and '.join(on)} are recorded by gradient training; a {search.strategy} search "
+                             "records neither: set search.strategy: gradient or leave them out")
+        return diagnostics
+
     # A field validator on `loss` (not a model validator) so the error points at the loss line
     # and key path; `data` and `model` are validated before `loss`, so they are in info.data.
     @field_validator("loss")
