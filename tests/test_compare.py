@@ -4,6 +4,7 @@ a comparison and their numbers, `optlab report`, --tune lr, --vary, and bad inpu
 from __future__ import annotations
 
 import csv
+import html
 import json
 import math
 from pathlib import Path
@@ -286,3 +287,22 @@ def test_a_diverged_variant_exits_1_is_reported_and_never_best(tmp_path):
     [compare_dir] = tmp_path.iterdir()
     md = (compare_dir / "results.md").read_text()
     assert "| sgd:lr=0.1 | 0.1 | — |" in md and "diverged 1/1 |" in md and "| adam ★ |" in md
+
+
+def test_a_recipe_comparison_keeps_its_question_wherever_its_page_is_redrawn(tmp_path, monkeypatch):
+    """A study names its config as ``recipe:NAME`` or a path relative to where it ran: the question
+    is read once, into compare.json, and report.html states it when redrawn from anywhere else."""
+    from optlab.config.recipes import find
+    from optlab.record.reports import render_directory
+
+    monkeypatch.chdir(tmp_path)
+    out = RUNNER.invoke(app, ["compare", "sgd", "adam", "--config", "bowl", "train.iterations=5", "--workers", "1",
+                              "--runs-dir", "runs", "-q", "--no-trial-figures"])
+    assert out.exit_code == 0, out.output
+    [study] = (tmp_path / "runs").iterdir()
+    manifest = json.loads((study / "compare.json").read_text())
+    assert manifest["config"] == "recipe:bowl" and manifest["question"].startswith("Question: on an elongated bowl")
+    monkeypatch.chdir(tmp_path.parent)
+    render_directory(study, html_only=True)
+    page = (study / "report.html").read_text()
+    assert html.escape(find("bowl").question.split("?")[0]) in page
