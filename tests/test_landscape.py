@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from optlab.cli import app
 from optlab.config.loading import loads_config
 from optlab.engine.directions import filter_normalized, pca_directions, project
 from optlab.engine.landscape import PlaneLoss, grid_coefficients
-from optlab.record.landscape_report import render_sharpness
+from optlab.record.run_report import render_run
 from optlab.record.rundir import read_metrics
 from optlab.record.snapshots import snapshot_steps
 from optlab.training.run import resume, run
@@ -25,11 +26,11 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module", autouse=True)
 def no_run_figures():
-    """The runs here are inputs: their loss and accuracy figures (a second each on a busy machine)
-    are not drawn; landscape figures are."""
+    """The runs here are inputs: training draws no figures (a second each on a busy machine), and
+    the report pages `optlab landscape` rewrites get placeholder SVGs; the figure files are real."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("optlab.training.run.run_report.render_run", lambda *a, **k: None)
-        mp.setattr("optlab.record.reports.render_run", lambda *a, **k: None)
+        mp.setattr("optlab.training.run.run_report", SimpleNamespace(render_run=lambda *a, **k: None))
+        mp.setattr("optlab.record.figure_set.svg_text", lambda fig: "<svg></svg>")
         yield
 
 RUN = """
@@ -140,7 +141,7 @@ def test_a_run_keeps_snapshots_and_sharpness(trained):
     for r in rows:
         assert float(r["threshold"]) == pytest.approx((2 + 2 * 0.9) / 0.1) and r["rule"] == "(2+2μ)/η"
         assert float(r["lambda_max"]) > 0
-    render_sharpness(trained)
+    render_run(trained)
     assert (trained / "sharpness.png").is_file()
 
 
@@ -171,8 +172,10 @@ def test_landscape_reproduces_the_recorded_losses(trained):
     with np.load(trained / "landscape" / "path.npz") as npz:
         assert npz["path"].shape == (5, 2) and npz["steps"].tolist() == [0, 3, 6, 9, 12]
         assert npz["path"][-1] == pytest.approx([0, 0], abs=1e-12)
+    page = (trained / "report.html").read_text()
     for name in ("interpolation.png", "slice.png", "path.png"):
         assert (trained / "landscape" / name).is_file()
+        assert f"landscape/{name}" in page                               # on the run's page, with the others
 
 
 def test_the_path_starts_on_its_own_contour_level(tmp_path):
@@ -194,6 +197,9 @@ def test_report_redraws_the_landscape_from_its_files(trained):
     result = runner.invoke(app, ["report", str(trained)])
     assert result.exit_code == 0, result.output
     assert (trained / "landscape" / "slice.png").is_file()
+    result = runner.invoke(app, ["report", str(trained), "plots.format=svg"])     # the run's plots settings apply
+    assert result.exit_code == 0, result.output
+    assert (trained / "landscape" / "slice.svg").read_text().lstrip().startswith("<?xml")
 
 
 def test_interpolation_between_two_runs(trained, tmp_path):

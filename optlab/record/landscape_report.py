@@ -14,6 +14,9 @@ re-renders it without evaluating a single loss.
   through its W (CS231n, "Visualizing the loss function");
 - ``landscape.json``: how the values were made (examples, grid, seeds, times);
 - the run's ``sharpness.csv`` -> ``sharpness.png`` (:func:`sharpness_figure`).
+
+Each figure is drawn with the run's others (optlab.record.run_report.render_run, through
+:func:`draw_landscape`): in ``plots.format`` and on the run's report.html.
 """
 
 from __future__ import annotations
@@ -178,39 +181,33 @@ def read_sharpness(path: Path) -> dict:
     return out
 
 
-def render_sharpness(run_dir: Path) -> None:
-    rd = RunDir(run_dir)
-    if (rd.path / "sharpness.csv").is_file():
-        table = read_sharpness(rd.path / "sharpness.csv")
-        if len(table["step"]):
-            rd.write_figure("sharpness.png", sharpness_figure(table, f"{rd.path.name}: sharpness"))
-
-
-def render_landscape(run_dir: Path) -> list[str]:
-    """(Re)draw every landscape figure whose values ``run_dir/landscape/`` holds; their names."""
-    rd, folder = RunDir(run_dir), Path(run_dir) / FOLDER
-    name, done = rd.path.name, []
+def draw_landscape(run_dir: Path, figures) -> None:
+    """Add every landscape figure whose values ``run_dir/landscape/`` holds to ``figures`` (an
+    optlab.record.figure_set.FigureSet: files in ``plots.format``, and the run's report.html).
+    optlab.record.run_report.render_run calls it, so ``optlab landscape`` and
+    ``optlab report`` draw them with the run's other figures."""
+    name, folder = Path(run_dir).name, Path(run_dir) / FOLDER
     if not folder.is_dir():
-        return done
+        return
     if (folder / "interpolation.csv").is_file():
-        table = read_table(folder / "interpolation.csv")
-        rd.write_figure(f"{FOLDER}/interpolation.png", interpolation_figure(
-            table, f"{name}: from the initial to the final weights"))
-        done.append("interpolation.png")
+        figures.add(f"{FOLDER}/interpolation", interpolation_figure(
+            read_table(folder / "interpolation.csv"), f"{name}: from the initial to the final weights"),
+            "the loss along the line from the initial to the final weights (Goodfellow et al. 2015)")
     for pair in sorted(folder.glob("pair_*.csv")):
         other = pair.stem.removeprefix("pair_")
-        rd.write_figure(f"{FOLDER}/{pair.stem}.png", interpolation_figure(
-            read_table(pair), f"from {name} (α = 0) to {other} (α = 1)", ends=(name, other)))
-        done.append(f"{pair.stem}.png")
+        figures.add(f"{FOLDER}/{pair.stem}", interpolation_figure(
+            read_table(pair), f"from {name} (α = 0) to {other} (α = 1)", ends=(name, other)),
+            f"the loss along the line from this run's final weights to {other}'s")
     if (folder / "random_1d.csv").is_file():
-        rd.write_figure(f"{FOLDER}/random_1d.png", random_1d_figure(
-            read_table(folder / "random_1d.csv"), f"{name}: the loss along random directions through W"))
-        done.append("random_1d.png")
-    for stem, draw, what in (("slice", slice_figure, "filter-normalised slice"),
-                             ("path", path_figure, "the path on its PCA plane")):
+        figures.add(f"{FOLDER}/random_1d", random_1d_figure(
+            read_table(folder / "random_1d.csv"), f"{name}: the loss along random directions through W"),
+            "the loss along random directions through W (CS231n, 'Visualizing the loss function')")
+    for stem, draw, what, caption in (
+            ("slice", slice_figure, "filter-normalised slice",
+             "the loss on a plane of two filter-normalised random directions through the final weights (Li et al. 2018)"),
+            ("path", path_figure, "the path on its PCA plane",
+             "the weight snapshots' path on the plane of their top two PCA directions, over the loss on that plane")):
         if (folder / f"{stem}.npz").is_file():
             with np.load(folder / f"{stem}.npz", allow_pickle=False) as npz:
                 data = {k: npz[k] for k in npz.files}
-            rd.write_figure(f"{FOLDER}/{stem}.png", draw(data, f"{name}: {what}"))
-            done.append(f"{stem}.png")
-    return done
+            figures.add(f"{FOLDER}/{stem}", draw(data, f"{name}: {what}"), caption)

@@ -71,10 +71,7 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
         render_compare(path, overrides=overrides, files=files)
         return "compare"
     if (path / "metrics.csv").is_file():
-        _render_run(path, overrides=overrides, files=files)
-        from optlab.record.landscape_report import render_landscape
-
-        render_landscape(path)   # landscape/: the figures of `optlab landscape`, from their saved values
+        _render_run(path, overrides=overrides, files=files)   # with landscape/'s figures, if any
         return "run"
     what = "no such directory" if not path.exists() else \
         "not a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)"

@@ -29,6 +29,7 @@ from optlab.record.figures import (
     surface_loss_figure,
 )
 from optlab.record.html_report import run_page
+from optlab.record.landscape_report import draw_landscape
 from optlab.record.plot_options import examples_per_step, plot_options, x_values
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import run_status
@@ -187,6 +188,7 @@ def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]
         figures.add("accuracy", accuracy_figure(m, x, f"{name}: accuracy", opts, val_label(summary), xlabel),
                     "accuracy at each evaluation")
         render_diagnostics(rd.path, m, figures, x, xlabel)
+        draw_landscape(rd.path, figures)   # landscape/: what `optlab landscape` saved, if anything
         return summary, run_charts(m, x, xlabel, opts, val_label(summary))
     return summary, []
 

@@ -33,6 +33,7 @@ from optlab.engine.directions import filter_normalized, pca_directions, project,
 from optlab.engine.landscape import PlaneLoss, grid_coefficients
 from optlab.engine.layers import Linear, LinearBiasTrick
 from optlab.record import landscape_report as files
+from optlab.record.run_report import render_run
 from optlab.record.rundir import read_metrics
 from optlab.record.snapshots import read_snapshots, snapshot_steps
 from optlab.training.checkpoint import CheckpointError
@@ -281,7 +282,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
                             "loss_at_projected_start": float(start[0])}
         info["seconds"][picture] = time.perf_counter() - t0
     files.write_info(run_dir, info)
-    files.render_landscape(run_dir)
+    render_run(run_dir)   # the landscape figures, with the run's others and on its report.html
     return info
 
 
@@ -313,5 +314,5 @@ def _between(run_a: Path, run_b: Path, opts: Options, on_progress: ProgressFn | 
                                               - max(table["train_loss"][alphas == 0][0],
                                                     table["train_loss"][alphas == 1][0]))}}
     files.write_info(run_a, info)
-    files.render_landscape(run_a)
+    render_run(run_a)
     return info
