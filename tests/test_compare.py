@@ -278,31 +278,24 @@ def test_report_refuses_what_is_not_a_run(tmp_path):
     assert "not a run directory" in out.output and "no such directory" in out.output
 
 
-def test_a_diverged_variant_exits_1_is_reported_and_never_best(tmp_path):
-    rosenbrock = Path(__file__).resolve().parents[1] / "optlab" / "recipes" / "rosenbrock.yaml"
-    out = RUNNER.invoke(app, ["compare", "sgd:lr=0.1", "adam", "--config", str(rosenbrock), "train.iterations=20",
-                              "--workers", "1", "--runs-dir", str(tmp_path), "-q"])
-    assert out.exit_code == 1, out.output
-    assert "diverged trials/sgd_lr_0.1-s0" in out.output and "Traceback" not in out.output
-    [compare_dir] = tmp_path.iterdir()
-    md = (compare_dir / "results.md").read_text()
-    assert "| sgd:lr=0.1 | 0.1 | — |" in md and "diverged 1/1 |" in md and "| adam ★ |" in md
-
-
-def test_a_recipe_comparison_keeps_its_question_wherever_its_page_is_redrawn(tmp_path, monkeypatch):
-    """A study names its config as ``recipe:NAME`` or a path relative to where it ran: the question
-    is read once, into compare.json, and report.html states it when redrawn from anywhere else."""
+def test_a_diverged_variant_exits_1_is_reported_and_never_best(tmp_path, monkeypatch):
+    """Also: a study names its config ``recipe:NAME`` (or a path relative to where it ran), so its
+    question is read once, into compare.json, and report.html states it when redrawn from elsewhere."""
     from optlab.config.recipes import find
-    from optlab.record.reports import render_directory
+    from optlab.record.compare_report import render_compare
 
     monkeypatch.chdir(tmp_path)
-    out = RUNNER.invoke(app, ["compare", "sgd", "adam", "--config", "bowl", "train.iterations=5", "--workers", "1",
-                              "--runs-dir", "runs", "-q", "--no-trial-figures"])
-    assert out.exit_code == 0, out.output
-    [study] = (tmp_path / "runs").iterdir()
-    manifest = json.loads((study / "compare.json").read_text())
-    assert manifest["config"] == "recipe:bowl" and manifest["question"].startswith("Question: on an elongated bowl")
+    out = RUNNER.invoke(app, ["compare", "sgd:lr=0.1", "adam", "--config", "rosenbrock", "train.iterations=20",
+                              "--workers", "1", "--runs-dir", "runs", "-q"])
+    assert out.exit_code == 1, out.output
+    assert "diverged trials/sgd_lr_0.1-s0" in out.output and "Traceback" not in out.output
+    [compare_dir] = (tmp_path / "runs").iterdir()
+    md = (compare_dir / "results.md").read_text()
+    assert "| sgd:lr=0.1 | 0.1 | — |" in md and "diverged 1/1 |" in md and "| adam ★ |" in md
+    manifest = json.loads((compare_dir / "compare.json").read_text())
+    question = find("rosenbrock").question
+    assert manifest["config"] == "recipe:rosenbrock" and manifest["question"].startswith("Question: " + question[:30])
     monkeypatch.chdir(tmp_path.parent)
-    render_directory(study, html_only=True)
-    page = (study / "report.html").read_text()
-    assert html.escape(find("bowl").question.split("?")[0]) in page
+    render_compare(compare_dir, files=False)                       # the study's page alone
+    assert html.escape(question[:30]) in (compare_dir / "report.html").read_text()
+
