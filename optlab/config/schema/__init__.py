@@ -169,8 +169,9 @@ class Config(Section):
             raise ValueError(f"{' and '.join(on)}: a surface is its own 2-D landscape (its path is drawn on it); "
                              "snapshots and sharpness are for models with data")
         if search.strategy != "gradient":
-            raise ValueError(f"{' and '.join(on)} are recorded by gradient training; a {search.strategy} search "
-                             "records neither: set search.strategy: gradient or leave them out")
+            raise ValueError(f"{' and '.join(on)} {'are' if len(on) > 1 else 'is'} recorded by gradient training; "
+                             f"a {search.strategy} search has no optimizer path: set search.strategy: gradient or "
+                             f"leave {'them' if len(on) > 1 else 'it'} out")
         return diagnostics
 
     # A field validator on `loss` (not a model validator) so the error points at the loss line
