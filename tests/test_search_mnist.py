@@ -40,3 +40,19 @@ def test_hiker_config_runs_on_mnist(name, evals, tmp_path):
     assert result.status == "completed" and s["strategy"] == name and s["loss_evals"] == evals
     assert s["examples_per_eval"] == (200 if name == "gradient" else 3000)
     assert 0.0 <= s["accuracy"]["test"]["final"] <= 1.0
+
+
+@pytest.mark.slow
+def test_the_numerical_gradient_paragraph_of_docs_search(tmp_path):
+    """docs/search.md, "The numerical gradient": 20 steps of the MNIST SVM by centred differences
+    cost 1 + 2 x 7 850 loss evaluations a step, and follow backpropagation's losses to the quoted
+    relative difference (benchmarks/numerical_gradient.py; about 2 minutes)."""
+    from conftest import load_benchmark
+
+    r = load_benchmark("numerical_gradient").reproduce(tmp_path)
+    assert r["numerical"]["loss_evals"] == 20 * (1 + 2 * 7850) and r["analytic"]["loss_evals"] == 20
+    doc = " ".join((REPO / "docs" / "search.md").read_text().split())
+    evals = f"{r['numerical']['loss_evals']:,}".replace(",", " ")
+    assert f"costs {evals} loss evaluations (1 + 2 × 7 850 per step)" in doc
+    quoted = f"{r['relative_difference']:.1e}".replace("e-0", "e-")
+    assert f"the two runs' losses agree to {quoted} relative over the 20 steps" in doc, quoted
