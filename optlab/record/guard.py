@@ -67,11 +67,13 @@ class WriterLock:
         if self.path.is_symlink():          # planted: the lock must live in the directory itself
             self.path.unlink()
         self.created = not self.path.exists()
-        holder = _holder(self.path)         # read before trying: it names who has it
         lock = FileLock(str(self.path), timeout=0, thread_local=False)
         try:
             lock.acquire()
         except Timeout:
+            # read once refused: the holder writes its note just after taking the lock, so a
+            # holder caught in between reads as "another process"
+            holder = _holder(self.path)
             raise Busy(f"{self.path.parent} is being written by {holder} (it holds {self.path}); wait for it to "
                        "finish or stop it, then try again") from None
         except OSError as exc:
