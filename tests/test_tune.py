@@ -223,7 +223,6 @@ def test_pruning_in_a_local_pool(tiny, tmp_path, monkeypatch):
         assert meta["pruned_at"] <= read_metrics(result.path / entry["dir"] / "metrics.csv")["step"][-1] < plan.steps
 
 
-@pytest.mark.slow
 def test_pruning_on_a_dask_cluster(tiny, tmp_path, monkeypatch):
     """The driver prunes from the evaluation events a Dask LocalCluster (127.0.0.1) delivers and
     stops the trial there; the run directory lands on the driver's disk marked pruned."""
