@@ -148,7 +148,8 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
     for entry in manifest["variants"]:
         if entry.get("tune_trials"):
             trials += (f"<li>{esc(entry['label'])}, learning-rate search: "
-                       + ", ".join(trial_link(path, t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"]) + "</li>")
+                       + ", ".join(trial_link(path, t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"])
+                       + "</li>")
     trials += "</ul>"
     return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials)
 
@@ -158,8 +159,8 @@ def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: l
     """A sweep: how its trials were chosen (``how``, in words), the searched parameters and the
     leaderboard (optlab.record.sweep_report), each trial's name a link to its page."""
     n = len(manifest["trials"])
-    intro = (f"{esc(how[0].upper() + how[1:])}; every trial trains with seed {manifest['training_seed']}. Ranked by final validation accuracy "
-             "(ties: lower final validation loss); the test set is not used in a search.")
+    intro = (f"{how[0].upper() + how[1:]}; every trial trains with seed {manifest['training_seed']}. Ranked by "
+             "final validation accuracy (ties: lower final validation loss); the test set is not used in a search.")
     params = table(["parameter", "searched"], [[p["key"], p["spec"] + (" (log scale)" if p["log"] else "")]
                                                for p in manifest["params"]])
     linked = [[esc(c) for c in r] for r in rows]

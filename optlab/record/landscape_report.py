@@ -204,7 +204,8 @@ def draw_landscape(run_dir: Path, figures) -> None:
             "the loss along random directions through W (CS231n, 'Visualizing the loss function')")
     for stem, draw, what, caption in (
             ("slice", slice_figure, "filter-normalised slice",
-             "the loss on a plane of two filter-normalised random directions through the final weights (Li et al. 2018)"),
+             "the loss on a plane of two filter-normalised random directions through the final weights "
+             "(Li et al. 2018)"),
             ("path", path_figure, "the path on its PCA plane",
              "the weight snapshots' path on the plane of their top two PCA directions, over the loss on that plane")):
         if (folder / f"{stem}.npz").is_file():

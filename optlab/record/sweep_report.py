@@ -105,10 +105,11 @@ def search_method(manifest: dict) -> str:
     """How a sweep chose its trials, in words (results.md and report.html say the same)."""
     n = len(manifest["trials"])
     pruner = manifest.get("pruner", "none")
+    pruning = "no pruning" if pruner == "none" else f"{pruner} pruner"
     return {"random": f"random search, {n} trials, values drawn with seed {manifest['seed']}",
             "grid": f"grid search, {n} combinations",
-            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), "
-                      f"{'no pruning' if pruner == 'none' else pruner + ' pruner'}, {n} trials; study in `{manifest.get('storage')}`"}[manifest["mode"]]
+            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), {pruning}, {n} trials; "
+                      f"study in `{manifest.get('storage')}`"}[manifest["mode"]]
 
 
 def results_markdown(path: Path, manifest: dict, entries: list[Entry]) -> str:
@@ -302,8 +303,8 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
         from optlab.record.chart_data import sweep_charts
 
         charts = sweep_charts(entries, opts)
-        rd.write_text("report.html", sweep_page(path, manifest, search_method(manifest).replace("`", ""), headers, rows, dirs,
-                                                 figures.items, charts))
+        how = search_method(manifest).replace("`", "")
+        rd.write_text("report.html", sweep_page(path, manifest, how, headers, rows, dirs, figures.items, charts))
     except Exception:
         if not quiet:
             raise

@@ -15,11 +15,12 @@ The interface (compare, sweep and tuners built on them use only this)::
   ``failed`` with its message and the others go on.
 - :class:`Event` ``(index, step, total, row)``, reported by the trial's worker and delivered on
   the driver to ``on_event`` (from a reader thread; an evaluation as soon as it is made, progress
-  at most every REPORT_EVERY_S seconds per trial): ``row`` is None for progress, else an evaluation's metrics row (``step``,
-  ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ...), what a pruner needs. Keep it
-  short (on Dask it runs on the client's event loop); it may call ``control.stop``. The local
-  pool delivers a trial's last events before its outcome; on Dask they may come after it or, once
-  run_trials has returned, not at all (the trial's metrics.csv holds every row).
+  at most every REPORT_EVERY_S seconds per trial): ``row`` is None for progress, else an
+  evaluation's metrics row (``step``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
+  ...), what a pruner needs. Keep it short (on Dask it runs on the client's event loop); it may
+  call ``control.stop``. The local pool delivers a trial's last events before its outcome; on
+  Dask they may come after it or, once run_trials has returned, not at all (the trial's
+  metrics.csv holds every row).
 - :class:`TrialControl` ``.stop(index)``: the driver asks one trial to stop after its current
   step; it writes a checkpoint and ends ``stopped`` (meta.json: interrupted, signal ``stop_trial``).
 - Ctrl-C or SIGTERM on the driver: every running trial finishes its step, checkpoints and is
