@@ -39,5 +39,6 @@ def test_sharpness_hovers_at_two_over_lr(tmp_path):
             "equal to metrics.csv") in doc
     assert f"| the slice's lowest point | {info['slice']['min']:.6g}, at its centre" in doc
     assert info["slice"]["min"] == info["slice"]["loss_at_origin"]
-    assert (f"| the path's PCA plane | {info['path']['snapshots']} snapshots, {100 * var[0]:.1f} % + {100 * var[1]:.1f} % "
+    snapshots = info["path"]["snapshots"]
+    assert (f"| the path's PCA plane | {snapshots} snapshots, {100 * var[0]:.1f} % + {100 * var[1]:.1f} % "
             f"= {100 * (var[0] + var[1]):.1f} % of their variance |") in doc

@@ -20,6 +20,8 @@ import pytest
 
 from optlab.config.loading import load_config
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.sweep import make_plan as make_sweep_plan
+from optlab.studies.sweep import run_sweep
 from optlab.studies.variants import build_variants
 from optlab.training.run import run
 
@@ -91,7 +93,9 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     base, varied, variants = build_variants(config, ["sgd", "momentum"], None)
     plan = make_plan(variants, base, varied, seeds=1, source={"config": str(config), "overrides": []})
     study = run_compare(plan, tmp / "studies", workers=1, command=["optlab", "compare", EVIL]).path
-    return {"run": single, "compare": study, "tmp": tmp}
+    sweep = run_sweep(make_sweep_plan(config, ["optimizer.lr=0.05,0.2"], grid=True), tmp / "sweeps", workers=1,
+                      command=["optlab", "sweep", EVIL], trial_reports=False).path   # the CLI's default
+    return {"run": single, "compare": study, "sweep": sweep, "tmp": tmp}
 
 
 def test_run_page_renders_in_chromium(pages):
@@ -107,3 +111,12 @@ def test_compare_page_renders_and_links_every_trial_page(pages):
     links = re.findall(r'href="(trials/[^"]+/report\.html)"', dom)
     assert len(links) == 2 and all((pages["compare"] / link).is_file() for link in links)
     assert "<th>variant</th>" in dom and "★" in dom             # the comparison's table, its best row
+
+
+def test_sweep_page_renders_and_links_every_trial_without_a_dead_link(pages):
+    """A sweep draws no trial pages unless asked: its leaderboard links each trial's directory."""
+    dom, log = open_page(pages["sweep"] / "report.html", pages["tmp"])
+    check(dom, log, min_figures=2)
+    links = sorted(set(re.findall(r'href="(trials/[^"]+)"', dom)))
+    assert links == ["trials/t000/", "trials/t001/"] and all((pages["sweep"] / link).is_dir() for link in links)
+    assert "Grid search, 2 combinations" in dom and "<th>optimizer.lr</th>" in dom
