@@ -210,12 +210,13 @@ def test_specs_map_onto_optunas_distributions_and_samplers_are_seeded(tiny):
 
 
 def test_pruning_in_a_local_pool(tiny, tmp_path, monkeypatch):
-    """Two workers: the evaluation rows come through the pool's queue to the driver, whose verdict
-    reaches each worker through the shared stop flags; both trials end pruned, a few steps (the
-    round trip) after the evaluation that condemned them, far from their 60 000 steps."""
+    """Two workers, trials asked asynchronously (--async): the evaluation rows come through the
+    pool's queue to the driver, whose verdict reaches each worker through the shared stop flags
+    (reused by the next trial in the slot); every trial ends pruned, a few steps (the round trip)
+    after the evaluation that condemned it, far from its 60 000 steps."""
     monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=0.99))
-    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=30000"], trials=2, sampler="random",
-                          pruner="median")
+    plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=30000"], trials=3, sampler="random",
+                          pruner="median", asynchronous=True)
     result = run_tune(plan, tmp_path / "runs", workers=2, command=[])
     for entry in manifest(result.path)["trials"]:
         meta = RunDir(result.path / entry["dir"]).read_json("meta.json")

@@ -177,6 +177,11 @@ def sweep(
     study_name: Optional[str] = typer.Option(
         None, "--study-name", metavar="NAME", help="join this study of --storage (several drivers, one study)",
         show_default="the sweep directory's name"),
+    asynchronous: Optional[bool] = typer.Option(
+        None, "--async/--waves", help="--async: ask the study for a trial whenever a worker is free (no worker "
+        "waits; the proposals then depend on which trial ends first); --waves: as many at a time as there are "
+        "workers, the next wave once all are told (the same proposals for the same -j)",
+        show_default="waves; a resumed sweep as it was"),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values (seeds the sampler)",
                                        show_default="the config's seed"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
@@ -208,13 +213,14 @@ def sweep(
     from optlab.config.recipes import resolve
 
     spec = executor_spec(executor, scheduler, workers)
-    adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
+    adaptive = any(x is not None for x in (sampler, pruner, storage, study_name, asynchronous)) \
+        or _optuna_sweep(resume)
     console = err_console()
     try:
         if adaptive:
             extra = output_overrides(fmt, tensorboard) if resume is None else []
             plan = _tune_plan(config, [*(words or []), *extra], trials, grid, sampler, pruner, seed, storage,
-                              study_name, resume)
+                              study_name, resume, asynchronous)
             for warning in plan.warnings:
                 console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
         elif resume is not None:             # a random or grid sweep resumes its own plan (optlab.studies.sweep)
@@ -277,7 +283,7 @@ def _problem(where: str, message: str):
     return Problem(where, "", message)
 
 
-def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, study_name, resume):
+def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, study_name, resume, asynchronous):
     """The adaptive sweep's plan; with --resume, what the sweep recorded fills in what is not given."""
     from optlab.config.loading import ConfigError
     from optlab.studies.optuna_parts import import_optuna
@@ -299,6 +305,7 @@ def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, stud
         words = words or was["words"]
         trials, seed = trials or was["target_trials"], was["seed"] if seed is None else seed
         sampler, pruner = sampler or was["sampler"], pruner or was["pruner"]
+        asynchronous = was.get("asynchronous", False) if asynchronous is None else asynchronous
     if config is None:
         raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
     from optlab.config.recipes import resolve
@@ -312,7 +319,7 @@ def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, stud
             raise ConfigError([_problem("--storage", f"the study is in {was['storage']}: give --storage with its "
                                                      "password again (sweep.json does not keep it)")])
     plan = make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
-                          seed=seed, storage=storage, study_name=study_name)
+                          seed=seed, storage=storage, study_name=study_name, asynchronous=bool(asynchronous))
     if resume is not None:
         from optlab.studies.tune import check_resume
 

@@ -108,7 +108,8 @@ def search_method(manifest: dict) -> str:
     pruning = "no pruning" if pruner == "none" else f"{pruner} pruner"
     return {"random": f"random search, {n} trials, values drawn with seed {manifest['seed']}",
             "grid": f"grid search, {n} combinations",
-            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), {pruning}, {n} trials; "
+            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), {pruning}, {n} trials"
+                      f"{', asked asynchronously' if manifest.get('asynchronous') else ''}; "
                       f"study in `{manifest.get('storage')}`"}[manifest["mode"]]
 
 

@@ -151,11 +151,16 @@ class DaskExecutor:
     def __init__(self, client) -> None:
         self.client = client
 
-    def slots(self, n_trials: int) -> int:
-        return max(1, min(n_trials, sum(self.client.nthreads().values())))
+    def slots(self, n_trials: int | None) -> int:
+        """Trials at once: the cluster's threads, at most one per trial (``None``: as many as will come)."""
+        threads = sum(self.client.nthreads().values())
+        return max(1, threads if n_trials is None else min(n_trials, threads))
 
-    def map(self, trials: list[Trial], root: Path, *, command: list[str], report: Callable[[list[Event]], None],
-            stop: StopRequest, control: TrialControl, prepare: Callable[[], None] | None) -> Iterator[Outcome]:
+    def map(self, trials: list[Trial] | Iterator[Trial], root: Path, *, command: list[str],
+            report: Callable[[list[Event]], None], stop: StopRequest, control: TrialControl,
+            prepare: Callable[[], None] | None) -> Iterator[Outcome]:
+        """A list is submitted at once (the scheduler queues it); an iterator as many trials as the
+        cluster has threads, the next when one ends (asked for then: workers that joined count)."""
         import queue
         import time
 
@@ -163,17 +168,38 @@ class DaskExecutor:
         topic = f"optlab-events-{token}"
         client.subscribe_topic(topic, lambda event: report([Event(*item) for item in event[1]]))
         trial_of = {}
+        pending: set = set()
         finished: queue.SimpleQueue = queue.SimpleQueue()   # futures as they end (their callbacks' thread)
+        listed = isinstance(trials, list)
+        source = iter(trials)
+        width = [self.slots(None)]
+
+        def room() -> bool:
+            """Whether an iterator's next trial has a thread (the cluster asked again: workers come and go)."""
+            try:
+                width[0] = self.slots(None)
+            except Exception:   # the count as last seen; a lost cluster is noticed by the loop below
+                pass
+            return len(pending) < width[0]
+
+        def submit_next() -> bool:
+            t = next(source, None)
+            if t is None:
+                return False
+            files = pack_run(root / t.dir_name) if t.resume else None
+            future = client.submit(_task, t.config.model_dump(), t.dir_name, t.index, command, files, token,
+                                   key=f"optlab-trial-{token}-{t.index}", pure=False)
+            trial_of[future] = t
+            pending.add(future)
+            future.add_done_callback(finished.put)
+            return True
+
         try:
-            for t in trials:
-                files = pack_run(root / t.dir_name) if t.resume else None
-                future = client.submit(_task, t.config.model_dump(), t.dir_name, t.index, command, files, token,
-                                       key=f"optlab-trial-{token}-{t.index}", pure=False)
-                trial_of[future] = t
-                future.add_done_callback(finished.put)
+            while (listed or room()) and submit_next():
+                pass
             if prepare is not None:
                 prepare()
-            pending, sent, sent_at = set(trial_of), None, 0.0
+            sent, sent_at = None, 0.0
             while pending:
                 wanted = (stop.signum, tuple(sorted(control.requested())))
                 if wanted != (None, ()) and (wanted != sent or time.monotonic() - sent_at > RESEND_STOPS_S):
@@ -187,7 +213,9 @@ class DaskExecutor:
                     continue
                 if future in pending:
                     pending.discard(future)
-                    yield self._land(future, trial_of[future], root)
+                    yield self._land(future, trial_of[future], root)   # handled by the caller first
+                    while not listed and stop.signum is None and room() and submit_next():
+                        pass
         finally:
             for future in trial_of:
                 if not future.done():

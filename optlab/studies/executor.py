@@ -6,6 +6,10 @@ The interface (compare, sweep and tuners built on them use only this)::
         outcomes = run_trials(trials, study_dir, executor=executor, progress=progress,
                               command=sys.argv, on_event=on_event, control=control)
 
+:func:`stream_trials` takes the same arguments and yields each outcome as its trial ends; given an
+iterator of trials instead of a list, it takes the next one only when a slot is free (what
+``optlab sweep --async`` asks the study through: optlab.studies.tune_drive).
+
 - :class:`Trial` ``(index, group, config, dir_name, resume=False)``: one run directory
   ``<study_dir>/<dir_name>``, exactly what ``optlab train`` writes (figures aside: a study draws
   its trials' figures after its own, optlab.record.trial_reports). ``resume=True`` continues the
@@ -65,14 +69,20 @@ from optlab.training.interrupt import Stopped, StopRequest, graceful_stop
 
 class Executor(Protocol):
     """An open backend. ``map`` yields outcomes as trials finish; ``report(events)`` takes a batch
-    of :class:`Event`; ``stop`` (the study's signal) and ``control`` are read while it runs."""
+    of :class:`Event`; ``stop`` (the study's signal) and ``control`` are read while it runs.
+
+    ``trials`` is a list (every trial handed over at once; each gets an outcome) or an iterator,
+    from which the backend takes the next trial only when one of its slots is free, after the
+    caller has seen the outcome that freed it, and none once the study is asked to stop (a tuner
+    asks Optuna for a trial as late as that: optlab.studies.tune_drive)."""
 
     kind: str
 
-    def slots(self, n_trials: int) -> int: ...
+    def slots(self, n_trials: int | None) -> int: ...
 
-    def map(self, trials: list[Trial], root: Path, *, command: list[str], report: Callable[[list[Event]], None],
-            stop: StopRequest, control: TrialControl, prepare: Callable[[], None] | None) -> Iterator[Outcome]: ...
+    def map(self, trials: list[Trial] | Iterator[Trial], root: Path, *, command: list[str],
+            report: Callable[[list[Event]], None], stop: StopRequest, control: TrialControl,
+            prepare: Callable[[], None] | None) -> Iterator[Outcome]: ...
 
 
 @contextmanager
@@ -127,9 +137,30 @@ def run_trials(trials: list[Trial], root: Path, *, executor: Executor | None = N
     ``prepare``: called here once the workers have their trials, for work the caller needs
     afterwards anyway (a comparison imports matplotlib). See the module docstring for the rest.
     """
+    outcomes = {o.index: o for o in stream_trials(list(trials), root, executor=executor, workers=workers,
+                                                  progress=progress, command=command, prepare=prepare,
+                                                  on_event=on_event, control=control)}
+    return [outcomes[t.index] for t in trials]
+
+
+def stream_trials(trials: list[Trial] | Iterator[Trial], root: Path, *, executor: Executor | None = None,
+                  workers: int | None = None, progress: Progress, command: list[str],
+                  prepare: Callable[[], None] | None = None, on_event: Callable[[Event], None] | None = None,
+                  control: TrialControl | None = None) -> Iterator[Outcome]:
+    """:func:`run_trials`, yielding each outcome as its trial ends. From an iterator of trials the
+    next one is taken only when a slot is free, after the caller has handled the outcome that freed
+    it (:class:`Executor`); Ctrl-C takes no more, lets the running ones checkpoint, and raises
+    Stopped once the last has ended."""
     control = control or TrialControl()
-    group_of = {t.index: t.group for t in trials}
+    group_of: dict[int, int] = {}
     lock = threading.Lock()
+
+    def noted(source):
+        for t in source:
+            group_of[t.index] = t.group
+            yield t
+
+    trials = list(noted(trials)) if isinstance(trials, list) else noted(trials)
 
     def report(events: list[Event]) -> None:
         with lock:   # reader threads of a backend may call at once
@@ -139,16 +170,14 @@ def run_trials(trials: list[Trial], root: Path, *, executor: Executor | None = N
                 if on_event is not None:
                     on_event(event)
 
-    outcomes: dict[int, Outcome] = {}
     with graceful_stop() as stop:
         with (open_executor(ExecutorSpec("local", workers)) if executor is None else _as_is(executor)) as ex:
             for outcome in ex.map(trials, Path(root), command=list(command), report=report, stop=stop,
                                   control=control, prepare=prepare):
-                outcomes[outcome.index] = outcome
                 progress.update(group_of[outcome.index], outcome.index, 1.0)
+                yield outcome
     if stop.signum is not None:
         raise Stopped(stop.signum)
-    return [outcomes[t.index] for t in trials]
 
 
 @contextmanager

@@ -9,7 +9,7 @@ it runs (docs/conventions.md, "Randomness").
 A trial writes its run directory in place, line by line, as ``optlab train`` does. Progress goes
 to the driver through a queue handed to the workers when they start (optlab.studies.trial_work
 batches it); stop requests through shared memory the workers read after every step: one int for
-the study's signal, one byte per trial for TrialControl.stop.
+the study's signal, one byte per trial in the pool for TrialControl.stop.
 
 What runs before the first trial and after the last is serial, and bounds the speed-up of a
 study (Amdahl): the pool starts in ~0.2 s (joblib's loky with a manager queue took ~0.55 s), and
@@ -34,23 +34,34 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers
 
-    def slots(self, n_trials: int) -> int:
-        return max(1, min(self.workers or default_workers(), n_trials))
+    def slots(self, n_trials: int | None) -> int:
+        """Trials at once: the workers, at most one per trial (``None``: as many as will come)."""
+        workers = self.workers or default_workers()
+        return max(1, workers if n_trials is None else min(workers, n_trials))
 
-    def map(self, trials: list[Trial], root: Path, *, command: list[str], report: Callable[[list[Event]], None],
-            stop: StopRequest, control: TrialControl, prepare: Callable[[], None] | None) -> Iterator[Outcome]:
-        if self.slots(len(trials)) == 1:
+    def map(self, trials: list[Trial] | Iterator[Trial], root: Path, *, command: list[str],
+            report: Callable[[list[Event]], None], stop: StopRequest, control: TrialControl,
+            prepare: Callable[[], None] | None) -> Iterator[Outcome]:
+        slots = self.slots(len(trials) if isinstance(trials, list) else None)
+        if slots == 1:
             yield from _serial(trials, root, command, report, stop, control)
             if prepare is not None and stop.signum is None:
                 prepare()
             return
-        yield from _parallel(trials, root, self.slots(len(trials)), command, report, prepare, stop, control)
+        yield from _parallel(trials, root, slots, command, report, prepare, stop, control)
 
 
 def _serial(trials, root, command, report, stop, control) -> Iterator[Outcome]:
     from threadpoolctl import threadpool_limits
 
-    for t in trials:
+    listed, source = isinstance(trials, list), iter(trials)
+    while True:
+        if stop.signum is not None and not listed:
+            return   # an iterator's next trial is not taken once the study is stopped
+        t = next(source, None)
+        if t is None:
+            return
+
         def read(index: int = t.index) -> int | None:
             return stop.signum if stop.signum is not None else (STOP_TRIAL if index in control.requested() else None)
 
@@ -105,10 +116,11 @@ def _run_in_worker(config: dict, root: str, dir_name: str, index: int, position:
     return run_trial(config, root, dir_name, index, command, resume, queue.put, TrialStop(read))
 
 
-def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str], report, prepare, stop: StopRequest,
-              control: TrialControl) -> Iterator[Outcome]:
+def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, command: list[str], report, prepare,
+              stop: StopRequest, control: TrialControl) -> Iterator[Outcome]:
     """Yield outcomes as trials finish, draining the workers' progress queue on a thread and
-    relaying stop requests to the workers."""
+    relaying stop requests to the workers. A list is handed to the pool at once (one stop flag
+    each); an iterator ``workers`` trials at a time, the next when one ends (its flag reused)."""
     import multiprocessing
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -118,8 +130,11 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
     # SimpleQueue: a put is in the pipe when it returns (Queue hands it to a feeder thread), so a
     # trial's last events arrive before its outcome, and before the None that ends the reader
     queue, study_signal = context.SimpleQueue(), context.RawValue("i", 0)
-    trial_flags = context.RawArray("b", len(trials))
-    position = {t.index: i for i, t in enumerate(trials)}
+    listed = isinstance(trials, list)
+    source = iter(trials)
+    trial_flags = context.RawArray("b", len(trials) if listed else workers)
+    free = list(range(len(trial_flags)))[::-1]    # stop-flag positions not in use (popped from the end)
+    position: dict[int, int] = {}                 # trial index -> its stop flag, while it is in the pool
 
     def drain() -> None:
         while True:
@@ -134,28 +149,49 @@ def _parallel(trials: list[Trial], root: Path, workers: int, command: list[str],
     reader = threading.Thread(target=drain, daemon=True)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                initargs=(queue, study_signal, trial_flags, os.getpid()))
-    finished = False
+    finished = broken = False
+    trial_of: dict = {}
+    pending: set = set()
+
+    def submit_next() -> bool:
+        t = next(source, None)
+        if t is None:
+            return False
+        position[t.index] = slot = free.pop()
+        trial_flags[slot] = 0
+        future = pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, slot, command,
+                             t.resume)
+        trial_of[future] = t
+        pending.add(future)
+        return True
+
     try:
-        trial_of = {pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index,
-                                position[t.index], command, t.resume): t for t in trials}
+        while free and submit_next():
+            pass
         reader.start()
         if prepare is not None:
             prepare()
-        pending = set(trial_of)
         while pending:
             if stop.signum is not None:
                 study_signal.value = stop.signum   # workers stop after their step; queued trials do not start
             for index in control.requested():
-                trial_flags[position[index]] = 1
-            done, pending = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+                if index in position:
+                    trial_flags[position[index]] = 1
+            done, _ = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
+                pending.discard(future)
+                t = trial_of.pop(future)
                 try:
-                    yield future.result()
+                    outcome = future.result()
                 except BrokenProcessPool:   # a worker was killed; the pool ends every trial it holds
-                    t = trial_of[future]
-                    yield Outcome(t.index, t.dir_name, "failed",
-                                  "a worker process was killed (out of memory? a signal?), which stops every "
-                                  "trial of the pool: this one did not finish")
+                    broken = True
+                    outcome = Outcome(t.index, t.dir_name, "failed",
+                                      "a worker process was killed (out of memory? a signal?), which stops every "
+                                      "trial of the pool: this one did not finish")
+                free.append(position.pop(t.index))
+                yield outcome   # the caller handles it (a tuner tells the study) before the next trial is taken
+                if not listed and not broken and stop.signum is None:
+                    submit_next()
         finished = True
     except BaseException:
         # a second signal (Abort) or an error here: end the workers now; each run directory

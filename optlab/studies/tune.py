@@ -13,7 +13,9 @@ Trials are asked a wave at a time, as many as the executor has slots (a local po
 Dask cluster's; optlab.studies.executor), and the next wave is asked when the wave has been told:
 with one worker a sweep is sequential and reproducible (a seeded sampler, trials told in order);
 with more, a wave's trials are proposed without each other's results, as with Optuna's own
-parallel workers.
+parallel workers. ``--async`` asks a trial whenever a slot is free instead (no worker waits for a
+wave's longest trial; the proposals then depend on which trial ends first):
+optlab.studies.tune_drive.
 
 Pruning (optlab.studies.optuna_parts.Pruning) runs on the driver, from the evaluation rows the
 executor delivers: each validation accuracy is reported to the trial (``Trial.report``), the
@@ -47,19 +49,9 @@ from optlab.config.loading import ConfigError, Problem, dump_config, load_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
 from optlab.studies import optuna_parts as parts
-from optlab.studies.executor import (
-    ExecutorSpec,
-    NullProgress,
-    Outcome,
-    Progress,
-    Trial,
-    TrialControl,
-    open_executor,
-    reported,
-    run_trials,
-)
-from optlab.studies.resume import plan_trials
-from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_words, trial_dir
+from optlab.studies.executor import ExecutorSpec, NullProgress, Progress, open_executor
+from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_words
+from optlab.studies.tune_drive import drive
 
 MIN_EVALS = 3   # evaluations before the end that a rung-based pruner needs to prune more than once
 
@@ -80,20 +72,12 @@ class TunePlan:
     eval_every: int = 0
     steps: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def _overrides(params: list[Param], values: dict) -> list[str]:
-    out = []
-    for p in params:
-        if p.key in values:
-            v = values[p.key]
-            out.append(f"{p.key}={p.texts[p.choices.index(v)] if p.kind == 'choice' else value_text(v)}")
-    return out
+    asynchronous: bool = False       # ask a trial as soon as a slot is free, not in waves (optlab.studies.tune_drive)
 
 
 def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, sampler: str = "tpe",
                    pruner: str = "none", seed: int | None = None, storage: str | None = None,
-                   study_name: str | None = None) -> TunePlan:
+                   study_name: str | None = None, asynchronous: bool = False) -> TunePlan:
     """Check names, specs, trial count, every spec's ends and the pruner's evaluations; ConfigError."""
     problems = parts.check_name("sampler", sampler, parts.SAMPLERS) + parts.check_name("pruner", pruner, parts.PRUNERS)
     grid = sampler == "grid"
@@ -127,7 +111,7 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
     if problems:
         raise ConfigError(problems)
     plan = TunePlan(Path(config_path), base, params, fixed, list(words), base.seed if seed is None else seed,
-                    int(trials), sampler, pruner, storage, study_name)
+                    int(trials), sampler, pruner, storage, study_name, asynchronous=asynchronous)
     if sampler == "qmc":
         parts.make_sampler("qmc", 0)        # MissingExtra now (exit 2), not at the first trial
     if pruner != "none":
@@ -166,7 +150,8 @@ def _manifest(plan: TunePlan, rd: RunDir, url: str, command: list[str]) -> dict:
     return {
         "name": plan.base.name, "config": str(plan.config_path), "question": question_of(plan.config_path),
         "command": command, "mode": "optuna",
-        "sampler": plan.sampler, "pruner": plan.pruner, "seed": plan.seed, "training_seed": plan.base.seed,
+        "sampler": plan.sampler, "pruner": plan.pruner, "asynchronous": plan.asynchronous, "seed": plan.seed,
+        "training_seed": plan.base.seed,
         "words": plan.words, "fixed": plan.fixed, "target_trials": plan.trials,
         "storage": parts.shown(url) if plan.storage else "sqlite:///study.db",
         "study_name": plan.study_name or rd.path.name,
@@ -226,38 +211,6 @@ def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
     return study
 
 
-def _mark_pruned(path: Path, step: int, pruner: str) -> None:
-    """The run stopped at the sweep's request (meta.json: interrupted, stop_trial): say why."""
-    rd = RunDir(path)
-    rd.finish("pruned", pruned_at=step, note=f"the sweep's {pruner} pruner stopped it after its evaluation at step "
-                                             f"{step}; optlab train --resume trains it to full length")
-    summary = rd.read_json("summary.json")
-    summary.update(status="pruned", pruned_at=step)
-    rd.write_json("summary.json", summary)
-
-
-def _tell(study, trial, status: str, path: Path) -> str:
-    """Tell the study how the trial ended (the module docstring); returns the status for sweep.json."""
-    from optuna.trial import TrialState
-
-    if status == "completed":
-        summary = RunDir(path).read_json("summary.json")
-        value = ((summary.get("accuracy") or {}).get("val") or {}).get("final")
-        if value is not None and math.isfinite(value):
-            study.tell(trial, float(value))
-        else:
-            study.tell(trial, state=TrialState.FAIL)
-    elif status == "diverged":
-        study.tell(trial, 0.0)              # module docstring: never the best
-    elif status == "pruned":
-        study.tell(trial, state=TrialState.PRUNED)
-    elif status == "failed":
-        study.tell(trial, state=TrialState.FAIL)
-    else:                                   # interrupted, not started: left RUNNING for --resume
-        return "interrupted"
-    return status
-
-
 def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = None, workers: int | None = None,
              progress: Progress | None = None, command: list[str] | None = None,
              executor: ExecutorSpec | None = None, trial_reports: bool = True) -> SweepResult:
@@ -275,7 +228,7 @@ def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = No
             manifest = rd.read_json("sweep.json")
             check_resume(plan, manifest)
             manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-            manifest.update(target_trials=plan.trials, status="running")
+            manifest.update(target_trials=plan.trials, asynchronous=plan.asynchronous, status="running")
         else:
             rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
             manifest = _manifest(plan, rd, plan.storage or "", command)
@@ -290,83 +243,8 @@ def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = No
             raise
         rd.write_text("config.yaml", dump_config(plan.base))
         rd.write_json("sweep.json", manifest)
-        failed = _drive(plan, rd, manifest, study, ex, progress, command)
+        failed = drive(plan, rd, manifest, study, ex, progress, command, asynchronous=plan.asynchronous)
     names = [e["dir"] for e in manifest["trials"] if e.get("dir")]
     if trial_reports:   # after the leaderboard's figures (as a sweep does)
         render_trial_reports(rd.path, names, workers=default_workers())
     return SweepResult(rd.path, "completed", failed, names)
-
-
-def _drive(plan: TunePlan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str]) -> list[Outcome]:
-    """Ask, run and tell, a wave of ``ex.slots`` trials at a time, until the study has ``plan.trials``
-    trials; a resumed sweep first continues the trials an interruption left running, in place."""
-    from optlab.record import sweep_report
-    from optlab.record.figures import import_plotting
-
-    optuna = parts.import_optuna()
-    control = TrialControl()
-    pruning = parts.Pruning(control.stop)
-    running = optuna.trial.TrialState.RUNNING
-    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
-    carry = [e for e in manifest["trials"] if e["status"] in ("running", "interrupted") and e.get("dir")
-             and frozen[e["number"]].state == running]
-    slots = ex.slots(plan.trials)
-    group = progress.add_group(f"{plan.sampler} search" + (f", {plan.pruner} pruning" if plan.pruner != "none" else ""),
-                               max(plan.trials, len(manifest["trials"])))
-    width = max(plan.trials, len(manifest["trials"]))
-    failed: list[Outcome] = []
-    with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
-        while carry or len(manifest["trials"]) < plan.trials:
-            wave, asked = [], {}
-            while carry and len(wave) < slots:              # continued from their checkpoints (optlab.studies.resume)
-                entry = carry.pop(0)
-                config = load_config(plan.config_path, [*plan.fixed, *_overrides(plan.params, entry["values"])])
-                trial = optuna.trial.Trial(study, frozen[entry["number"]]._trial_id)
-                todo, done = plan_trials(rd.path, [(group, entry["dir"], config)])
-                if done:                                     # it finished before its driver could tell
-                    entry["status"] = _tell(study, trial, done[0].status, rd.path / entry["dir"])
-                    continue
-                asked[entry["index"]] = trial
-                wave.append(Trial(entry["index"], group, config, entry["dir"], resume=todo[0].resume))
-            while len(wave) < slots and len(manifest["trials"]) < plan.trials:
-                trial = study.ask()
-                values = parts.suggest(trial, plan.params, None)
-                index = len(manifest["trials"])
-                try:
-                    config = load_config(plan.config_path, [*plan.fixed, *_overrides(plan.params, values)])
-                except ConfigError as exc:   # a combination the ends did not reveal: a failed trial
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    manifest["trials"].append({"index": index, "dir": None, "number": trial.number, "values": values,
-                                               "status": "invalid", "error": "; ".join(q.message for q in exc.problems)})
-                    continue
-                name = trial_dir(index, width)
-                manifest["trials"].append({"index": index, "dir": name, "number": trial.number, "values": values,
-                                           "status": "running"})
-                asked[index] = trial
-                wave.append(Trial(index, group, config, name))
-            rd.write_json("sweep.json", manifest)
-            if not wave:
-                continue
-            for t in wave:
-                pruning.watch(t.index, asked[t.index])
-            try:
-                outcomes = run_trials(wave, rd.path, executor=ex, progress=progress, command=command,
-                                      prepare=import_plotting, on_event=pruning.on_event if plan.pruner != "none" else None,
-                                      control=control)
-            except KeyboardInterrupt:   # trials pruned before the interruption stay pruned
-                for index, step in pruning.pruned_at.items():
-                    entry = manifest["trials"][index]
-                    if entry["status"] == "running":
-                        _mark_pruned(rd.path / entry["dir"], step, plan.pruner)
-                        entry["status"] = _tell(study, asked[index], "pruned", rd.path / entry["dir"])
-                raise
-            for o in outcomes:
-                entry = manifest["trials"][o.index]
-                status = o.status
-                if status == "stopped" and o.index in pruning.pruned_at:
-                    _mark_pruned(rd.path / o.dir_name, pruning.pruned_at[o.index], plan.pruner)
-                    status = "pruned"
-                entry["status"] = _tell(study, asked[o.index], status, rd.path / o.dir_name)
-                failed += [o] if o.status == "failed" else []
-            rd.write_json("sweep.json", manifest)
-    return failed

@@ -1,0 +1,90 @@
+"""Trials taken from an iterator (optlab.studies.executor.stream_trials), what ``optlab sweep
+--async`` runs on: a backend takes the next trial only when a slot is free and after the caller
+has handled the outcome that freed it, so a short trial's slot is refilled while a long one still
+runs; and the asynchronous Optuna sweep built on it (optlab.studies.tune_drive)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import TINY_CONFIG
+from typer.testing import CliRunner
+
+from optlab.cli import app
+from optlab.config.loading import load_config
+from optlab.studies.executor import ExecutorSpec, NullProgress, Trial, TrialControl, open_executor, stream_trials
+
+CONFIG = TINY_CONFIG.replace("epochs: 4, eval_every: 3", "iterations: 20, eval_every: 5") + \
+    "diagnostics: {update_ratios: false, histograms: []}\n"
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_a_free_slot_takes_the_next_trial_while_a_long_one_runs(tmp_path, kind):
+    if kind == "dask":
+        pytest.importorskip("distributed", reason="dask[distributed] is the optlab[dask] extra")
+    path = _config(tmp_path)
+    long_one = Trial(0, 0, load_config(path, ["train.iterations=1000000"]), "trials/long")
+    short = [Trial(i, 0, load_config(path, []), f"trials/short{i}") for i in (1, 2)]
+    log: list[str] = []
+    control = TrialControl()
+
+    def source():
+        for t in [long_one, *short]:
+            log.append(f"take {t.index}")
+            yield t
+
+    with open_executor(ExecutorSpec(kind, 2)) as ex:
+        for outcome in stream_trials(source(), tmp_path, executor=ex, progress=NullProgress(), command=["test"],
+                                     control=control):
+            log.append(f"end {outcome.index} {outcome.status}")
+            if outcome.index == 2:          # both short trials ran beside the long one: stop it
+                control.stop(0)
+    assert log == ["take 0", "take 1", "end 1 completed", "take 2", "end 2 completed", "end 0 stopped"], log
+    assert (tmp_path / "trials/long/checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_iterator_is_not_read_past_a_stop(tmp_path, workers):
+    """Ctrl-C (here: as the first outcome arrives) takes no further trial from the iterator: a
+    tuner must not ask the study for trials that will never run."""
+    from optlab.training.interrupt import Stopped
+
+    path = _config(tmp_path)
+    taken: list[int] = []
+
+    def source():
+        for i in range(5):
+            taken.append(i)
+            yield Trial(i, 0, load_config(path, []), f"trials/t{i}")
+
+    with pytest.raises(Stopped):
+        for i, _ in enumerate(stream_trials(source(), tmp_path, workers=workers, progress=NullProgress(),
+                                            command=["test"])):
+            if i == 0:                        # once: a second Ctrl-C would abort at once
+                os.kill(os.getpid(), signal.SIGINT)
+    assert taken == list(range(workers))      # what filled the slots at the start, no more
+
+
+def test_an_asynchronous_sweep_asks_and_tells_every_trial(tmp_path):
+    optuna = pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
+    path = _config(tmp_path)
+    r = CliRunner().invoke(app, ["sweep", str(path), "optimizer.lr=log:1e-3:1e-1", "--trials", "4", "--async",
+                                 "-j", "2", "--runs-dir", str(tmp_path / "runs"), "-q"])
+    assert r.exit_code == 0, r.output
+    [study_dir] = (tmp_path / "runs").iterdir()
+    manifest = json.loads((study_dir / "sweep.json").read_text())
+    assert manifest["asynchronous"] is True and [e["status"] for e in manifest["trials"]] == ["completed"] * 4
+    study = optuna.load_study(study_name=manifest["study_name"], storage=f"sqlite:///{study_dir / 'study.db'}")
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 4
+    assert [e["number"] for e in manifest["trials"]] == [0, 1, 2, 3]
+    assert "4 trials, asked asynchronously" in (study_dir / "results.md").read_text()
