@@ -56,13 +56,15 @@ def test_no_block_is_left_unrendered_and_no_old_hand_typed_result_survives():
 
 def _run_in_process(name: str, runs: Path, monkeypatch) -> Path:
     """The command gallery.py runs, through the CLI in this process (no start-up per recipe, one
-    worker so the trials run here too), without saving figures: the numbers are what is checked."""
+    worker so the trials run here too), without saving figures, drawing the pages' SVG copies or
+    the trials' own reports: the numbers are what is checked."""
     from optlab.cli import app
     from optlab.record.rundir import RunDir
 
     monkeypatch.setattr(RunDir, "write_figure", lambda self, name, fig: self.path / name)
+    monkeypatch.setattr("optlab.record.figure_set.svg_text", lambda fig: "<svg></svg>")
     argv = shlex.split(gallery.command_of(name))[1:]
-    extra = ["--workers", "1"] if argv[0] in ("compare", "sweep") else []
+    extra = {"compare": ["--workers", "1", "--no-trial-figures"], "sweep": ["--workers", "1"]}.get(argv[0], [])
     out = CliRunner().invoke(app, [*argv, *extra, "--runs-dir", str(runs), "--quiet"])
     assert out.exit_code in (0, 1), out.output
     [path] = [p for p in runs.iterdir() if p.is_dir()]
