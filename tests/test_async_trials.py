@@ -88,3 +88,36 @@ def test_an_asynchronous_sweep_asks_and_tells_every_trial(tmp_path):
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 4
     assert [e["number"] for e in manifest["trials"]] == [0, 1, 2, 3]
     assert "4 trials, asked asynchronously" in (study_dir / "results.md").read_text()
+
+
+def test_an_evaluation_arriving_after_its_trial_was_told_is_not_reported():
+    """A trial's last rows may still sit with the reader thread when its outcome is in; once the
+    driver has told the study, Optuna refuses reports to it, so the pruner must not send them."""
+    optuna = pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
+    from optlab.studies.optuna_parts import Pruning
+    from optlab.studies.executor import Event
+
+    study = optuna.create_study(direction="maximize")
+    pruning = Pruning(lambda index: None)
+    trial = study.ask()
+    pruning.watch(0, trial)
+    pruning.on_event(Event(0, 2, 10, {"val_acc": 0.5}))
+    pruning.unwatch(0)
+    study.tell(trial, 0.5)
+    pruning.on_event(Event(0, 4, 10, {"val_acc": 0.6}))     # late: dropped, not an UpdateFinishedTrialError
+    assert study.trials[0].intermediate_values == {2: 0.5}
+
+
+def test_an_error_in_the_event_callback_ends_the_study_after_its_trials_not_in_a_hang(tmp_path):
+    """The pool's reader thread keeps draining the workers' rows when the callback raises (a dead
+    reader would leave them blocked on a full pipe); the error is raised once the trials end."""
+    path = _config(tmp_path)
+    trials = [Trial(i, 0, load_config(path, []), f"trials/t{i}") for i in range(2)]
+
+    def on_event(event) -> None:
+        if event.row is not None and event.step > 0:
+            raise ValueError("a bug in the callback")
+
+    with pytest.raises(ValueError, match="a bug in the callback"):
+        list(stream_trials(trials, tmp_path, workers=2, progress=NullProgress(), command=["test"], on_event=on_event))
+    assert all(json.loads((tmp_path / f"trials/t{i}/meta.json").read_text())["status"] == "completed" for i in (0, 1))

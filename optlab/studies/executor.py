@@ -162,13 +162,18 @@ def stream_trials(trials: list[Trial] | Iterator[Trial], root: Path, *, executor
 
     trials = list(noted(trials)) if isinstance(trials, list) else noted(trials)
 
+    errors: list[Exception] = []
+
     def report(events: list[Event]) -> None:
         with lock:   # reader threads of a backend may call at once
             for event in events:
-                if event.total:
-                    progress.update(group_of[event.index], event.index, event.fraction)
-                if on_event is not None:
-                    on_event(event)
+                try:
+                    if event.total:
+                        progress.update(group_of[event.index], event.index, event.fraction)
+                    if on_event is not None and not errors:
+                        on_event(event)
+                except Exception as exc:   # raised here once the trials end: a reader thread that died
+                    errors.append(exc)     # would stop draining, and workers block on a full pipe
 
     with graceful_stop() as stop:
         with (open_executor(ExecutorSpec("local", workers)) if executor is None else _as_is(executor)) as ex:
@@ -178,6 +183,8 @@ def stream_trials(trials: list[Trial] | Iterator[Trial], root: Path, *, executor
                 yield outcome
     if stop.signum is not None:
         raise Stopped(stop.signum)
+    if errors:
+        raise errors[0]
 
 
 @contextmanager

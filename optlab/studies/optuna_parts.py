@@ -153,17 +153,26 @@ class Pruning:
         self._lock = threading.Lock()
 
     def watch(self, index: int, trial) -> None:
-        self._trials[index] = trial
+        with self._lock:
+            self._trials[index] = trial
+
+    def unwatch(self, index: int) -> None:
+        """Before the trial is told: an evaluation row that arrives later (a reader thread may still
+        hold it when the outcome is in) is not reported to a finished Optuna trial."""
+        with self._lock:
+            self._trials.pop(index, None)
 
     def on_event(self, event) -> None:
         row = event.row
-        if row is None or event.step == 0 or event.index in self.pruned_at or event.index not in self._trials:
+        if row is None or event.step == 0 or event.index in self.pruned_at:
             return
         acc = row.get("val_acc")
         if acc is None or not math.isfinite(acc):
             return
         with self._lock:                  # a backend's reader threads may deliver at once
-            trial = self._trials[event.index]
+            trial = self._trials.get(event.index)
+            if trial is None:             # not watched, or told already
+                return
             trial.report(float(acc), event.step)
             if trial.should_prune():
                 self.pruned_at[event.index] = event.step

@@ -138,6 +138,7 @@ class Driver:
     def told(self, o: Outcome) -> None:
         """Tell the study how trial ``o`` ended and write sweep.json."""
         entry, status = self.manifest["trials"][o.index], o.status
+        self.pruning.unwatch(o.index)
         if status == "stopped" and o.index in self.pruning.pruned_at:
             mark_pruned(self.rd.path / o.dir_name, self.pruning.pruned_at[o.index], self.plan.pruner)
             status = "pruned"
@@ -147,8 +148,9 @@ class Driver:
 
     def interrupted(self) -> None:
         """On Ctrl-C: the trials pruned before it stay pruned (the rest stay running, for --resume)."""
-        for index, step in self.pruning.pruned_at.items():
+        for index, step in list(self.pruning.pruned_at.items()):
             entry = self.manifest["trials"][index]
+            self.pruning.unwatch(index)
             if entry["status"] == "running":
                 mark_pruned(self.rd.path / entry["dir"], step, self.plan.pruner)
                 entry["status"] = tell(self.study, self.asked[index], "pruned", self.rd.path / entry["dir"])
