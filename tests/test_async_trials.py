@@ -78,8 +78,12 @@ def test_an_iterator_is_not_read_past_a_stop(tmp_path, workers):
 def test_an_asynchronous_sweep_asks_and_tells_every_trial(tmp_path):
     optuna = pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
     path = _config(tmp_path)
-    r = CliRunner().invoke(app, ["sweep", str(path), "optimizer.lr=log:1e-3:1e-1", "--trials", "4", "--async",
-                                 "-j", "2", "--runs-dir", str(tmp_path / "runs"), "-q"])
+    runs = ["--runs-dir", str(tmp_path / "runs"), "-q"]
+    plain = CliRunner().invoke(app, ["sweep", str(path), "optimizer.lr=log:1e-3:1e-1", "--trials", "4", "--async", *runs])
+    assert plain.exit_code == 2 and "--async orders the asks of an Optuna sweep" in plain.output   # a random sweep
+    assert not (tmp_path / "runs").exists()
+    r = CliRunner().invoke(app, ["sweep", str(path), "optimizer.lr=log:1e-3:1e-1", "--trials", "4", "--sampler", "tpe",
+                                 "--async", "-j", "2", *runs])
     assert r.exit_code == 0, r.output
     [study_dir] = (tmp_path / "runs").iterdir()
     manifest = json.loads((study_dir / "sweep.json").read_text())

@@ -213,8 +213,11 @@ def sweep(
     from optlab.config.recipes import resolve
 
     spec = executor_spec(executor, scheduler, workers)
-    adaptive = any(x is not None for x in (sampler, pruner, storage, study_name, asynchronous)) \
-        or _optuna_sweep(resume)
+    adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
+    if asynchronous is not None and not adaptive:
+        raise bad_input(f"--{'async' if asynchronous else 'waves'} orders the asks of an Optuna sweep (--sampler, "
+                        "--pruner); a random or grid sweep draws every trial before any runs, and its workers never "
+                        "wait for each other")
     console = err_console()
     try:
         if adaptive:
