@@ -308,7 +308,7 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
 
 def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress | None = None,
                  command: list[str] | None = None, executor: ExecutorSpec | None = None,
-              trial_reports: bool = True) -> SweepResult:
+                 trial_reports: bool = True) -> SweepResult:
     """Finish the sweep in ``path``: keep its finished trials, continue interrupted ones from their
     checkpoints, start the missing ones (optlab.studies.resume), then render the leaderboard."""
     command = list(command if command is not None else sys.argv)
