@@ -174,11 +174,14 @@ class Plan:
     origin: str | None = None            # where the config came from: a path or recipe:NAME (compare.json's "config")
 
 
-def _trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
+def trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
+    """The KEY=VALUE words that give a trial its ``values`` (a choice by the text it was given as);
+    a key without a value is left out (an Optuna trial suggests a conditional key only in its branch)."""
     out = []
     for p in params:
-        v = values[p.key]
-        out.append(f"{p.key}={p.texts[p.choices.index(v)] if p.kind == 'choice' else value_text(v)}")
+        if p.key in values:
+            v = values[p.key]
+            out.append(f"{p.key}={p.texts[p.choices.index(v)] if p.kind == 'choice' else value_text(v)}")
     return out
 
 
@@ -246,7 +249,7 @@ def make_plan(config_path: Path, words: list[str], *, trials: int | None = None,
     configs: list[Config] = []
     for i, v in enumerate(values):
         try:
-            configs.append(load_config(config_path, [*fixed, *_trial_overrides(params, v)]))
+            configs.append(load_config(config_path, [*fixed, *trial_overrides(params, v)]))
         except ConfigError as exc:                         # a combination the ends did not reveal
             problems += [Problem(f"trial {i}", q.key, q.message) for q in exc.problems]
             if len(problems) >= 10:
@@ -332,7 +335,7 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
     params = [parse_param(f"{p['key']}={p['spec']}", grid) for p in manifest["params"]]
     values = [t["values"] for t in manifest["trials"]]
     base_path = rd.path / "config.yaml"
-    configs = [load_config(base_path, _trial_overrides(params, v)) for v in values]
+    configs = [load_config(base_path, trial_overrides(params, v)) for v in values]
     plan = Plan(Path(manifest["config"]), load_config(base_path), manifest["mode"], params, manifest["fixed"],
                 manifest["seed"], values, configs)
     return plan, manifest

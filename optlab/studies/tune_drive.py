@@ -26,22 +26,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
-from optlab.config.loading import ConfigError, load_config, value_text
+from optlab.config.loading import ConfigError, load_config
 from optlab.record.rundir import RunDir
 from optlab.studies import optuna_parts as parts
 from optlab.studies.executor import Outcome, Progress, Trial, TrialControl, reported, run_trials, stream_trials
 from optlab.studies.resume import plan_trials
-from optlab.studies.sweep import Param, trial_dir
-
-
-def overrides(params: list[Param], values: dict) -> list[str]:
-    """The KEY=VALUE words that give a trial its ``values`` (a choice by the text it was given as)."""
-    out = []
-    for p in params:
-        if p.key in values:
-            v = values[p.key]
-            out.append(f"{p.key}={p.texts[p.choices.index(v)] if p.kind == 'choice' else value_text(v)}")
-    return out
+from optlab.studies.sweep import trial_dir, trial_overrides
 
 
 def mark_pruned(path: Path, step: int, pruner: str) -> None:
@@ -103,8 +93,7 @@ class Driver:
         """The trials an interruption left running, each continued from its checkpoint in place."""
         while self.carry:
             entry = self.carry.pop(0)
-            config = load_config(self.plan.config_path, [*self.plan.fixed, *overrides(self.plan.params,
-                                                                                       entry["values"])])
+            config = self._config(entry["values"])
             trial = self.optuna.trial.Trial(self.study, self.frozen[entry["number"]]._trial_id)
             todo, done = plan_trials(self.rd.path, [(self.group, entry["dir"], config)])
             if done:                                     # it finished before its driver could tell
@@ -119,7 +108,7 @@ class Driver:
         values = parts.suggest(trial, self.plan.params, None)
         index = len(self.manifest["trials"])
         try:
-            config = load_config(self.plan.config_path, [*self.plan.fixed, *overrides(self.plan.params, values)])
+            config = self._config(values)
         except ConfigError as exc:
             self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
             self.manifest["trials"].append({"index": index, "dir": None, "number": trial.number, "values": values,
@@ -129,6 +118,10 @@ class Driver:
         self.manifest["trials"].append({"index": index, "dir": name, "number": trial.number, "values": values,
                                         "status": "running"})
         return self._watch(Trial(index, self.group, config, name), trial)
+
+    def _config(self, values: dict):
+        """The config of a trial with ``values``: the sweep's config, its fixed words, then the values."""
+        return load_config(self.plan.config_path, [*self.plan.fixed, *trial_overrides(self.plan.params, values)])
 
     def _watch(self, t: Trial, trial) -> Trial:
         self.asked[t.index] = trial
