@@ -167,20 +167,20 @@ class DaskExecutor:
         client, token = self.client, uuid.uuid4().hex[:12]
         topic = f"optlab-events-{token}"
         client.subscribe_topic(topic, lambda event: report([Event(*item) for item in event[1]]))
-        trial_of = {}
-        pending: set = set()
+        trial_of: dict = {}      # future -> its trial, until its outcome is yielded
         finished: queue.SimpleQueue = queue.SimpleQueue()   # futures as they end (their callbacks' thread)
         listed = isinstance(trials, list)
         source = iter(trials)
-        width = [self.slots(None)]
+        width = self.slots(None)
 
         def room() -> bool:
             """Whether an iterator's next trial has a thread (the cluster asked again: workers come and go)."""
+            nonlocal width
             try:
-                width[0] = self.slots(None)
+                width = self.slots(None)
             except Exception:   # the count as last seen; a lost cluster is noticed by the loop below
                 pass
-            return len(pending) < width[0]
+            return len(trial_of) < width
 
         def submit_next() -> bool:
             t = next(source, None)
@@ -190,7 +190,6 @@ class DaskExecutor:
             future = client.submit(_task, t.config.model_dump(), t.dir_name, t.index, command, files, token,
                                    key=f"optlab-trial-{token}-{t.index}", pure=False)
             trial_of[future] = t
-            pending.add(future)
             future.add_done_callback(finished.put)
             return True
 
@@ -200,7 +199,7 @@ class DaskExecutor:
             if prepare is not None:
                 prepare()
             sent, sent_at = None, 0.0
-            while pending:
+            while trial_of:
                 wanted = (stop.signum, tuple(sorted(control.requested())))
                 if wanted != (None, ()) and (wanted != sent or time.monotonic() - sent_at > RESEND_STOPS_S):
                     self._push(token, *wanted)
@@ -211,9 +210,8 @@ class DaskExecutor:
                     if client.status not in ("running", "connecting"):
                         raise ClusterLost(f"lost the Dask cluster (client {client.status})") from None
                     continue
-                if future in pending:
-                    pending.discard(future)
-                    yield self._land(future, trial_of[future], root)   # handled by the caller first
+                if future in trial_of:
+                    yield self._land(future, trial_of.pop(future), root)   # handled by the caller first
                     while not listed and stop.signum is None and room() and submit_next():
                         pass
         finally:

@@ -150,8 +150,7 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                initargs=(queue, study_signal, trial_flags, os.getpid()))
     finished = broken = False
-    trial_of: dict = {}
-    pending: set = set()
+    trial_of: dict = {}                           # future -> its trial, while it is in the pool
 
     def submit_next() -> bool:
         t = next(source, None)
@@ -162,7 +161,6 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
         future = pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, slot, command,
                              t.resume)
         trial_of[future] = t
-        pending.add(future)
         return True
 
     try:
@@ -171,15 +169,14 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
         reader.start()
         if prepare is not None:
             prepare()
-        while pending:
+        while trial_of:
             if stop.signum is not None:
                 study_signal.value = stop.signum   # workers stop after their step; queued trials do not start
             for index in control.requested():
                 if index in position:
                     trial_flags[position[index]] = 1
-            done, _ = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+            done, _ = wait(list(trial_of), timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
-                pending.discard(future)
                 t = trial_of.pop(future)
                 try:
                     outcome = future.result()

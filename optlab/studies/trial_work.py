@@ -56,30 +56,21 @@ class Reporter:
 
     def __init__(self, index: int, send: Callable[[list[Event]], None], every: float = REPORT_EVERY_S) -> None:
         self.index, self._send, self._every = index, send, every
-        self._pending: list[Event] = []
         self._step, self._total = 0, 0
         self._last = 0.0
 
     def on_step(self, step: int, total: int, loss: float) -> None:
         self._step, self._total = step, total
-        self._maybe_flush()
-
-    def on_eval(self, step: int, row: dict) -> None:
-        self._pending.append(Event(self.index, step, self._total, row))
-        self._last = time.monotonic()
-        self.flush()
-
-    def _maybe_flush(self) -> None:
-        now = time.monotonic()
-        if now - self._last >= self._every:
-            self._last = now
+        if time.monotonic() - self._last >= self._every:
             self.flush()
 
-    def flush(self) -> None:
-        events = self._pending
-        self._pending = []
-        if self._total:
-            events.append(Event(self.index, self._step, self._total))
+    def on_eval(self, step: int, row: dict) -> None:
+        self.flush(Event(self.index, step, self._total, row))
+
+    def flush(self, *rows: Event) -> None:
+        """Send ``rows`` (evaluations) and the progress so far, now."""
+        self._last = time.monotonic()
+        events = [*rows, Event(self.index, self._step, self._total)] if self._total else list(rows)
         if events:
             self._send(events)
 
