@@ -1,7 +1,9 @@
-"""Shared test helpers: a tiny config, a numerical gradient, and a temporary runs directory."""
+"""Shared test helpers: a tiny config, a numerical gradient, a temporary runs directory, and a
+run's numbers without its wall-clock times."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +76,16 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_numbers(run_dir: Path) -> tuple:
+    """A run directory's metrics and summary as text, without the wall-clock columns and time: what
+    must be equal between two runs of one config and seed, wherever they ran."""
+    from optlab.record.rundir import WALL_CLOCK_COLUMNS, read_metrics
+
+    metrics = read_metrics(run_dir / "metrics.csv")
+    for column in WALL_CLOCK_COLUMNS:
+        metrics.pop(column)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.pop("wall_time_s")
+    return json.dumps(metrics, sort_keys=True), json.dumps(summary, sort_keys=True)

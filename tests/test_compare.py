@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_numbers
 from typer.testing import CliRunner
 
 import optlab.training.gradient_loop as gradient_loop
@@ -18,7 +19,7 @@ import optlab.training.run as experiment
 import optlab.training.setup as training_setup
 from optlab.cli import app
 from optlab.config.loading import load_config
-from optlab.record.rundir import WALL_CLOCK_COLUMNS, read_metrics
+from optlab.record.rundir import read_metrics
 from optlab.studies.compare import make_plan, run_compare
 from optlab.studies.variants import build_variants
 
@@ -124,16 +125,7 @@ def test_trial_is_exactly_what_train_gives(serial, tmp_path):
     config = load_config(trial / "config.yaml")
     assert (config.seed, config.optimizer.name, config.optimizer.lr) == (5, "adam", 0.02)
     alone = experiment.run(config, tmp_path, command=["test"])
-    assert _numbers(alone.run_dir) == _numbers(trial)
-
-
-def _numbers(run_dir: Path) -> tuple:
-    metrics = read_metrics(run_dir / "metrics.csv")
-    for column in WALL_CLOCK_COLUMNS:
-        metrics.pop(column)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    summary.pop("wall_time_s")
-    return json.dumps(metrics, sort_keys=True), json.dumps(summary, sort_keys=True)
+    assert run_numbers(alone.run_dir) == run_numbers(trial)
 
 
 def test_parallel_equals_serial(serial, tmp_path):
@@ -142,7 +134,7 @@ def test_parallel_equals_serial(serial, tmp_path):
     serial_dirs, parallel_dirs = trial_dirs(result.path), trial_dirs(parallel.path)
     assert sorted(serial_dirs) == sorted(parallel_dirs)
     for name in serial_dirs:
-        assert _numbers(serial_dirs[name]) == _numbers(parallel_dirs[name]), name
+        assert run_numbers(serial_dirs[name]) == run_numbers(parallel_dirs[name]), name
     def strip(text: str) -> list:   # drop the columns that are wall times (how long, and seconds to target)
         rows = list(csv.reader(text.splitlines()))
         keep = [i for i, name in enumerate(rows[0]) if not name.startswith(("wall_time", "seconds_to_target"))]

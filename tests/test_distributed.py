@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_CONFIG
-from test_study_resume import numbers
+from conftest import TINY_CONFIG, run_numbers
 
 from optlab.config.loading import load_config
 from optlab.studies.dask_pool import check_workers
@@ -49,7 +48,7 @@ def reference(tmp_path_factory):
     ts = trials(root)
     outcomes = run_trials(ts, root, workers=1, progress=NullProgress(), command=["test"])
     assert {o.status for o in outcomes} == {"completed"}
-    return {t.dir_name: numbers(root / t.dir_name) for t in ts}
+    return {t.dir_name: run_numbers(root / t.dir_name) for t in ts}
 
 
 def test_a_local_cluster_with_a_worker_killed_mid_study_gives_the_local_numbers(tmp_path, reference):
@@ -69,7 +68,7 @@ def test_a_local_cluster_with_a_worker_killed_mid_study_gives_the_local_numbers(
     assert killed
     assert [o.status for o in outcomes] == ["completed"] * 4
     for name, expected in reference.items():
-        assert numbers(tmp_path / name) == expected, name
+        assert run_numbers(tmp_path / name) == expected, name
         assert not (tmp_path / name / "loss.png").exists(), "figures are the study's to draw, after its own"
 
 
@@ -112,7 +111,7 @@ def test_dask_scheduler_and_worker_commands_give_the_local_numbers(tmp_path, ref
                                   command=["test"])
         assert [o.status for o in outcomes] == ["completed"] * 4
         for name, expected in reference.items():
-            assert numbers(tmp_path / "study" / name) == expected, name
+            assert run_numbers(tmp_path / "study" / name) == expected, name
 
         # then the scheduler goes away mid-study: ClusterLost, and what finished is on disk
         short, long = trials(tmp_path, 2)
@@ -127,7 +126,7 @@ def test_dask_scheduler_and_worker_commands_give_the_local_numbers(tmp_path, ref
             with pytest.raises(ClusterLost, match="lost"):
                 run_trials([short, long], tmp_path / "lost", executor=ex, progress=NullProgress(),
                            command=["test"], on_event=on_event)
-        assert numbers(tmp_path / "lost" / short.dir_name) == reference[short.dir_name]
+        assert run_numbers(tmp_path / "lost" / short.dir_name) == reference[short.dir_name]
         assert not (tmp_path / "lost" / "trials" / "long").exists()
     finally:
         for proc in reversed(procs):

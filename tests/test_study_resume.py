@@ -12,10 +12,10 @@ import shutil
 import signal
 from pathlib import Path
 
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, run_numbers
 
 from optlab.config.loading import load_config
-from optlab.record.rundir import WALL_CLOCK_COLUMNS, read_metrics
+from optlab.record.rundir import read_metrics
 from optlab.studies.compare import make_plan, resume_compare, run_compare
 from optlab.studies.executor import NullProgress, Trial, TrialControl, run_trials
 from optlab.studies.sweep import make_plan as make_sweep_plan
@@ -27,15 +27,6 @@ from optlab.training.run import run
 # the update-ratio and activation figures are left out: each trial's report is drawn, twice per study
 CONFIG = TINY_CONFIG.replace("epochs: 4, eval_every: 3", "iterations: 40, eval_every: 5") + \
     "diagnostics: {update_ratios: false, histograms: []}\n"
-
-
-def numbers(run_dir: Path) -> tuple:
-    metrics = read_metrics(run_dir / "metrics.csv")
-    for column in WALL_CLOCK_COLUMNS:
-        metrics.pop(column)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    summary.pop("wall_time_s")
-    return json.dumps(metrics, sort_keys=True), json.dumps(summary, sort_keys=True)
 
 
 class StopAt(StopRequest):
@@ -80,7 +71,7 @@ def test_a_resumed_comparison_equals_one_never_stopped(tmp_path):
     resumed = resume_compare(stopped, workers=1, command=["test"])
     assert resumed.failed == []
     for name in ("sgd-s1", "sgd-s2", "adam-s1", "adam-s2"):
-        assert numbers(whole.path / "trials" / name) == numbers(stopped / "trials" / name), name
+        assert run_numbers(whole.path / "trials" / name) == run_numbers(stopped / "trials" / name), name
         assert (stopped / "trials" / name / "loss.png").exists(), "every trial's report is drawn at the end"
     meta = json.loads((stopped / "trials" / "adam-s1" / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["resumed"][0]["at_step"] == 17
@@ -102,7 +93,7 @@ def test_a_resumed_sweep_equals_one_never_stopped(tmp_path):
     resumed = resume_sweep(stopped, workers=2, command=["test"])
     assert resumed.failed == []
     for name in ("t000", "t001", "t002"):
-        assert numbers(whole.path / "trials" / name) == numbers(stopped / "trials" / name), name
+        assert run_numbers(whole.path / "trials" / name) == run_numbers(stopped / "trials" / name), name
     assert strip_times((whole.path / "results.csv").read_text()) == strip_times((stopped / "results.csv").read_text())
 
 
@@ -169,8 +160,8 @@ def test_a_sweep_leaves_trial_figures_to_report_and_resumes_from_the_command_lin
     assert (trial / "loss.png").exists()
     assert runner.invoke(app, ["report", str(study), "--html"]).exit_code == 0
     assert links(study) == ["trials/t000/report.html", "trials/t001/report.html"]
-    before = numbers(trial)
+    before = run_numbers(trial)
     again = runner.invoke(app, ["sweep", "--resume", str(study), "--quiet"])
     assert again.exit_code == 0, again.output
-    assert numbers(trial) == before
+    assert run_numbers(trial) == before
     assert json.loads((study / "sweep.json").read_text())["resumed"][0]["previous_status"] == "completed"
