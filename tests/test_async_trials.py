@@ -82,6 +82,8 @@ def test_an_asynchronous_sweep_asks_and_tells_every_trial(tmp_path):
     plain = CliRunner().invoke(app, ["sweep", str(path), "optimizer.lr=log:1e-3:1e-1", "--trials", "4", "--async", *runs])
     assert plain.exit_code == 2 and "--async orders the asks of an Optuna sweep" in plain.output   # a random sweep
     assert not (tmp_path / "runs").exists()
+    missing = CliRunner().invoke(app, ["sweep", "--resume", str(tmp_path / "nope"), "--async"])
+    assert missing.exit_code == 2 and "not a sweep (no sweep.json)" in missing.output    # what is wrong first
     r = CliRunner().invoke(app, ["sweep", str(path), "optimizer.lr=log:1e-3:1e-1", "--trials", "4", "--sampler", "tpe",
                                  "--async", "-j", "2", *runs])
     assert r.exit_code == 0, r.output

@@ -214,7 +214,7 @@ def sweep(
 
     spec = executor_spec(executor, scheduler, workers)
     adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
-    if asynchronous is not None and not adaptive:
+    if asynchronous is not None and not adaptive and (resume is None or (resume / "sweep.json").is_file()):
         raise bad_input(f"--{'async' if asynchronous else 'waves'} orders the asks of an Optuna sweep (--sampler, "
                         "--pruner); a random or grid sweep draws every trial before any runs, and its workers never "
                         "wait for each other")
