@@ -10,7 +10,7 @@ Run: ``OPTLAB_DATA_DIR=<folder with mnist/> python benchmarks/landscape_speed.py
   full forward pass over the 5 000 examples, loss + penalty), the way a loop over the grid would
   do it. ``--plain N`` times the first N points only and scales to 1 681 (default: all 1 681);
 
-and checks that the two agree at every point timed. The network is optlab/recipes/mnist_mlp.yaml's
+and checks that the two agree at every point timed. The network is configs/mnist_mlp.yaml's
 (784-100-100-100-100-10 ReLU, float32) at its initial weights: the cost does not depend on the
 values. Wall and CPU (process) time are both printed: on a machine shared with other work the
 CPU time is the cost, the wall time what the user waits. Threads: what ``optlab landscape`` uses
@@ -51,7 +51,7 @@ def measure(args) -> None:
     from optlab.training.setup import build_setup, evaluate, train_eval_split
     from optlab.training.threads import run_threads
 
-    cfg = load_config(REPO / "optlab" / "recipes" / "mnist_mlp.yaml")
+    cfg = load_config(REPO / "configs" / "mnist_mlp.yaml")
     setup = build_setup(cfg)
     model, data, dtype = setup.model, setup.data, setup.dtype
     split = train_eval_split(cfg, data).take(slice(0, args.examples))

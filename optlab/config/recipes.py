@@ -1,4 +1,9 @@
-"""Recipes: the experiments shipped inside the package (``optlab/recipes/*.yaml``), runnable by name.
+"""Recipes: the experiments shipped with optlab, runnable by name.
+
+Their source of truth is the repository's top-level ``configs/*.yaml`` (what a reader opens first;
+``optlab train configs/quickstart.yaml`` works in the clone). Building a wheel copies that folder into
+the package as ``optlab/recipes/`` (pyproject.toml, hatch ``force-include``), so ``optlab train
+quickstart`` works from any directory after any install; an editable install reads ``configs/``.
 
 A recipe is an ordinary config file whose header comment says what it is for::
 
@@ -29,7 +34,16 @@ from pathlib import Path
 
 from optlab.config.loading import ConfigError, Problem
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def _recipes_dir() -> Path:
+    """The installed copy (``optlab/recipes`` in a built wheel), else the clone's ``configs/``."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "recipes"
+    return installed if installed.is_dir() else package.parent / "configs"
+
+
+RECIPES_DIR = _recipes_dir()
 FIELDS = ("question", "source", "command")
 KINDS = ("train", "compare", "sweep")
 _KIND_WORD = {"train": "run", "compare": "comparison", "sweep": "sweep"}

@@ -48,7 +48,7 @@ from optlab.training.interrupt import StopRequest
 CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 30          # how long a scheduler may take to show its first worker
 RESEND_STOPS_S = 1.0        # stop requests are pushed again this often (a worker that joined late)
-INSTALL = 'pip install "optlab[dask]"'
+INSTALL = 'pip install -e ".[dask]" (in optlab\'s clone)'
 
 # A function the workers run before anything of optlab is sent to them: sent by value (it is
 # compiled here, in no importable module), so it runs on a worker without optlab too.

@@ -2,7 +2,7 @@
 mapping of optlab's search specs onto Optuna's distributions, and the watch that prunes a trial
 where it runs.
 
-Optuna (``pip install "optlab[tune]"``) is imported only here and only when a sweep asks for it,
+Optuna (``pip install -e ".[tune]"``) is imported only here and only when a sweep asks for it,
 so a plain install stays small; without it, :func:`import_optuna` raises :class:`MissingExtra`.
 
 Pruning happens on the driver (:class:`Pruning`): the executor delivers each trial's evaluation
@@ -25,7 +25,7 @@ from optlab.config.loading import ConfigError, Problem
 
 SAMPLERS = ("tpe", "random", "qmc", "grid")
 PRUNERS = ("none", "median", "asha", "hyperband")
-INSTALL = 'pip install "optlab[tune]"'
+INSTALL = 'pip install -e ".[tune]" (in optlab\'s clone)'
 
 
 class MissingExtra(ImportError):
