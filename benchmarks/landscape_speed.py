@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=41)
     parser.add_argument("--examples", type=int, default=5000)
     parser.add_argument("--plain", type=int, default=None, help="plain evaluations timed (default: the whole grid)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads over grid points for the batched slice (default: optlab landscape's, the cores)")
     args = parser.parse_args()
     from optlab.training.threads import limited, run_threads
 
@@ -49,6 +51,7 @@ def measure(args) -> None:
     from optlab.engine.directions import filter_normalized
     from optlab.engine.landscape import PlaneLoss, grid_coefficients
     from optlab.training.setup import build_setup, evaluate, train_eval_split
+    from optlab.studies.landscape import point_threads
     from optlab.training.threads import run_threads
 
     cfg = load_config(REPO / "configs" / "mnist_mlp.yaml")
@@ -64,11 +67,18 @@ def measure(args) -> None:
     print(f"MNIST MLP ({model.n_params():,} parameters, {dtype}), {len(y)} examples, grid "
           f"{args.grid} x {args.grid} = {len(C)} points; BLAS threads: {run_threads() or 'as set by the user'}; "
           f"load average {os.getloadavg()[0]:.2f}")
+    threads = point_threads(args.threads)
 
     t0, c0 = time.perf_counter(), time.process_time()
-    plane = PlaneLoss(model, setup.loss_fn, setup.penalty, x, y, w, D)
+    plane = PlaneLoss(model, setup.loss_fn, setup.penalty, x, y, w, D, threads=threads)
     batched, _ = plane(C)
     t_batched, c_batched = time.perf_counter() - t0, time.process_time() - c0
+    one_thread = None
+    if threads > 1:   # the same slice on one thread: the threads' gain, and a check that no number moved
+        t0 = time.perf_counter()
+        one_thread = PlaneLoss(model, setup.loss_fn, setup.penalty, x, y, w, D)(C)[0]
+        t_one = time.perf_counter() - t0
+        assert np.array_equal(one_thread, batched), "threads changed the slice's numbers"
 
     n_plain = len(C) if args.plain is None else min(args.plain, len(C))
     picks = np.linspace(0, len(C) - 1, n_plain).round().astype(int)
@@ -84,7 +94,10 @@ def measure(args) -> None:
     worst = float(np.max(np.abs(plain - batched[picks]) / np.abs(plain)))
     scaled = "" if n_plain == len(C) else f" (timed {n_plain}, scaled to {len(C)})"
     print(f"batched (optlab landscape):      {t_batched:8.2f} s wall, {c_batched:8.2f} s CPU   "
-          f"(chunks of {plane.chunk} points)")
+          f"(chunks of {plane.chunk} points, {threads} thread{'s' * (threads > 1)} over points)")
+    if one_thread is not None:
+        print(f"batched on one thread:           {t_one:8.2f} s wall   ({t_one / t_batched:.2f} x the threads' wall; "
+              "identical numbers)")
     print(f"plain, one evaluate() per point: {t_plain:8.2f} s wall, {c_plain:8.2f} s CPU{scaled}")
     print(f"speed-up: {t_plain / t_batched:.1f} x wall, {c_plain / c_batched:.1f} x CPU; "
           f"largest relative difference of the losses: {worst:.2e}")

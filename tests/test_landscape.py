@@ -108,6 +108,28 @@ def test_batched_plane_equals_one_evaluation_per_point(model, loss):
         assert loss_k == pytest.approx(want_loss, rel=1e-12) and acc_k == want_acc
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_over_points_give_the_numbers_of_one_thread(dtype):
+    """Each point goes through every layer on one thread, so the thread count changes no bit."""
+    cfg = config(model="{name: mlp, hidden: [12, 8], activation: tanh, batch_norm: true}")
+    cfg.train.dtype = np.dtype(dtype).name
+    setup = Setup.from_config(cfg)
+    m, data = setup.model, setup.data
+    assert m.dtype == dtype
+    rng = np.random.default_rng(1)
+    center = m.flat_params.copy()
+    D = (0.3 * rng.standard_normal((2, center.size))).astype(dtype)
+    x, y = data.features(data.train.x, dtype), data.train.y
+    C = rng.uniform(-1, 1, (23, 2))
+    one = PlaneLoss(m, setup.loss_fn, setup.penalty, x, y, center, D, budget=50_000)(C)
+    plane = PlaneLoss(m, setup.loss_fn, setup.penalty, x, y, center, D, budget=50_000, threads=3)
+    three = plane(C)
+    plane.close()
+    assert plane.chunk < 23                                                # several chunks, each split three ways
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[1], three[1])
+
+
 def test_grid_rows_are_row_major_over_beta_then_alpha():
     C = grid_coefficients(np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0]))
     assert C.tolist() == [[1, 10], [2, 10], [3, 10], [1, 20], [2, 20], [3, 20]]

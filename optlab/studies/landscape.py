@@ -36,6 +36,7 @@ from optlab.record import landscape_report as files
 from optlab.record.run_report import render_run
 from optlab.record.rundir import read_metrics
 from optlab.record.snapshots import read_snapshots, snapshot_steps
+from optlab.studies.trials import default_workers
 from optlab.training.checkpoint import CheckpointError
 from optlab.training.checkpoint import load as load_checkpoint
 from optlab.training.memory import available_bytes
@@ -62,6 +63,7 @@ class Options:
     pictures: tuple[str, ...] = PICTURES
     explicit: bool = False           # the pictures were asked for by name: a missing input is an error
     max_memory: int | None = None    # bytes; default: what the system has available
+    workers: int | None = None       # threads over grid points; default: the cores this process may use
     notes: list[str] = field(default_factory=list)
 
 
@@ -120,6 +122,15 @@ def load_run(run_dir: Path) -> Loaded:
         raise LandscapeError(f"{run_dir}: the saved weights ({final[0].size}) do not fit the config's model "
                              f"({model.flat_params.size} parameters)")
     return Loaded(config, setup, initial, final, snaps)
+
+
+def point_threads(workers: int | None) -> int:
+    """Threads that evaluate grid points side by side, each on one BLAS thread: ``workers``, else the
+    cores this process may use; one when the user chose the BLAS thread count themselves (their
+    threads then share out each product instead)."""
+    if workers is not None:
+        return max(1, workers)
+    return 1 if run_threads() is None else default_workers()
 
 
 def _evenly(steps: list[int], k: int) -> list[int]:
@@ -183,14 +194,15 @@ def _axis(low: float, high: float, n: int) -> np.ndarray:
     return a
 
 
-def _interpolate(run: Loaded, splits, counter: _Counter, a_end: tuple, b_end: tuple, alphas: np.ndarray) -> dict:
+def _interpolate(run: Loaded, splits, counter: _Counter, a_end: tuple, b_end: tuple, alphas: np.ndarray,
+                 threads: int) -> dict:
     """Columns alpha, <split>_loss, <split>_acc along (1 - alpha) a_end + alpha b_end."""
     C = np.stack([1.0 - alphas, alphas], axis=1)
     table = {"alpha": alphas}
     for name, x, y in splits:
         plane = PlaneLoss(run.setup.model, run.setup.loss_fn, run.setup.penalty, x, y,
                           np.zeros_like(a_end[0]), np.stack([a_end[0], b_end[0]]),
-                          np.zeros_like(a_end[1]), np.stack([a_end[1], b_end[1]]))
+                          np.zeros_like(a_end[1]), np.stack([a_end[1], b_end[1]]), threads=threads)
         table[f"{name}_loss"], table[f"{name}_acc"] = counter.evaluate(plane, C)
     return table
 
@@ -228,6 +240,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
              "path": opts.grid ** 2}
     total = sum(sizes[p] for p in pictures)
     check_memory(run, n, total, opts.max_memory)
+    threads = point_threads(opts.workers)
     counter = _Counter(total, on_progress)
     rng = np.random.default_rng(opts.seed)
     w1, b1 = run.final
@@ -239,7 +252,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
     for picture in pictures:
         t0 = time.perf_counter()
         if picture == "interpolation":
-            table = _interpolate(run, splits, counter, run.initial, run.final, alphas)
+            table = _interpolate(run, splits, counter, run.initial, run.final, alphas, threads)
             files.write_table(run_dir, "interpolation.csv", table)
             at = {a: float(table["train_loss"][np.flatnonzero(alphas == a)[0]]) for a in (0.0, 1.0)}
             info["interpolation"] = {"train_loss_at_0": at[0.0], "train_loss_at_1": at[1.0],
@@ -249,7 +262,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
             d1 = filter_normalized(model, w1, rng, opts.include_biases)
             d2 = filter_normalized(model, w1, rng, opts.include_biases)
             plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], w1, np.stack([d1, d2]),
-                              b1)
+                              b1, threads=threads)
             loss, acc = counter.evaluate(plane, grid_coefficients(axis, axis))
             shape = (len(axis), len(axis))
             files.write_arrays(run_dir, "slice.npz", {"alphas": axis, "betas": axis, "loss": loss.reshape(shape),
@@ -261,7 +274,8 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
                 table = {"alpha": a}
                 for k in range(3):
                     d = random_direction(w1.size, rng, like=w1)
-                    one = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], w1, d[None], b1)
+                    one = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], w1, d[None], b1,
+                                    threads=threads)
                     table[f"direction_{k + 1}"] = counter.evaluate(one, a[:, None])[0]
                 files.write_table(run_dir, "random_1d.csv", table)
         elif picture == "path":
@@ -272,7 +286,8 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
             pad = 0.25 * np.maximum(hi - lo, 1e-12)
             ax_a = _axis(lo[0] - pad[0], hi[0] + pad[0], opts.grid)
             ax_b = _axis(lo[1] - pad[1], hi[1] + pad[1], opts.grid)
-            plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], P[-1], dirs, b1)
+            plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], P[-1], dirs, b1,
+                              threads=threads)
             loss, _ = counter.evaluate(plane, grid_coefficients(ax_a, ax_b))
             start, _ = plane(xy[:1])                                    # the path's start, on the plane
             files.write_arrays(run_dir, "path.npz", {"alphas": ax_a, "betas": ax_b,
@@ -306,7 +321,8 @@ def _between(run_a: Path, run_b: Path, opts: Options, on_progress: ProgressFn | 
     alphas = _alphas(opts.points)
     check_memory(a, len(splits[0][2]), len(alphas) * len(splits), opts.max_memory)
     t0 = time.perf_counter()
-    table = _interpolate(a, splits, _Counter(len(alphas) * len(splits), on_progress), a.final, b.final, alphas)
+    table = _interpolate(a, splits, _Counter(len(alphas) * len(splits), on_progress), a.final, b.final, alphas,
+                         point_threads(opts.workers))
     name = Path(run_b).resolve().name
     files.write_table(run_a, f"pair_{name}.csv", table)
     info = {f"pair_{name}": {"other": str(run_b), "seconds": time.perf_counter() - t0,
