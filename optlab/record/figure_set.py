@@ -1,10 +1,12 @@
 """The figures of one directory: each written as a file in ``plots.format`` (through
-:class:`optlab.record.rundir.RunDir`) and kept as inline SVG for report.html, drawn once in
-optlab's style (optlab.record.style).
+:class:`optlab.record.rundir.RunDir`) and kept for report.html (that file embedded: a PNG as an
+image, an SVG inline), drawn once in optlab's style (optlab.record.style).
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import re
 from dataclasses import dataclass, field
@@ -57,5 +59,13 @@ class FigureSet:
             # (constrained layout is a large part of a draw)
             fig.set_layout_engine("none")
         if self.page:
-            svg = self.rd.read_text(name) if self.files and self.opts.format == "svg" else svg_text(fig)
-            self.items.append((name, caption, compact(_PROLOGUE.sub("", svg, count=1))))
+            self.items.append((name, caption, self._page_copy(name, fig)))
+
+    def _page_copy(self, name: str, fig) -> str:
+        """The figure's markup on report.html: the file just written, embedded (a PNG as a data URI,
+        an SVG inline), so a figure is drawn once; a PDF, or no file, is drawn again as SVG."""
+        if self.files and self.opts.format == "png":
+            data = base64.b64encode(self.rd.path.joinpath(name).read_bytes()).decode("ascii")
+            return f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
+        svg = self.rd.read_text(name) if self.files and self.opts.format == "svg" else svg_text(fig)
+        return compact(_PROLOGUE.sub("", svg, count=1))
