@@ -14,7 +14,9 @@ import json
 import re
 from typing import Iterable
 
+from optlab.record.explorer_js import EXPLORER_CSS, EXPLORER_JS
 from optlab.record.html_chart import CHART_JS
+from optlab.record.rules_js import rules_js
 
 CSS = """
 :root { --fg: #1b1b1b; --muted: #5a5a5a; --line: #d8d8d8; --accent: #0072B2; --best: #fff4d6; }
@@ -116,12 +118,15 @@ def charts_html(specs: list[dict]) -> str:
     return "".join(f'<div class="chart" data-chart="{i}"></div>' for i in range(len(specs)))
 
 
-def page(title: str, body: list[str], charts: list[dict]) -> str:
-    """The whole document; the chart script only when there are charts to draw."""
-    script = (json_script(charts, "chart-data") + f"<script>{CHART_JS}</script>") if charts else ""
+def page(title: str, body: list[str], charts: list[dict], explorer: bool = False) -> str:
+    """The whole document; one inline script: the chart renderer when there are charts to draw,
+    the surface explorer's (its rules translated from the engine) when ``explorer``."""
+    code = (CHART_JS if charts else "") + (rules_js() + EXPLORER_JS if explorer else "")
+    data = json_script(charts, "chart-data") if charts else ""
+    script = data + (f"<script>{code}</script>" if code else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+            f"<title>{esc(title)}</title><style>{CSS}{EXPLORER_CSS if explorer else ''}</style></head><body>"
             + "".join(body) + script + "</body></html>\n")

@@ -71,6 +71,14 @@ def _charts(charts: list[dict]) -> str:
                    "curves")
 
 
+def _explorer(data: dict | None) -> str:
+    if data is None:
+        return ""
+    from optlab.record.explorer import explorer_section
+
+    return explorer_section(data)
+
+
 def _config(path: Path) -> str:
     config = path / "config.yaml"
     if not config.is_file():
@@ -86,9 +94,10 @@ def _files(path: Path) -> str:
 
 
 def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[str]] | None,
-             facts: list[tuple[str, str]], items: list, charts: list[dict]) -> str:
+             facts: list[tuple[str, str]], items: list, charts: list[dict], explorer: dict | None = None) -> str:
     """One run: ``accuracy`` rows (split, final, peak, step of peak) and ``facts`` from
-    optlab.record.run_report; ``items`` the figures (name, caption, svg)."""
+    optlab.record.run_report; ``items`` the figures (name, caption, svg); ``explorer`` a surface
+    run's explorer data (optlab.record.explorer)."""
     meta = _read_json(path / "meta.json")
     body = [_header(path.name, status, meta.get("question"), _command(meta.get("command")), "optlab run")]
     results = ""
@@ -97,16 +106,17 @@ def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[
     results += facts_table(facts) if facts else "<p class=\"muted\">No summary yet: the run has not ended.</p>"
     if meta.get("error"):
         results += f"<p>Error: <code>{esc(meta['error'])}</code></p>"
-    body += [section("Results", results, "results"), _charts(charts), _figures(items), _config(path)]
+    body += [section("Results", results, "results"), _charts(charts), _explorer(explorer), _figures(items),
+             _config(path)]
     info = [(label, str(meta[key])) for key, label in INFO_KEYS if meta.get(key) is not None]
     if meta.get("resumed"):
         info.append(("resumed", ", ".join(f"at step {r['at_step']} ({r['time']})" for r in meta["resumed"])))
     body += [section("Run", facts_table(info), "run"), _files(path)]
-    return page(f"{path.name} — optlab", body, charts)
+    return page(f"{path.name} — optlab", body, charts, explorer=explorer is not None)
 
 
 def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[tuple[str, str]],
-               items: list, charts: list[dict], trials: str) -> str:
+               items: list, charts: list[dict], trials: str, explorer: dict | None = None) -> str:
     """A comparison or a sweep: ``tables`` (title, HTML) in order, then curves, figures, the
     trials (HTML list of links to their pages) and the base config."""
     status = manifest.get("status")
@@ -114,12 +124,13 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
     body = [_header(path.name, status, question, _command(manifest.get("command")), kind),
             f"<p>{esc(intro)}</p>"]
     body += [section(title, html) for title, html in tables]
-    body += [_charts(charts), _figures(items), section("Trials", trials, "trials"), _config(path), _files(path)]
-    return page(f"{path.name} — optlab {kind}", body, charts)
+    body += [_charts(charts), _explorer(explorer), _figures(items), section("Trials", trials, "trials"),
+             _config(path), _files(path)]
+    return page(f"{path.name} — optlab {kind}", body, charts, explorer=explorer is not None)
 
 
 def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None, statuses: list[list[str]],
-                 items: list, charts: list[dict]) -> str:
+                 items: list, charts: list[dict], explorer: dict | None = None) -> str:
     """A comparison: ``results`` = (headers, rows, best row) of its table (optlab.record.compare_report),
     ``tune`` = (headers, rows, notes) of its learning-rate search or None, ``statuses`` each
     variant's trials' statuses; links to every trial's page."""
@@ -151,7 +162,7 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
                        + ", ".join(trial_link(path, t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"])
                        + "</li>")
     trials += "</ul>"
-    return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials)
+    return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials, explorer)
 
 
 def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: list[list[str]], dirs: list[str],

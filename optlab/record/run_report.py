@@ -155,7 +155,8 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
             rd.write_text("results.md", results_markdown(rd.path.name, summary))
         accuracy = accuracy_rows(summary) if summary and "accuracy" in summary else None
         rd.write_text("report.html", run_page(rd.path, run_status(rd.path), summary, accuracy,
-                                              facts(summary) if summary else [], figures.items, charts))
+                                              facts(summary) if summary else [], figures.items, charts,
+                                              explorer=_explorer(rd.path)))
     except Exception:
         if not quiet:
             raise
@@ -191,6 +192,18 @@ def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]
         draw_landscape(rd.path, figures)   # landscape/: what `optlab landscape` saved, if anything
         return summary, run_charts(m, x, xlabel, opts, val_label(summary))
     return summary, []
+
+
+def _explorer(path: Path) -> dict | None:
+    """The surface explorer at a surface run's settings (optlab.record.explorer); None for other runs."""
+    from optlab.record.explorer import configs_explorer
+
+    try:
+        config = _config(path)
+    except (OSError, ValueError):
+        return None
+    name = (config.get("optimizer") or {}).get("name")
+    return configs_explorer([f"{name} (this run)"], [config])
 
 
 def _config(path: Path) -> dict:
