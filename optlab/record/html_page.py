@@ -43,7 +43,7 @@ figcaption { color: var(--muted); font-size: .9rem; }
 .chart { margin: 1rem 0 2rem; position: relative; }
 .chart-svg { width: 100%; height: auto; max-width: 900px; font-size: 12px; user-select: none; }
 .chart-svg .grid { stroke: #e6e6e6; } .chart-svg .frame { fill: none; stroke: #999; }
-.chart-svg .cursor { stroke: #777; stroke-dasharray: 3 3; } .chart-svg .zoomband { fill: rgba(0,114,178,.12); }
+.chart-svg .cursor { stroke: #777; stroke-dasharray: 3 3; } .chart-svg .timecursor { stroke: #d55e00; stroke-width: 1.5; } .chart-svg .zoomband { fill: rgba(0,114,178,.12); }
 .chart-svg .chart-title { font-size: 14px; font-weight: 600; }
 .chart-legend { display: flex; flex-wrap: wrap; gap: .3rem .8rem; font-size: .9rem; }
 .chart-key { border: 0; background: none; cursor: pointer; padding: .1rem .2rem; font: inherit; }
@@ -118,15 +118,18 @@ def charts_html(specs: list[dict]) -> str:
     return "".join(f'<div class="chart" data-chart="{i}"></div>' for i in range(len(specs)))
 
 
-def page(title: str, body: list[str], charts: list[dict], explorer: bool = False) -> str:
+def page(title: str, body: list[str], charts: list[dict], explorer: bool = False, scrubber: bool = False) -> str:
     """The whole document; one inline script: the chart renderer when there are charts to draw,
-    the surface explorer's (its rules translated from the engine) when ``explorer``."""
-    code = (CHART_JS if charts else "") + (rules_js() + EXPLORER_JS if explorer else "")
+    the time slider's (optlab.record.scrubber) when ``scrubber``, the surface explorer's (its rules
+    translated from the engine) when ``explorer``."""
+    from optlab.record.scrubber import SCRUBBER_CSS, SCRUBBER_JS
+
+    code = (CHART_JS if charts else "") + (SCRUBBER_JS if scrubber else "") + (rules_js() + EXPLORER_JS if explorer else "")
     data = json_script(charts, "chart-data") if charts else ""
     script = data + (f"<script>{code}</script>" if code else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-            f"<title>{esc(title)}</title><style>{CSS}{EXPLORER_CSS if explorer else ''}</style></head><body>"
+            f"<title>{esc(title)}</title><style>{CSS}{EXPLORER_CSS if explorer else ''}{SCRUBBER_CSS if scrubber else ''}</style></head><body>"
             + "".join(body) + script + "</body></html>\n")

@@ -79,6 +79,14 @@ def _explorer(data: dict | None) -> str:
     return explorer_section(data)
 
 
+def _scrubber(data: dict | None) -> str:
+    if data is None:
+        return ""
+    from optlab.record.scrubber import scrubber_html
+
+    return scrubber_html(data)
+
+
 def _config(path: Path) -> str:
     config = path / "config.yaml"
     if not config.is_file():
@@ -94,10 +102,12 @@ def _files(path: Path) -> str:
 
 
 def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[str]] | None,
-             facts: list[tuple[str, str]], items: list, charts: list[dict], explorer: dict | None = None) -> str:
+             facts: list[tuple[str, str]], items: list, charts: list[dict], explorer: dict | None = None,
+             scrub: dict | None = None) -> str:
     """One run: ``accuracy`` rows (split, final, peak, step of peak) and ``facts`` from
     optlab.record.run_report; ``items`` the figures (name, caption, svg); ``explorer`` a surface
-    run's explorer data (optlab.record.explorer)."""
+    run's explorer data (optlab.record.explorer), ``scrub`` a data run's time slider data
+    (optlab.record.scrubber)."""
     meta = _read_json(path / "meta.json")
     body = [_header(path.name, status, meta.get("question"), _command(meta.get("command")), "optlab run")]
     results = ""
@@ -106,13 +116,13 @@ def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[
     results += facts_table(facts) if facts else "<p class=\"muted\">No summary yet: the run has not ended.</p>"
     if meta.get("error"):
         results += f"<p>Error: <code>{esc(meta['error'])}</code></p>"
-    body += [section("Results", results, "results"), _charts(charts), _explorer(explorer), _figures(items),
-             _config(path)]
+    body += [section("Results", results, "results"), _charts(charts), _scrubber(scrub), _explorer(explorer),
+             _figures(items), _config(path)]
     info = [(label, str(meta[key])) for key, label in INFO_KEYS if meta.get(key) is not None]
     if meta.get("resumed"):
         info.append(("resumed", ", ".join(f"at step {r['at_step']} ({r['time']})" for r in meta["resumed"])))
     body += [section("Run", facts_table(info), "run"), _files(path)]
-    return page(f"{path.name} — optlab", body, charts, explorer=explorer is not None)
+    return page(f"{path.name} — optlab", body, charts, explorer=explorer is not None, scrubber=scrub is not None)
 
 
 def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[tuple[str, str]],

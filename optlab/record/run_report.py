@@ -145,26 +145,26 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
         figures = FigureSet(rd, opts, files=files)
         try:
             with styled():
-                summary, charts = _draw(rd, opts, figures)
+                summary, charts, scrub = _draw(rd, opts, figures)
         except Exception:   # e.g. a run that failed before its first row: the page still says so
             if not quiet:
                 raise
             summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
-            charts = []
+            charts, scrub = [], None
         if summary is not None and files:
             rd.write_text("results.md", results_markdown(rd.path.name, summary))
         accuracy = accuracy_rows(summary) if summary and "accuracy" in summary else None
         rd.write_text("report.html", run_page(rd.path, run_status(rd.path), summary, accuracy,
                                               facts(summary) if summary else [], figures.items, charts,
-                                              explorer=_explorer(rd.path)))
+                                              explorer=_explorer(rd.path), scrub=scrub))
     except Exception:
         if not quiet:
             raise
 
 
-def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]]:
-    """Draw the run's figures into ``figures``; returns its summary (None while it has none) and
-    the data of the page's interactive curves."""
+def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict], dict | None]:
+    """Draw the run's figures into ``figures``; returns its summary (None while it has none), the
+    data of the page's interactive curves and of its time slider (optlab.record.scrubber)."""
     m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
     name = rd.path.name
     summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
@@ -190,8 +190,10 @@ def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]
                     "accuracy at each evaluation")
         render_diagnostics(rd.path, m, figures, x, xlabel)
         draw_landscape(rd.path, figures)   # landscape/: what `optlab landscape` saved, if anything
-        return summary, run_charts(m, x, xlabel, opts, val_label(summary))
-    return summary, []
+        from optlab.record.scrubber import scrub_data
+
+        return summary, run_charts(m, x, xlabel, opts, val_label(summary)), scrub_data(rd.path, m, x, xlabel)
+    return summary, [], None
 
 
 def _explorer(path: Path) -> dict | None:
