@@ -103,6 +103,12 @@ def test_quickstart_learns_the_spiral(config, threshold, runs):
     result = train(str(REPO / "configs" / config), "--runs-dir", str(runs))
     summary = json.loads((run_dir_of(result) / "summary.json").read_text())
     assert summary["accuracy"]["val"]["final"] >= threshold
+    # its page keeps the decision boundary at every evaluation for the time slider, and stays small
+    boundary = json.loads((run_dir_of(result) / "boundary.json").read_text())
+    assert [r["step"] for r in boundary["records"]] == list(range(0, 1081, 45))
+    assert all(len(r["classes"]) == 48 * 48 for r in boundary["records"]) and len(boundary["points"]) == 450
+    page = (run_dir_of(result) / "report.html").read_text()
+    assert 'id="scrub-data"' in page and len(page.encode()) <= 2_000_000
 
 
 def test_linear_classifier_cannot_separate_the_spiral(runs):
