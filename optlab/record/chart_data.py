@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from optlab.config.schema import PlotsConfig
-from optlab.record.compare_plots import band
+from optlab.record.compare_stats import band
 from optlab.record.figures import SPLIT_LABELS, smooth
 from optlab.record.html_chart import DASHES, series
 from optlab.record.plot_options import window

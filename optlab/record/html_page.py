@@ -17,6 +17,7 @@ from typing import Iterable
 from optlab.record.explorer_js import EXPLORER_CSS, EXPLORER_JS
 from optlab.record.html_chart import CHART_JS
 from optlab.record.rules_js import rules_js
+from optlab.record.scrubber_js import SCRUBBER_CSS, SCRUBBER_JS
 
 CSS = """
 :root { --fg: #1b1b1b; --muted: #5a5a5a; --line: #d8d8d8; --accent: #0072B2; --best: #fff4d6; }
@@ -122,8 +123,6 @@ def page(title: str, body: list[str], charts: list[dict], explorer: bool = False
     """The whole document; one inline script: the chart renderer when there are charts to draw,
     the time slider's (optlab.record.scrubber) when ``scrubber``, the surface explorer's (its rules
     translated from the engine) when ``explorer``."""
-    from optlab.record.scrubber import SCRUBBER_CSS, SCRUBBER_JS
-
     code = (CHART_JS if charts else "") + (SCRUBBER_JS if scrubber else "") + (rules_js() + EXPLORER_JS if explorer else "")
     data = json_script(charts, "chart-data") if charts else ""
     script = data + (f"<script>{code}</script>" if code else "")
