@@ -36,7 +36,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     OUT.mkdir(exist_ok=True)
     d = chrome()
-    d.set_window_size(1100, 900)
+    d.set_window_size(1100, 1500)
     try:
         page = tmp / "bowl.html"
         page.write_text(explorer_page("bowl"), encoding="utf-8")

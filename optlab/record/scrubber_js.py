@@ -11,7 +11,7 @@ SCRUBBER_CSS = """
 .scrubber input[type=range] { width: min(100%, 640px); vertical-align: middle; }
 .scrub-readout { display: block; font-variant-numeric: tabular-nums; margin: .3rem 0; }
 .scrub-panels { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
-.scrub-panels figure { margin: .5rem 0; }
+.scrub-panels figure { margin: .5rem 0; max-width: 420px; }
 .scrub-boundary canvas { width: 320px; height: 320px; border: 1px solid var(--line); }
 .scrub-ratios svg { width: 380px; }
 .scrub-hists { display: flex; flex-wrap: wrap; gap: .5rem; }
