@@ -18,10 +18,10 @@ import math
 
 import numpy as np
 
-from optlab.engine.hyper import DEFAULTS, RANGES
-from optlab.engine.optimizers import OPTIMIZERS
+from optlab.engine.hyper import RANGES
 from optlab.engine.surfaces import OBJECTIVES, Objective
 from optlab.record.html_page import esc, json_script, page, section
+from optlab.record.rules_js import elementwise
 from optlab.record.style import color
 
 MAX_STEPS = 1000
@@ -48,9 +48,15 @@ def hessian_eigenvalues(objective: Objective) -> tuple[float, float] | None:
     return (float(eig[0]), float(eig[-1])) if eig[0] > 0 else None
 
 
+def defaults(name: str) -> dict:
+    """The hyper-parameters of optimizer ``name`` at their defaults (as the engine builds it)."""
+    return elementwise()[name]().hyper
+
+
 def path_spec(label: str, name: str, hyper: dict, index: int, on: bool = True) -> dict:
     """One path of the explorer: its optimizer and every hyper-parameter the page varies."""
-    values = {k: v for k, v in {**DEFAULTS[name], **hyper}.items() if k not in NOT_SLID and k in DEFAULTS[name]}
+    base = defaults(name)
+    values = {k: v for k, v in {**base, **hyper}.items() if k not in NOT_SLID and k in base}
     return {"label": label, "optimizer": name, "hyper": {k: float(v) for k, v in values.items()},
             "color": color(index), "on": on}
 
@@ -106,7 +112,7 @@ def explore_defaults(surface: str) -> tuple[list[dict], tuple[float, float], int
         steps = recipe.get("train", {}).get("iterations", steps)
         rates = {o["name"]: o for o in recipe.get("compare", {}).get("optimizers", [])}
     paths = [path_spec(name, name, {k: v for k, v in rates.get(name, {}).items() if k != "name"}, i)
-             for i, name in enumerate(OPTIMIZERS)]
+             for i, name in enumerate(elementwise())]
     return paths, start, steps
 
 
@@ -145,9 +151,9 @@ def configs_explorer(labels: list[str], configs: list[dict]) -> dict | None:
     paths, left_out = [], []
     for i, (label, c) in enumerate(zip(labels, configs)):
         opt = c.get("optimizer") or {}
-        if opt.get("name") not in OPTIMIZERS:
+        if opt.get("name") not in elementwise():
             return None
-        paths.append(path_spec(label, opt["name"], {k: v for k, v in opt.items() if k in DEFAULTS[opt["name"]]}, i))
+        paths.append(path_spec(label, opt["name"], {k: v for k, v in opt.items() if k in defaults(opt["name"])}, i))
         left_out += [d for d in _differs(opt) if d not in left_out]
     data = explorer_data(surface, paths, configs[0]["model"].get("start", STARTS[surface]),
                          (configs[0].get("train") or {}).get("iterations", 100))

@@ -114,9 +114,15 @@ def rule_js(cls: type[Optimizer]) -> str:
     return f"function (s, hp, t) {{\n{body}\n  }}"
 
 
+def elementwise() -> dict[str, type[Optimizer]]:
+    """The optimizers whose rule works coordinate by coordinate (every one here; a rule that sees
+    a whole tensor or vector, declared by its ``access``, has no coordinate-wise translation)."""
+    return {name: cls for name, cls in OPTIMIZERS.items() if getattr(cls, "access", "elementwise") == "elementwise"}
+
+
 def rules_js() -> str:
-    """``var RULES = {name: {slots: [...], step: function}, ...}`` for every optimizer."""
+    """``var RULES = {name: {slots: [...], step: function}, ...}`` for every elementwise optimizer."""
     entries = []
-    for name, cls in OPTIMIZERS.items():
+    for name, cls in elementwise().items():
         entries.append(f"  {name}: {{slots: {list(cls.slots)!r}, step: {rule_js(cls)}}}")
     return "var RULES = {\n" + ",\n".join(entries) + "\n};\n"
