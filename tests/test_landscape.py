@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -198,6 +200,9 @@ def test_landscape_reproduces_the_recorded_losses(trained):
     for name in ("interpolation.png", "slice.png", "path.png"):
         assert (trained / "landscape" / name).is_file()
         assert f"landscape/{name}" in page                               # on the run's page, with the others
+    scrub = json.loads(re.search(r'id="scrub-data">(.*?)</script>', page).group(1))   # and on its time slider
+    assert scrub["landscape"]["steps"] == [0, 3, 6, 9, 12] and len(scrub["landscape"]["loss"]) == 9
+    assert {0, 3, 6, 9, 12} <= set(scrub["steps"])
 
 
 def test_the_path_starts_on_its_own_contour_level(tmp_path):

@@ -20,6 +20,7 @@ import pytest
 
 from optlab.config.loading import load_config
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.landscape import Options, landscape
 from optlab.studies.sweep import make_plan as make_sweep_plan
 from optlab.studies.sweep import run_sweep
 from optlab.studies.variants import build_variants
@@ -47,7 +48,7 @@ model: {name: mlp, hidden: [16], activation: relu}
 loss: cross_entropy
 optimizer: {name: sgd, lr: 0.1}
 train: {batch_size: 30, epochs: 8, eval_every: 6, dtype: float64}
-diagnostics: {update_ratios: true, histograms: [0, 24], boundary_every: 12}
+diagnostics: {update_ratios: true, histograms: [0, 24], boundary_every: 12, snapshot_every: 12}
 """
 
 
@@ -90,6 +91,7 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     config = tmp / "browser.yaml"
     config.write_text(CONFIG)
     single = run(load_config(config), tmp / "runs", command=["optlab", "train", str(config), EVIL]).run_dir
+    landscape(single, Options(grid=5, pictures=("path",)))      # its PCA path, for the time slider
     base, varied, variants = build_variants(config, ["sgd", "momentum"], None)
     plan = make_plan(variants, base, varied, seeds=2, source={"config": str(config), "overrides": []})
     study = run_compare(plan, tmp / "studies", workers=1, command=["optlab", "compare", EVIL]).path
@@ -151,6 +153,8 @@ def test_time_slider_moves_the_cursor_and_the_decision_boundary(pages, driver):
                     cursors: [].map.call(document.querySelectorAll('.timecursor'), function (l) { return +l.getAttribute('x1'); }),
                     bars: document.querySelectorAll('.ratio-bar').length,
                     hists: document.querySelectorAll('.scrub-hists svg').length,
+                    pca: document.querySelector('.scrub-landscape svg').getAttribute('data-step'),
+                    walked: document.querySelector('.scrub-landscape .walked').getAttribute('points').split(' ').length,
                     readout: document.querySelector('.scrub-readout').textContent};""")
     end = seen()
     slider.send_keys(Keys.HOME)
@@ -165,6 +169,7 @@ def test_time_slider_moves_the_cursor_and_the_decision_boundary(pages, driver):
     assert start["cursors"][0] < next_["cursors"][-1] < end["cursors"][-1]   # the accuracy chart's cursor moved
     assert end["bars"] == 2 and start["bars"] == 0                      # no update recorded at step 0 yet
     assert end["hists"] == 1 and "validation accuracy" in end["readout"]
+    assert (start["pca"], start["walked"], end["pca"], end["walked"]) == ("0", 1, "24", 3)   # snapshots 0, 12, 24
     assert not_blank(driver.find_element(By.CSS_SELECTOR, ".scrub-boundary canvas").screenshot_as_png)
     assert not_blank(driver.find_element(By.ID, "curves").screenshot_as_png)
     assert page_errors(driver) == []

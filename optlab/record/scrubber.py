@@ -35,6 +35,20 @@ def _read(path: Path) -> dict | None:
         return None
 
 
+def _landscape(path: Path) -> dict | None:
+    """``optlab landscape``'s PCA path (landscape/path.npz): the loss on the plane, the snapshots'
+    projections and their steps; None when the run has none."""
+    try:
+        with np.load(path / "landscape" / "path.npz") as npz:
+            loss, xy, steps = npz["loss"], npz["path"], npz["steps"]
+            alphas, betas = npz["alphas"], npz["betas"]
+    except (OSError, KeyError, ValueError):
+        return None
+    return {"window": [_num(alphas[0]), _num(alphas[-1]), _num(betas[0]), _num(betas[-1])],
+            "loss": [[_num(v) for v in row] for row in loss], "path": [[float(a), float(b)] for a, b in xy],
+            "steps": [int(s) for s in steps]}
+
+
 def scrub_data(path: Path, m: dict[str, np.ndarray], x: np.ndarray, xlabel: str) -> dict | None:
     """The slider's data for a data run (``m`` its metrics, ``x`` their x in the charts' unit), or
     None when it recorded nothing but its first step."""
@@ -55,8 +69,10 @@ def scrub_data(path: Path, m: dict[str, np.ndarray], x: np.ndarray, xlabel: str)
             layer["zero_fraction"] = _num(layer.get("zero_fraction", math.nan))
             layer.pop("mean", None), layer.pop("std", None)
     boundary = _read(path / "boundary.json")
+    landscape = _landscape(path)
     marks = evals | ({s for s in ratios["steps"]} if ratios else set()) | {r["step"] for r in acts}
     marks |= {r["step"] for r in boundary["records"]} if boundary else set()
+    marks |= set(landscape["steps"]) if landscape else set()
     marks = sorted(s for s in marks if s <= (steps.max() if len(steps) else 0))
     if len(marks) < 2:
         return None
@@ -71,7 +87,7 @@ def scrub_data(path: Path, m: dict[str, np.ndarray], x: np.ndarray, xlabel: str)
 
     return {"steps": marks, "x": [_num(np.interp(s, steps, x)) for s in marks], "xlabel": xlabel,
             "loss": column("loss"), "val_acc": column("val_acc"), "train_acc": column("train_acc"),
-            "ratios": ratios, "activations": acts, "boundary": boundary,
+            "ratios": ratios, "activations": acts, "boundary": boundary, "landscape": landscape,
             "colors": [color(k) for k in range(max(10, (boundary or {}).get("classes", 0)))]}
 
 
@@ -91,6 +107,10 @@ def scrubber_html(data: dict) -> str:
     if data["ratios"]:
         parts.append('<figure class="scrub-ratios"><svg viewBox="0 0 380 40" role="img" '
                      'aria-label="update/weight ratios at the chosen step"></svg><figcaption></figcaption></figure>')
+    if data["landscape"]:
+        parts.append('<figure class="scrub-landscape"><svg viewBox="0 0 320 320" role="img" aria-label="the '
+                     'optimizer\'s path on the plane of its top two PCA directions"></svg><figcaption></figcaption>'
+                     '</figure>')
     if data["activations"]:
         parts.append('<figure class="scrub-acts"><div class="scrub-hists"></div><figcaption></figcaption></figure>')
     parts.append("</div></div>")

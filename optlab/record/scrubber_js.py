@@ -13,7 +13,7 @@ SCRUBBER_CSS = """
 .scrub-panels { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 .scrub-panels figure { margin: .5rem 0; max-width: 420px; }
 .scrub-boundary canvas { width: 320px; height: 320px; border: 1px solid var(--line); }
-.scrub-ratios svg { width: 380px; }
+.scrub-ratios svg { width: 380px; } .scrub-landscape svg { width: 320px; height: 320px; border: 1px solid var(--line); }
 .scrub-hists { display: flex; flex-wrap: wrap; gap: .5rem; }
 .scrub-hists svg { width: 200px; height: 110px; }
 """
@@ -118,6 +118,39 @@ SCRUBBER_JS = r"""
     fig.querySelector("figcaption").textContent = "hidden activations at step " + A[k].step +
       " (histograms are recorded at diagnostics.histograms)";
   }
+  function landscape(step) {   // the PCA path (optlab landscape) up to the step, the loss on its plane shaded
+    var fig = box.querySelector(".scrub-landscape");
+    if (!fig) return;
+    var P = data.landscape, svg = fig.querySelector("svg"), w = P.window, S = 320;
+    var k = lastAtOrBefore(P.steps, step);
+    function px(a) { return (a - w[0]) / (w[1] - w[0]) * S; }
+    function py(b) { return (1 - (b - w[2]) / (w[3] - w[2])) * S; }
+    if (!svg.firstChild) {
+      var flat = [].concat.apply([], P.loss).filter(function (v) { return v !== null && v > 0; });
+      var lo = Math.log(Math.min.apply(null, flat)), hi = Math.log(Math.max.apply(null, flat));
+      var rows = P.loss.length, cols = P.loss[0].length, cw = S / cols, ch = S / rows;
+      P.loss.forEach(function (row, r) {
+        row.forEach(function (v, c) {
+          var u = v === null || v <= 0 ? 1 : Math.floor((Math.log(v) - lo) / ((hi - lo) || 1) * 12) / 12;
+          el("rect", {x: c * cw, y: S - (r + 1) * ch, width: cw + 0.5, height: ch + 0.5,
+                      fill: "rgb(" + Math.round(247 - 150 * u) + "," + Math.round(251 - 110 * u) + "," + Math.round(255 - 60 * u) + ")"}, svg);
+        });
+      });
+      el("polyline", {points: P.path.map(function (p) { return px(p[0]).toFixed(1) + "," + py(p[1]).toFixed(1); }).join(" "),
+                      fill: "none", stroke: "#777", "stroke-width": 1, "stroke-dasharray": "3 3"}, svg);
+      el("polyline", {"class": "walked", fill: "none", stroke: "#d55e00", "stroke-width": 2}, svg);
+      el("circle", {"class": "here", r: 5, fill: "#d55e00", stroke: "#fff"}, svg);
+    }
+    var walked = P.path.slice(0, k + 1);
+    svg.querySelector(".walked").setAttribute("points",
+      walked.map(function (p) { return px(p[0]).toFixed(1) + "," + py(p[1]).toFixed(1); }).join(" "));
+    var here = svg.querySelector(".here"), at = walked[walked.length - 1] || P.path[0];
+    here.setAttribute("cx", px(at[0])); here.setAttribute("cy", py(at[1]));
+    here.setAttribute("visibility", k < 0 ? "hidden" : "visible");
+    svg.setAttribute("data-step", k < 0 ? "" : P.steps[k]);
+    fig.querySelector("figcaption").textContent = k < 0 ? "PCA path: no snapshot yet"
+      : "the weights' path on the plane of its top two PCA directions (optlab landscape), up to step " + P.steps[k];
+  }
   function show(i) {
     var step = data.steps[i], x = data.x[i];
     var parts = ["step " + step];
@@ -127,7 +160,7 @@ SCRUBBER_JS = r"""
     if (data.val_acc[i] !== null) parts.push("validation accuracy " + fmt(100 * data.val_acc[i]) + " %");
     readout.textContent = parts.join(" \u00b7 ");
     (window.optlabCharts || []).forEach(function (c) { c.setTime(x); });
-    boundary(step); ratios(step); activations(step);
+    boundary(step); ratios(step); activations(step); landscape(step);
     box.setAttribute("data-step", step);
   }
   slider.addEventListener("input", function () { show(+slider.value); });
