@@ -48,8 +48,9 @@ def report(
         except (NotARunDirectory, OSError, ValueError, KeyError) as exc:
             if debug:
                 raise
-            err_console().print(f"[bold red]error:[/] cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True,
-                                markup=False)
+            console = err_console()
+            console.print("[bold red]error:[/] ", end="")
+            console.print(f"cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True, markup=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         if html:
             print(d / "report.html")

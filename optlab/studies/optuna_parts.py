@@ -89,6 +89,33 @@ def open_storage(url: str):
         raise ConfigError([Problem("--storage", "", f"cannot open {url!r}: {message}")]) from None
 
 
+def _parsed(url: str):
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url)
+    except Exception:   # not a URL SQLAlchemy can parse: open_storage refuses it
+        return None
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is an SQLite database in memory (``sqlite://``, ``sqlite:///:memory:``):
+    nothing of the study outlives the process."""
+    u = _parsed(url)
+    return u is not None and u.get_backend_name() == "sqlite" and \
+        (u.database in (None, "", ":memory:") or u.query.get("mode") == "memory")
+
+
+def sqlite_file(url: str):
+    """The file of an SQLite ``url`` (a Path), or None for another database or one in memory."""
+    from pathlib import Path
+
+    u = _parsed(url)
+    if u is None or u.get_backend_name() != "sqlite" or in_memory(url) or str(u.database).startswith("file:"):
+        return None
+    return Path(u.database)
+
+
 def shown(url: str) -> str:
     """``url`` with its password masked, for sweep.json and the reports."""
     try:
