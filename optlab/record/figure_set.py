@@ -51,8 +51,24 @@ class FigureSet:
     page: bool = True
     items: list[tuple[str, str, str]] = field(default_factory=list)   # (file name, caption, svg)
 
+    failed: list[str] = field(default_factory=list)   # "name: why" of each figure that could not be drawn
+
     def add(self, stem: str, fig, caption: str = "") -> None:
+        """Write ``fig`` and keep it for the page; a figure that fails to draw is reported (in
+        :attr:`failed` and in its place on the page), and the directory's other figures and its
+        page are still written."""
         name = f"{stem}.{self.opts.format}"
+        try:
+            self._add(name, fig, caption)
+        except (ValueError, RuntimeError, OverflowError) as exc:   # matplotlib's drawing errors
+            why = " ".join(str(exc).split())[:300] or type(exc).__name__
+            self.failed.append(f"{name}: {why}")
+            if self.page:
+                from optlab.record.html_page import esc
+
+                self.items.append((name, caption, f'<p class="muted">{esc(name)} could not be drawn: {esc(why)}</p>'))
+
+    def _add(self, name: str, fig, caption: str) -> None:
         if self.files:
             self.rd.write_figure(name, fig)
             # keep the layout the file was drawn with: the page's copy skips the layout pass
