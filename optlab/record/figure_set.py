@@ -61,12 +61,17 @@ class FigureSet:
         try:
             self._add(name, fig, caption)
         except (ValueError, RuntimeError, OverflowError) as exc:   # matplotlib's drawing errors
-            why = " ".join(str(exc).split())[:300] or type(exc).__name__
-            self.failed.append(f"{name}: {why}")
-            if self.page:
-                from optlab.record.html_page import esc
+            self.fail(stem, caption, exc)
 
-                self.items.append((name, caption, f'<p class="muted">{esc(name)} could not be drawn: {esc(why)}</p>'))
+    def fail(self, stem: str, caption: str, exc: BaseException) -> None:
+        """Report a figure that could not be drawn: in :attr:`failed`, and in its place on the page."""
+        name = f"{stem}.{self.opts.format}"
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        self.failed.append(f"{name}: {why}")
+        if self.page:
+            from optlab.record.html_page import esc
+
+            self.items.append((name, caption, f'<p class="muted">{esc(name)} could not be drawn: {esc(why)}</p>'))
 
     def _add(self, name: str, fig, caption: str) -> None:
         if self.files:

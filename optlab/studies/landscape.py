@@ -33,11 +33,13 @@ from optlab.engine.directions import filter_normalized, pca_directions, project,
 from optlab.engine.landscape import PlaneLoss, grid_coefficients
 from optlab.engine.layers import Linear, LinearBiasTrick
 from optlab.record import landscape_report as files
+from optlab.record.guard import LinkRefused, holder, is_locked
 from optlab.record.run_report import render_run
-from optlab.record.rundir import read_metrics
-from optlab.record.snapshots import read_snapshots, snapshot_steps
+from optlab.record.rundir import RunDir, read_metrics
+from optlab.record.snapshots import SnapshotError, read_snapshots, snapshot_steps
+from optlab.record.status import run_status
 from optlab.studies.trials import default_workers
-from optlab.training.checkpoint import CheckpointError
+from optlab.training.checkpoint import CheckpointError, size_limit
 from optlab.training.checkpoint import load as load_checkpoint
 from optlab.training.memory import available_bytes
 from optlab.training.setup import SetupError, build_setup, train_eval_split
@@ -74,6 +76,7 @@ class Loaded:
     initial: tuple[np.ndarray, np.ndarray]      # (params, buffers)
     final: tuple[np.ndarray, np.ndarray]
     snapshots: tuple[list[int], np.ndarray, np.ndarray]
+    notes: list[str] = field(default_factory=list)     # what the pictures should say about the weights
 
 
 def load_run(run_dir: Path) -> Loaded:
@@ -81,6 +84,7 @@ def load_run(run_dir: Path) -> Loaded:
     from optlab.config.loading import ConfigError, load_config
 
     run_dir = Path(run_dir)
+    notes: list[str] = []
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "metrics.csv").is_file():
         hint = ("; a comparison or sweep holds one run directory per trial: give one of "
                 f"{run_dir / 'trials'}/*" if (run_dir / "compare.json").is_file() or (run_dir / "sweep.json").is_file()
@@ -97,21 +101,29 @@ def load_run(run_dir: Path) -> Loaded:
     if config.search.strategy != "gradient":
         raise LandscapeError(f"{run_dir}: a {config.search.strategy} search keeps no weights; landscapes are "
                              "drawn for gradient runs")
+    status = _check_state(run_dir)
     try:
         setup = build_setup(config)
     except SetupError as exc:
         raise LandscapeError(f"{run_dir}: {exc}") from None
     model = setup.model
-    snaps = read_snapshots(run_dir, _evenly(snapshot_steps(run_dir), MAX_SNAPSHOTS))
+    try:
+        snaps = read_snapshots(run_dir, _evenly(snapshot_steps(run_dir), MAX_SNAPSHOTS),
+                               sizes=(model.flat_params.size, model.flat_buffers.size))
+    except SnapshotError as exc:
+        raise LandscapeError(f"{exc}; remove it (or the snapshots folder) to draw the other pictures") from None
     initial = (model.flat_params.copy(), model.flat_buffers.copy())
     if snaps[0] and snaps[0][0] == 0:
         initial = (snaps[1][0], snaps[2][0])
     if (run_dir / "checkpoint.npz").is_file():
         try:
-            ckpt = load_checkpoint(run_dir / "checkpoint.npz")
+            ckpt = load_checkpoint(run_dir / "checkpoint.npz", size_limit(config))
         except CheckpointError as exc:
             raise LandscapeError(str(exc)) from None
         final = (ckpt.params, ckpt.buffers)
+        if status != "completed":        # interrupted or died: the weights of its last checkpoint
+            notes.append(f"the run is {status}: its final weights here are checkpoint.npz's, at step {ckpt.step}, "
+                         "not a finished run's")
     elif snaps[0]:
         final = (snaps[1][-1], snaps[2][-1])
     else:
@@ -121,7 +133,34 @@ def load_run(run_dir: Path) -> Loaded:
     if final[0].shape != model.flat_params.shape:
         raise LandscapeError(f"{run_dir}: the saved weights ({final[0].size}) do not fit the config's model "
                              f"({model.flat_params.size} parameters)")
-    return Loaded(config, setup, initial, final, snaps)
+    if not (np.all(np.isfinite(final[0])) and np.all(np.isfinite(final[1]))):
+        raise LandscapeError(f"{run_dir}: the final weights are not finite (NaN or infinity): no loss can be "
+                             "evaluated around them")
+    return Loaded(config, setup, initial, final, snaps, notes)
+
+
+def _check_state(run_dir: Path) -> str:
+    """The run's status; LandscapeError when its weights are no landscape's centre: still training
+    (its writer lock is held: the checkpoint is a mid-run one, about to change), diverged (its
+    weights went to NaN or infinity), or a ``landscape/`` that is a planted link."""
+    try:
+        files.check_folder(run_dir)
+    except LinkRefused as exc:
+        raise LandscapeError(exc.strerror or str(exc)) from None
+    if is_locked(run_dir):
+        raise LandscapeError(f"{run_dir}: still training ({holder(run_dir)} holds its lock): its checkpoint is a "
+                             "mid-run one; draw the landscape once the run has ended")
+    status = run_status(run_dir)
+    if status == "running":
+        raise LandscapeError(f"{run_dir}: meta.json says the run is still running: draw the landscape once it has "
+                             "ended")
+    if status == "diverged":
+        summary = RunDir(run_dir).read_json("summary.json") if (run_dir / "summary.json").is_file() else {}
+        at = (summary.get("diverged_at") or {}).get("step") if isinstance(summary, dict) else None
+        raise LandscapeError(f"{run_dir}: the run diverged{f' at step {at}' if at is not None else ''}: its weights "
+                             "went to NaN or infinity, so there is no landscape around them; train it with a smaller "
+                             "optimizer.lr, or draw the landscape of a run that converged")
+    return status
 
 
 def point_threads(workers: int | None) -> int:
@@ -221,6 +260,7 @@ def landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None = Non
 
 def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> dict:
     run = load_run(run_dir)
+    opts.notes += run.notes
     pictures = list(opts.pictures)
     if "path" in pictures and len(run.snapshots[0]) < 3:
         why = (f"{run_dir}: the optimizer's path needs weight snapshots, and the run kept "
