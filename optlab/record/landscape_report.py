@@ -89,6 +89,8 @@ def _levels(Z: np.ndarray, n: int = 30) -> np.ndarray:
 
 
 def _contour(ax, alphas, betas, Z, fig):
+    if not np.isfinite(Z).any():
+        raise ValueError("no finite loss anywhere on the grid (the weights it is drawn around are not finite)")
     Zc = np.where(np.isfinite(Z), Z, np.nanmax(np.where(np.isfinite(Z), Z, np.nan)))
     filled = ax.contourf(alphas, betas, Zc, levels=_levels(Z), cmap="viridis", extend="max")
     ax.contour(alphas, betas, Zc, levels=_levels(Z, 15), colors="white", linewidths=0.4, alpha=0.6)
