@@ -216,3 +216,77 @@ def test_a_figure_that_fails_to_draw_is_reported_and_the_others_kept(tmp_path):
     assert [f.split(":")[0] for f in figures.failed] == ["bad.png"]
     assert (tmp_path / "d" / "good.png").is_file() and not (tmp_path / "d" / "bad.png").exists()
     assert "bad.png could not be drawn" in figures.items[0][2]
+
+
+# ------------------------------------------------------------------------------------------------
+# recipes copy, links and the CSP of report.html, optlab report of a live run, memory under ulimit -v
+# ------------------------------------------------------------------------------------------------
+def test_recipes_copy_never_follows_a_link_and_treats_a_trailing_slash_as_a_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    outside = tmp_path / "outside.yaml"
+    (tmp_path / "dangling.yaml").symlink_to(outside)
+    for extra in ([], ["--force"]):
+        r = CliRunner().invoke(app, ["recipes", "copy", "quickstart", "dangling.yaml", *extra])
+        assert r.exit_code == 2 and "is a symbolic link" in words(r), r.output
+        assert not outside.exists()
+    r = CliRunner().invoke(app, ["recipes", "copy", "quickstart", "newdir/"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "newdir" / "quickstart.yaml").is_file()
+    os.mkfifo(tmp_path / "fifo.yaml")
+    start = time.monotonic()
+    r = CliRunner().invoke(app, ["recipes", "copy", "quickstart", "fifo.yaml", "--force"])
+    assert r.exit_code == 2 and "not a regular file" in words(r) and time.monotonic() - start < 10, r.output
+
+
+def test_file_links_are_relative_paths_and_the_csp_allows_only_the_pages_own_scripts(fresh):
+    import base64
+    import hashlib
+    import re
+
+    (fresh / "javascript:alert(1)").write_text("planted")
+    r = CliRunner().invoke(app, ["report", str(fresh), "--html"])
+    assert r.exit_code == 0, r.output
+    page = (fresh / "report.html").read_text()
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert "javascript%3Aalert%281%29" in hrefs and not any(":" in h.split("/")[0] for h in hrefs)
+    assert all((fresh / __import__("urllib.parse").parse.unquote(h)).exists() for h in hrefs if not h.startswith("#"))
+    csp = re.search(r'Content-Security-Policy" content="([^"]*)"', page).group(1)
+    assert "unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert scripts, "the chart script is on the page"
+    for body in scripts:    # each inline script is allowed by its own hash, as a browser checks it
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+
+
+def test_report_of_a_running_run_reads_its_live_status_and_a_directory_with_eq_is_a_path(fresh, tmp_path):
+    meta = json.loads((fresh / "meta.json").read_text())
+    (fresh / "meta.json").write_text(json.dumps({**meta, "status": "running", "pid": os.getpid()}))
+    (fresh / "summary.json").unlink()
+    with WriterLock(fresh):
+        r = CliRunner().invoke(app, ["report", str(fresh)])
+    assert r.exit_code == 0, r.output
+    assert "status: running" in r.output and "steps: 9" in r.output
+    odd = fresh.rename(tmp_path / "lr=0.1")
+    r = CliRunner().invoke(app, ["report", str(odd)])
+    assert r.exit_code == 0 and "status: running" in r.output, r.output
+
+
+def test_memory_refusal_counts_an_address_space_limit(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIG)
+    cap = 4 * 10**9
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    out = subprocess.run([sys.executable, "-m", "optlab.cli", "train", str(config), "model.hidden=[30000,30000]",
+                          "--runs-dir", str(tmp_path / "runs")], preexec_fn=limit, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "COLUMNS": "300"})
+    assert out.returncode == 2, out.stderr
+    text = " ".join(out.stderr.split())
+    assert "needs about 29.2 GB" in text and "address-space limit (ulimit -v / RLIMIT_AS: 4.0 GB)" in text
+    assert "MemoryError" not in text and not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())

@@ -17,12 +17,13 @@ import shlex
 from html import unescape as html_unescape
 from pathlib import Path
 
+from optlab.record.contained import Outside, inside
 from optlab.record.html_page import (
     charts_html,
     esc,
     facts_table,
     figure,
-    link,
+    file_link,
     page,
     preformatted,
     section,
@@ -97,8 +98,8 @@ def _config(path: Path) -> str:
 
 
 def _files(path: Path) -> str:
-    names = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    return section("Files", "<p>" + " · ".join(link(n, n) for n in names) + "</p>", "files")
+    names = sorted(p.name for p in path.iterdir() if p.is_file() and not p.is_symlink() and not p.name.startswith("."))
+    return section("Files", "<p>" + " · ".join(file_link(path, n) for n in names) + "</p>", "files")
 
 
 def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[str]] | None,
@@ -206,8 +207,9 @@ def _bold(cell: str) -> str:
 def trial_link(study: Path, trial_dir: str, text: str | None = None) -> str:
     """A link to a trial's report.html, relative to the study's page, or to its directory while
     it has none (a sweep's trials draw their pages only when asked): never a dead link."""
-    page = f"{trial_dir}/report.html"
-    return link(page if (Path(study) / page).is_file() else f"{trial_dir}/", text or Path(trial_dir).name)
+    text = text or Path(str(trial_dir)).name
+    has_page = (Path(study) / f"{trial_dir}/report.html").is_file()
+    return file_link(study, str(trial_dir), text, "/report.html" if has_page else "/")
 
 
 def relink_trials(study: Path) -> None:
@@ -221,10 +223,16 @@ def relink_trials(study: Path) -> None:
         return
     html = page.read_text(encoding="utf-8")
 
+    from urllib.parse import unquote
+
     def to_page(m: re.Match) -> str:
         target = m.group(1)
-        return f'href="{target}/report.html"' if (Path(study) / html_unescape(target) / "report.html").is_file() \
-            else m.group(0)
+        name = unquote(html_unescape(target))
+        try:
+            inside(study, name)
+        except Outside:
+            return m.group(0)
+        return f'href="{target}/report.html"' if (Path(study) / name / "report.html").is_file() else m.group(0)
 
     relinked = re.sub(r'href="([^"#?:]+)/"', to_page, html)
     if relinked != html:

@@ -70,6 +70,34 @@ def _budget(summary: dict) -> str:
     return thousands(summary["loss_evals"]) + (f", each over {thousands(size)} examples" if size else "")
 
 
+def live_summary(path: Path) -> dict:
+    """The run's summary as it stands now: summary.json (written at the end, or by the segment
+    before a resume) with the status meta.json gives, live-checked as ``--resume`` does
+    (optlab.record.status.run_status: ``running``, or ``died`` when its process is gone); for a run
+    that has not ended, its steps, epochs and last loss so far from metrics.csv."""
+    path = Path(path)
+    summary = RunDir(path).read_json("summary.json") if (path / "summary.json").is_file() else {}
+    summary = dict(summary) if isinstance(summary, dict) else {}
+    if (path / "meta.json").is_file():
+        summary["status"] = run_status(path)
+    if summary.get("status") in ("running", "died", "interrupted", "unknown") or "steps" not in summary:
+        try:
+            m = read_metrics(path / "metrics.csv")
+        except (OSError, ValueError):
+            m = {}
+        rows = [i for i, s in enumerate(m.get("step", [])) if not math.isnan(s)]
+        if rows:
+            last = rows[-1]
+            summary["steps"] = int(m["step"][last])
+            if not math.isnan(m.get("epoch", [math.nan] * (last + 1))[last]):
+                summary["epochs"] = float(m["epoch"][last])
+            losses = [v for v in m.get("loss", []) if not math.isnan(v)]
+            if losses:
+                summary["final_loss"] = losses[-1]
+    summary.setdefault("status", "?")
+    return summary
+
+
 def facts(summary: dict) -> list[tuple[str, str]]:
     """The non-accuracy lines of a run's results: loss, steps or trials, budget, time."""
     strategy = summary.get("strategy", "gradient")
