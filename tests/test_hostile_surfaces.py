@@ -165,6 +165,15 @@ def test_a_listener_that_is_not_a_dask_scheduler_is_refused_within_the_timeout(w
     assert f"--scheduler {address}" in str(err.value) and "Dask scheduler" in str(err.value)
 
 
+def test_the_documented_timeouts_are_the_codes():
+    from conftest import REPO
+
+    from optlab.studies.dask_pool import CONNECT_TIMEOUT_S, WORKER_WAIT_S
+
+    text = " ".join((REPO / "docs" / "reliability.md").read_text().split())
+    assert f"`CONNECT_TIMEOUT_S` = {CONNECT_TIMEOUT_S:g} seconds" in text and f"`WORKER_WAIT_S` = {WORKER_WAIT_S:g} s" in text
+
+
 @pytest.mark.parametrize("address,message", [
     ("not a url", "not a scheduler address"),
     ("tls://127.0.0.1:8786", "tls:// needs TLS certificates"),
