@@ -162,7 +162,7 @@ def test_a_listener_that_is_not_a_dask_scheduler_is_refused_within_the_timeout(w
     with pytest.raises(ExecutorError) as err:
         identify(address, timeout=1.0)
     assert time.monotonic() - start < 8
-    assert f"--scheduler {address}" in str(err.value) and "Dask scheduler" in str(err.value)
+    assert f"cannot reach a Dask scheduler at {address}" in str(err.value)
 
 
 def test_the_documented_timeouts_are_the_codes():
@@ -171,7 +171,8 @@ def test_the_documented_timeouts_are_the_codes():
     from optlab.studies.dask_pool import CONNECT_TIMEOUT_S, WORKER_WAIT_S
 
     text = " ".join((REPO / "docs" / "reliability.md").read_text().split())
-    assert f"`CONNECT_TIMEOUT_S` = {CONNECT_TIMEOUT_S:g} seconds" in text and f"`WORKER_WAIT_S` = {WORKER_WAIT_S:g} s" in text
+    assert f"`CONNECT_TIMEOUT_S` = {CONNECT_TIMEOUT_S:g} seconds" in text
+    assert f"`WORKER_WAIT_S` = {WORKER_WAIT_S:g} s" in text
 
 
 @pytest.mark.parametrize("address,message", [

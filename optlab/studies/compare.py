@@ -184,7 +184,8 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                                  "final training loss without validation data"},
                 "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
                               "tune_trials": [], "trials": []} for v in plan.variants],
-                "status": "running", **owner(),   # pid, host: a killed comparison reads as died (record.status.study_status)
+                # pid, host: a killed comparison reads as died (record.status.study_status)
+                "status": "running", **owner(),
             }
             return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 

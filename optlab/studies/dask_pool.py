@@ -133,7 +133,7 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[DaskExecutor
             cluster.close()
 
 
-def identify(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+def identify(address: str, timeout: float | None = None) -> None:
     """ExecutorError (exit 2) unless a Dask scheduler answers at ``address`` within ``timeout``
     seconds, said before a ``Client`` exists (a Client on a silent listener or a web server waits
     forever, and one on a malformed address leaves a traceback when it is collected). Tries, in
@@ -147,7 +147,9 @@ def identify(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     from distributed.comm.registry import get_backend
     from distributed.security import Security
 
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     tried = f"--scheduler {address}"
+    unreachable = f"cannot reach a Dask scheduler at {address}"
     try:
         scheme, where = parse_address(address, strict=True)
         get_backend(scheme)
@@ -182,17 +184,20 @@ def identify(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     thread.join(timeout + 5)                           # wait_for ends it at ``timeout``; the margin is its cleanup
     error, reply = answer.get("error"), answer.get("reply")
     if thread.is_alive() or isinstance(error, (asyncio.TimeoutError, TimeoutError)):
-        raise ExecutorError(f"{tried}: no Dask scheduler answered within {timeout:g} s (nothing there, a firewall, "
+        raise ExecutorError(f"{unreachable}: no Dask answer within {timeout:g} s (nothing there, a firewall, "
                             "or a service that is not Dask's on that port); is `dask scheduler` running there, and "
                             "is this its address?")
     if error is not None:
         why = " ".join(str(error).split())[:200] or type(error).__name__
-        raise ExecutorError(f"{tried}: cannot talk to a Dask scheduler there ({type(error).__name__}: {why}); is "
-                            "`dask scheduler` running there, and is this its address?")
+        if isinstance(error, (MemoryError, OverflowError, ValueError, TypeError)):   # bytes that are not Dask's frames
+            why = "something answered, but not in Dask's protocol (a web server, another service)"
+        else:
+            why = f"{type(error).__name__}: {why}"
+        raise ExecutorError(f"{unreachable} ({why}); is `dask scheduler` running there, and is this its address?")
     if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
         kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
-        raise ExecutorError(f"{tried}: answered as {kind!r}, not as a Dask scheduler (a worker's or a nanny's "
-                            "address?); give the scheduler's, usually port 8786")
+        raise ExecutorError(f"{unreachable}: it answered as {kind!r}, not as a Dask scheduler (a worker's or a "
+                            "nanny's address?); give the scheduler's, usually port 8786")
 
 
 def _check(client, address: str) -> None:
