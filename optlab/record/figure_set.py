@@ -50,7 +50,6 @@ class FigureSet:
     files: bool = True
     page: bool = True
     items: list[tuple[str, str, str]] = field(default_factory=list)   # (file name, caption, svg)
-
     failed: list[str] = field(default_factory=list)   # "name: why" of each figure that could not be drawn
 
     def add(self, stem: str, fig, caption: str = "") -> None:
