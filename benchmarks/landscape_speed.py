@@ -102,6 +102,35 @@ def measure(args) -> None:
     print(f"speed-up: {t_plain / t_batched:.1f} x wall, {c_plain / c_batched:.1f} x CPU; "
           f"largest relative difference of the losses: {worst:.2e}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    cores_share_vector_units()
+
+
+SGEMM_LOOP = """
+import sys, time, numpy as np
+from threadpoolctl import threadpool_limits
+a = np.ones((5000, 100), np.float32); b = np.ones((100, 100), np.float32); o = np.empty((5000, 100), np.float32)
+with threadpool_limits(1, user_api="blas"):
+    t = time.perf_counter()
+    for _ in range(400):
+        np.matmul(a, b, out=o)
+    print(time.perf_counter() - t)
+"""
+
+
+def cores_share_vector_units() -> None:
+    """What threads over points can gain here: 400 products of a point's size (5 000 x 100 x 100,
+    float32, one BLAS thread) in one process alone, then in two processes at once."""
+    import subprocess
+    import sys
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", SGEMM_LOOP], stdout=subprocess.PIPE, text=True)
+
+    alone = float(start().communicate()[0])
+    pair = [start(), start()]
+    both = [float(p.communicate()[0]) for p in pair]
+    print(f"400 sgemm of 5000x100x100: {alone:.2f} s alone, {both[0]:.2f} s and {both[1]:.2f} s as two processes "
+          f"at once ({max(both) / alone:.2f} x; 1.00 x would be two independent cores)")
 
 
 if __name__ == "__main__":
