@@ -33,7 +33,8 @@ def missing_rop(model, loss_fn, penalty=None) -> list[str]:
 class ExactHVP:
     """``v (n,) -> H v (n,)`` (float64) of mean loss + penalty on (x, y) at the model's current weights."""
 
-    def __init__(self, model, loss_fn, penalty, x: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, model, loss_fn, penalty, x: np.ndarray, y: np.ndarray, dropout: bool = False) -> None:
+        """``dropout``: run dropout layers in training mode (their masks frozen: gradient checking)."""
         missing = missing_rop(model, loss_fn, penalty)
         if missing:
             raise ValueError(f"no exact Hessian-vector product: {', '.join(missing)} has no R-operator")
@@ -42,7 +43,7 @@ class ExactHVP:
         try:
             h = x
             for _, layer in model.layers:
-                h = layer.forward(h, train=not isinstance(layer, Dropout))
+                h = layer.forward(h, train=dropout or not isinstance(layer, Dropout))
             self.loss, self.dout = loss_fn(h, y)            # dout: (batch, outputs)
         finally:
             model.flat_buffers[...] = saved
