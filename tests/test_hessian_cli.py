@@ -151,9 +151,12 @@ def test_mnist_mlp_outliers_next_to_c_minus_1(tmp_path, monkeypatch):
     data = os.environ.get("OPTLAB_TEST_DATA")
     if not data:
         pytest.skip("OPTLAB_TEST_DATA is unset (a directory with the genuine MNIST files, mnist/)")
-    from conftest import load_benchmark
+    from conftest import REPO, load_benchmark
 
     monkeypatch.setenv("OPTLAB_DATA_DIR", data)
-    numbers = load_benchmark("hessian_mnist").reproduce(tmp_path)
-    assert numbers["classes"] - 1 == 9
-    assert numbers["outliers"] == 9
+    script = load_benchmark("hessian_mnist")
+    numbers = script.reproduce(tmp_path)
+    assert numbers["classes"] - 1 == 9 and numbers["outliers"] == 9
+    page = (REPO / "docs" / "hessian.md").read_text(encoding="utf-8")
+    for line in script.lines(numbers):    # every number docs/hessian.md quotes, as the script prints it
+        assert line in page, f"docs/hessian.md does not quote: {line}"

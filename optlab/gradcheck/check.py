@@ -205,7 +205,7 @@ def run_checks(parts: list[Part], subject: str, *, methods: tuple[str, ...] = ("
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {m!r}")
     checks = [check_part(p, methods=methods, h=h, samples=samples, rng=rng) for p in parts]
     # after every gradient check, so their sampled elements are those drawn without it
-    hvp = [check_hvp(p, rng) for p in parts]
+    hvp = [check_hvp(p, rng, verdict) for p in parts]
     return Report(subject, tuple(methods), h, samples, examples, checks, hvp)
 
 

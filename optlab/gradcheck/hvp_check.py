@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -53,10 +54,9 @@ def _perturbed_gradient(part: Part, base: dict, v: dict, step: float) -> tuple[d
     return {k: np.array(g, dtype=np.float64, copy=True) for k, g in part.gradient().items()}, signature
 
 
-def check_hvp(part: Part, rng: np.random.Generator) -> HvpCheck:
-    """One random direction (standard normal, every tensor), the exact product against the difference."""
-    from optlab.gradcheck.check import verdict
-
+def check_hvp(part: Part, rng: np.random.Generator, verdict: Callable[[float, bool, int], str]) -> HvpCheck:
+    """One random direction (standard normal, every tensor), the exact product against the difference;
+    ``verdict(error, has_kinks, judged)``: the gradients' (optlab.gradcheck.check passes it in)."""
     result = HvpCheck(part.name, part.has_kinks)
     v = {k: rng.standard_normal(arr.shape) for k, arr in part.tensors.items()}
     if part.hvp is None:
