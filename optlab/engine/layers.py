@@ -392,9 +392,6 @@ class BatchNorm(Layer):
         dx = inv_std * (dxh - dxh.mean(axis=0) - xh * m2)
         r_m2 = (r_dxh * xh).mean(axis=0)
         r_dx = r_dxh - r_dxh.mean(axis=0) - xh * r_m2
-        if rxh is not None:
-            r_dx -= rxh * m2 + xh * (dxh * rxh).mean(axis=0)
-            r_dx = inv_std * r_dx - (xh * self.rx).mean(axis=0) * inv_std * dx
-        else:
-            r_dx = inv_std * r_dx
-        return dx, r_dx
+        if rxh is not None:   # through R{x_hat}, and R{inv_std} = -inv_std^2 mean(x_hat R{x})
+            r_dx -= rxh * m2 + xh * (dxh * rxh).mean(axis=0) + (xh * self.rx).mean(axis=0) * dx
+        return dx, inv_std * r_dx
