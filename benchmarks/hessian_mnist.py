@@ -1,4 +1,4 @@
-"""The Hessian of the MNIST MLP over training (docs/hessian.md): trains optlab/recipes/mnist_mlp.yaml
+"""The Hessian of the MNIST MLP over training (docs/hessian.md): trains configs/mnist_mlp.yaml
 as 784-128-10 (``model.hidden=[128]``, SGD lr 0.1, 2 000 steps, a weight snapshot every 250), then
 runs ``optlab hessian`` on it twice, as a user would:
 
@@ -35,7 +35,7 @@ def reproduce(runs_dir: Path | None = None, figures: Path | None = None) -> dict
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(runs_dir or tmp)
-        rd = run(load_config(REPO / "optlab" / "recipes" / "mnist_mlp.yaml", WORDS), root, render=False).run_dir
+        rd = run(load_config(REPO / "configs" / "mnist_mlp.yaml", WORDS), root, render=False).run_dir
         over = hessian(rd, Options(snapshots=True, layers=False, top_k=12, probes=10, slq_runs=2, slq_steps=60,
                                    max_snapshots=9))
         if figures is not None:

@@ -47,7 +47,7 @@ def main() -> None:
     from optlab.training.setup import build_setup, train_eval_split
     from optlab.training.threads import limited, run_threads
 
-    cfg = load_config(REPO / "optlab" / "recipes" / "mnist_mlp.yaml", ["model.hidden=[128]", "train.dtype=float64"])
+    cfg = load_config(REPO / "configs" / "mnist_mlp.yaml", ["model.hidden=[128]", "train.dtype=float64"])
     setup = build_setup(cfg)
     model, data = setup.model, setup.data
     split = train_eval_split(cfg, data).take(slice(0, args.examples))
