@@ -59,7 +59,9 @@ def hessian(
         p = info["plan"]
         console.print(f"hessian: {p['products']:,} Hessian-vector products ({info['method']}), "
                       f"about {p['seconds']:.1f} s ({1e3 * p['seconds_per_product']:.1f} ms each); "
-                      f"{p['points']} point(s) x blocks {', '.join(p['blocks'])}", markup=False, soft_wrap=True)
+                      f"{p['points']} point(s) x blocks {', '.join(p['blocks'])}"
+                      + (f"; on the first {info['examples']:,} examples of the train-evaluation subset"
+                         if info.get("examples") else ""), markup=False, soft_wrap=True)
 
     try:
         info = compute(run, opts, on_plan)
