@@ -31,12 +31,12 @@ import hashlib
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from optlab.data.download import Located, writable
+from optlab.data.files import temp_dir
 
 FORMAT = 2          # bump when the parsed arrays change meaning (2: hashes.json)
 DIRNAME = ".optlab-cache"
@@ -114,8 +114,7 @@ def save(path: Path, arrays: dict) -> bool:
         return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-        tmp.chmod(0o755)
+        tmp = temp_dir(path.parent, prefix=f".{path.name}.", suffix=".tmp")    # the umask applies: shared data
         for k in ARRAYS:
             np.save(tmp / f"{k}.npy", np.ascontiguousarray(arrays[k]), allow_pickle=False)
         (tmp / "class_names.json").write_text(json.dumps(list(arrays["class_names"])))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 from optlab.data.errors import ChecksumMismatch, DatasetUnavailable, UnverifiedFiles
+from optlab.data.files import honour_umask
 from optlab.data.sources import ENV_DATA_DIR, DatasetSpec, FileSpec, Source
 
 RETRIES = 2            # extra attempts per URL after a transient failure
@@ -250,7 +251,7 @@ def _download(f: FileSpec, folder: Path, console) -> list[str]:
                     downloader = _Downloader(f.hash.split(":")[0], bar)
                     fetcher = pooch.create(path=folder, base_url="", registry={f.name: f.hash}, urls={f.name: url})
                     try:
-                        fetcher.fetch(f.name, downloader=downloader)
+                        honour_umask(Path(fetcher.fetch(f.name, downloader=downloader)))   # pooch's temp: 0600
                         return []
                     except ValueError:            # pooch: the download's hash differs; it deleted the file
                         if downloader.arrived is None:

@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 
 LOCK_NAME = ".lock"
-_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")    # tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")    # optlab.data.files.temp_file(prefix=".<name>.")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import optlab
+from optlab.data.files import temp_file
 from optlab.record import guard
 
 # loss_evals: forward passes over the examples used so far (optlab.training.budget), the x-axis that puts
@@ -81,7 +82,7 @@ def _now() -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file(path.parent, prefix=f".{path.name}.")     # the umask applies, as for open()
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

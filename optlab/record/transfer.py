@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from optlab.data.files import temp_dir
 from optlab.record.rundir import atomic_write_bytes
 
 
@@ -30,7 +30,7 @@ def land_run(path: Path, files: dict[str, bytes]) -> None:
     resumed) is swapped out and removed only once the new one is in place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.landing-")).resolve()
+    new = temp_dir(path.parent, prefix=f".{path.name}.landing-").resolve()    # becomes the run: umask mode
     try:
         for name, data in files.items():
             target = new / name
@@ -39,7 +39,7 @@ def land_run(path: Path, files: dict[str, bytes]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(target, data)
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+            old = temp_dir(path.parent, prefix=f".{path.name}.old-")
             os.replace(path, old / path.name)
             os.replace(new, path)
             shutil.rmtree(old, ignore_errors=True)
