@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from optlab.record.run_report import accuracy_rows, explain_divergence, facts
+from optlab.record.words import count
 
 
 def make_console(stderr: bool = False, wide_when_piped: bool = False) -> Console:
@@ -28,6 +29,23 @@ def make_console(stderr: bool = False, wide_when_piped: bool = False) -> Console
     log file) gets one line per table row rather than rich's default 80 columns."""
     width = None if not wide_when_piped or sys.stdout.isatty() else 200
     return Console(stderr=stderr, highlight=False, emoji=False, width=width)
+
+
+def say(console: Console, label: str, message: str = "", style: str = "bold red", lines=()) -> None:
+    """``label message``, the label styled and everything else literal (never rich markup or emoji
+    codes: a message may quote the user's ``[1, 2]`` or ``:smile:``), then each of ``lines``
+    indented; never wrapped, so a message stays one greppable line."""
+    text = Text(label, style=style)
+    if message:
+        text.append(f" {message}")
+    console.print(text, soft_wrap=True)
+    for line in lines:
+        console.print(Text(f"  {line}"), soft_wrap=True)
+
+
+def print_error(console: Console, message: str, lines=()) -> None:
+    """The one way optlab prints an error: ``error: message`` (and indented ``lines``), literally."""
+    say(console, "error:", message, "bold red", lines)
 
 
 def _cells(row) -> list[Text]:
@@ -71,7 +89,7 @@ def print_run_results(result, console: Console | None = None) -> None:
             console.print(f"{key}: {value}", markup=False)
     if result.status == "diverged":
         why = dict(lines).get("diverged") or explain_divergence(result.summary)
-        console.print(f"[bold red]diverged[/] {why}", soft_wrap=True)
+        say(console, "diverged", why)
     console.print(str(result.run_dir), markup=False, soft_wrap=True)
 
 
@@ -130,7 +148,7 @@ def print_compare_results(path, console: Console | None = None) -> None:
             out.add_row(*_cells(row))
     console.print(out)
     for note in grid_edge_notes(manifest):
-        console.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
+        say(console, "note:", note, "yellow")
     console.print(str(path), markup=False, soft_wrap=True)
 
 
@@ -141,7 +159,7 @@ def print_sweep_results(path, top: int = 10, console: Console | None = None) -> 
     console = console or make_console(wide_when_piped=True)
     manifest, entries = leaderboard(path)
     headers, rows = table(manifest, entries)
-    out = Table(title=Text(f"{path.name}: best {min(top, len(rows))} of {len(rows)} trials by validation accuracy"))
+    out = Table(title=Text(f"{path.name}: best {min(top, len(rows))} of {count(len(rows), 'trial')} by validation accuracy"))
     for col in headers:
         out.add_column(col, justify="left" if col in ("trial", "status") else "right", no_wrap=True)
     for i, row in enumerate(rows[:top]):

@@ -17,7 +17,6 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("args,says", [
     (["trian", "quickstart"], "No such command 'trian'"),
-    (["train"], "a config file or recipe is required"),
     (["train", "quickstart", "--bogus"], "No such option: --bogus"),
     (["--nonsense"], "No such option"),
 ])
@@ -26,6 +25,16 @@ def test_bad_usage_exits_2_with_the_usage_line(args, says):
     assert proc.returncode == 2
     assert "Usage: python -m optlab" in proc.stderr and says in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command,what", [("train", "to train"), ("sweep", "every trial starts from")])
+def test_train_and_sweep_without_a_config_say_it_the_same_way(command, what):
+    """No click usage block for one and optlab's own line for the other: one voice, exit 2."""
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: give the CONFIG {what}: a recipe's name (optlab recipes lists them) "
+                                    "or a YAML file (or --resume ")
+    assert "Usage:" not in result.output
 
 
 def test_an_option_without_its_value_exits_2():

@@ -43,7 +43,7 @@ def test_every_problem_at_once_with_line_and_key(tmp_path):
 
 
 @pytest.mark.parametrize("bad,line,key,words", [
-    ("optimizer: {name: adamm}", 7, "optimizer", ["unknown optimizer 'adamm'", "did you mean 'adam'", "sgd, momentum"]),
+    ("optimizer: {name: adamm}", 7, "optimizer.name", ["unknown optimizer 'adamm'", "did you mean 'adam'", "sgd, momentum"]),
     ("optimizer: {name: sgd, lr: fast}", 7, "optimizer.lr", ["must be a number, not a string", "'fast'"]),
     ("optimizer: {name: sgd, momentum: 0.9}", 7, "optimizer.momentum", ["unknown key 'momentum'", "valid keys: lr"]),
     ("optimizer: {name: momentum, momentum: 1.0}", 7, "optimizer.momentum", ["less than 1"]),

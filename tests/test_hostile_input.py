@@ -140,7 +140,7 @@ def test_an_override_problem_is_reported_at_the_override(tiny_config, text):
     ("model.hidden=[true, 16]", "model.hidden.0", "must be an integer, not a boolean"),
     ("optimizer.lr=1:30", "optimizer.lr", "base-60"),
     ("unknown.key=1", "unknown", "unknown key 'unknown'"),
-    ("data.name.foo=1", "data", "unknown data"),
+    ("data.name.foo=1", "data.name", "unknown data"),
     ("model.hidden=!!set {16}", "model.hidden", "tag !!set is not allowed"),
 ])
 def test_override_mistakes_name_the_override(tiny_config, override, key, fragment):

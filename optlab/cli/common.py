@@ -13,9 +13,9 @@ from optlab.cli.app import DEBUG, EXIT_BAD_INPUT, EXIT_FAILED
 
 def bad_input(message: str) -> typer.Exit:
     """Print ``error: message`` and return the exit-2 exception to raise."""
-    from rich.markup import escape
+    from optlab.terminal import print_error
 
-    err_console().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    print_error(err_console(), message)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -26,11 +26,10 @@ def err_console():
 
 
 def _config_problems(exc) -> typer.Exit:
-    console = err_console()
+    from optlab.terminal import print_error
+
     n = len(exc.problems)
-    console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the config:")
-    for problem in exc.problems:
-        console.print(f"  {problem}", markup=False, soft_wrap=True)
+    print_error(err_console(), f"{n} problem{'s' if n > 1 else ''} in the config:", [str(p) for p in exc.problems])
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -61,14 +60,12 @@ def load_config_or_exit(path: str | Path, overrides: list[str], resolved: bool =
 
 def print_failure(console, exc: Exception) -> None:
     from optlab.data import DataError
+    from optlab.terminal import print_error
 
-    if isinstance(exc, DataError):   # a message written for the user: no exception type, no markup
-        console.print("[bold red]error:[/] ", end="")
-        console.print(str(exc), markup=False, soft_wrap=True)
+    if isinstance(exc, DataError):   # a message written for the user: no exception type
+        print_error(console, str(exc))
     else:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+        print_error(console, f"{type(exc).__name__}: {exc}")
 
 
 def ensure_data(cfg, console, debug: bool) -> None:
@@ -100,8 +97,9 @@ def with_progress(what: str, quiet: bool, debug: bool, start):
     except ConfigError as exc:                  # --resume of something that is not a study
         raise bad_problems(exc.problems) from None
     except ClusterLost as exc:
-        console.print("[bold red]error:[/] ", end="")
-        console.print(str(exc), markup=False, soft_wrap=True)
+        from optlab.terminal import print_error
+
+        print_error(console, str(exc))
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
         from optlab.training.interrupt import interrupt_exit_code
@@ -117,11 +115,11 @@ def with_progress(what: str, quiet: bool, debug: bool, start):
 
 def bad_problems(problems, hint: str = "") -> typer.Exit:
     """Print input problems (config, variants, options) and return the exit-2 to raise."""
+    from optlab.terminal import print_error
+
     console = err_console()
     n = len(problems)
-    console.print(f"[bold red]error:[/] {n} problem{'s' if n > 1 else ''} in the input:")
-    for problem in problems:   # one line each, never wrapped: a message stays greppable
-        console.print(f"  {problem}", markup=False, soft_wrap=True)
+    print_error(console, f"{n} problem{'s' if n > 1 else ''} in the input:", [str(p) for p in problems])
     if hint:
         console.print(hint, markup=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)

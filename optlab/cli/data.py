@@ -41,13 +41,13 @@ def data_download(
     from optlab.data import DataError
     from optlab.data.catalog import download
     from optlab.data.sources import SPECS
+    from optlab.terminal import print_error
 
     console = err_console()
     if name not in SPECS:
         close = difflib.get_close_matches(name, list(SPECS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        console.print(f"[bold red]error:[/] unknown dataset {name!r}{hint} (downloadable: {', '.join(SPECS)})",
-                      markup=True)
+        print_error(console, f"unknown dataset {name!r}{hint} (downloadable: {', '.join(SPECS)})")
         raise typer.Exit(EXIT_BAD_INPUT)
     try:
         download(name, root, console=console)

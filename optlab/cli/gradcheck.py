@@ -44,6 +44,7 @@ def gradcheck(
     cfg = load_config_or_exit(config, overrides or []) if config is not None else None
     from optlab.gradcheck.check import GradcheckError, GradcheckInputError
     from optlab.gradcheck.check import gradcheck as check
+    from optlab.terminal import print_error
 
     console = err_console()
     try:
@@ -52,12 +53,12 @@ def gradcheck(
     except GradcheckError as exc:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(console, str(exc))
         raise typer.Exit(EXIT_BAD_INPUT if isinstance(exc, GradcheckInputError) else EXIT_FAILED) from None
     except Exception as exc:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+        print_error(console, f"{type(exc).__name__}: {exc}")
         raise typer.Exit(EXIT_FAILED) from None
     if json_out:
         import json

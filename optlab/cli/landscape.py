@@ -102,7 +102,7 @@ def _progress(console, quiet: bool):
 
 
 def _print(info: dict, run: Path, console) -> None:
-    from optlab.terminal import make_console
+    from optlab.terminal import make_console, say
 
     out = make_console()
     for what, seconds in info.get("seconds", {}).items():
@@ -125,6 +125,5 @@ def _print(info: dict, run: Path, console) -> None:
             out.print(f"{key}: barrier {value['barrier']:.4g} above the higher end ({value['seconds']:.2f} s)",
                       markup=False)
     for note in info.get("notes", []):
-        console.print("[yellow]note[/]: ", end="")
-        console.print(note, markup=False, soft_wrap=True)
+        say(console, "note:", note, "yellow")
     out.print(str(Path(run) / "landscape"), markup=False, soft_wrap=True)

@@ -19,10 +19,11 @@ app.add_typer(recipes_app, name="recipes")
 
 
 def _bad(exc) -> typer.Exit:
+    from optlab.terminal import print_error
+
     console = err_console()
     for problem in exc.problems:
-        console.print("[bold red]error:[/] ", end="")
-        console.print(f"{problem.where}: {problem.message}", markup=False, soft_wrap=True)
+        print_error(console, f"{problem.where}: {problem.message}")
     return typer.Exit(EXIT_BAD_INPUT)
 
 

@@ -49,9 +49,9 @@ def report(
         except (NotARunDirectory, OSError, ValueError, KeyError) as exc:
             if debug:
                 raise
-            console = err_console()
-            console.print("[bold red]error:[/] ", end="")
-            console.print(f"cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True, markup=False)
+            from optlab.terminal import print_error
+
+            print_error(err_console(), f"cannot render {d}: {type(exc).__name__}: {exc}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         if html:
             print(d / "report.html")

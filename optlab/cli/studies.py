@@ -144,6 +144,7 @@ def _resume_extras(configs, fmt: Optional[str], tensorboard: bool, what: str) ->
 def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:
     """Each trial's own figures, drawn once the study's results are on screen (Ctrl-C skips them)."""
     from optlab.record.trial_reports import render_trial_reports
+    from optlab.record.words import count
     from optlab.studies.executor import default_workers
 
     console = err_console()
@@ -153,7 +154,7 @@ def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:
                           soft_wrap=True)
         return
     if not quiet:
-        console.print(f"drawing each trial's own figures ({len(result.trial_dirs)} trials; Ctrl-C skips them, "
+        console.print(f"drawing each trial's own figures ({count(len(result.trial_dirs), 'trial')}; Ctrl-C skips them, "
                       f"`optlab report {result.path}` draws them later)", markup=False, soft_wrap=True)
     try:
         render_trial_reports(result.path, result.trial_dirs, workers=default_workers())
@@ -174,11 +175,12 @@ def executor_spec(kind: str, scheduler: Optional[str], workers: Optional[int]):
 
 def report_failed(failed) -> None:
     """A line per trial that did not complete (its message), then exit 1; nothing if none."""
+    from optlab.terminal import say
+
     console = err_console()
     for outcome in failed:
         detail = f": {outcome.error}" if outcome.error else ""
-        console.print(f"[bold red]{outcome.status}[/] ", end="")
-        console.print(f"{outcome.dir_name}{detail}", markup=False, soft_wrap=True)   # never read as markup
+        say(console, outcome.status, f"{outcome.dir_name}{detail}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -239,6 +241,8 @@ def sweep(
     from optlab.config.loading import ConfigError
     from optlab.config.recipes import resolve
 
+    from optlab.terminal import say
+
     spec = executor_spec(executor, scheduler, workers)
     adaptive = any(x is not None for x in (sampler, pruner, storage, study_name)) or _optuna_sweep(resume)
     if asynchronous is not None and not adaptive and (resume is None or (resume / "sweep.json").is_file()):
@@ -252,7 +256,7 @@ def sweep(
             plan = _tune_plan(config, [*(words or []), *extra], trials, grid, sampler, pruner, seed, storage,
                               study_name, resume, asynchronous)
             for warning in plan.warnings:
-                console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+                say(console, "warning", warning, "yellow")
         elif resume is not None:             # a random or grid sweep resumes its own plan (optlab.studies.sweep)
             if config is not None or words:
                 raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
@@ -265,7 +269,8 @@ def sweep(
             from optlab.studies.sweep import make_plan
 
             if config is None:
-                raise bad_input("give the CONFIG every trial starts from (or --resume STUDY_DIR)")
+                raise bad_input("give the CONFIG every trial starts from: a recipe's name (optlab recipes lists them) "
+                                "or a YAML file (or --resume STUDY_DIR)")
             ref = resolve(config)
             plan = make_plan(ref.path, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
                              seed=seed, origin=ref.origin)

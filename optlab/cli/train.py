@@ -37,7 +37,6 @@ def _resume_args(run_dir: Path, args: list[str]) -> tuple[Path, list[str]]:
 
 @app.command()
 def train(
-    ctx: typer.Context,
     config: Optional[str] = typer.Argument(
         None, metavar="CONFIG", show_default=False,
         help="a recipe's name (optlab recipes lists them) or a YAML config file, e.g. quickstart or my.yaml "
@@ -73,8 +72,8 @@ def train(
             raise bad_input(f"--resume {resume}: not a run directory (no meta.json)")
         config_path, args = _resume_args(resume, args)
     elif not args:
-        raise typer.BadParameter("a config file or recipe is required (or --resume RUN_DIR)", ctx=ctx,
-                                 param_hint="'CONFIG'")
+        raise bad_input("give the CONFIG to train: a recipe's name (optlab recipes lists them) or a YAML file "
+                        "(or --resume RUN_DIR)")
     else:
         config_path, args = args[0], args[1:]
     args += output_overrides(fmt, tensorboard)
@@ -83,7 +82,7 @@ def train(
     require_extras(cfg)
 
     from optlab.record.rundir import RunDirError, default_runs_root
-    from optlab.terminal import print_run_results, progress_bar
+    from optlab.terminal import print_error, print_run_results, progress_bar
     from optlab.training import run as experiment
     from optlab.training.checkpoint import CheckpointError
     from optlab.training.interrupt import exit_code, graceful_stop, interrupt_exit_code
@@ -104,8 +103,7 @@ def train(
     except experiment.DiskFull as exc:
         if DEBUG["on"]:
             raise
-        console.print("[bold red]error:[/] ", end="")
-        console.print(str(exc), markup=False, soft_wrap=True)
+        print_error(console, str(exc))
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt as exc:
         console.print("[yellow]interrupted[/] at once: the run directory keeps what was written "

@@ -216,6 +216,10 @@ def _message(err: dict) -> str:
     if kind == "extra_forbidden":
         cls = where.holder
         valid = [k for k in (cls.model_fields if cls else {}) if k != "name"]
+        head, colon, tail = str(loc[-1]).partition(":")
+        if colon and head in (*valid, "name"):         # {name:normal}: YAML's plain scalar, not a key-value pair
+            return (f"unknown key {loc[-1]!r}: YAML needs a space after the colon to read a key and its value; "
+                    f"write '{head}: {tail.strip()}'")
         hint = _suggest(loc[-1], valid)
         return f"unknown key {loc[-1]!r}{hint}" + (f" (valid keys: {', '.join(valid)})" if valid else "")
     if kind == "union_tag_invalid":
@@ -236,6 +240,12 @@ def _message(err: dict) -> str:
     return msg
 
 
+def explain(err: dict, section: str = "") -> str:
+    """optlab's words for one of pydantic's errors (what was expected, what was given); ``section``:
+    the error was raised validating that top-level section alone (``plots`` for a report)."""
+    return _message({**err, "loc": (section, *err["loc"])} if section else err)
+
+
 def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
     """Validate a raw dict into a Config, mapping every error to its file line or override."""
     from pydantic import ValidationError
@@ -247,9 +257,11 @@ def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
         return Config.model_validate(raw)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
+        for err in [*exc.errors(), *_under_closest_name(raw, exc.errors())]:
             resolved = _resolve(err["loc"])
             path = resolved.path
+            if err["type"] == "union_tag_invalid" and isinstance(_node(raw, path), dict):
+                path = path + ("name",)        # the misspelt name itself: its key and its line
             where = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), where_default)
             named = lines.get(path + ("name",), "")
             if resolved.union is not None and named.startswith("override"):
@@ -257,6 +269,45 @@ def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
             problems.append(Problem(where, ".".join(map(str, path)), _message(err)))
         problems.sort(key=_line_of)
         raise ConfigError(problems) from None
+
+
+def _node(raw: Any, path: tuple) -> Any:
+    for part in path:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return raw
+
+
+def _under_closest_name(raw: dict, errors: list[dict]) -> list[dict]:
+    """A section with an unknown name (``optimizer: {name: adamm, lr: -1}``) cannot be checked by
+    pydantic, which would hide its other problems until the name is fixed: check it again under the
+    closest name (adam), or under every name when none is close, and keep what each of them finds
+    in the section, apart from unknown keys (a key of the optimizer meant may not be the closest's)."""
+    import copy
+
+    from pydantic import ValidationError
+
+    extra = []
+    for err in errors:
+        if err["type"] != "union_tag_invalid" or not isinstance(_node(raw, _resolve(err["loc"]).path), dict):
+            continue
+        where = _resolve(err["loc"])
+        close = difflib.get_close_matches(str(err["ctx"]["tag"]), list(where.choices), n=1, cutoff=0.6)
+        found: list[list[dict]] = []
+        for name in close or where.choices:
+            patched = copy.deepcopy(raw)
+            _node(patched, where.path)["name"] = name
+            try:
+                Config.model_validate(patched)
+                found.append([])
+            except ValidationError as again:
+                found.append([e for e in again.errors() if e["type"] != "extra_forbidden"
+                              and _resolve(e["loc"]).path[: len(where.path)] == where.path])
+        seen = [{(str(_resolve(e["loc"]).path), e["msg"]) for e in f} for f in found]
+        extra += [e for e in found[0] if all((str(_resolve(e["loc"]).path), e["msg"]) in s for s in seen)]
+    return extra
 
 
 def _line_of(problem: Problem) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from optlab.record.rundir import RunDir, format_value
 from optlab.record.tuning_stats import BOOTSTRAP, LEVEL, Budget, budget_curve
+from optlab.record.words import count
 
 
 def trial_value(run_dir: Path) -> float:
@@ -83,7 +84,7 @@ def budget_figure(items: list[Budget], title: str):
     ax = fig.subplots()
     for i, b in enumerate(items):
         k = range(1, len(b.mean) + 1)
-        ax.plot(k, [100 * v for v in b.mean], "-o", ms=3, color=f"C{i}", label=f"{b.label} ({len(b.values)} trials)")
+        ax.plot(k, [100 * v for v in b.mean], "-o", ms=3, color=f"C{i}", label=f"{b.label} ({count(len(b.values), 'trial')})")
         ax.fill_between(k, [100 * v for v in b.low], [100 * v for v in b.high], color=f"C{i}", alpha=0.18, lw=0)
     ax.set(xlabel="tuning trials k", ylabel="expected best validation accuracy (%)",
            title=f"{title}: expected best after k trials, {100 * LEVEL:.0f} % bootstrap band")

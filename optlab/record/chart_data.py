@@ -11,6 +11,7 @@ from optlab.record.figures import SPLIT_LABELS, smooth
 from optlab.record.html_chart import DASHES, series
 from optlab.record.plot_options import window
 from optlab.record.style import color
+from optlab.record.words import count
 
 
 def _log(opts: PlotsConfig, kind: str, values) -> bool:
@@ -113,5 +114,5 @@ def sweep_charts(entries: list, opts: PlotsConfig, n: int = 10) -> list[dict]:
         values = ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
                            for k, v in e.values.items())
         items.append(series(f"{e.name} ({values})", x[good], 100 * acc[good], color(i), DASHES[i % len(DASHES)]))
-    return [chart(f"validation accuracy of the best {len(items)} trials", xlabel, "validation accuracy (%)",
+    return [chart(f"validation accuracy of the best {count(len(items), 'trial')}", xlabel, "validation accuracy (%)",
                   "accuracy", opts, items)] if items else []

@@ -135,7 +135,11 @@ def surface_loss_figure(x: np.ndarray, f: np.ndarray, title: str, opts: PlotsCon
     """f at each point of the path (deterministic: nothing to smooth)."""
     fig, ax = new_figure()
     ok = np.isfinite(f)
-    ax.plot(x[ok], f[ok], ".-", color=color(0))
-    finish_y(ax, "loss", opts, f[ok])
+    x, f = x[ok], f[ok]
+    if len(f) and np.abs(f).max() > DISPLAY_LIMIT:  # a diverging path: matplotlib cannot tick 1e300
+        f = np.clip(f, -DISPLAY_LIMIT, DISPLAY_LIMIT)
+        title += f" (clipped at {DISPLAY_LIMIT:.0e})"
+    ax.plot(x, f, ".-", color=color(0))
+    finish_y(ax, "loss", opts, f)
     ax.set(xlabel=xlabel, ylabel="f(x, y)", title=title)
     return fig

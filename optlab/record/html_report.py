@@ -31,6 +31,7 @@ from optlab.record.html_page import (
     table,
 )
 from optlab.record.rundir import RunDir, question_of
+from optlab.record.words import count
 
 INFO_KEYS = [("started", "started"), ("ended", "ended"), ("optlab", "optlab"), ("numpy", "numpy"),
              ("python", "python"), ("host", "host"), ("git_commit", "git commit")]
@@ -191,7 +192,7 @@ def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: l
     board = table(headers, linked, best=0 if rows and rows[0][-1] == "completed" else None,
                   raw_columns=range(len(headers)))
     if manifest.get("status") != "completed":
-        board += f"<p>Status: {esc(manifest.get('status'))}; {len(rows)} of {n} trials started.</p>"
+        board += f"<p>Status: {esc(manifest.get('status'))}; {len(rows)} of {count(n, 'trial')} started.</p>"
     trials = ("<p>Each trial's name in the leaderboard links to its own page where it has one (a sweep draws "
               "them with <code>--trial-figures</code>, or <code>optlab report TRIAL_DIR</code> one at a time, then "
               "<code>optlab report</code> of the sweep to link it), else to its directory.</p>")

@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 import yaml
 
-from optlab.config.loading import ConfigError, Problem, apply_override, parse_override
+from optlab.config.loading import ConfigError, Problem, apply_override, explain, parse_override
 from optlab.config.schema import PlotsConfig
 
 # plots.x -> (metrics column, axis label); "examples" is derived (steps x mini-batch)
@@ -51,7 +51,8 @@ def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
     except Exception as exc:   # pydantic's ValidationError: one problem per error
         errors = exc.errors() if hasattr(exc, "errors") else [{"loc": (), "msg": str(exc)}]
         raise ConfigError([Problem(origin.get(str(e["loc"][0]) if e["loc"] else "", str(config)),
-                                   "plots." + ".".join(map(str, e["loc"])), e["msg"]) for e in errors]) from None
+                                   "plots." + ".".join(map(str, e["loc"])),
+                                   explain(e, "plots") if "type" in e else e["msg"]) for e in errors]) from None
 
 
 def x_values(metrics: dict[str, np.ndarray], opts: PlotsConfig, default: str = "step",

@@ -35,6 +35,7 @@ from optlab.record.plot_options import examples_per_step, plot_options, x_values
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import run_status
 from optlab.record.style import styled
+from optlab.record.words import count, plain
 
 
 def val_label(summary: dict | None) -> str:
@@ -114,7 +115,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
     elif strategy in ("random", "local"):
         kept = "new bests" if strategy == "random" else "accepted (downhill)"
         out = [("status", summary.get("status", "?")),
-               ("strategy", f"{strategy} search, {summary.get('steps', 0)} trials, "
+               ("strategy", f"{strategy} search, {count(summary.get('steps', 0), 'trial')}, "
                             f"{summary.get('accepted', 0)} {kept}"),
                ("best loss (the search's)", _num(summary.get("best_loss"))),
                ("final training loss", _num(summary.get("final_train_loss")))]
@@ -122,7 +123,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
         out = [("status", summary.get("status", "?")),
                ("final mini-batch loss", _num(summary.get("final_loss"))),
                ("final training loss", _num(summary.get("final_train_loss"))),
-               ("steps", f"{summary.get('steps', 0)} ({summary.get('epochs', 0):.3g} epochs)")]
+               ("steps", f"{summary.get('steps', 0)} ({plain(summary.get('epochs', 0))} epochs)")]
         if summary.get("gradient") == "numerical":
             out.append(("gradient", f"numerical: 1 + 2 x {summary.get('n_params', 0)} loss evaluations per step"))
     if "loss_evals" in summary:

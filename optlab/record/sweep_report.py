@@ -38,6 +38,7 @@ from optlab.record.rundir import RunDir, format_value
 from optlab.record.scores import tune_score
 from optlab.record.status import study_status
 from optlab.record.style import MARKERS, color
+from optlab.record.words import count
 
 BEST_CURVES = 20          # DLFS plots the best 20 trials
 
@@ -106,9 +107,9 @@ def search_method(manifest: dict) -> str:
     n = len(manifest["trials"])
     pruner = manifest.get("pruner", "none")
     pruning = "no pruning" if pruner == "none" else f"{pruner} pruner"
-    return {"random": f"random search, {n} trials, values drawn with seed {manifest['seed']}",
-            "grid": f"grid search, {n} combinations",
-            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), {pruning}, {n} trials"
+    return {"random": f"random search, {count(n, 'trial')}, values drawn with seed {manifest['seed']}",
+            "grid": f"grid search, {count(n, 'combination')}",
+            "optuna": f"Optuna {manifest.get('sampler')} sampler (seed {manifest['seed']}), {pruning}, {count(n, 'trial')}"
                       f"{', asked asynchronously' if manifest.get('asynchronous') else ''}; "
                       f"study in `{manifest.get('storage')}`"}[manifest["mode"]]
 
@@ -126,7 +127,7 @@ def results_markdown(path: Path, manifest: dict, entries: list[Entry]) -> str:
              "used in a search.", "",
              f"| {' | '.join(headers)} |", "|" + "---|" * len(headers), *(f"| {' | '.join(r)} |" for r in rows)]
     if manifest.get("status") != "completed":
-        lines += ["", f"Status: {manifest.get('status')}; {len(entries)} of {n} trials started."]
+        lines += ["", f"Status: {manifest.get('status')}; {len(entries)} of {count(n, 'trial')} started."]
     return "\n".join(lines) + "\n"
 
 
@@ -260,7 +261,7 @@ def curves_figure(entries: list[Entry], title: str):
             ax.plot(m["step"][ok][-1], 100 * acc[ok][-1], "x", color="tab:red", ms=4)
     n_pruned = sum(e.trial.status == "pruned" for e in entries)
     ax.set(xlabel="step", ylabel="validation accuracy (%)", ylim=(0, 100),
-           title=f"{title}: {n_pruned} of {len(entries)} trials pruned (grey, x where stopped)")
+           title=f"{title}: {n_pruned} of {count(len(entries), 'trial')} pruned (grey, x where stopped)")
     ax.title.set_fontsize("medium")
     ax.grid(alpha=0.3)
     return fig

@@ -72,6 +72,7 @@ from optlab.studies.variants import split_values
 
 MAX_TRIALS = 10_000
 _RANGE = re.compile(r"^(log|lin|int):([^:]+):([^:]+)(?::([^:]+))?$")
+_EXAMPLE = {"log": "log:1e-4:1e-1", "lin": "lin:0.5:0.99", "int": "int:1:4"}
 
 
 @dataclass
@@ -125,6 +126,11 @@ def parse_param(word: str, grid: bool) -> Param | tuple[str, str]:
     where = f"sweep {word!r}"
     key, text = split_override(word, where)
     m = _RANGE.match(text)
+    kind = text.partition(":")[0]
+    if not m and kind in ("log", "lin", "int") and ":" in text:     # a range with a part missing or extra
+        example = f"{kind}:LOW:HIGH:N" if grid and kind != "int" else f"{kind}:LOW:HIGH"
+        raise ConfigError([Problem(where, key, f"{text!r} is not a range: write {example}, "
+                                               f"e.g. {key}={_EXAMPLE[kind]}{':5' if grid and kind != 'int' else ''}")])
     if m:
         kind, low_text, high_text, n_text = m.groups()
         example = f"{kind}:LOW:HIGH:N" if grid and kind != "int" else f"{kind}:LOW:HIGH"
@@ -185,6 +191,24 @@ def trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
     return out
 
 
+def end_problems(config_path: Path, overrides: list[str], p: Param) -> list[Problem]:
+    """What is wrong with each of a spec's ends (or choices), each tried alone over ``overrides``.
+    A problem found at every end (an unknown key, a key the optimizer lacks) is said once; one
+    found at some ends names them (``(at optimizer.lr=-1)``)."""
+    ends = p.ends()
+    found: dict[tuple[str, str], list[str]] = {}
+    for v in ends:
+        text = p.texts[p.choices.index(v)] if p.kind == "choice" else value_text(v)
+        try:
+            load_config(config_path, [*overrides, f"{p.key}={text}"])
+        except ConfigError as exc:
+            for q in exc.problems:
+                found.setdefault((q.key, q.message), []).append(f"{p.key}={text}")
+    where = f"sweep '{p.key}={p.spec}'"
+    return [Problem(where, key, message if len(at) == len(ends) else f"{message} (at {', '.join(at)})")
+            for (key, message), at in found.items()]
+
+
 def parse_words(words: list[str], grid: bool, problems: list[Problem]) -> tuple[list[Param], list[str]]:
     """The sweep's words as (swept params, fixed ``KEY=VALUE`` overrides); what is wrong with them
     goes into ``problems`` (a key swept twice, nothing to sweep), so every problem is said at once."""
@@ -225,13 +249,7 @@ def make_plan(config_path: Path, words: list[str], *, trials: int | None = None,
     problems += _validation_problems(base)
 
     for p in params:                                       # each spec's ends or values, alone
-        for v in p.ends():
-            text = p.texts[p.choices.index(v)] if p.kind == "choice" else value_text(v)
-            try:
-                load_config(config_path, [*fixed, f"{p.key}={text}"])
-            except ConfigError as exc:
-                problems += [Problem(f"sweep '{p.key}={p.spec}'", q.key, f"{q.message} (at {p.key}={text})")
-                             for q in exc.problems]
+        problems += end_problems(config_path, fixed, p)
     if problems:
         raise ConfigError(problems)
 

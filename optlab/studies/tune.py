@@ -51,7 +51,7 @@ from optlab.record.rundir import RunDir, question_of
 from optlab.studies import optuna_parts as parts
 from optlab.studies.executor import ExecutorSpec, NullProgress, Progress, open_executor
 from optlab.studies.resume import contained, study_lock
-from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_words
+from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, end_problems, parse_words
 from optlab.studies.tune_drive import drive
 
 MIN_EVALS = 3   # evaluations before the end that a rung-based pruner needs to prune more than once
@@ -98,14 +98,8 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
             problems.append(Problem(f"sweep '{p.key}={p.spec}'", p.key, f"no optimizer searched has this setting "
                                     f"({', '.join(map(str, names))})"))
             continue
-        for v in p.ends():
-            text = p.texts[p.choices.index(v)] if p.kind == "choice" else value_text(v)
-            extra = [f"optimizer.name={owner}"] if p.key.startswith("optimizer.") and p.key != "optimizer.name" else []
-            try:
-                load_config(Path(config_path), [*fixed, *extra, f"{p.key}={text}"])
-            except ConfigError as exc:
-                problems += [Problem(f"sweep '{p.key}={p.spec}'", q.key, f"{q.message} (at {p.key}={text})")
-                             for q in exc.problems]
+        extra = [f"optimizer.name={owner}"] if p.key.startswith("optimizer.") and p.key != "optimizer.name" else []
+        problems += end_problems(Path(config_path), [*fixed, *extra], p)
     if grid and not problems:
         size = math.prod(len(p.grid()) for p in params)
         trials = size if trials is None else trials
