@@ -181,7 +181,7 @@ def test_adaptive_optimizers_record_the_preconditioned_sharpness(tmp_path, name,
 
 
 def test_landscape_reproduces_the_recorded_losses(trained):
-    result = runner.invoke(app, ["landscape", str(trained), "--grid", "9", "--points", "9", "--quiet"])
+    result = runner.invoke(app, ["landscape", str(trained), "--resolution", "9", "--points", "9", "--quiet"])
     assert result.exit_code == 0, result.output
     recorded = read_metrics(trained / "metrics.csv")["train_loss"]
     recorded = [v for v in recorded if not math.isnan(v)]
@@ -219,7 +219,7 @@ def test_the_path_starts_on_its_own_contour_level(tmp_path):
 
 
 def test_report_redraws_the_landscape_from_its_files(trained):
-    runner.invoke(app, ["landscape", str(trained), "--grid", "5", "--points", "5", "--quiet", "--only", "slice"])
+    runner.invoke(app, ["landscape", str(trained), "--resolution", "5", "--points", "5", "--quiet", "--only", "slice"])
     result = runner.invoke(app, ["report", str(trained), "plots.format=svg"])     # the run's plots settings apply
     assert result.exit_code == 0, result.output
     assert (trained / "landscape" / "slice.svg").read_text().lstrip().startswith("<?xml")
@@ -239,7 +239,7 @@ def test_interpolation_between_two_runs(trained, tmp_path):
 
 def test_a_linear_classifier_gets_cs231n_random_slices(tmp_path):
     rd = run(config(model="{name: linear, bias: trick}", loss="hinge", diagnostics=f"{{{QUIET}}}"), tmp_path).run_dir
-    result = runner.invoke(app, ["landscape", str(rd), "--grid", "5", "--points", "7", "--quiet"])
+    result = runner.invoke(app, ["landscape", str(rd), "--resolution", "5", "--points", "7", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "no path.png" in result.output and "diagnostics.snapshot_every" in result.output
     table = read_metrics(rd / "landscape" / "random_1d.csv")
@@ -281,8 +281,8 @@ def test_a_surface_run_is_sent_to_its_own_contour(tmp_path):
 
 
 def test_a_grid_too_large_is_refused_with_its_estimate(trained):
-    result = runner.invoke(app, ["landscape", str(trained), "--grid", "200000", "--only", "slice"])
-    assert result.exit_code == 2 and "GiB" in result.output and "--grid" in result.output
+    result = runner.invoke(app, ["landscape", str(trained), "--resolution", "200000", "--only", "slice"])
+    assert result.exit_code == 2 and "GiB" in result.output and "--resolution" in result.output
 
 
 def test_runs_of_different_models_cannot_be_interpolated(trained, tmp_path):

@@ -183,6 +183,21 @@ def test_recipes_lists_every_recipe_with_its_kind():
     assert "comparison" in out.output and "sweep" in out.output and "run" in out.output
 
 
+def test_recipes_at_80_columns_break_no_word_and_show_each_command(monkeypatch):
+    """A narrow table cut `cifar10_svm.yaml` into `cifar10_svm.yam` / `l`: every word of every
+    question and source must come out whole, and each recipe's own command on a line of its own."""
+    monkeypatch.setenv("COLUMNS", "80")
+    out = RUNNER.invoke(app, ["recipes"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines if not line.startswith("  $ ")) <= 80
+    words = set(out.output.split())
+    for r in ALL:
+        for word in (r.headline + " " + r.source.split(":")[0]).split():
+            assert word in words, f"{word!r} of {r.name} is cut at 80 columns"
+        assert f"  $ {r.command}" in [line.rstrip() for line in lines], r.command
+
+
 def test_recipes_show_prints_the_file():
     out = RUNNER.invoke(app, ["recipes", "show", "bowl"])
     assert out.exit_code == 0 and out.output == find("bowl").path.read_text()

@@ -140,8 +140,8 @@ def test_plan_seeds_target_and_grid(config):
     ({"target": 97.0}, "--target  a validation accuracy as a fraction"),
     ({"seeds": 0}, "--seeds  needs at least one seed"),
     ({"tune": "momentum"}, "--tune  can search: lr"),
-    ({"tune": "lr", "grid": "1:0.1:3"}, "--grid  expected LOW:HIGH:N"),
-    ({"tune": "lr", "grid": "1e-3:1"}, "--grid  expected LOW:HIGH:N"),
+    ({"tune": "lr", "grid": "1:0.1:3"}, "--lr-grid  expected LOW:HIGH:N"),
+    ({"tune": "lr", "grid": "1e-3:1"}, "--lr-grid  expected LOW:HIGH:N"),
     ({"tune": "lr", "grid": "1e-3:1.001e-3:5"}, "cannot be told apart at 3 significant digits"),
 ])
 def test_bad_plan_options(config, options, expected):

@@ -46,14 +46,18 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show Python traceba
 
 
 def full_short_help(typer_app: typer.Typer) -> None:
-    """Each command's one-line summary in ``--help``: its docstring's first line, whole."""
+    """Each command's summary in ``--help``: its docstring's first paragraph, whole (a summary
+    that runs onto a second line is not cut after the first)."""
+    def first_paragraph(text: str) -> str:
+        return " ".join(text.strip().split("\n\n")[0].split())
+
     for info in typer_app.registered_commands:
         if info.short_help is None and info.callback is not None and info.callback.__doc__:
-            info.short_help = info.callback.__doc__.strip().splitlines()[0]
+            info.short_help = first_paragraph(info.callback.__doc__)
     for group in typer_app.registered_groups:
         text = group.typer_instance.info.help
         if group.short_help is None or not isinstance(group.short_help, str):
-            group.short_help = text.strip().splitlines()[0] if isinstance(text, str) and text.strip() else None
+            group.short_help = first_paragraph(text) if isinstance(text, str) and text.strip() else None
         full_short_help(group.typer_instance)
 
 

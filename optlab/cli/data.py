@@ -12,14 +12,25 @@ from optlab.cli.common import err_console, print_failure
 from optlab.cli.helptext import OptlabTyper
 
 data_app = OptlabTyper(help="List and download the real datasets (MNIST, Fashion-MNIST, CIFAR-10).",
-                       no_args_is_help=True)
+                       invoke_without_command=True)
 app.add_typer(data_app, name="data")
 
-_ROOT_HELP = "data directory [default: $OPTLAB_DATA_DIR, else the per-user cache]"
+_ROOT_HELP = "data directory"
+_ROOT_DEFAULT = "$OPTLAB_DATA_DIR, else the per-user cache"
+
+
+@data_app.callback()
+def data_root(ctx: typer.Context) -> None:
+    """``optlab data`` alone lists the datasets, as ``optlab data list`` does."""
+    if ctx.invoked_subcommand is None:
+        from optlab.data.catalog import print_catalog
+
+        print_catalog(None)
 
 
 @data_app.command("list")
-def data_list(root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP)) -> None:
+def data_list(root: Optional[Path] = typer.Option(None, "--root", metavar="DIR", help=_ROOT_HELP,
+                                                  show_default=_ROOT_DEFAULT)) -> None:
     """Every dataset: whether its files are present and verify, where, and their size."""
     from optlab.data.catalog import print_catalog
 
@@ -29,7 +40,7 @@ def data_list(root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HEL
 @data_app.command("download")
 def data_download(
     name: str = typer.Argument(..., help="mnist, fashion_mnist or cifar10"),
-    root: Optional[Path] = typer.Option(None, "--root", help=_ROOT_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", metavar="DIR", help=_ROOT_HELP, show_default=_ROOT_DEFAULT),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
     """Download a dataset's files, verify their checksums and keep them in the data directory.

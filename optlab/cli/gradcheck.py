@@ -29,7 +29,8 @@ def gradcheck(
     samples: int = typer.Option(50, "--samples", min=1, help="elements checked per tensor (all if it has fewer)"),
     examples: int = typer.Option(8, "--examples", min=1, help="examples of the configured data to check on (a config only)"),
     seed: Optional[int] = typer.Option(
-        None, "--seed", min=0, help="draws inputs, examples and sampled elements (default: the config's seed, or 0)"),
+        None, "--seed", min=0, help="draws inputs, examples and sampled elements",
+        show_default="the config's seed, or 0"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON on stdout instead of a table"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:

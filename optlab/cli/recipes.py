@@ -28,23 +28,36 @@ def _bad(exc) -> typer.Exit:
 
 
 @recipes_app.callback()
-def recipes_list(ctx: typer.Context) -> None:
-    """Every recipe: its name, kind (run, comparison, sweep), the question it asks and its source."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from rich.console import Console
-    from rich.table import Table
+def recipes_root(ctx: typer.Context) -> None:
+    """``optlab recipes`` alone lists them, as ``optlab recipes list`` does."""
+    if ctx.invoked_subcommand is None:
+        _print_recipes()
+
+
+@recipes_app.command("list")
+def recipes_list() -> None:
+    """Every recipe: its name, kind (run, comparison, sweep), the question it asks, its source and command."""
+    _print_recipes()
+
+
+def _print_recipes() -> None:
+    """One block per recipe, wrapped at spaces to the terminal's width (a name or a file name is
+    never cut: a table's narrow columns cut ``cifar10_svm.yaml`` at 80 columns)."""
+    from rich.padding import Padding
+    from rich.text import Text
 
     from optlab.config.recipes import recipes
+    from optlab.terminal import make_console
 
-    table = Table(show_lines=True, title="optlab recipes  (optlab recipes show NAME: the file and its command)")
-    table.add_column("recipe", no_wrap=True)     # names stay whole: they are what a user types
-    table.add_column("kind", no_wrap=True)
-    table.add_column("question", overflow="fold", ratio=3)
-    table.add_column("source", overflow="fold", ratio=2)
+    console = make_console()
+    console.print(Text("optlab recipes  (show NAME: the file; copy NAME: a copy to edit)"))
     for r in recipes():
-        table.add_row(r.name, r.kind, r.headline, r.source.split(":")[0])
-    Console(highlight=False).print(table)
+        console.print()
+        console.print(Text.assemble((r.name, "bold"), f"  ({r.kind})"))
+        body = Text(r.headline + "\n")
+        body.append(f"source: {r.source.split(':')[0]}")
+        console.print(Padding(body, (0, 0, 0, 2)))
+        console.print(Text(f"  $ {r.command}", style="bold"), soft_wrap=True)   # one line, to copy whole
 
 
 @recipes_app.command("show")
@@ -63,8 +76,8 @@ def recipes_show(name: str = typer.Argument(..., help="a recipe's name, e.g. mni
 @recipes_app.command("copy")
 def recipes_copy(
     name: str = typer.Argument(..., help="a recipe's name, e.g. mnist_mlp"),
-    dest: Optional[str] = typer.Argument(None, help="file or directory (DIR/: a directory, made if needed) to write "
-                                                    "[default: ./NAME.yaml]"),
+    dest: Optional[str] = typer.Argument(None, help="file or directory (DIR/: a directory, made if needed) to write",
+                                         show_default="./NAME.yaml"),
     force: bool = typer.Option(False, "--force", "-f", help="overwrite DEST if it exists"),
 ) -> None:
     """Write an editable copy of a recipe; `optlab train NAME` then runs the copy (a local file wins)."""

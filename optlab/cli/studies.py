@@ -43,20 +43,23 @@ def compare(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
         help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
              "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
-    config: str = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c",
+    config: str = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", metavar="CONFIG",
                                help="a recipe's name or a YAML config file every variant starts from"),
     vary: Optional[str] = typer.Option(
         None, "--vary", metavar="KEY=V1,V2,...", help="compare values of any config key, e.g. model.init=normal,xavier,he"),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per variant: the config's seed and the ones after it; "
+                                                        "one seed draws single curves, 2 or more mean ± std bands"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
-                                          show_default="the number of cores; 1 for surfaces"),
+                                          show_default="the number of cores, 1 for surfaces"),
     tune: Optional[str] = typer.Option(
         None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
-    grid: str = typer.Option("1e-4:1:9", "--grid", metavar="LOW:HIGH:N", help="the learning rates --tune lr tries"),
+    grid: str = typer.Option("1e-4:1:9", "--lr-grid", metavar="LOW:HIGH:N",
+                             help="the learning rates --tune lr tries: N rates evenly spaced in log"),
     target: Optional[float] = typer.Option(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(
-        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the comparison's directory goes", show_default="./runs"),
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", metavar="DIR", help="where the comparison's directory goes",
+        show_default="./runs"),
     fmt: Format = None,
     tensorboard: TensorBoard = False,
     executor: Executor = "local",
@@ -193,10 +196,13 @@ def sweep(
         None, metavar="[KEY=SPEC]...",
         help="what to search: log:LOW:HIGH, lin:LOW:HIGH, int:LOW:HIGH or A,B,C (a grid: log:LOW:HIGH:N, "
              "lin:LOW:HIGH:N); KEY=VALUE sets a key for every trial"),
-    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="random search with this many trials"),
+    trials: Optional[int] = typer.Option(
+        None, "--trials", "-n", min=1,
+        help="how many trials: a random search draws N; with --sampler, the sampler proposes N "
+             "(--sampler grid: the whole grid unless N is given)"),
     grid: bool = typer.Option(False, "--grid", help="grid search: every combination of the values"),
     sampler: Optional[str] = typer.Option(
-        None, "--sampler", metavar="tpe|random|qmc|grid", help="an Optuna sampler proposes the trials (optlab[tune])"),
+        None, "--sampler", metavar="tpe|random|qmc|grid", help="an Optuna sampler proposes the trials (needs Optuna: pip install -e \".[tune]\" in optlab's clone)"),
     pruner: Optional[str] = typer.Option(
         None, "--pruner", metavar="none|median|asha|hyperband",
         help="an Optuna pruner stops hopeless trials at their evaluations (train.eval_every)"),
@@ -210,14 +216,15 @@ def sweep(
         None, "--async/--waves", help="--async: ask the study for a trial whenever a worker is free (no worker "
         "waits; the proposals then depend on which trial ends first); --waves: as many at a time as there are "
         "workers, the next wave once all are told (the same proposals for the same -j)",
-        show_default="waves; a resumed sweep as it was"),
+        show_default="waves, or as the resumed sweep was"),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="draws the random search's values (seeds the sampler)",
                                        show_default="the config's seed"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="worker processes",
                                           show_default="the number of cores"),
     top: int = typer.Option(10, "--top", min=1, help="leaderboard rows shown (results.md has them all)"),
     runs_dir: Optional[Path] = typer.Option(
-        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where the sweep's directory goes", show_default="./runs"),
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", metavar="DIR", help="where the sweep's directory goes",
+        show_default="./runs"),
     fmt: Format = None,
     tensorboard: TensorBoard = False,
     executor: Executor = "local",

@@ -47,7 +47,8 @@ def train(
         None, "--resume", metavar="RUN_DIR",
         help="continue RUN_DIR from its checkpoint, bit-identically; extend it with e.g. train.iterations=5000"),
     runs_dir: Optional[Path] = typer.Option(
-        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", help="where run directories go [default: ./runs]"),
+        None, "--runs-dir", envvar="OPTLAB_RUNS_DIR", metavar="DIR", help="where run directories go",
+        show_default="./runs"),
     fmt: Format = None,
     tensorboard: TensorBoard = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),

@@ -142,7 +142,7 @@ def grid_edge_notes(manifest: dict) -> list[str]:
         if entry["tune_trials"] and entry["lr"] in (low, high):
             side = "largest" if entry["lr"] == high else "smallest"
             notes.append(f"{entry['label']}: the chosen rate {entry['lr']:.3g} is the {side} of the grid; "
-                         f"a wider --grid may find a better one")
+                         f"a wider --lr-grid may find a better one")
     return notes
 
 

@@ -73,11 +73,11 @@ def parse_grid(text: str) -> list[float]:
     except (ValueError, IndexError):
         ok = False
     if not ok:
-        raise ConfigError([Problem("--grid", "", f"expected LOW:HIGH:N with 0 < LOW < HIGH and 2 <= N <= 50, "
+        raise ConfigError([Problem("--lr-grid", "", f"expected LOW:HIGH:N with 0 < LOW < HIGH and 2 <= N <= 50, "
                                                  f"e.g. {DEFAULT_GRID}; got {text!r}")])
     grid = [float(v) for v in np.geomspace(low, high, n)]
     if len({f"{lr:.3g}" for lr in grid}) < n:   # the tables and directory names show 3 digits
-        raise ConfigError([Problem("--grid", "", f"{n} rates between {low:g} and {high:g} cannot be told apart "
+        raise ConfigError([Problem("--lr-grid", "", f"{n} rates between {low:g} and {high:g} cannot be told apart "
                                                  "at 3 significant digits; use fewer or a wider range")])
     return grid
 

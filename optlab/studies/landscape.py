@@ -205,7 +205,7 @@ def check_memory(run: Loaded, n_examples: int, points: int, limit: int | None) -
     if limit is not None and need > limit:
         raise LandscapeError(f"the landscape needs about {need / 2**30:.2f} GiB ({points:,} grid points over "
                              f"{n_examples:,} examples, {model.n_params():,} parameters) and "
-                             f"{limit / 2**30:.2f} GiB are available: use a smaller --grid or --examples")
+                             f"{limit / 2**30:.2f} GiB are available: use a smaller --resolution or --examples")
     return need
 
 
