@@ -214,3 +214,19 @@ def test_recipes_copy_writes_an_editable_copy_and_never_overwrites_silently(tmp_
     assert RUNNER.invoke(app, ["recipes", "copy", "bowl", "mine"]).exit_code == 0
     assert RUNNER.invoke(app, ["recipes", "copy", "bowl", "other/b2.yaml"]).exit_code == 0
     assert (tmp_path / "mine" / "bowl.yaml").is_file() and (tmp_path / "other" / "b2.yaml").is_file()
+
+
+@pytest.mark.parametrize("argv", [["train", "quickstart", "train.epochs=1", "-q"],
+                                  ["sweep", "quickstart", "--trials", "1", "optimizer.lr=0.01,0.1", "-q", "-j", "1",
+                                   "train.epochs=1"]])
+def test_a_local_file_shadowing_a_recipe_is_said_on_the_terminal(tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPTLAB_RUNS_DIR", str(tmp_path / "runs"))
+    assert RUNNER.invoke(app, ["recipes", "copy", "quickstart"]).exit_code == 0
+    out = RUNNER.invoke(app, argv)
+    assert out.exit_code == 0, out.output
+    assert ("note: running ./quickstart.yaml (a local file wins over the recipe 'quickstart'; "
+            "optlab recipes show quickstart prints the recipe)") in out.output
+    (tmp_path / "quickstart.yaml").unlink()           # no local file: the recipe, and no note
+    out = RUNNER.invoke(app, argv)
+    assert out.exit_code == 0 and "a local file wins" not in out.output

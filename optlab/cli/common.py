@@ -40,9 +40,20 @@ def resolve_or_exit(text: str | Path):
     from optlab.config.recipes import resolve
 
     try:
-        return resolve(text)
+        ref = resolve(text)
     except ConfigError as exc:
         raise _config_problems(exc) from None
+    say_shadowed(ref)
+    return ref
+
+
+def say_shadowed(ref) -> None:
+    """On the terminal, not only in meta.json: a local NAME.yaml is run instead of the recipe NAME."""
+    if ref.shadows:
+        from optlab.terminal import say
+
+        say(err_console(), "note:", f"running ./{ref.path} (a local file wins over the recipe {ref.shadows!r}; "
+                                    f"optlab recipes show {ref.shadows} prints the recipe)", "yellow")
 
 
 def load_config_or_exit(path: str | Path, overrides: list[str], resolved: bool = False):

@@ -19,6 +19,7 @@ from optlab.cli.common import (
     err_console,
     output_overrides,
     require_extras,
+    say_shadowed,
     with_progress,
 )
 
@@ -105,6 +106,7 @@ def compare(
         from optlab.studies.variants import build_variants, is_override
 
         ref = resolve(config)
+        say_shadowed(ref)
         words = [*(words or []), *output_overrides(fmt, tensorboard)]
         base, varied, variants = build_variants(ref.path, words, vary)
         plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
@@ -279,6 +281,7 @@ def sweep(
                 raise bad_input("give the CONFIG every trial starts from: a recipe's name (optlab recipes lists them) "
                                 "or a YAML file (or --resume STUDY_DIR)")
             ref = resolve(config)
+            say_shadowed(ref)
             plan = make_plan(ref.path, [*(words or []), *output_overrides(fmt, tensorboard)], trials=trials, grid=grid,
                              seed=seed, origin=ref.origin)
         if plan is not None:
@@ -356,7 +359,9 @@ def _tune_plan(config, words, trials, grid, sampler, pruner, seed, storage, stud
         raise ConfigError([_problem("CONFIG", "give the config every trial starts from (or --resume DIR)")])
     from optlab.config.recipes import resolve
 
-    config = resolve(config).path        # a file, NAME.yaml here, or the recipe NAME
+    ref = resolve(config)                # a file, NAME.yaml here, or the recipe NAME
+    say_shadowed(ref)
+    config = ref.path
     if study_name is not None and storage is None:
         raise ConfigError([_problem("--study-name", "joins a study of a shared --storage; give --storage URL")])
     if resume is not None:

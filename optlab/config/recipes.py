@@ -86,6 +86,7 @@ class ConfigRef:
 
     path: Path
     origin: str
+    shadows: str | None = None          # the recipe a local NAME.yaml took the place of
 
 
 def _strip_note(text: str) -> str:
@@ -159,7 +160,8 @@ def _resolve(given: Path, text: str | Path) -> ConfigRef:
         return ConfigRef(given, str(given))
     local = Path(f"{text}.yaml")
     if not str(text).endswith((".yaml", ".yml")) and local.is_file():
-        return ConfigRef(local, str(local))
+        recipe = given.name if given.parent == Path(".") and (RECIPES_DIR / f"{given.name}.yaml").is_file() else None
+        return ConfigRef(local, str(local), shadows=recipe)
     stem = given.name[:-5] if given.name.endswith(".yaml") else given.name
     if given.parent == Path(".") and (RECIPES_DIR / f"{stem}.yaml").is_file():
         return ConfigRef(RECIPES_DIR / f"{stem}.yaml", f"recipe:{stem}")
