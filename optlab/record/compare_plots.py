@@ -129,7 +129,7 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
     finish_y(ax, "loss", opts, np.concatenate(drawn) if drawn else [])
     ylabel = "f(x, y)" if not smoothed else "training loss (mini-batch)"
     if x != "step":
-        ylabel = "loss (search: best so far; gradient: mini-batch, smoothed)"
+        ylabel = "loss: best so far (search),\nmini-batch, smoothed (gradient)"   # two lines: one ran past the axes
     ax.set(xlabel=xlabel or X_LABELS[x], ylabel=ylabel,
            title=f"{title}: {'f along the path' if not smoothed else 'training loss'}")
     _x_scale(ax, x)

@@ -1,6 +1,10 @@
 """The figures of one directory: each written as a file in ``plots.format`` (through
 :class:`optlab.record.rundir.RunDir`) and kept for report.html (that file embedded: a PNG as an
 image, an SVG inline), drawn once in optlab's style (optlab.record.style).
+
+A figure is also rewritten in every other format the directory already holds it in: after
+``optlab report DIR --format svg`` a later ``optlab report DIR plots.x=epochs`` redraws both
+``loss.png`` and ``loss.svg``, never leaving one of them showing other settings.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from optlab.config.schema import PlotsConfig
 from optlab.record.rundir import RunDir
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
+FORMATS = ("png", "svg", "pdf")        # plots.format's choices
 
 
 _PATH_DATA = re.compile(r'\sd="([^"]*)"')
@@ -75,6 +80,10 @@ class FigureSet:
     def _add(self, name: str, fig, caption: str) -> None:
         if self.files:
             self.rd.write_figure(name, fig)
+            stem = name.rsplit(".", 1)[0]
+            for fmt in FORMATS:
+                if fmt != self.opts.format and (self.rd.path / f"{stem}.{fmt}").is_file():
+                    self.rd.write_figure(f"{stem}.{fmt}", fig)
             # keep the layout the file was drawn with: the page's copy skips the layout pass
             # (constrained layout is a large part of a draw)
             fig.set_layout_engine("none")

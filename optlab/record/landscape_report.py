@@ -91,6 +91,10 @@ def _levels(Z: np.ndarray, n: int = 30) -> np.ndarray:
 def _contour(ax, alphas, betas, Z, fig):
     if not np.isfinite(Z).any():
         raise ValueError("no finite loss anywhere on the grid (the weights it is drawn around are not finite)")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):    # a square axes leaves room for 5 labels like "−0.75", not 9
+        axis.set_major_locator(MaxNLocator(nbins=5))
     Zc = np.where(np.isfinite(Z), Z, np.nanmax(np.where(np.isfinite(Z), Z, np.nan)))
     filled = ax.contourf(alphas, betas, Zc, levels=_levels(Z), cmap="viridis", extend="max")
     ax.contour(alphas, betas, Zc, levels=_levels(Z, 15), colors="white", linewidths=0.4, alpha=0.6)
@@ -126,7 +130,8 @@ def slice_figure(data: dict, title: str):
     ax = fig.add_subplot()
     _contour(ax, data["alphas"], data["betas"], data["loss"], fig)
     ax.plot([0], [0], marker="*", color="red", ms=12, ls="none", label="final weights")
-    ax.set(xlabel="α (direction 1)", ylabel="β (direction 2)", title=title, aspect="equal")
+    ax.set(xlabel="α (direction 1)", ylabel="β (direction 2)", aspect="equal")
+    fig.suptitle(title)        # over the axes and the colorbar: an axes title ran into the colorbar
     ax.legend(loc="upper right", fontsize="small")
     return fig
 
@@ -143,7 +148,8 @@ def path_figure(data: dict, title: str):
     ax.plot(*xy[-1], marker="*", color="red", ms=12, ls="none", label=f"step {int(data['steps'][-1])}")
     var = data["variance"]
     ax.set(xlabel=f"PCA direction 1 ({100 * var[0]:.1f} % of the path's variance)",
-           ylabel=f"PCA direction 2 ({100 * var[1]:.1f} %)", title=title)
+           ylabel=f"PCA direction 2 ({100 * var[1]:.1f} %)")
+    fig.suptitle(title)        # over the axes and the colorbar
     ax.legend(loc="upper right", fontsize="small")
     return fig
 
@@ -163,6 +169,9 @@ def random_1d_figure(table: dict, title: str):
     return fig
 
 
+SHARPNESS_LOG_SPAN = 20     # λ_max and its threshold further apart than this: a log axis shows both
+
+
 def sharpness_figure(table: dict, title: str):
     """lambda_max (or the preconditioned one, when the threshold is for it) against the step, with
     the stability threshold of the learning rate of each step."""
@@ -179,9 +188,14 @@ def sharpness_figure(table: dict, title: str):
         ax.plot(step, pre, color="tab:green", marker="." if len(step) < 80 else None,
                 label="preconditioned λ_max (P⁻¹H)")
     ax.plot(step, table["threshold"], color="tab:red", ls="--", drawstyle="steps-post", label=f"threshold {rule}")
-    ax.set(xlabel="step", ylabel="sharpness", title=title)
+    shown = np.concatenate([np.asarray(table["lambda_max"], dtype=float), pre, np.asarray(table["threshold"], float)])
+    shown = shown[np.isfinite(shown)]
+    log = len(shown) and shown.min() > 0 and shown.max() / shown.min() > SHARPNESS_LOG_SPAN
+    if log:     # Adam's threshold (38/η ≈ 3800) flattens λ_max ≈ 10 to a line on a linear axis
+        ax.set_yscale("log")
+    ax.set(xlabel="step", ylabel="sharpness (log scale)" if log else "sharpness", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    fig.legend(fontsize="small", loc="outside lower center", ncols=2)    # below the axes: never over a curve
     return fig
 
 

@@ -40,6 +40,11 @@ RC = {
     "legend.framealpha": 0.85,
     "savefig.dpi": 120,
     "svg.fonttype": "none",     # text stays text in SVG: smaller, searchable, selectable
+    # ...so the SVG names its fonts: matplotlib lays text out in DejaVu Sans (bundled); where a
+    # browser lacks it, the next must be narrower (Arial, Helvetica), never wider (Verdana, which
+    # matplotlib's default list offers next), or tick labels laid out for DejaVu run together
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica", "Liberation Sans"],
     "pdf.fonttype": 42,         # TrueType in PDF, editable in Illustrator / Inkscape
     # labels, titles and legends carry user text (variant labels, swept values): drawn as plain
     # text, never parsed as TeX ("$\\undefinedmacro$ rate" would fail the whole figure)

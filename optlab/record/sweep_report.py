@@ -205,7 +205,8 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: Plots
         elif p["log"]:
             ax.set_xscale("log")
         ax.set(xlabel=key, ylabel="final validation accuracy (%)", ylim=tuple(opts.y_limits.accuracy or (-3, 103)))
-    axes[0].legend(fontsize="small", loc="best")
+    handles, names = axes[0].get_legend_handles_labels()   # below the panels: inside, it covered points
+    fig.legend(handles, names, fontsize="small", loc="outside lower center", ncols=min(len(names), 4))
     fig.suptitle(title, fontsize="medium")
     return fig
 
@@ -238,7 +239,7 @@ def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_
         ax.set_title(f"Best-{k + 1} ({_pct(e.acc('val'))})\n{values}", fontsize="x-small")
         ax.set_ylim(*(opts.y_limits.accuracy or (0, 100)))
         ax.tick_params(labelsize="x-small")
-    fig.suptitle(f"{title}\nvalidation (solid), training (dashed) accuracy (%) by {xlabel}", fontsize="medium")
+    fig.suptitle(f"{title}\naccuracy (%), validation (solid) and training (dashed),\nby {xlabel}", fontsize="medium")
     return fig
 
 
