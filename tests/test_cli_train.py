@@ -141,4 +141,4 @@ def test_console_script_and_module_entry_point(tiny_config, runs):
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip().splitlines()[-1]).is_dir()
     usage = subprocess.run([sys.executable, "-m", "optlab", "train"], capture_output=True, text=True)
-    assert usage.returncode == 2 and "Usage" in usage.stderr
+    assert usage.returncode == 2 and usage.stderr.startswith("error: give the CONFIG to train")
