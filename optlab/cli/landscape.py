@@ -15,7 +15,8 @@ from optlab.cli.common import bad_input, ensure_data, err_console, print_failure
 def landscape(
     runs: list[Path] = typer.Argument(..., metavar="RUN_DIR...",
                                       help="a run directory; with a second: interpolate between their final weights"),
-    grid: int = typer.Option(41, "--resolution", min=3, metavar="N", help="points per side of the 2-D grids (slice, path)"),
+    grid: int = typer.Option(41, "--resolution", min=3, metavar="N",
+                             help="points per side of the 2-D grids (slice, path)"),
     points: int = typer.Option(81, "--points", min=3, help="points of a 1-D interpolation over α in [-0.5, 1.5]"),
     span: float = typer.Option(1.0, "--span", min=1e-9, help="the slice covers [-span, span]² of the two directions"),
     examples: Optional[int] = typer.Option(None, "--examples", min=1, show_default="the run's evaluation sets",
@@ -23,7 +24,8 @@ def landscape(
     only: Optional[str] = typer.Option(None, "--only", metavar="interpolation,slice,path",
                                        help="just these pictures", show_default="every one the run has data for"),
     include_biases: bool = typer.Option(False, "--include-biases", help="move biases and batch-norm parameters "
-                                        "too (Li et al. leave them out of the slice directions, as optlab does by default)"),
+                                        "too (Li et al. leave them out of the slice directions, as optlab does "
+                                        "by default)"),
     seed: int = typer.Option(0, "--seed", help="seed of the random directions"),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, show_default="the cores this process may use",
                                           help="threads that evaluate grid points side by side (same numbers for any count)"),

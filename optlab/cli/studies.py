@@ -204,7 +204,8 @@ def sweep(
              "(--sampler grid: the whole grid unless N is given)"),
     grid: bool = typer.Option(False, "--grid", help="grid search: every combination of the values"),
     sampler: Optional[str] = typer.Option(
-        None, "--sampler", metavar="tpe|random|qmc|grid", help="an Optuna sampler proposes the trials (needs Optuna: pip install -e \".[tune]\" in optlab's clone)"),
+        None, "--sampler", metavar="tpe|random|qmc|grid",
+        help="an Optuna sampler proposes the trials (needs Optuna: pip install -e \".[tune]\" in optlab's clone)"),
     pruner: Optional[str] = typer.Option(
         None, "--pruner", metavar="none|median|asha|hyperband",
         help="an Optuna pruner stops hopeless trials at their evaluations (train.eval_every)"),
