@@ -64,6 +64,8 @@ def option_extras(text: str) -> str:
     """An option's help as typer writes it (``help  [env var: E; default: (D); x>=1]``) with the
     bracket written optlab's one way: ``help  [default: D; env var: E; at least 1]``."""
     help_text, sep, bracket = text.rpartition("  [")
+    if not sep and text.startswith("["):     # an option without help: the bracket alone
+        help_text, sep, bracket = "", "[", text[1:]
     if not sep or not bracket.endswith("]"):
         return text
     order = {"default": [], "env var": [], "range": [], "required": []}
