@@ -107,6 +107,11 @@ def sqrt(x):
     return Op(np.sqrt, x) if isinstance(x, Term) else math.sqrt(x)
 
 
+def sign(x):
+    """Elementwise sign of a term (-1, 0 or +1; numpy's ``np.sign``), as Lion's update uses it."""
+    return Op(np.sign, x)
+
+
 class Array(Term):
     """A wrapped array: a leaf of formulas and a target of ``set`` / ``add`` / ``sub``.
     ``key`` is its place in its :class:`Workspace`."""

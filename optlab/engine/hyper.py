@@ -47,6 +47,14 @@ RANGES: dict[str, Range] = {
     "decay": Range(0.0, 1.0),
     "weight_decay": Range(0.0),
     "clip_norm": Range(0.0, low_open=True),
+    "momentum_decay": Range(0.0),
+    "warmup_steps": Range(0.0),
+    "r": Range(0.0),
+    "weight_lr_power": Range(0.0),
+    "adam_lr": Range(0.0, low_open=True),
+    "history_size": Range(1.0),
+    "tolerance_grad": Range(0.0),
+    "tolerance_change": Range(0.0),
 }
 
 # Hyper-parameters whose default is None: the technique is off unless a value is given.
@@ -62,6 +70,14 @@ DESCRIPTIONS: dict[str, str] = {
     "weight_decay": "decoupled weight decay (AdamW): W -= lr * weight_decay * W before each step, weight matrices "
                     "only; not the L2 penalty (regularization.l2), which adaptive optimizers rescale",
     "clip_norm": "clip the gradient to this global norm (over all tensors) before each step; null: no clipping",
+    "momentum_decay": "NAdam's schedule of mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay)) (Keras, PyTorch)",
+    "warmup_steps": "Schedule-Free: steps of linear warmup of the rate (0: none)",
+    "r": "Schedule-Free: the average weights step t by t ** r (0: uniform)",
+    "weight_lr_power": "Schedule-Free: the average weights step t by lr_max ** weight_lr_power (during warmup)",
+    "adam_lr": "Muon: learning rate of the AdamW that updates the tensors that are not matrices (biases)",
+    "history_size": "L-BFGS: number m of (s, y) pairs kept for the two-loop recursion",
+    "tolerance_grad": "L-BFGS: stop when max |g| is at most this",
+    "tolerance_change": "L-BFGS: stop when the loss or the step changes by less than this",
 }
 
 # Defaults: DLFS ch. 6 (SGD 0.01, Momentum 0.01/0.9, AdaGrad 0.01, Adam 0.001), RMSprop's decay
@@ -75,6 +91,21 @@ DEFAULTS: dict[str, dict[str, float | None]] = {
     "adagrad": {"lr": 0.01, "eps": 1e-8, **_COMMON},
     "rmsprop": {"lr": 0.01, "decay": 0.99, "eps": 1e-8, **_COMMON},
     "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **_COMMON},
+    # The newer rules' authors' defaults (docs/optimizers.md): NAdam torch.optim.NAdam's (Dozat
+    # 2016's lr 0.002, Keras's momentum_decay 0.004); RAdam Liu et al. 2020's; Lion Chen et al.
+    # 2023's (lr 1e-4, betas 0.9, 0.99); Schedule-Free the schedulefree package's; Muon Jordan's
+    # muon.py (Muon lr 0.02, momentum 0.95; the AdamW of the other tensors lr 3e-4, betas 0.9,
+    # 0.95, eps 1e-10); L-BFGS torch.optim.LBFGS's with N&W's m = 10 (p. 177: "between 3 and 20").
+    "nadam": {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 0.004, **_COMMON},
+    "radam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **_COMMON},
+    "lion": {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, **_COMMON},
+    "sgd_schedulefree": {"lr": 1.0, "momentum": 0.9, "warmup_steps": 0.0, "r": 0.0, "weight_lr_power": 2.0,
+                         **_COMMON},
+    "adamw_schedulefree": {"lr": 0.0025, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "warmup_steps": 0.0,
+                           "r": 0.0, "weight_lr_power": 2.0, **_COMMON},
+    "muon": {"lr": 0.02, "momentum": 0.95, "adam_lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-10,
+             **_COMMON},
+    "lbfgs": {"lr": 1.0, "history_size": 10, "tolerance_grad": 1e-7, "tolerance_change": 1e-9},
 }
 
 

@@ -40,6 +40,7 @@ fresh array the size of the parameters (why: docs/performance.md).
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Iterable
 
 import numpy as np
@@ -65,6 +66,11 @@ class Optimizer:
     """
 
     slots: tuple[str, ...] = ()   # names of the per-tensor state arrays
+    scalars: tuple[str, ...] = ()  # scalar state besides ``t`` (NAdam's running product), checkpointed
+    # True: ``step`` is elementwise, so it may run once on the model's whole buffers. False: it
+    # needs each tensor as itself (Muon orthogonalises each weight matrix), and ``update`` calls
+    # ``step(W, g, **state)`` tensor by tensor.
+    elementwise: bool = True
 
     def __init__(self, **hyper: float | None) -> None:
         for name, value in hyper.items():
@@ -104,19 +110,24 @@ class Optimizer:
                 grads[name] *= scale
         decayed = set(params if weights is None else weights) if self.weight_decay else set()
         W, g = _whole(params), _whole(grads)
-        if W is not None and g is not None and params.spans is grads.spans:
+        if self.elementwise and W is not None and g is not None and params.spans is grads.spans:
+            state = self._whole_state(params)
             for name in decayed:                              # before the rule, as in the loop below
-                self._decay(params[name])
-            self.step(W, g, **self._whole_state(params))      # every tensor at once, the same numbers
+                self._decay(params[name], **self.state[name])
+            self.step(W, g, **state)                          # every tensor at once, the same numbers
         else:
             for name, W in params.items():
                 if name not in self.state:
-                    self.state[name] = {slot: np.zeros_like(W) for slot in self.slots}
+                    self.state[name] = {slot: self.initial(slot, W) for slot in self.slots}
                 if name in decayed:
-                    self._decay(W)
+                    self._decay(W, **self.state[name])
                 self.step(W, grads[name], **self.state[name])
 
-    def _decay(self, W: np.ndarray) -> None:
+    def initial(self, slot: str, W: np.ndarray) -> np.ndarray:
+        """The value state ``slot`` of tensor ``W`` starts at: zero, for every rule but Schedule-Free."""
+        return np.zeros_like(W)
+
+    def _decay(self, W: np.ndarray, **state: np.ndarray) -> None:
         W, = terms(self, W)
         W.sub(self.lr * self.weight_decay * W)
 
@@ -129,8 +140,7 @@ class Optimizer:
                 old = self.state.get(name, {})
                 views = {slot: buffers[slot][span].reshape(params[name].shape) for slot in self.slots}
                 for slot, view in views.items():
-                    if slot in old:
-                        view[...] = old[slot]
+                    view[...] = old[slot] if slot in old else self.initial(slot, params[name])
                 self.state[name] = views
             self._whole = (params.spans, buffers)
         return self._whole[1]
@@ -141,15 +151,28 @@ class Optimizer:
     def scratch(self, like: np.ndarray, k: int) -> list[np.ndarray]:
         """``k`` work arrays shaped like ``like``, kept between steps (their contents are garbage):
         where :mod:`optlab.engine.formula` puts a rule's intermediate results."""
-        key = (like.shape, like.dtype)
+        return self.work(like.shape, like.dtype, k)
+
+    def work(self, shape: tuple[int, ...], dtype, k: int, tag: str = "") -> list[np.ndarray]:
+        """``k`` work arrays of ``shape`` and ``dtype`` kept between steps (contents garbage); a
+        ``tag`` keeps a rule's own arrays apart from the formulas' scratch arrays."""
+        key = (tuple(shape), np.dtype(dtype), tag)
         have = self._scratch.setdefault(key, [])
         while len(have) < k:
-            have.append(np.empty_like(like))
+            have.append(np.empty(shape, dtype))
         return have[:k]
 
+    @contextmanager
+    def evaluation(self, params: dict[str, np.ndarray]):
+        """Inside, ``params`` hold the weights to evaluate, checkpoint and project (the landscape);
+        the same arrays as training's for every rule but Schedule-Free, which trains at y and
+        evaluates at its average x (optlab.engine.rules.schedulefree)."""
+        yield params
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Flat dict of arrays (``"v/fc1.W"``) plus the step count ``t``; fits ``np.savez``."""
-        out = {"t": np.array(self.t)}
+        """Flat dict of arrays (``"v/fc1.W"``) plus the step count ``t`` and the ``scalars``;
+        fits ``np.savez``."""
+        out = {"t": np.array(self.t), **{name: np.array(getattr(self, name)) for name in self.scalars}}
         for name, slots in self.state.items():
             for slot, value in slots.items():
                 out[f"{slot}/{name}"] = value.copy()
@@ -157,10 +180,12 @@ class Optimizer:
 
     def load_state_dict(self, saved: dict[str, np.ndarray]) -> None:
         self.t = int(saved["t"])
+        for name in self.scalars:
+            setattr(self, name, float(saved[name]))
         self.state = {}
         self._whole = None
         for key, value in saved.items():
-            if key != "t":
+            if key != "t" and key not in self.scalars:
                 slot, name = key.split("/", 1)
                 self.state.setdefault(name, {})[slot] = np.array(value)
 
@@ -304,7 +329,27 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 
+def _newer() -> dict[str, type[Optimizer]]:
+    """The rules of optlab.engine.rules (they import this module for the base class)."""
+    from optlab.engine.rules.lbfgs import LBFGS
+    from optlab.engine.rules.lion import Lion
+    from optlab.engine.rules.muon import Muon
+    from optlab.engine.rules.nadam import NAdam
+    from optlab.engine.rules.radam import RAdam
+    from optlab.engine.rules.schedulefree import AdamWScheduleFree, SGDScheduleFree
+
+    return {"nadam": NAdam, "radam": RAdam, "lion": Lion, "sgd_schedulefree": SGDScheduleFree,
+            "adamw_schedulefree": AdamWScheduleFree, "muon": Muon, "lbfgs": LBFGS}
+
+
+def optimizer_class(name: str) -> type[Optimizer]:
+    """The class behind an ``optimizer.name``."""
+    if name not in OPTIMIZERS:
+        OPTIMIZERS.update(_newer())
+    return OPTIMIZERS[name]
+
+
 def build_optimizer(cfg) -> Optimizer:
     """The optimizer a config's ``optimizer:`` section names, with its hyper-parameters (the
     schedule is the training loop's: optlab.engine.schedules)."""
-    return OPTIMIZERS[cfg.name](**cfg.model_dump(exclude={"name", "schedule"}))
+    return optimizer_class(cfg.name)(**cfg.model_dump(exclude={"name", "schedule"}))
