@@ -148,6 +148,11 @@ class Optimizer:
     def step(self, W: np.ndarray, g: np.ndarray, **state: np.ndarray) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def state_vectors(cls, hyper: dict) -> int:
+        """How many arrays the size of the parameters the rule keeps (memory and checkpoint estimates)."""
+        return len(cls.slots)
+
     def scratch(self, like: np.ndarray, k: int) -> list[np.ndarray]:
         """``k`` work arrays shaped like ``like``, kept between steps (their contents are garbage):
         where :mod:`optlab.engine.formula` puts a rule's intermediate results."""
@@ -165,9 +170,19 @@ class Optimizer:
     @contextmanager
     def evaluation(self, params: dict[str, np.ndarray]):
         """Inside, ``params`` hold the weights to evaluate, checkpoint and project (the landscape);
-        the same arrays as training's for every rule but Schedule-Free, which trains at y and
-        evaluates at its average x (optlab.engine.rules.schedulefree)."""
-        yield params
+        after, the training weights again. The same for every rule but Schedule-Free, which trains
+        at y and evaluates at its average x (optlab.engine.rules.schedulefree)."""
+        self.to_evaluation(params)
+        try:
+            yield params
+        finally:
+            self.to_training(params)
+
+    def to_evaluation(self, params: dict[str, np.ndarray]) -> None:
+        """Put the evaluation weights into ``params`` (nothing to do but for Schedule-Free)."""
+
+    def to_training(self, params: dict[str, np.ndarray]) -> None:
+        """Put the training weights into ``params``, from the evaluation weights and the state."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat dict of arrays (``"v/fc1.W"``) plus the step count ``t`` and the ``scalars``;
@@ -329,8 +344,9 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 
-def _newer() -> dict[str, type[Optimizer]]:
-    """The rules of optlab.engine.rules (they import this module for the base class)."""
+def newer_optimizers() -> dict[str, type[Optimizer]]:
+    """The rules of optlab.engine.rules beside ``OPTIMIZERS`` (DLFS ch. 6); imported when asked
+    for, since they import this module for the base class."""
     from optlab.engine.rules.lbfgs import LBFGS
     from optlab.engine.rules.lion import Lion
     from optlab.engine.rules.muon import Muon
@@ -342,11 +358,14 @@ def _newer() -> dict[str, type[Optimizer]]:
             "adamw_schedulefree": AdamWScheduleFree, "muon": Muon, "lbfgs": LBFGS}
 
 
+def all_optimizers() -> dict[str, type[Optimizer]]:
+    """Every optimizer by its config name: DLFS ch. 6's, then the newer rules."""
+    return {**OPTIMIZERS, **newer_optimizers()}
+
+
 def optimizer_class(name: str) -> type[Optimizer]:
     """The class behind an ``optimizer.name``."""
-    if name not in OPTIMIZERS:
-        OPTIMIZERS.update(_newer())
-    return OPTIMIZERS[name]
+    return OPTIMIZERS[name] if name in OPTIMIZERS else newer_optimizers()[name]
 
 
 def build_optimizer(cfg) -> Optimizer:

@@ -106,13 +106,14 @@ def active(param, chosen: dict) -> bool:
     """Whether ``param`` applies given the values chosen so far: an optimizer's own setting
     (``optimizer.momentum``) only for the optimizers that have it, as a branch of an Optuna
     objective suggests it only inside that branch."""
-    from optlab.engine.optimizers import OPTIMIZERS
+    from optlab.engine.optimizers import all_optimizers
 
     head, _, tail = param.key.partition(".")
     name = chosen.get("optimizer.name")
-    if head != "optimizer" or tail in ("name", "schedule") or "." in tail or name not in OPTIMIZERS:
+    known = all_optimizers()
+    if head != "optimizer" or tail in ("name", "schedule") or "." in tail or name not in known:
         return True
-    return tail in OPTIMIZERS[name].hyper_names
+    return tail in known[name].hyper_names
 
 
 def suggest(trial, params: list, fixed_name: str | None) -> dict:

@@ -51,6 +51,13 @@ from optlab.config.schema.objective import (
 from optlab.config.schema.optimizer import (
     AdaGradConfig,
     AdamConfig,
+    AdamWScheduleFreeConfig,
+    LBFGSConfig,
+    LionConfig,
+    MuonConfig,
+    NAdamConfig,
+    RAdamConfig,
+    SGDScheduleFreeConfig,
     ConstantSchedule,
     CosineSchedule,
     ExponentialSchedule,
@@ -201,7 +208,10 @@ UNIONS: dict[str, dict[str, type[BaseModel]]] = {
     "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
              "binary_cross_entropy": BinaryCrossEntropyLoss},
     "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
-                  "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
+                  "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig,
+                  "nadam": NAdamConfig, "radam": RAdamConfig, "lion": LionConfig,
+                  "sgd_schedulefree": SGDScheduleFreeConfig, "adamw_schedulefree": AdamWScheduleFreeConfig,
+                  "muon": MuonConfig, "lbfgs": LBFGSConfig},
 }
 
-__all__ = ["Config", "UNIONS", "MAX_EXAMPLES", "MAX_UNITS", "Section", "Activation", "AdaGradConfig", "AdamConfig", "BatchNormConfig", "BinaryCrossEntropyLoss", "BlobsData", "CIFAR10Data", "CompareConfig", "ConstantSchedule", "CosineSchedule", "CrossEntropyLoss", "DataConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "ExponentialSchedule", "FashionMNISTData", "HingeLoss", "ImageData", "InitConfig", "InverseTimeSchedule", "LinearModel", "LossConfig", "MLPModel", "MNISTData", "ModelConfig", "MomentumConfig", "NesterovConfig", "NeuronModel", "OptimizerConfig", "OutputActivation", "PlateauSchedule", "QuadraticLoss", "RMSpropConfig", "RegularizationConfig", "SGDConfig", "ScheduleConfig", "SearchConfig", "SingleData", "SpiralData", "StepSchedule", "SurfaceModel", "TrainConfig", "Unit", "_Schedule"]
+__all__ = ["Config", "UNIONS", "MAX_EXAMPLES", "MAX_UNITS", "Section", "Activation", "AdaGradConfig", "AdamConfig", "AdamWScheduleFreeConfig", "LBFGSConfig", "LionConfig", "MuonConfig", "NAdamConfig", "RAdamConfig", "SGDScheduleFreeConfig", "BatchNormConfig", "BinaryCrossEntropyLoss", "BlobsData", "CIFAR10Data", "CompareConfig", "ConstantSchedule", "CosineSchedule", "CrossEntropyLoss", "DataConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "ExponentialSchedule", "FashionMNISTData", "HingeLoss", "ImageData", "InitConfig", "InverseTimeSchedule", "LinearModel", "LossConfig", "MLPModel", "MNISTData", "ModelConfig", "MomentumConfig", "NesterovConfig", "NeuronModel", "OptimizerConfig", "OutputActivation", "PlateauSchedule", "QuadraticLoss", "RMSpropConfig", "RegularizationConfig", "SGDConfig", "ScheduleConfig", "SearchConfig", "SingleData", "SpiralData", "StepSchedule", "SurfaceModel", "TrainConfig", "Unit", "_Schedule"]

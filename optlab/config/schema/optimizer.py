@@ -159,4 +159,104 @@ class AdamConfig(Section):
     schedule: ScheduleConfig = _SCHEDULE
 
 
-OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfig, RMSpropConfig, AdamConfig)
+class NAdamConfig(Section):
+    """Adam with Nesterov momentum (Dozat 2016; torch.optim.NAdam); docs/optimizers.md."""
+
+    name: Literal["nadam"]
+    lr: float = _hyper("nadam", "lr")
+    beta1: float = _hyper("nadam", "beta1")
+    beta2: float = _hyper("nadam", "beta2")
+    eps: float = _hyper("nadam", "eps")
+    momentum_decay: float = _hyper("nadam", "momentum_decay")
+    weight_decay: float = _hyper("nadam", "weight_decay")
+    clip_norm: float | None = _hyper("nadam", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+class RAdamConfig(Section):
+    """Adam with the adaptive step rectified early on (Liu et al. 2020); docs/optimizers.md."""
+
+    name: Literal["radam"]
+    lr: float = _hyper("radam", "lr")
+    beta1: float = _hyper("radam", "beta1")
+    beta2: float = _hyper("radam", "beta2")
+    eps: float = _hyper("radam", "eps")
+    weight_decay: float = _hyper("radam", "weight_decay")
+    clip_norm: float | None = _hyper("radam", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+class LionConfig(Section):
+    """W -= lr * sign(beta1 * m + (1 - beta1) * g) (Chen et al. 2023); docs/optimizers.md."""
+
+    name: Literal["lion"]
+    lr: float = _hyper("lion", "lr")
+    beta1: float = _hyper("lion", "beta1")
+    beta2: float = _hyper("lion", "beta2")
+    weight_decay: float = _hyper("lion", "weight_decay")
+    clip_norm: float | None = _hyper("lion", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+class SGDScheduleFreeConfig(Section):
+    """Schedule-Free SGD (Defazio et al. 2024): gradients at y, evaluation at x; docs/optimizers.md."""
+
+    name: Literal["sgd_schedulefree"]
+    lr: float = _hyper("sgd_schedulefree", "lr")
+    momentum: float = _hyper("sgd_schedulefree", "momentum")
+    warmup_steps: float = _hyper("sgd_schedulefree", "warmup_steps")
+    r: float = _hyper("sgd_schedulefree", "r")
+    weight_lr_power: float = _hyper("sgd_schedulefree", "weight_lr_power")
+    weight_decay: float = _hyper("sgd_schedulefree", "weight_decay")
+    clip_norm: float | None = _hyper("sgd_schedulefree", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+class AdamWScheduleFreeConfig(Section):
+    """Schedule-Free AdamW (Defazio et al. 2024): gradients at y, evaluation at x; docs/optimizers.md."""
+
+    name: Literal["adamw_schedulefree"]
+    lr: float = _hyper("adamw_schedulefree", "lr")
+    beta1: float = _hyper("adamw_schedulefree", "beta1")
+    beta2: float = _hyper("adamw_schedulefree", "beta2")
+    eps: float = _hyper("adamw_schedulefree", "eps")
+    warmup_steps: float = _hyper("adamw_schedulefree", "warmup_steps")
+    r: float = _hyper("adamw_schedulefree", "r")
+    weight_lr_power: float = _hyper("adamw_schedulefree", "weight_lr_power")
+    weight_decay: float = _hyper("adamw_schedulefree", "weight_decay")
+    clip_norm: float | None = _hyper("adamw_schedulefree", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+class MuonConfig(Section):
+    """Muon on weight matrices, AdamW on the rest (Jordan et al. 2024); docs/optimizers.md."""
+
+    name: Literal["muon"]
+    lr: float = _hyper("muon", "lr")
+    momentum: float = _hyper("muon", "momentum")
+    adam_lr: float = _hyper("muon", "adam_lr")
+    beta1: float = _hyper("muon", "beta1")
+    beta2: float = _hyper("muon", "beta2")
+    eps: float = _hyper("muon", "eps")
+    weight_decay: float = _hyper("muon", "weight_decay")
+    clip_norm: float | None = _hyper("muon", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+class LBFGSConfig(Section):
+    """L-BFGS, full batch (Nocedal & Wright Alg. 7.4; torch.optim.LBFGS); docs/optimizers.md."""
+
+    name: Literal["lbfgs"]
+    lr: float = _hyper("lbfgs", "lr")
+    history_size: int = _hyper("lbfgs", "history_size")
+    tolerance_grad: float = _hyper("lbfgs", "tolerance_grad")
+    tolerance_change: float = _hyper("lbfgs", "tolerance_change")
+    line_search: Literal["strong_wolfe", "none"] = Field(
+        "strong_wolfe", description="`strong_wolfe`: a step meeting the strong Wolfe conditions (N&W Alg. 3.5); "
+        "`none`: the fixed step lr")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
+OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfig, RMSpropConfig, AdamConfig,
+                         NAdamConfig, RAdamConfig, LionConfig, SGDScheduleFreeConfig, AdamWScheduleFreeConfig,
+                         MuonConfig, LBFGSConfig)

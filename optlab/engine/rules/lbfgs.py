@@ -53,6 +53,10 @@ class LBFGS(Optimizer):
         self.loss_now = math.nan
         self.converged: str | None = None
 
+    @classmethod
+    def state_vectors(cls, hyper: dict) -> int:
+        return 2 * int(hyper.get("history_size", 10)) + 4      # s and y pairs; d, g_prev, g_now, x0
+
     def update(self, params, grads, weights=None) -> None:
         raise TypeError("L-BFGS needs a closure over the full batch: step_closure(x, g, closure)")
 

@@ -13,15 +13,13 @@ average of z, y the interpolation between them where gradients are taken:
 
 The model's parameters hold y while training (the gradient is taken there) and x while being
 evaluated: validation and test accuracy, checkpoints' weights and the landscape use x, through
-:meth:`ScheduleFree.evaluation`. Decoupled weight decay acts on z at y, as the reference's
+:meth:`Optimizer.evaluation` (``to_evaluation``, ``to_training``). Decoupled weight decay acts on z at y, as the reference's
 (``z -= lr_t * weight_decay * y``; for SGD the same as its L2 term ``g += weight_decay * y``).
 Checked against the ``schedulefree`` package's ``SGDScheduleFreeReference`` and
 ``AdamWScheduleFreeReference`` (tests/test_rules_reference.py).
 """
 
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -67,19 +65,16 @@ class ScheduleFree(Optimizer):
         beta = getattr(self, self.beta_name)
         W.set(beta * x + (1 - beta) * z)
 
-    @contextmanager
-    def evaluation(self, params):
-        """``params`` hold x inside, y again after (y recomputed from x and z with the step's own
-        formula, so the bits are the step's). Before the first step x = y = the initial weights."""
-        if self.t == 0:
-            yield params
-            return
+    def to_evaluation(self, params) -> None:
+        """x into ``params``; before the first step x = y = the initial weights."""
         for name, W in params.items():
-            np.copyto(W, self.state[name]["x"])
-        try:
-            yield params
-        finally:
-            for name, W in params.items():
+            if name in self.state:
+                np.copyto(W, self.state[name]["x"])
+
+    def to_training(self, params) -> None:
+        """y = beta x + (1 - beta) z into ``params``, with the step's own formula (so the step's bits)."""
+        for name, W in params.items():
+            if name in self.state:
                 state = self.state[name]
                 self._interpolate(*terms(self, W, state["z"], state["x"]))
 
