@@ -1,7 +1,7 @@
 """The newer rules (optlab.engine.rules) against their reference implementations, in float64: 100
 steps of a small two-layer network, parameters compared after every step (relative 1e-10).
 
-References: torch.optim.NAdam, RAdam, Muon (Newton-Schulz in float64 instead of bfloat16), AdamW
+References: torch.optim.AdamW, NAdam, RAdam, Muon (Newton-Schulz in float64 instead of bfloat16), AdamW
 (Muon's other tensors), LBFGS (both line_search_fn settings); the ``schedulefree`` package's
 reference classes; the ``lion-pytorch`` package. They are not in the ``test`` extra: PyPI's Linux
 torch wheel pulls several GB of CUDA libraries. Install the CPU wheel and the two packages with
@@ -98,6 +98,11 @@ def _run_both(name, hyper, make_reference, transposed=(), train_hook=None):
 def _groups(tp, wd):
     return [{"params": [tp[n] for n in WEIGHTS], "weight_decay": wd},
             {"params": [tp[n] for n in tp if n not in WEIGHTS], "weight_decay": 0.0}]
+
+
+def test_adamw_matches_torch():
+    hyper = {"lr": 0.01, "weight_decay": 0.1}
+    _run_both("adamw", hyper, lambda tp: [torch.optim.AdamW(_groups(tp, 0.1), lr=0.01)])
 
 
 def test_nadam_matches_torch():

@@ -41,7 +41,8 @@ def _writable_root(runs_dir: Optional[Path]) -> Path:
 def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
-        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
+        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, lion, "
+             "sgd_schedulefree, adamw_schedulefree, muon, lbfgs (full batch) — each optionally with "
              "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
     config: str = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c",
                                help="a recipe's name or a YAML config file every variant starts from"),
@@ -52,7 +53,10 @@ def compare(
                                           show_default="the number of cores; 1 for surfaces"),
     tune: Optional[str] = typer.Option(
         None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
-    grid: str = typer.Option("1e-4:1:9", "--grid", metavar="LOW:HIGH:N", help="the learning rates --tune lr tries"),
+    grid: Optional[str] = typer.Option(
+        None, "--grid", metavar="LOW:HIGH:N",
+        help="the learning rates --tune lr tries, the same for every variant (e.g. 1e-4:1:9); default: 9 rates "
+             "from 1/100 to 100 times each variant's own rate"),
     target: Optional[float] = typer.Option(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(

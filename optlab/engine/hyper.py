@@ -91,11 +91,12 @@ DEFAULTS: dict[str, dict[str, float | None]] = {
     "adagrad": {"lr": 0.01, "eps": 1e-8, **_COMMON},
     "rmsprop": {"lr": 0.01, "decay": 0.99, "eps": 1e-8, **_COMMON},
     "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **_COMMON},
-    # The newer rules' authors' defaults (docs/optimizers.md): NAdam torch.optim.NAdam's (Dozat
+    # The newer rules' authors' defaults (docs/optimizers.md): AdamW torch.optim.AdamW's; NAdam torch.optim.NAdam's (Dozat
     # 2016's lr 0.002, Keras's momentum_decay 0.004); RAdam Liu et al. 2020's; Lion Chen et al.
     # 2023's (lr 1e-4, betas 0.9, 0.99); Schedule-Free the schedulefree package's; Muon Jordan's
     # muon.py (Muon lr 0.02, momentum 0.95; the AdamW of the other tensors lr 3e-4, betas 0.9,
     # 0.95, eps 1e-10); L-BFGS torch.optim.LBFGS's with N&W's m = 10 (p. 177: "between 3 and 20").
+    "adamw": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "clip_norm": None},
     "nadam": {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 0.004, **_COMMON},
     "radam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **_COMMON},
     "lion": {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, **_COMMON},

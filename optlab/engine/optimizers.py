@@ -347,6 +347,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 def newer_optimizers() -> dict[str, type[Optimizer]]:
     """The rules of optlab.engine.rules beside ``OPTIMIZERS`` (DLFS ch. 6); imported when asked
     for, since they import this module for the base class."""
+    from optlab.engine.rules.adamw import AdamW
     from optlab.engine.rules.lbfgs import LBFGS
     from optlab.engine.rules.lion import Lion
     from optlab.engine.rules.muon import Muon
@@ -354,7 +355,7 @@ def newer_optimizers() -> dict[str, type[Optimizer]]:
     from optlab.engine.rules.radam import RAdam
     from optlab.engine.rules.schedulefree import AdamWScheduleFree, SGDScheduleFree
 
-    return {"nadam": NAdam, "radam": RAdam, "lion": Lion, "sgd_schedulefree": SGDScheduleFree,
+    return {"adamw": AdamW, "nadam": NAdam, "radam": RAdam, "lion": Lion, "sgd_schedulefree": SGDScheduleFree,
             "adamw_schedulefree": AdamWScheduleFree, "muon": Muon, "lbfgs": LBFGS}
 
 

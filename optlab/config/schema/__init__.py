@@ -51,6 +51,7 @@ from optlab.config.schema.objective import (
 from optlab.config.schema.optimizer import (
     AdaGradConfig,
     AdamConfig,
+    AdamWConfig,
     AdamWScheduleFreeConfig,
     LBFGSConfig,
     LionConfig,
@@ -209,9 +210,9 @@ UNIONS: dict[str, dict[str, type[BaseModel]]] = {
              "binary_cross_entropy": BinaryCrossEntropyLoss},
     "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
                   "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig,
-                  "nadam": NAdamConfig, "radam": RAdamConfig, "lion": LionConfig,
+                  "adamw": AdamWConfig, "nadam": NAdamConfig, "radam": RAdamConfig, "lion": LionConfig,
                   "sgd_schedulefree": SGDScheduleFreeConfig, "adamw_schedulefree": AdamWScheduleFreeConfig,
                   "muon": MuonConfig, "lbfgs": LBFGSConfig},
 }
 
-__all__ = ["Config", "UNIONS", "MAX_EXAMPLES", "MAX_UNITS", "Section", "Activation", "AdaGradConfig", "AdamConfig", "AdamWScheduleFreeConfig", "LBFGSConfig", "LionConfig", "MuonConfig", "NAdamConfig", "RAdamConfig", "SGDScheduleFreeConfig", "BatchNormConfig", "BinaryCrossEntropyLoss", "BlobsData", "CIFAR10Data", "CompareConfig", "ConstantSchedule", "CosineSchedule", "CrossEntropyLoss", "DataConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "ExponentialSchedule", "FashionMNISTData", "HingeLoss", "ImageData", "InitConfig", "InverseTimeSchedule", "LinearModel", "LossConfig", "MLPModel", "MNISTData", "ModelConfig", "MomentumConfig", "NesterovConfig", "NeuronModel", "OptimizerConfig", "OutputActivation", "PlateauSchedule", "QuadraticLoss", "RMSpropConfig", "RegularizationConfig", "SGDConfig", "ScheduleConfig", "SearchConfig", "SingleData", "SpiralData", "StepSchedule", "SurfaceModel", "TrainConfig", "Unit", "_Schedule"]
+__all__ = ["Config", "UNIONS", "MAX_EXAMPLES", "MAX_UNITS", "Section", "Activation", "AdaGradConfig", "AdamConfig", "AdamWConfig", "AdamWScheduleFreeConfig", "LBFGSConfig", "LionConfig", "MuonConfig", "NAdamConfig", "RAdamConfig", "SGDScheduleFreeConfig", "BatchNormConfig", "BinaryCrossEntropyLoss", "BlobsData", "CIFAR10Data", "CompareConfig", "ConstantSchedule", "CosineSchedule", "CrossEntropyLoss", "DataConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "ExponentialSchedule", "FashionMNISTData", "HingeLoss", "ImageData", "InitConfig", "InverseTimeSchedule", "LinearModel", "LossConfig", "MLPModel", "MNISTData", "ModelConfig", "MomentumConfig", "NesterovConfig", "NeuronModel", "OptimizerConfig", "OutputActivation", "PlateauSchedule", "QuadraticLoss", "RMSpropConfig", "RegularizationConfig", "SGDConfig", "ScheduleConfig", "SearchConfig", "SingleData", "SpiralData", "StepSchedule", "SurfaceModel", "TrainConfig", "Unit", "_Schedule"]

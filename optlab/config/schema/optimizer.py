@@ -159,6 +159,19 @@ class AdamConfig(Section):
     schedule: ScheduleConfig = _SCHEDULE
 
 
+class AdamWConfig(Section):
+    """Adam with decoupled weight decay 0.01 (Loshchilov & Hutter 2019; torch.optim.AdamW)."""
+
+    name: Literal["adamw"]
+    lr: float = _hyper("adamw", "lr")
+    beta1: float = _hyper("adamw", "beta1")
+    beta2: float = _hyper("adamw", "beta2")
+    eps: float = _hyper("adamw", "eps")
+    weight_decay: float = _hyper("adamw", "weight_decay")
+    clip_norm: float | None = _hyper("adamw", "clip_norm")
+    schedule: ScheduleConfig = _SCHEDULE
+
+
 class NAdamConfig(Section):
     """Adam with Nesterov momentum (Dozat 2016; torch.optim.NAdam); docs/optimizers.md."""
 
@@ -258,5 +271,5 @@ class LBFGSConfig(Section):
 
 
 OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfig, RMSpropConfig, AdamConfig,
-                         NAdamConfig, RAdamConfig, LionConfig, SGDScheduleFreeConfig, AdamWScheduleFreeConfig,
+                         AdamWConfig, NAdamConfig, RAdamConfig, LionConfig, SGDScheduleFreeConfig, AdamWScheduleFreeConfig,
                          MuonConfig, LBFGSConfig)
