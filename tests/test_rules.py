@@ -163,3 +163,25 @@ def test_mini_batch_lbfgs_is_refused_with_the_reason(tmp_path):
     result = CliRunner().invoke(app, ["train", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
     assert result.exit_code == 2, result.output
     assert "full-batch" in result.output and "train.batch_size" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", GRADIENT_RULES)
+def test_an_update_allocates_no_array_the_size_of_the_parameters(tmp_path, name):
+    """As tests/test_performance.py holds the DLFS rules to: after the first update (state, scratch
+    and Muon's Newton-Schulz work arrays made), an update allocates nothing near a parameter
+    vector's size. Muon's matrices are 256 x 256 here, its largest work array one matrix."""
+    import tracemalloc
+
+    from optlab.training.setup import Setup
+    config = _config(tmp_path, f"{{name: {name}, weight_decay: 0.01}}", "model.hidden=[256, 256]")
+    model = Setup.from_config(config).model
+    opt = build_optimizer(config.optimizer)
+    model.grads.flat[...] = np.random.default_rng(0).standard_normal(model.grads.flat.size)
+    opt.update(model.params, model.grads, model.weight_names)
+    tracemalloc.start()
+    try:
+        opt.update(model.params, model.grads, model.weight_names)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < model.params.flat.nbytes // 4, f"{peak} bytes allocated by one update"
