@@ -16,8 +16,7 @@ class NAdam(Optimizer):
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         denom = sqrt(v / (1 - beta2 ** t)) + eps
-        W -= lr * (1 - mu_t) / (1 - mu_product) * g / denom
-        W -= lr * mu_next / (1 - mu_product * mu_next) * m / denom
+        W -= (lr * (1 - mu_t) / (1 - mu_product) * g + lr * mu_next / (1 - mu_product * mu_next) * m) / denom
     """
 
     hyper_names = ("lr", "beta1", "beta2", "eps", "momentum_decay", "weight_decay", "clip_norm")
@@ -45,5 +44,6 @@ class NAdam(Optimizer):
         m.set(self.beta1 * m + (1 - self.beta1) * g)
         v.set(self.beta2 * v + (1 - self.beta2) * g * g)
         denom = sqrt(v / (1 - self.beta2 ** self.t)) + self.eps
-        W.sub(lr * (1 - mu) / (1 - self.mu_product) * g / denom)
-        W.sub(lr * mu_next / (1 - self.mu_product * mu_next) * m / denom)
+        # torch's two steps, (1 - mu_t) g and mu_next m, as one: the same rule up to rounding
+        W.sub((lr * (1 - mu) / (1 - self.mu_product) * g + lr * mu_next / (1 - self.mu_product * mu_next) * m)
+              / denom)
