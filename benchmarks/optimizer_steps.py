@@ -22,7 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from optlab.config.loading import loads_config
-from optlab.engine.optimizers import all_optimizers, build_optimizer
+from optlab.engine.optimizers import build_optimizer, builtin, lookup
 from optlab.training.setup import Setup
 
 CONFIG = """\
@@ -34,14 +34,14 @@ loss: cross_entropy
 optimizer: {name: NAME}
 train: {batch_size: 128, iterations: 1, dtype: float32}
 """
-RULES = [name for name in all_optimizers() if name != "lbfgs"]
+RULES = [name for name in builtin() if name != "lbfgs"]
 
 
 def model_and_optimizer(name: str):
     config = loads_config(CONFIG.replace("NAME", name))
     model = Setup.from_config(config).model
     model.grads.flat[...] = np.random.default_rng(0).standard_normal(model.grads.flat.size).astype(np.float32) * 1e-3
-    return model, build_optimizer(config.optimizer)
+    return model, build_optimizer(config.optimizer.name, **config.optimizer.hyper)
 
 
 def time_updates(name: str, steps: int) -> float:
@@ -73,7 +73,7 @@ def time_newton_schulz(steps: int) -> float:
 def time_lbfgs(steps: int) -> float:
     """Median seconds of an L-BFGS iteration with a free closure (m = 10 pairs, no line search)."""
     model, _ = model_and_optimizer("sgd")
-    opt = all_optimizers()["lbfgs"](lr=1e-3, tolerance_grad=0.0, tolerance_change=0.0, line_search="none")
+    opt = lookup("lbfgs")(lr=1e-3, tolerance_grad=0.0, tolerance_change=0.0, line_search=0)
     x, g = model.flat_params, model.flat_grads
     rng = np.random.default_rng(1)
     noise = [rng.standard_normal(g.size).astype(g.dtype) for _ in range(4)]
@@ -82,11 +82,11 @@ def time_lbfgs(steps: int) -> float:
         g[...] = x * 0.5 + noise[opt.t % 4]
         return 0.0
     for _ in range(12):             # fill the memory
-        opt.step_closure(x, g, closure)
+        opt.update(model.params, model.grads, closure=closure)
     samples = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        opt.step_closure(x, g, closure)
+        opt.update(model.params, model.grads, closure=closure)
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 

@@ -1,11 +1,10 @@
-"""The newer rules (optlab.engine.rules) as optlab runs them: state round trip, dtype, one name
+"""The newer rules (optlab.engine.optimizers: nadam, radam, lion, ...) as optlab runs them: state round trip, dtype, one name
 and default everywhere, Muon's per-matrix path, Schedule-Free's evaluation at x, and L-BFGS as a
 full-batch run (its line search counted, checkpoint and resume bit-identical, mini-batches refused).
 The references are tests/test_rules_reference.py."""
 
 from __future__ import annotations
 
-import inspect
 import signal
 
 import numpy as np
@@ -15,16 +14,15 @@ from typer.testing import CliRunner
 
 from optlab.cli import app
 from optlab.config.loading import load_config
-from optlab.config.schema import UNIONS
-from optlab.engine.hyper import DEFAULTS
 from optlab.engine.models import TensorViews
-from optlab.engine.optimizers import build_optimizer, newer_optimizers
-from optlab.engine.rules.muon import Muon
+from optlab.engine.optimizers import build_optimizer, builtin, lookup
+from optlab.engine.optimizers.muon import Muon
 from optlab.training import checkpoint
 from optlab.training.interrupt import StopRequest
 from optlab.training.run import resume, run
 
-GRADIENT_RULES = [name for name in newer_optimizers() if name != "lbfgs"]
+NEW = ["adamw", "nadam", "radam", "lion", "sgd_schedulefree", "adamw_schedulefree", "muon", "lbfgs"]
+GRADIENT_RULES = NEW[:-1]
 
 
 @pytest.fixture(autouse=True)
@@ -32,15 +30,13 @@ def no_plots(monkeypatch):
     monkeypatch.setattr("optlab.record.run_report.render_run", lambda *args, **kwargs: None)
 
 
-@pytest.mark.parametrize("name", list(newer_optimizers()))
-def test_one_name_and_default_everywhere(name):
-    cls = newer_optimizers()[name]
-    sig = {k: p.default for k, p in inspect.signature(cls).parameters.items() if k != "line_search"}
-    assert sig == DEFAULTS[name] and cls.hyper_names == tuple(DEFAULTS[name])
-    schema = UNIONS["optimizer"][name]
-    fields = {k: f.default for k, f in schema.model_fields.items() if k not in ("name", "schedule", "line_search")}
-    assert fields == DEFAULTS[name]
-    assert build_optimizer(schema(name=name)).hyper == DEFAULTS[name]
+@pytest.mark.parametrize("name", NEW)
+def test_registered_with_defaults_and_sources(name):
+    """Each rule is a built-in of the registry, every hyper-parameter with its source, and its
+    config section takes the defaults."""
+    cls = builtin()[name]
+    assert all(h.source for h in cls.hypers.values() if h.default is not None), cls.hypers
+    assert build_optimizer(name).hyper == cls.defaults()
 
 
 def _views(shapes, values):
@@ -65,7 +61,7 @@ def test_whole_buffer_round_trip_and_per_tensor_give_the_same_bits(name):
     shapes = {"W": (4, 3), "b": (3,)}
     init = {k: rng.standard_normal(s) for k, s in shapes.items()}
     grads = [{k: rng.standard_normal(s) for k, s in shapes.items()} for _ in range(6)]
-    cls = newer_optimizers()[name]
+    cls = lookup(name)
     plain, whole = {k: v.copy() for k, v in init.items()}, _views(shapes, init)
     a, b = cls(weight_decay=0.1), cls(weight_decay=0.1)
     for i, g in enumerate(grads):
@@ -87,7 +83,7 @@ def test_whole_buffer_round_trip_and_per_tensor_give_the_same_bits(name):
 
 @pytest.mark.parametrize("name", GRADIENT_RULES)
 def test_float32_stays_float32(name):
-    opt = newer_optimizers()[name]()
+    opt = lookup(name)()
     W = np.ones((3, 2), np.float32)
     opt.update({"W": W}, {"W": np.full((3, 2), 0.5, np.float32)})
     assert W.dtype == np.float32
@@ -132,7 +128,8 @@ def test_schedule_free_evaluates_and_checkpoints_at_x(tmp_path):
 
 @pytest.mark.parametrize("line_search", ["strong_wolfe", "none"])
 def test_lbfgs_full_batch_counts_its_line_search_and_resumes_bit_identically(tmp_path, line_search):
-    optimizer = f"{{name: lbfgs, line_search: {line_search}, lr: {5 if line_search == 'strong_wolfe' else 0.1}}}"
+    optimizer = f"{{name: lbfgs, line_search: {25 if line_search == 'strong_wolfe' else 0}, " \
+                f"lr: {5 if line_search == 'strong_wolfe' else 0.1}}}"
     config = _config(tmp_path, optimizer, "train.batch_size=90", "train.epochs=12")
     full = run(config, tmp_path / "runs")
     s = full.summary
@@ -175,7 +172,7 @@ def test_an_update_allocates_no_array_the_size_of_the_parameters(tmp_path, name)
     from optlab.training.setup import Setup
     config = _config(tmp_path, f"{{name: {name}, weight_decay: 0.01}}", "model.hidden=[256, 256]")
     model = Setup.from_config(config).model
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     model.grads.flat[...] = np.random.default_rng(0).standard_normal(model.grads.flat.size)
     opt.update(model.params, model.grads, model.weight_names)
     tracemalloc.start()

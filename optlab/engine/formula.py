@@ -108,8 +108,8 @@ def sqrt(x):
 
 
 def sign(x):
-    """Elementwise sign of a term (-1, 0 or +1; numpy's ``np.sign``), as Lion's update uses it."""
-    return Op(np.sign, x)
+    """Elementwise sign of a term (-1, 0 or 1); of a Python float, a float."""
+    return Op(np.sign, x) if isinstance(x, Term) else float((x > 0) - (x < 0))
 
 
 class Array(Term):

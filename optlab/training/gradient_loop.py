@@ -77,7 +77,7 @@ def _stateful_parts(config: Config, setup: Setup, streams):
     stopping (or None), ``{name: part}`` of the checkpointed extras, and the batch sampler."""
     n = len(setup.data.train)
     steps, per_epoch = total_steps(config, n)
-    optimizer = build_optimizer(config.optimizer)
+    optimizer = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
     early = EarlyStopping(config.train.early_stopping, setup.model) if config.train.early_stopping else None
     parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
@@ -119,7 +119,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     optimizer, schedule, early, parts, sampler = _stateful_parts(config, setup, setup.streams)
     eval_train = train_eval_split(config, data)
     gradient = GradientStep(setup, config.search.gradient)
-    full_batch = getattr(optimizer, "closure", False)
+    full_batch = optimizer.access == "vector"       # L-BFGS: the whole vector and a closure
 
     state = LoopState()
     if ckpt is not None:
@@ -183,8 +183,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
             optimizer.lr = schedule.rate(step)
             if full_batch:       # L-BFGS: one iteration, its line search's evaluations on the same batch
-                last_loss = optimizer.step_closure(model.flat_params, model.flat_grads,
-                                                   lambda: gradient(xb, data.train.y[idx]))
+                last_loss = optimizer.update(model.params, model.grads, model.weight_names,
+                                             closure=lambda: gradient(xb, data.train.y[idx]))
             else:
                 last_loss = gradient(xb, data.train.y[idx])         # fills model.grads
             row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,

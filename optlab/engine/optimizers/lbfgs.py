@@ -4,7 +4,7 @@ search (Alg. 3.5/3.6, cubic interpolation), as ``torch.optim.LBFGS``.
 
 A full-batch method: the pairs y = g_{k+1} - g_k and the line search compare gradients and losses
 of one objective at different points, so the training loop gives it a closure over the same
-examples every step (optlab.training.full_batch). One ``step`` is one iteration; every loss
+examples every step (optlab.training.gradient_loop). One ``step`` is one iteration; every loss
 evaluation it makes goes through the closure, which the loop counts.
 """
 
@@ -15,9 +15,10 @@ from typing import Callable
 
 import numpy as np
 
-from optlab.engine.optimizers import Optimizer
+from optlab.engine.hyper import CATALOGUE, Hyper, Range
+from optlab.engine.optimizers.base import Optimizer
 
-LINE_SEARCHES = ("none", "strong_wolfe")
+SOURCE = "torch.optim.LBFGS"
 
 
 class LBFGS(Optimizer):
@@ -29,21 +30,26 @@ class LBFGS(Optimizer):
         line_search strong_wolfe:  t satisfying f(x + t d) <= f(x) + c1 t g.d and |g(x + t d).d| <= c2 |g.d|
         s = t d, y = g_new - g; the pair is kept only if y.s > 1e-10 (curvature condition)
 
-    ``converged`` says why the iteration stopped (torch's tolerances), else None.
+    ``converged`` says why the iteration stopped (torch's tolerances), else None. ``line_search``
+    is the strong-Wolfe search's budget of loss evaluations (torch's 25); 0: no line search.
     """
 
-    hyper_names = ("lr", "history_size", "tolerance_grad", "tolerance_change")
-    closure = True      # ``step_closure`` with the whole parameter vector, not ``update``
-    c1, c2, max_ls = 1e-4, 0.9, 25      # Wolfe constants and line-search budget (torch's, N&W p. 142)
+    name = "lbfgs"
+    year = 1989
+    access = "vector"
+    transforms = ()
+    lr = CATALOGUE["lr"].but(1.0, SOURCE)
+    history_size = Hyper(10, Range(1.0), "L-BFGS: number m of (s, y) pairs kept for the two-loop recursion",
+                         "Nocedal & Wright 2006, p. 177: m between 3 and 20", int)
+    line_search = Hyper(25, Range(0.0), "L-BFGS: most loss evaluations of the strong-Wolfe line search per "
+                        "step; 0: no line search, the fixed step lr", SOURCE, int)
+    tolerance_grad = Hyper(1e-7, Range(0.0), "L-BFGS: stop when max |g| is at most this", SOURCE)
+    tolerance_change = Hyper(1e-9, Range(0.0), "L-BFGS: stop when the loss or the step changes by less than this",
+                             SOURCE)
+    c1, c2 = 1e-4, 0.9      # Wolfe constants (torch's, N&W p. 142)
 
-    def __init__(self, lr: float = 1.0, history_size: float = 10, tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-9, line_search: str = "strong_wolfe") -> None:
-        super().__init__(lr=lr, history_size=history_size, tolerance_grad=tolerance_grad,
-                         tolerance_change=tolerance_change)
-        if line_search not in LINE_SEARCHES:
-            raise ValueError(f"line_search={line_search!r}: expected one of {', '.join(LINE_SEARCHES)}")
-        self.line_search = line_search
-        self.weight_decay, self.clip_norm, self.clipped = 0.0, None, False
+    def __init__(self, **hyper) -> None:
+        super().__init__(**hyper)
         self.S: list[np.ndarray] = []       # s_i = x_{i+1} - x_i, oldest first
         self.Y: list[np.ndarray] = []       # y_i = g_{i+1} - g_i
         self.rho: list[float] = []
@@ -57,10 +63,15 @@ class LBFGS(Optimizer):
     def state_vectors(cls, hyper: dict) -> int:
         return 2 * int(hyper.get("history_size", 10)) + 4      # s and y pairs; d, g_prev, g_now, x0
 
-    def update(self, params, grads, weights=None) -> None:
-        raise TypeError("L-BFGS needs a closure over the full batch: step_closure(x, g, closure)")
+    def update(self, params, grads, weights=None, closure=None):
+        if closure is None:
+            raise TypeError("L-BFGS needs a closure over the full batch: update(params, grads, closure=f)")
+        if getattr(params, "whole", lambda: None)() is None or params.spans is not grads.spans:
+            raise TypeError("L-BFGS changes the parameter vector its closure evaluates: pass a model's "
+                            "params and grads (views into one buffer each), not copies")
+        return self._update_vector(params, grads, closure)     # step counts t itself (not on convergence)
 
-    def step_closure(self, x: np.ndarray, g: np.ndarray, closure: Callable[[], float]) -> float:
+    def step(self, x: np.ndarray, g: np.ndarray, closure: Callable[[], float]) -> float:
         """One iteration on the parameter vector ``x`` (changed in place). ``closure()`` evaluates
         the objective at the present ``x``, writes its gradient into ``g`` and returns the loss.
         Returns the loss at ``x`` before the iteration."""
@@ -91,7 +102,7 @@ class LBFGS(Optimizer):
             self.converged = "direction"
             self.step_len = t
             return loss
-        if self.line_search == "strong_wolfe":
+        if self.line_search:
             x0 = x.copy()
 
             def at(step: float) -> tuple[float, np.ndarray]:
@@ -130,7 +141,7 @@ class LBFGS(Optimizer):
     def _strong_wolfe(self, at, t, d, f, g, gtd):
         """(loss, gradient, step) at a step satisfying the strong Wolfe conditions (N&W Alg. 3.5
         bracketing, Alg. 3.6 zoom by cubic interpolation), as torch.optim.lbfgs._strong_wolfe."""
-        c1, c2, max_ls, tol = self.c1, self.c2, self.max_ls, self.tolerance_change
+        c1, c2, max_ls, tol = self.c1, self.c2, self.line_search, self.tolerance_change
         d_norm = float(np.abs(d).max())
         f_new, g_new = at(t)
         gtd_new = float(g_new @ d)

@@ -2,8 +2,8 @@
 2024, "Muon: An optimizer for hidden layers in neural networks"); every other tensor by AdamW.
 
 Muon needs each matrix as a matrix (its update is a function of the whole matrix, not of each
-element), so it declares ``elementwise = False`` and the base class hands ``step`` one tensor at a
-time (optlab.engine.optimizers.Optimizer.update)."""
+element), so it declares ``access = "tensor"`` and the base class hands ``step`` one tensor at a
+time, with its shape (optlab.engine.optimizers.base)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from optlab.engine.formula import sqrt, terms
-from optlab.engine.optimizers import Optimizer
+from optlab.engine.hyper import CATALOGUE, Hyper, Range
+from optlab.engine.optimizers.base import Optimizer
 
 # The quintic's coefficients (a, b, c), chosen by Jordan to maximise the slope at zero; with 5
 # steps the singular values end in about [0.7, 1.2] rather than at exactly 1, which does not hurt.
@@ -36,19 +37,27 @@ class Muon(Optimizer):
     ``A = X X^T; X = a X + (b A + c A A) X``, computed in W's dtype (torch: bfloat16).
     """
 
-    hyper_names = ("lr", "momentum", "adam_lr", "beta1", "beta2", "eps", "weight_decay", "clip_norm")
+    name = "muon"
+    year = 2024
+    lr = CATALOGUE["lr"].but(0.02, "Jordan et al. 2024 (muon.py)")
+    momentum = CATALOGUE["momentum"].but(0.95, "Jordan et al. 2024 (muon.py)")
+    adam_lr = Hyper(3e-4, Range(0.0, low_open=True), "Muon: learning rate of the AdamW that updates the tensors "
+                    "that are not matrices (biases)", "Jordan's MuonWithAuxAdam")
+    beta1 = CATALOGUE["beta1"].but(0.9, "Jordan's MuonWithAuxAdam")
+    beta2 = CATALOGUE["beta2"].but(0.95, "Jordan's MuonWithAuxAdam")
+    eps = CATALOGUE["eps"].but(1e-10, "Jordan's MuonWithAuxAdam")
     slots = ("m", "v")
-    elementwise = False
+    access = "tensor"
     ns_steps = 5
 
-    def __init__(self, lr: float = 0.02, momentum: float = 0.95, adam_lr: float = 3e-4, beta1: float = 0.9,
-                 beta2: float = 0.95, eps: float = 1e-10, weight_decay: float = 0.0,
-                 clip_norm: float | None = None) -> None:
-        super().__init__(lr=lr, momentum=momentum, adam_lr=adam_lr, beta1=beta1, beta2=beta2, eps=eps,
-                         weight_decay=weight_decay, clip_norm=clip_norm)
+    def __init__(self, **hyper) -> None:
+        super().__init__(**hyper)
         self.lr_0 = self.lr
 
-    def step(self, W, g, m, v):
+    def slots_for(self, name, W):
+        return ("m",) if W.ndim == 2 else ("m", "v")
+
+    def step(self, W, g, m, v=None):
         if W.ndim == 2:
             self._muon(W, g, m)
         else:
