@@ -31,6 +31,7 @@ from pathlib import Path
 from optlab.config.loading import ConfigError, Problem, load_config, parse_override
 from optlab.config.plugins import names
 from optlab.config.schema import Config
+from optlab.engine.optimizers import lookup
 
 OPTIMIZER_KEYS = (("optimizer",), ("optimizer", "name"))   # --vary keys meaning the optimizer form
 _HYPER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -90,7 +91,14 @@ TECHNIQUES = ("weight_decay", "clip_norm", "schedule")
 
 def optimizer_section(base: Config, name: str) -> dict:
     """The settings optimizer ``name`` gets in a comparison (see the module docstring)."""
-    shared = base.optimizer.model_dump(include=set(TECHNIQUES))
+    # only what the config sets, and only the keys the rule has: adamw keeps its own default decay,
+    # lbfgs takes no clipping or decay
+    try:
+        has = {*lookup(name).hyper_names, "schedule"}
+    except KeyError:                  # a user's rule not loaded yet: its section is checked later
+        has = set(TECHNIQUES)
+    shared = base.optimizer.model_dump(include={k for k in TECHNIQUES if k in base.optimizer.model_fields_set
+                                                and k in has})
     for entry in base.compare.optimizers:
         if entry.name == name:
             own = entry.model_dump()
