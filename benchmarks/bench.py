@@ -10,7 +10,7 @@ Sections (each can be skipped with ``--skip``):
      ``time`` column of its metrics.csv, so the step includes everything the loop does (batch
      gather, forward, loss, backward, update, the metrics row); steps that evaluate are left out;
    - *PyTorch*: the same network, loss and optimizer (``torch.optim`` defaults), eager, on the CPU,
-     with the same data and batch gather (only when PyTorch is installed: ``pip install optlab[bench]``);
+     with the same data and batch gather (only when PyTorch is installed: ``pip install -e ".[bench]"``);
    - *floor*: the bare matrix products of one step in numpy (5 forward, 5 weight gradients, 4
      input gradients: the first layer's input needs none) plus the batch gather and scaling,
      into preallocated arrays: what any implementation of this step must spend.
@@ -18,7 +18,7 @@ Sections (each can be skipped with ``--skip``):
    Each is measured at one BLAS thread and at the library's default, in rounds that interleave
    all of them (so a change in machine load hits every column alike); the table shows the
    median per step (and the fastest step), ratios at the same thread count.
-2. ``svm``: the CIFAR-10 linear SVM of optlab/recipes/cifar10_svm.yaml (3072 -> 10, hinge, L2,
+2. ``svm``: the CIFAR-10 linear SVM of configs/cifar10_svm.yaml (3072 -> 10, hinge, L2,
    float64): one loss and gradient over the full 49 000-image training set, against its two
    bare products ``X @ W`` and ``X.T @ dscores``. CIFAR-10 itself when it is on disk, otherwise
    random uint8 images of its shape (the timing does not depend on the pixel values).
@@ -364,7 +364,7 @@ SVM = {
 
 
 def svm_setup():
-    """(Setup, source) for the SVM of optlab/recipes/cifar10_svm.yaml: real CIFAR-10 if present, else
+    """(Setup, source) for the SVM of configs/cifar10_svm.yaml: real CIFAR-10 if present, else
     random images of its shape with the same preprocessing and model."""
     from optlab.config.schema import Config
     from optlab.data import DataError, load_dataset
@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement (default 3)")
     parser.add_argument("--steps", type=int, default=300, help="training steps per run in the MLP section (default 300)")
     parser.add_argument("--compare-iterations", type=int, default=2000,
-                        help="steps of each compare trial (default 2000, optlab/recipes/mnist_mlp.yaml)")
+                        help="steps of each compare trial (default 2000, configs/mnist_mlp.yaml)")
     parser.add_argument("--threads", default=None,
                         help="comma-separated BLAS thread counts for the MLP section (default: 1 and the library's default)")
     parser.add_argument("--skip", action="append", default=[], choices=["mlp", "svm", "compare", "startup"],

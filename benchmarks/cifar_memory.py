@@ -1,4 +1,4 @@
-"""Benchmark: peak memory (and time per step) of training optlab/recipes/cifar10_svm.yaml on full-size
+"""Benchmark: peak memory (and time per step) of training configs/cifar10_svm.yaml on full-size
 CIFAR-10, to check that it stays well under 2 GB.
 
     python benchmarks/cifar_memory.py [--iterations 300] [--config cifar10_svm]
@@ -49,7 +49,7 @@ def train(data_dir: Path, config: Path, iterations: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--iterations", type=int, default=300)
-    ap.add_argument("--config", type=Path, default=REPO / "optlab" / "recipes" / "cifar10_svm.yaml")
+    ap.add_argument("--config", type=Path, default=REPO / "configs" / "cifar10_svm.yaml")
     ap.add_argument("--train", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.train:

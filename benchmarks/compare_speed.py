@@ -9,7 +9,7 @@ one process vs once in each of two processes. It is what the machine gives two p
 now (below 2 when other work holds a core), so compare speed-up / reference is the pool's
 efficiency whatever the load.
 
-    python benchmarks/compare_speed.py                                   # optlab/recipes/mnist_mlp.yaml
+    python benchmarks/compare_speed.py                                   # configs/mnist_mlp.yaml
     python benchmarks/compare_speed.py --config quickstart train.epochs=30
 
 Not a test: timings depend on the machine and on what else runs on it.

@@ -1,7 +1,7 @@
 """Progressive sharpening and the edge of stability (Cohen et al. 2021) with the shipped recipe.
 
 Run: ``python benchmarks/edge_of_stability.py [--lrs 0.2,0.25,0.3] [--runs-dir DIR]``. Trains
-optlab/recipes/edge_of_stability.yaml (full-batch gradient descent, tanh MLP, square loss) once per
+configs/edge_of_stability.yaml (full-batch gradient descent, tanh MLP, square loss) once per
 learning rate and prints, from each run's sharpness.csv:
 
 - lambda_max at step 0 and the threshold 2/lr;
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "optlab" / "recipes" / "edge_of_stability.yaml"
+RECIPE = REPO / "configs" / "edge_of_stability.yaml"
 LRS = (0.2, 0.25, 0.3)
 BAND = 0.15
 

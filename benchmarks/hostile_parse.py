@@ -5,7 +5,7 @@ generated cases of tests/test_hostile_input.py that cannot be files in git.
     python benchmarks/hostile_parse.py
 
 Prints one line per case: milliseconds to the ConfigError (best of 3) and the ratio to loading
-optlab/recipes/quickstart.yaml. Before issue #14 the alias bomb took 34 s and 3 GB; 20 000 brackets and a
+configs/quickstart.yaml. Before issue #14 the alias bomb took 34 s and 3 GB; 20 000 brackets and a
 5 000-digit integer ended in raw exceptions; a FIFO or /dev/zero hung.
 """
 
@@ -53,8 +53,8 @@ def generated(folder: Path) -> list[tuple[str, Path, list[str]]]:
 
 
 def main() -> None:
-    reference, _ = best_ms(ROOT / "optlab" / "recipes" / "quickstart.yaml")
-    print(f"reference: optlab/recipes/quickstart.yaml loads in {reference:.2f} ms")
+    reference, _ = best_ms(ROOT / "configs" / "quickstart.yaml")
+    print(f"reference: configs/quickstart.yaml loads in {reference:.2f} ms")
     with tempfile.TemporaryDirectory() as tmp:
         cases = [(p.name, p, []) for p in sorted((ROOT / "tests" / "hostile").glob("*.yaml"))]
         cases += generated(Path(tmp))

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RECIPE = Path(__file__).resolve().parent.parent / "optlab" / "recipes" / "hiker_gradient.yaml"
+RECIPE = Path(__file__).resolve().parent.parent / "configs" / "hiker_gradient.yaml"
 WORDS = ["data.name=mnist", "train.dtype=float64", "train.iterations=20"]
 
 

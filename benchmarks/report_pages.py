@@ -1,6 +1,6 @@
 """``python benchmarks/report_pages.py``: the size of report.html and what the page costs.
 
-1. *size*: comparisons of 20 trials of optlab/recipes/quickstart.yaml (1 080 steps each, an evaluation
+1. *size*: comparisons of 20 trials of configs/quickstart.yaml (1 080 steps each, an evaluation
    every 45), 5 optimizers x 4 seeds and 20 learning rates x 1 seed: the bytes of the
    comparison's report.html and of one trial's, against the 1 MB target (docs/reports.md).
 2. *cost*: rendering one run's report (render_run) with report.html against the same figures
@@ -30,7 +30,7 @@ def size(root: Path, many: bool = False) -> tuple[int, int]:
     from optlab.studies.compare import make_plan, run_compare
     from optlab.studies.variants import build_variants
 
-    config = REPO / "optlab" / "recipes" / "quickstart.yaml"
+    config = REPO / "configs" / "quickstart.yaml"
     if many:
         rates = ",".join(f"{r:.3g}" for r in [10 ** (-4 + 3 * k / 19) for k in range(20)])
         base, varied, variants = build_variants(config, [], f"optimizer.lr={rates}")

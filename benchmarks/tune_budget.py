@@ -27,7 +27,7 @@ from pathlib import Path
 
 from optlab.record.rundir import RunDir, read_metrics
 
-CONFIG = Path(__file__).resolve().parent.parent / "optlab" / "recipes" / "dlfs_hyperparameter_search.yaml"
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "dlfs_hyperparameter_search.yaml"
 SPACE = ["optimizer.lr=log:1e-6:1e-2", "regularization.l2=log:1e-8:1e-4"]
 
 

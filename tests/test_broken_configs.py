@@ -121,7 +121,7 @@ def test_not_a_config_file(tmp_path: Path, make, fragment: str):
     assert f"{target}  {fragment}" in result.output
 
 
-@pytest.mark.parametrize("args", [["tests/broken_optlab/recipes/three_problems.yaml"],
+@pytest.mark.parametrize("args", [["tests/broken_configs/three_problems.yaml"],
                                   ["quickstart", "model.hidden=["]])
 def test_a_real_process_prints_no_traceback(tmp_path: Path, args):
     """The console entry point, not the test runner: exit status 2 and a clean stderr."""

@@ -100,13 +100,19 @@ def test_divergence_exits_1_and_says_so(tiny_config, runs):
 
 @pytest.mark.parametrize("config,threshold", [("quickstart.yaml", 0.95)])
 def test_quickstart_learns_the_spiral(config, threshold, runs):
-    result = train(str(REPO / "optlab" / "recipes" / config), "--runs-dir", str(runs))
+    result = train(str(REPO / "configs" / config), "--runs-dir", str(runs))
     summary = json.loads((run_dir_of(result) / "summary.json").read_text())
     assert summary["accuracy"]["val"]["final"] >= threshold
+    # its page keeps the decision boundary at every evaluation for the time slider, and stays small
+    boundary = json.loads((run_dir_of(result) / "boundary.json").read_text())
+    assert [r["step"] for r in boundary["records"]] == list(range(0, 1081, 45))
+    assert all(len(r["classes"]) == 48 * 48 for r in boundary["records"]) and len(boundary["points"]) == 450
+    page = (run_dir_of(result) / "report.html").read_text()
+    assert 'id="scrub-data"' in page and len(page.encode()) <= 2_000_000
 
 
 def test_linear_classifier_cannot_separate_the_spiral(runs):
-    result = train(str(REPO / "optlab" / "recipes" / "spiral_linear.yaml"), "--runs-dir", str(runs))
+    result = train(str(REPO / "configs" / "spiral_linear.yaml"), "--runs-dir", str(runs))
     summary = json.loads((run_dir_of(result) / "summary.json").read_text())
     assert summary["accuracy"]["val"]["peak"] < 0.7
 
@@ -115,7 +121,7 @@ def test_learning_slowdown_quadratic_vs_cross_entropy(runs):
     """Nielsen ch. 3: from w = b = 2 the quadratic cost barely moves at first; cross-entropy does."""
     losses = {}
     for name in ("slowdown_quadratic", "slowdown_cross_entropy"):
-        path = run_dir_of(train(str(REPO / "optlab" / "recipes" / f"{name}.yaml"), "--runs-dir", str(runs)))
+        path = run_dir_of(train(str(REPO / "configs" / f"{name}.yaml"), "--runs-dir", str(runs)))
         losses[name] = read_metrics(path / "metrics.csv")["loss"][1:]
     quad, ce = losses["slowdown_quadratic"], losses["slowdown_cross_entropy"]
     assert (quad[0] - quad[100]) / quad[0] < 0.05, "quadratic: under 5 % progress in 100 epochs"

@@ -11,7 +11,7 @@ from conftest import REPO, TINY_CONFIG
 from optlab.config.loading import ConfigError, dump_config, load_config, loads_config, parse_override
 from optlab.config.schema import Config
 
-SHIPPED = sorted((REPO / "optlab" / "recipes").glob("*.yaml"))
+SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

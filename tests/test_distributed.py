@@ -176,7 +176,7 @@ def test_workers_without_optlab_or_with_another_version_are_refused():
                                     "tcp://b": {**here, "numpy": "1.26.4"},
                                     "tcp://c": {**here, "source": "def"}})
     assert len(problems) == 3
-    assert "cannot import optlab" in problems[0] and 'pip install "optlab[dask]"' in problems[0]
+    assert "cannot import optlab" in problems[0] and 'pip install -e ".[dask]"' in problems[0]
     assert "numpy 1.26.4 differs" in problems[1] and "bit-identical" in problems[1]
     assert "source" in problems[2]
 
@@ -197,6 +197,6 @@ def test_a_real_worker_without_optlab_is_refused_before_any_trial(tmp_path):
 
 def test_without_the_extra_the_message_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ExecutorError, match=r'pip install "optlab\[dask\]"'):
+    with pytest.raises(ExecutorError, match=r"pip install -e \"\.\[dask\]\""):
         with open_executor(ExecutorSpec("dask")):
             pass

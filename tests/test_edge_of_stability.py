@@ -1,4 +1,4 @@
-"""The edge-of-stability recipe (optlab/recipes/edge_of_stability.yaml, Cohen et al. 2021) reproduces:
+"""The edge-of-stability recipe (configs/edge_of_stability.yaml, Cohen et al. 2021) reproduces:
 after progressive sharpening, lambda_max stays within +-15 % of 2/lr over the last half of
 training at each learning rate, with the numbers docs/landscape.md's table and README quote. A
 whole-recipe reproduction (45 s for the three rates on 2 cores): slow."""

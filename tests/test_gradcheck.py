@@ -357,7 +357,7 @@ def small_config(data="spiral", model="{name: linear}", loss="cross_entropy", l1
 
 def test_quickstart_passes_as_data_loss_penalty_and_total():
     from optlab.config.loading import load_config
-    report = gradcheck(load_config("optlab/recipes/quickstart.yaml"), subject="quickstart")
+    report = gradcheck(load_config("configs/quickstart.yaml"), subject="quickstart")
     assert report.passed, report.failures()
     assert [p.part for p in report.parts] == ["data loss (mlp + cross_entropy)", "L2 penalty (l2=0.0001)",
                                               "total (data loss + penalty)"]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from optlab.cli import app
 from optlab.engine.layers import Linear
 
-QUICKSTART = str(Path(__file__).resolve().parents[1] / "optlab" / "recipes" / "quickstart.yaml")
+QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
 
 
 def invoke(*args: str):

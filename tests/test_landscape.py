@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -108,6 +110,28 @@ def test_batched_plane_equals_one_evaluation_per_point(model, loss):
         assert loss_k == pytest.approx(want_loss, rel=1e-12) and acc_k == want_acc
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_over_points_give_the_numbers_of_one_thread(dtype):
+    """Each point goes through every layer on one thread, so the thread count changes no bit."""
+    cfg = config(model="{name: mlp, hidden: [12, 8], activation: tanh, batch_norm: true}")
+    cfg.train.dtype = np.dtype(dtype).name
+    setup = Setup.from_config(cfg)
+    m, data = setup.model, setup.data
+    assert m.dtype == dtype
+    rng = np.random.default_rng(1)
+    center = m.flat_params.copy()
+    D = (0.3 * rng.standard_normal((2, center.size))).astype(dtype)
+    x, y = data.features(data.train.x, dtype), data.train.y
+    C = rng.uniform(-1, 1, (23, 2))
+    one = PlaneLoss(m, setup.loss_fn, setup.penalty, x, y, center, D, budget=50_000)(C)
+    plane = PlaneLoss(m, setup.loss_fn, setup.penalty, x, y, center, D, budget=50_000, threads=3)
+    three = plane(C)
+    plane.close()
+    assert plane.chunk < 23                                                # several chunks, each split three ways
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[1], three[1])
+
+
 def test_grid_rows_are_row_major_over_beta_then_alpha():
     C = grid_coefficients(np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0]))
     assert C.tolist() == [[1, 10], [2, 10], [3, 10], [1, 20], [2, 20], [3, 20]]
@@ -176,6 +200,9 @@ def test_landscape_reproduces_the_recorded_losses(trained):
     for name in ("interpolation.png", "slice.png", "path.png"):
         assert (trained / "landscape" / name).is_file()
         assert f"landscape/{name}" in page                               # on the run's page, with the others
+    scrub = json.loads(re.search(r'id="scrub-data">(.*?)</script>', page).group(1))   # and on its time slider
+    assert scrub["landscape"]["steps"] == [0, 3, 6, 9, 12] and len(scrub["landscape"]["loss"]) == 9
+    assert {0, 3, 6, 9, 12} <= set(scrub["steps"])
 
 
 def test_the_path_starts_on_its_own_contour_level(tmp_path):

@@ -16,7 +16,7 @@ from optlab.engine.surfaces import OBJECTIVES, view_window
 from optlab.record.rundir import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-BOWL = REPO / "optlab" / "recipes" / "bowl.yaml"
+BOWL = REPO / "configs" / "bowl.yaml"
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))

@@ -72,7 +72,7 @@ def test_pixel_statistics_are_the_familiar_ones(arrays):
 
 
 def test_nielsen_config_takes_the_first_1000_and_evaluates_on_test(arrays):
-    data = load_dataset(load_config(REPO / "optlab" / "recipes" / "nielsen_overfit.yaml").data, seed=0)
+    data = load_dataset(load_config(REPO / "configs" / "nielsen_overfit.yaml").data, seed=0)
     np.testing.assert_array_equal(data.train.x, arrays["x_train"][:1000])
     assert data.val is data.test and len(data.test) == 10_000 and data.val_source == "test"
 

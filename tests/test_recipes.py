@@ -22,9 +22,37 @@ FIGURE_RECIPES = {"mnist_mlp", "dlfs_weight_init", "dlfs_batch_norm", "dlfs_weig
                   "rosenbrock", "saddle"}
 
 
-def test_the_recipes_are_package_data_and_the_repository_has_no_second_copy():
-    assert RECIPES_DIR.parent.name == "optlab" and len(ALL) >= 20
-    assert not (RECIPES_DIR.parents[1] / "configs").exists(), "one source of truth: optlab/recipes/"
+def test_the_recipes_live_in_the_top_level_configs_folder_with_no_second_copy():
+    repo = Path(__file__).resolve().parents[1]
+    assert RECIPES_DIR == repo / "configs" and len(ALL) >= 20
+    assert not (repo / "optlab" / "recipes").exists(), "one source of truth: configs/"
+
+
+def test_a_built_wheel_carries_the_recipes_and_runs_one_by_name_from_anywhere(tmp_path: Path):
+    """A plain (not editable) install: the wheel holds configs/ as optlab/recipes/, and the
+    installed package finds `quickstart` from a directory that has no configs/ beside it."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from hatchling.builders.wheel import WheelBuilder
+
+    repo = Path(__file__).resolve().parents[1]
+    wheel = Path(next(WheelBuilder(str(repo)).build(directory=str(tmp_path / "dist"), versions=["standard"])))
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        shipped = {p.name for p in (repo / "configs").glob("*.yaml")}
+        assert {f"optlab/recipes/{n}" for n in shipped} <= names
+        assert not any(n.startswith("configs/") for n in names)
+        z.extractall(tmp_path / "site")
+    probe = ("import optlab.config.recipes as r, sys; "
+             "print(r.RECIPES_DIR); print(r.find('quickstart').kind); print(r.resolve('hiker').origin)")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    where, kind, origin = out.stdout.split()
+    assert Path(where) == tmp_path / "site" / "optlab" / "recipes"
+    assert (kind, origin) == ("run", "recipe:hiker")
 
 
 @pytest.mark.parametrize("recipe", ALL, ids=lambda r: r.name)

@@ -20,6 +20,7 @@ import pytest
 
 from optlab.config.loading import load_config
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.landscape import Options, landscape
 from optlab.studies.sweep import make_plan as make_sweep_plan
 from optlab.studies.sweep import run_sweep
 from optlab.studies.variants import build_variants
@@ -47,7 +48,7 @@ model: {name: mlp, hidden: [16], activation: relu}
 loss: cross_entropy
 optimizer: {name: sgd, lr: 0.1}
 train: {batch_size: 30, epochs: 8, eval_every: 6, dtype: float64}
-diagnostics: {update_ratios: false, histograms: []}
+diagnostics: {update_ratios: true, histograms: [0, 24], boundary_every: 12, snapshot_every: 12}
 """
 
 
@@ -90,8 +91,9 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     config = tmp / "browser.yaml"
     config.write_text(CONFIG)
     single = run(load_config(config), tmp / "runs", command=["optlab", "train", str(config), EVIL]).run_dir
+    landscape(single, Options(grid=5, pictures=("path",)))      # its PCA path, for the time slider
     base, varied, variants = build_variants(config, ["sgd", "momentum"], None)
-    plan = make_plan(variants, base, varied, seeds=1, source={"config": str(config), "overrides": []})
+    plan = make_plan(variants, base, varied, seeds=2, source={"config": str(config), "overrides": []})
     study = run_compare(plan, tmp / "studies", workers=1, command=["optlab", "compare", EVIL]).path
     sweep = run_sweep(make_sweep_plan(config, ["optimizer.lr=0.05,0.2"], grid=True), tmp / "sweeps", workers=1,
                       command=["optlab", "sweep", EVIL], trial_reports=False).path   # the CLI's default
@@ -109,7 +111,7 @@ def test_compare_page_renders_and_links_every_trial_page(pages):
     dom, log = open_page(pages["compare"] / "report.html", pages["tmp"])
     check(dom, log, min_figures=2)
     links = re.findall(r'href="(trials/[^"]+/report\.html)"', dom)
-    assert len(links) == 2 and all((pages["compare"] / link).is_file() for link in links)
+    assert len(links) == 4 and all((pages["compare"] / link).is_file() for link in links)
     assert "<th>variant</th>" in dom and "★" in dom             # the comparison's table, its best row
 
 
@@ -120,3 +122,78 @@ def test_sweep_page_renders_and_links_every_trial_without_a_dead_link(pages):
     links = sorted(set(re.findall(r'href="(trials/[^"]+)"', dom)))
     assert links == ["trials/t000/", "trials/t001/"] and all((pages["sweep"] / link).is_dir() for link in links)
     assert "Grid search, 2 combinations" in dom and "<th>optimizer.lr</th>" in dom
+
+
+# ------------------------------------------------------------------------------------------------
+# the pages used as a person would, through chromedriver (tests/webdriver.py)
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def driver():
+    from webdriver import chrome
+
+    d = chrome()
+    yield d
+    d.quit()
+
+
+def test_time_slider_moves_the_cursor_and_the_decision_boundary(pages, driver):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from webdriver import not_blank, page_errors
+
+    driver.get((pages["run"] / "report.html").as_uri())
+    slider = driver.find_element(By.ID, "scrub-step")
+    assert driver.find_element(By.CSS_SELECTOR, "label[for=scrub-step]").text == "step"
+
+    def seen():
+        return driver.execute_script("""
+            var c = document.querySelector('.scrub-boundary canvas');
+            return {step: document.getElementById('scrubber').getAttribute('data-step'),
+                    boundary: c.getAttribute('data-step'), image: c.toDataURL(),
+                    cursors: [].map.call(document.querySelectorAll('.timecursor'), function (l) { return +l.getAttribute('x1'); }),
+                    bars: document.querySelectorAll('.ratio-bar').length,
+                    hists: document.querySelectorAll('.scrub-hists svg').length,
+                    pca: document.querySelector('.scrub-landscape svg').getAttribute('data-step'),
+                    walked: document.querySelector('.scrub-landscape .walked').getAttribute('points').split(' ').length,
+                    readout: document.querySelector('.scrub-readout').textContent};""")
+    end = seen()
+    slider.send_keys(Keys.HOME)
+    start = seen()
+    slider.send_keys(Keys.ARROW_RIGHT)
+    next_ = seen()
+    # 24 steps, evaluated every 6, the boundary every 12: at step 6 the page shows step 0's snapshot
+    assert (start["step"], start["boundary"]) == ("0", "0") and end["step"] == end["boundary"] == "24"
+    assert (next_["step"], next_["boundary"]) == ("6", "0")
+    assert start["image"] != end["image"]                               # the regions changed with training
+    assert len(end["cursors"]) == 2 and len(start["cursors"]) == 1     # step 0 is before the loss curve's first point
+    assert start["cursors"][0] < next_["cursors"][-1] < end["cursors"][-1]   # the accuracy chart's cursor moved
+    assert end["bars"] == 2 and start["bars"] == 0                      # no update recorded at step 0 yet
+    assert end["hists"] == 1 and "validation accuracy" in end["readout"]
+    assert (start["pca"], start["walked"], end["pca"], end["walked"]) == ("0", 1, "24", 3)   # snapshots 0, 12, 24
+    assert not_blank(driver.find_element(By.CSS_SELECTOR, ".scrub-boundary canvas").screenshot_as_png)
+    assert not_blank(driver.find_element(By.ID, "curves").screenshot_as_png)
+    assert page_errors(driver) == []
+
+
+def test_comparison_charts_are_linked_and_banded(pages, driver):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from webdriver import page_errors
+
+    driver.get((pages["compare"] / "report.html").as_uri())
+
+    def shown(name):
+        return len(driver.find_elements(By.CSS_SELECTOR, f'path.series[data-series="{name}"]'))
+    assert shown("sgd") == shown("momentum") == 2                  # on both charts
+    assert len(driver.find_elements(By.CSS_SELECTOR, "polygon.band")) >= 2   # ± std over the two seeds
+    keys = driver.find_elements(By.CSS_SELECTOR, '.chart-key[data-series="sgd"]')
+    keys[0].click()                                                  # hidden in the loss chart's legend ...
+    assert shown("sgd") == 0 and shown("momentum") == 2              # ... is hidden on every chart
+    assert all("off" in k.get_attribute("class") for k in keys)
+    keys[1].click()
+    ActionChains(driver).move_to_element(driver.find_elements(By.CSS_SELECTOR, '.chart-key[data-series="momentum"]')[1]) \
+        .perform()                                                   # focused in one legend: stands out everywhere
+    widths = {p.get_attribute("data-series") + str(i): p.get_attribute("stroke-width")
+              for i, p in enumerate(driver.find_elements(By.CSS_SELECTOR, "path.series"))}
+    assert sorted(v for k, v in widths.items() if k.startswith("momentum")) == ["3.5", "3.5"]
+    assert page_errors(driver) == []

@@ -195,7 +195,7 @@ def test_interrupted_twice(tmp_path):
 
 def test_a_crash_resumes_from_the_last_periodic_checkpoint(tmp_path):
     """Rows written after the checkpoint are dropped and written again by the resumed run."""
-    config = make_config(tmp_path, "rmsprop", "train.checkpoint_every=4")
+    config = make_config(tmp_path, "rmsprop", "train.checkpoint_every=4", "diagnostics.boundary_every=2")
     full = run(config, tmp_path / "runs")
 
     def crash(step: int, total: int, loss: float) -> None:
@@ -208,6 +208,8 @@ def test_a_crash_resumes_from_the_last_periodic_checkpoint(tmp_path):
     assert meta["status"] == "failed" and "simulated crash" in meta["error"] and meta["checkpoint_step"] == 4
     assert len(metrics_text(crashed)) == 1 + 8, "steps 0..7 were written before the crash"
     assert_identical_runs(full.run_dir, resume(crashed, config).run_dir)
+    # the decision-boundary snapshots after the checkpoint are dropped and taken again, too
+    assert (crashed / "boundary.json").read_text() == (full.run_dir / "boundary.json").read_text()
 
 
 def test_a_finished_run_is_extended_with_more_steps(tmp_path):

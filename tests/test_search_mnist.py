@@ -32,7 +32,7 @@ def _data_dir(tmp_path_factory, monkeypatch):
 
 @pytest.mark.parametrize("name, evals", [("random", 40), ("local", 41), ("gradient", 40)])
 def test_hiker_config_runs_on_mnist(name, evals, tmp_path):
-    config = load_config(REPO / "optlab" / "recipes" / f"hiker_{name}.yaml",
+    config = load_config(REPO / "configs" / f"hiker_{name}.yaml",
                          ["data.name=mnist", "data.train_size=3000", "data.val_size=500", "search.trials=40",
                           "train.iterations=40", "train.eval_every=20"])
     result = run(config, tmp_path / "runs")

@@ -173,7 +173,7 @@ def test_resume_with_other_specs_or_of_a_random_sweep_is_refused(tiny, tmp_path)
 def test_without_the_extra_the_message_says_how_to_install_it(tiny, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "optuna", None)
     r = CliRunner().invoke(app, ["sweep", str(tiny), "optimizer.lr=log:1e-3:1", "--trials", "2", "--sampler", "tpe"])
-    assert r.exit_code == 2 and 'pip install "optlab[tune]"' in r.output
+    assert r.exit_code == 2 and 'pip install -e ".[tune]"' in r.output
     with pytest.raises(ConfigError):   # a plain random sweep still plans without Optuna
         from optlab.studies.sweep import make_plan
         make_plan(tiny, [], trials=2)

@@ -25,6 +25,8 @@ def landscape(
     include_biases: bool = typer.Option(False, "--include-biases", help="move biases and batch-norm parameters "
                                         "too (default: excluded from the slice directions, as Li et al.)"),
     seed: int = typer.Option(0, "--seed", help="seed of the random directions"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, show_default="the cores this process may use",
+                                          help="threads that evaluate grid points side by side (same numbers for any count)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     debug: bool = typer.Option(False, "--debug", help="show Python tracebacks"),
 ) -> None:
@@ -46,7 +48,7 @@ def landscape(
     if unknown:
         raise bad_input(f"--only {only}: unknown picture {', '.join(unknown)}; choose from {', '.join(PICTURES)}")
     opts = Options(grid=grid, points=points, span=span, examples=examples, include_biases=include_biases, seed=seed,
-                   pictures=pictures, explicit=only is not None)
+                   pictures=pictures, explicit=only is not None, workers=workers)
     console = err_console()
     for run in runs:
         cfg_path = run / "config.yaml"

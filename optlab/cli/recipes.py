@@ -62,7 +62,8 @@ def recipes_show(name: str = typer.Argument(..., help="a recipe's name, e.g. mni
 @recipes_app.command("copy")
 def recipes_copy(
     name: str = typer.Argument(..., help="a recipe's name, e.g. mnist_mlp"),
-    dest: Optional[Path] = typer.Argument(None, help="file or directory to write [default: ./NAME.yaml]"),
+    dest: Optional[str] = typer.Argument(None, help="file or directory (DIR/: a directory, made if needed) to write "
+                                                    "[default: ./NAME.yaml]"),
     force: bool = typer.Option(False, "--force", "-f", help="overwrite DEST if it exists"),
 ) -> None:
     """Write an editable copy of a recipe; `optlab train NAME` then runs the copy (a local file wins)."""

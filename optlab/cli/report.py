@@ -29,8 +29,9 @@ def report(
     from optlab.record.reports import NotARunDirectory, render_directory
     from optlab.terminal import print_compare_results, print_run_results, print_sweep_results
 
-    overrides = [w for w in words if "=" in w]
-    dirs = [Path(w) for w in words if "=" not in w]
+    # a word with "=" is a plots override, unless a path by that name exists (a directory "lr=0.1")
+    overrides = [w for w in words if "=" in w and not Path(w).exists()]
+    dirs = [Path(w) for w in words if "=" not in w or Path(w).exists()]
     if fmt is not None:
         overrides.append(f"plots.format={fmt}")
     if not dirs:
@@ -48,8 +49,9 @@ def report(
         except (NotARunDirectory, OSError, ValueError, KeyError) as exc:
             if debug:
                 raise
-            err_console().print(f"[bold red]error:[/] cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True,
-                                markup=False)
+            console = err_console()
+            console.print("[bold red]error:[/] ", end="")
+            console.print(f"cannot render {d}: {type(exc).__name__}: {exc}", soft_wrap=True, markup=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         if html:
             print(d / "report.html")
@@ -58,8 +60,8 @@ def report(
         elif kind == "sweep":
             print_sweep_results(d)
         else:
-            from optlab.record.rundir import RunDir
+            from optlab.record.run_report import live_summary
             from optlab.training.run import Result
 
-            summary = RunDir(d).read_json("summary.json") if (d / "summary.json").exists() else {}
-            print_run_results(Result(d, summary.get("status", "?"), summary))
+            summary = live_summary(d)        # a run still training: its live status and steps so far
+            print_run_results(Result(d, summary["status"], summary))

@@ -87,9 +87,14 @@ def compare(
         if words or vary or tune:
             raise bad_input("--resume continues a comparison as it was planned: give no variants, overrides, "
                             "--vary or --tune with it")
-        from optlab.studies.compare import resume_compare
+        from optlab.studies.compare import load_plan, resume_compare
         from optlab.terminal import print_compare_results
 
+        try:                                 # read only: the extras its trials need, before any runs
+            plan, _ = load_plan(resume)
+        except ConfigError as exc:
+            raise bad_problems(exc.problems) from None
+        _resume_extras([v.config for v in plan.variants], fmt, tensorboard, "comparison")
         result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
             resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
         print_compare_results(result.path)
@@ -117,6 +122,27 @@ def compare(
     print_compare_results(result.path)
     draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
+
+
+def _resume_extras(configs, fmt: Optional[str], tensorboard: bool, what: str) -> None:
+    """Before a resumed study runs a trial: exit 2 if its trials need an extra that is missing
+    (``--tensorboard`` given again counts too), or if ``--format``/``--tensorboard`` ask for what
+    the study was not planned with (a resume continues the plan as it was)."""
+    from optlab.record.tensorboard import TensorBoardMissing, require
+
+    for cfg in configs:
+        require_extras(cfg)
+    if tensorboard:
+        try:
+            require()
+        except TensorBoardMissing as exc:
+            raise bad_input(str(exc)) from None
+        if not all(cfg.logging.tensorboard for cfg in configs):
+            raise bad_input(f"--resume continues the {what} as it was planned, without TensorBoard event files: "
+                            "drop --tensorboard (or start a new one with it)")
+    if fmt is not None and any(cfg.plots.format != fmt for cfg in configs):
+        raise bad_input(f"--resume continues the {what} as it was planned: drop --format "
+                        f"(optlab report DIR --format {fmt} redraws its figures)")
 
 
 def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:
@@ -155,7 +181,8 @@ def report_failed(failed) -> None:
     console = err_console()
     for outcome in failed:
         detail = f": {outcome.error}" if outcome.error else ""
-        console.print(f"[bold red]{outcome.status}[/] {outcome.dir_name}{detail}", soft_wrap=True)
+        console.print(f"[bold red]{outcome.status}[/] ", end="")
+        console.print(f"{outcome.dir_name}{detail}", markup=False, soft_wrap=True)   # never read as markup
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -233,6 +260,10 @@ def sweep(
         elif resume is not None:             # a random or grid sweep resumes its own plan (optlab.studies.sweep)
             if config is not None or words:
                 raise bad_input("--resume continues a sweep as it was planned: give no CONFIG or KEY=SPEC with it")
+            if (resume / "sweep.json").is_file():
+                from optlab.studies.sweep import load_plan
+
+                _resume_extras(load_plan(resume)[0].configs, fmt, tensorboard, "sweep")
             plan = None
         else:
             from optlab.studies.sweep import make_plan

@@ -1,4 +1,9 @@
-"""Recipes: the experiments shipped inside the package (``optlab/recipes/*.yaml``), runnable by name.
+"""Recipes: the experiments shipped with optlab, runnable by name.
+
+Their source of truth is the repository's top-level ``configs/*.yaml`` (what a reader opens first;
+``optlab train configs/quickstart.yaml`` works in the clone). Building a wheel copies that folder into
+the package as ``optlab/recipes/`` (pyproject.toml, hatch ``force-include``), so ``optlab train
+quickstart`` works from any directory after any install; an editable install reads ``configs/``.
 
 A recipe is an ordinary config file whose header comment says what it is for::
 
@@ -29,7 +34,16 @@ from pathlib import Path
 
 from optlab.config.loading import ConfigError, Problem
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def _recipes_dir() -> Path:
+    """The installed copy (``optlab/recipes`` in a built wheel), else the clone's ``configs/``."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "recipes"
+    return installed if installed.is_dir() else package.parent / "configs"
+
+
+RECIPES_DIR = _recipes_dir()
 FIELDS = ("question", "source", "command")
 KINDS = ("train", "compare", "sweep")
 _KIND_WORD = {"train": "run", "compare": "comparison", "sweep": "sweep"}
@@ -156,15 +170,41 @@ def _resolve(given: Path, text: str | Path) -> ConfigRef:
     raise unknown(str(text))
 
 
-def copy(name: str, dest: Path | None = None, force: bool = False) -> Path:
+def copy(name: str, dest: str | Path | None = None, force: bool = False) -> Path:
     """Write an editable copy of recipe ``name`` to ``dest`` (a file, or a directory to put
-    ``NAME.yaml`` in; default ``./NAME.yaml``). Refuses to overwrite unless ``force``."""
+    ``NAME.yaml`` in: one that exists, or any path written with a trailing slash; default
+    ``./NAME.yaml``). Refuses to overwrite unless ``force``, and always refuses a target that is a
+    symbolic link (even a dangling one) or not a regular file (a FIFO, a device): the copy is
+    written to a temporary file beside it and renamed over it, so no link is followed and no
+    reader is waited for."""
+    import os
+    import stat
+    import tempfile
+
     recipe = find(name)
-    target = Path(dest) if dest is not None else Path(f"{recipe.name}.yaml")
-    if target.is_dir():
+    text = str(dest) if dest is not None else f"{recipe.name}.yaml"
+    target = Path(text)
+    if text.endswith(("/", os.sep)) or (target.is_dir() and not target.is_symlink()):
         target = target / f"{recipe.name}.yaml"
-    if target.exists() and not force:
-        raise ConfigError([Problem(str(target), "", "already exists; give another DEST or --force")])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(recipe.path.read_bytes())
+    if target.is_symlink():
+        raise ConfigError([Problem(str(target), "", f"is a symbolic link (to {os.readlink(target)}); optlab does not "
+                                                    "write through links: remove it or give another DEST")])
+    if target.exists():
+        if not stat.S_ISREG(target.stat().st_mode):
+            raise ConfigError([Problem(str(target), "", "exists and is not a regular file; give another DEST")])
+        if not force:
+            raise ConfigError([Problem(str(target), "", "already exists; give another DEST or --force")])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(recipe.path.read_bytes())
+            os.chmod(temp, 0o644)
+            os.replace(temp, target)    # renames over the name itself: never through a link
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError([Problem(str(target), "", f"cannot write it: {exc.strerror or exc}")]) from None
     return target

@@ -120,7 +120,10 @@ def render_compare_budget(rd: RunDir, manifest: dict) -> None:
     """For ``compare --tune lr``: one curve per variant over its learning-rate trials."""
     if not manifest.get("tune"):
         return
+    from optlab.record.style import styled
+
     groups = {e["label"]: [rd.path / t["dir"] for t in e["tune_trials"] if (rd.path / t["dir"]).exists()]
               for e in manifest["variants"]}
-    write(rd, budgets(groups), manifest.get("name", rd.path.name),
-          "each variant's learning-rate grid, a rate drawn uniformly from it")
+    with styled():   # plain-text labels (optlab.record.style)
+        write(rd, budgets(groups), manifest.get("name", rd.path.name),
+              "each variant's learning-rate grid, a rate drawn uniformly from it")

@@ -6,22 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from optlab.config.schema import PlotsConfig
+from optlab.record.compare_stats import band
 from optlab.record.figures import SPLIT_LABELS, smooth
 from optlab.record.html_chart import DASHES, series
 from optlab.record.plot_options import window
 from optlab.record.style import color
-
-
-def band(curves: list[np.ndarray]) -> tuple[np.ndarray, None]:
-    """Mean over seeds at each point, from the seeds that have a value there (as compare.png's)."""
-    n = max(len(c) for c in curves)
-    stacked = np.full((len(curves), n), np.nan)
-    for i, c in enumerate(curves):
-        stacked[i, : len(c)] = c
-    ok = np.isfinite(stacked)
-    count = ok.sum(axis=0)
-    total = np.where(ok, stacked, 0.0).sum(axis=0)
-    return np.divide(total, count, out=np.full(n, np.nan), where=count > 0), None
 
 
 def _log(opts: PlotsConfig, kind: str, values) -> bool:
@@ -64,7 +53,8 @@ def run_charts(m: dict[str, np.ndarray], x: np.ndarray, xlabel: str, opts: Plots
 
 def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: PlotsConfig, x_of) -> list[dict]:
     """Per variant: the mean over seeds of the smoothed training loss, and of each accuracy split
-    (validation by default; ``plots.splits`` adds training). ``x_of(trial)``: the x of each row."""
+    (validation by default; ``plots.splits`` adds training), each with its ± 1 std band over seeds
+    (the static figures' band). ``x_of(trial)``: the x of each row."""
     loss_series, acc_series = [], []
     splits = list(opts.splits or ["val"])
     for i, (label, ts) in enumerate(zip(labels, trials)):
@@ -79,8 +69,9 @@ def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: Plo
         n = min(len(r) for r in raw)
         if n > 1:
             w = window(n, opts) if smoothed else 1
-            mean, _ = band([smooth(r[:n], w) if w > 1 else r[:n] for r in raw])
-            loss_series.append(series(label, x_of(kept[0])[start: start + n], mean, color(i), DASHES[i % len(DASHES)]))
+            mean, std = band([smooth(r[:n], w) if w > 1 else r[:n] for r in raw])
+            loss_series.append(series(label, x_of(kept[0])[start: start + n], mean, color(i), DASHES[i % len(DASHES)],
+                                      std))
         for split in splits:
             curves, xs = [], None
             for t in kept:
@@ -91,10 +82,10 @@ def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: Plo
                     if xs is None or good.sum() > len(xs):
                         xs = x_of(t)[good]
             if curves:
-                mean, _ = band(curves)
+                mean, std = band(curves)
                 name = label if len(splits) == 1 else f"{label} ({'validation' if split == 'val' else 'train'})"
                 dash = DASHES[i % len(DASHES)] if len(splits) == 1 else ("" if split == "val" else DASHES[3])
-                acc_series.append(series(name, xs[: len(mean)], mean, color(i), dash))
+                acc_series.append(series(name, xs[: len(mean)], mean, color(i), dash, std))
     out = []
     if loss_series:
         out.append(chart("training loss (mean over seeds)", xlabel, "loss", "loss", opts, loss_series))

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from optlab.config.schema import PlotsConfig
+from optlab.record.compare_stats import band
 from optlab.record.figures import contour_axes, smooth
 from optlab.record.plot_options import finish_y, window
 from optlab.record.style import LINESTYLES, MARKERS, color, series
@@ -32,28 +33,6 @@ def _figure(rows: int = 1, cols: int = 1, size=(7.5, 4.5)):
 
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots(rows, cols, squeeze=False)
-
-
-def _stack(curves: list[np.ndarray]) -> np.ndarray:
-    """Curves of unequal length (a diverged seed stops early) as rows padded with NaN."""
-    n = max(len(c) for c in curves)
-    out = np.full((len(curves), n), np.nan)
-    for i, c in enumerate(curves):
-        out[i, : len(c)] = c
-    return out
-
-
-def band(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sample std (n - 1) over seeds at each point, from the seeds that have a value there
-    (std 0 where only one has)."""
-    stacked = _stack(curves)
-    ok = np.isfinite(stacked)
-    count = ok.sum(axis=0)
-    filled = np.where(ok, stacked, 0.0)
-    mean = np.divide(filled.sum(axis=0), count, out=np.full(stacked.shape[1], np.nan), where=count > 0)
-    dev = np.where(ok, stacked - mean, 0.0)
-    var = np.divide((dev * dev).sum(axis=0), count - 1, out=np.zeros(stacked.shape[1]), where=count > 1)
-    return mean, np.sqrt(var)
 
 
 def _finite_prefix(values: np.ndarray) -> np.ndarray:

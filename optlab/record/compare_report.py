@@ -258,11 +258,13 @@ def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (
                                                                       opts=opts, x_of=x_of, xlabel=xlabel),
                             "accuracy at each evaluation, mean over seeds ±1 std")
         charts = compare_charts(labels, trials, xlabel, opts, x_of)
+        from optlab.record.explorer import configs_explorer
         from optlab.record.html_report import compare_page
 
         tune = (*tune_table(manifest, path), grid_edge_notes(manifest)) if manifest.get("tune") else None
+        explorer = configs_explorer(labels, [ts[0].config for ts in trials]) if surface and all(trials) else None
         rd.write_text("report.html", compare_page(path, manifest, table(manifest, stats), tune,
-                                                  [v.statuses for v in stats], figures.items, charts))
+                                                  [v.statuses for v in stats], figures.items, charts, explorer))
         if files:   # with --tune: each variant's tuning-budget curve (budget.png, budget.csv, results.md)
             budget_report.render_compare_budget(rd, manifest)
     except Exception:

@@ -151,3 +151,25 @@ def load_compare(path: Path) -> tuple[dict, list[str], list[list[TrialData]]]:
 def compare_stats(path: Path) -> tuple[dict, list[VariantStats]]:
     manifest, labels, trials = load_compare(path)
     return manifest, [variant_stats(label, t, manifest.get("target")) for label, t in zip(labels, trials)]
+
+
+def _stack(curves: list[np.ndarray]) -> np.ndarray:
+    """Curves of unequal length (a diverged seed stops early) as rows padded with NaN."""
+    n = max(len(c) for c in curves)
+    out = np.full((len(curves), n), np.nan)
+    for i, c in enumerate(curves):
+        out[i, : len(c)] = c
+    return out
+
+
+def band(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample std (n - 1) over seeds at each point, from the seeds that have a value there
+    (std 0 where only one has)."""
+    stacked = _stack(curves)
+    ok = np.isfinite(stacked)
+    count = ok.sum(axis=0)
+    filled = np.where(ok, stacked, 0.0)
+    mean = np.divide(filled.sum(axis=0), count, out=np.full(stacked.shape[1], np.nan), where=count > 0)
+    dev = np.where(ok, stacked - mean, 0.0)
+    var = np.divide((dev * dev).sum(axis=0), count - 1, out=np.zeros(stacked.shape[1]), where=count > 1)
+    return mean, np.sqrt(var)

@@ -1,10 +1,12 @@
 """The figures of one directory: each written as a file in ``plots.format`` (through
-:class:`optlab.record.rundir.RunDir`) and kept as inline SVG for report.html, drawn once in
-optlab's style (optlab.record.style).
+:class:`optlab.record.rundir.RunDir`) and kept for report.html (that file embedded: a PNG as an
+image, an SVG inline), drawn once in optlab's style (optlab.record.style).
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import re
 from dataclasses import dataclass, field
@@ -48,14 +50,42 @@ class FigureSet:
     files: bool = True
     page: bool = True
     items: list[tuple[str, str, str]] = field(default_factory=list)   # (file name, caption, svg)
+    failed: list[str] = field(default_factory=list)   # "name: why" of each figure that could not be drawn
 
     def add(self, stem: str, fig, caption: str = "") -> None:
+        """Write ``fig`` and keep it for the page; a figure that fails to draw is reported (in
+        :attr:`failed` and in its place on the page), and the directory's other figures and its
+        page are still written."""
         name = f"{stem}.{self.opts.format}"
+        try:
+            self._add(name, fig, caption)
+        except (ValueError, RuntimeError, OverflowError) as exc:   # matplotlib's drawing errors
+            self.fail(stem, caption, exc)
+
+    def fail(self, stem: str, caption: str, exc: BaseException) -> None:
+        """Report a figure that could not be drawn: in :attr:`failed`, and in its place on the page."""
+        name = f"{stem}.{self.opts.format}"
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        self.failed.append(f"{name}: {why}")
+        if self.page:
+            from optlab.record.html_page import esc
+
+            self.items.append((name, caption, f'<p class="muted">{esc(name)} could not be drawn: {esc(why)}</p>'))
+
+    def _add(self, name: str, fig, caption: str) -> None:
         if self.files:
             self.rd.write_figure(name, fig)
             # keep the layout the file was drawn with: the page's copy skips the layout pass
             # (constrained layout is a large part of a draw)
             fig.set_layout_engine("none")
         if self.page:
-            svg = self.rd.read_text(name) if self.files and self.opts.format == "svg" else svg_text(fig)
-            self.items.append((name, caption, compact(_PROLOGUE.sub("", svg, count=1))))
+            self.items.append((name, caption, self._page_copy(name, fig)))
+
+    def _page_copy(self, name: str, fig) -> str:
+        """The figure's markup on report.html: the file just written, embedded (a PNG as a data URI,
+        an SVG inline), so a figure is drawn once; a PDF, or no file, is drawn again as SVG."""
+        if self.files and self.opts.format == "png":
+            data = base64.b64encode(self.rd.path.joinpath(name).read_bytes()).decode("ascii")
+            return f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
+        svg = self.rd.read_text(name) if self.files and self.opts.format == "svg" else svg_text(fig)
+        return compact(_PROLOGUE.sub("", svg, count=1))

@@ -116,6 +116,11 @@ class WriterLock:
         self.release()
 
 
+def holder(folder: Path) -> str:
+    """Who holds ``folder``'s lock, as its note says: ``pid 123 on host``, or ``another process``."""
+    return _holder(Path(folder) / LOCK_NAME)
+
+
 def is_locked(folder: Path) -> bool:
     """True if a writer holds ``folder``'s lock now (taken and given back at once to find out)."""
     path = Path(folder) / LOCK_NAME

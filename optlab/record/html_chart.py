@@ -36,9 +36,15 @@ def thin(x: np.ndarray, y: np.ndarray, n: int = MAX_POINTS) -> tuple[list, list]
     return [_round(v) for v in x], [_round(v) for v in y]
 
 
-def series(name: str, x, y, color: str, dash: str = "") -> dict:
+def series(name: str, x, y, color: str, dash: str = "", std=None) -> dict:
+    """One curve; ``std``: a ± band around it (the sample std over seeds at each point)."""
     xs, ys = thin(x, y)
-    return {"name": name, "x": xs, "y": ys, "color": color, "dash": dash}
+    out = {"name": name, "x": xs, "y": ys, "color": color, "dash": dash}
+    if std is not None and np.nan_to_num(np.asarray(std, dtype=float)).max(initial=0.0) > 0:   # one seed: no band
+        y, std = np.asarray(y, dtype=float), np.asarray(std, dtype=float)
+        out["lo"] = thin(x, y - std)[1]
+        out["hi"] = thin(x, y + std)[1]
+    return out
 
 
 DASHES = ["", "6 3", "8 3 2 3", "2 3"]   # the SVG spellings of optlab.record.style.LINESTYLES
@@ -72,9 +78,13 @@ CHART_JS = r"""
     for (i = Math.ceil(lo / step) * step; i <= hi + step * 1e-9; i += step) out.push(+i.toPrecision(12));
     return out;
   }
+  // Linked views: every chart of the page shares which series are hidden and which one is in focus
+  // (a legend entry hovered or focused), by series name: a comparison's variant acts on every chart.
+  var hidden = {}, focus = {name: null}, charts = [];
+  function renderAll() { charts.forEach(function (c) { c.render(); }); }
   function draw(box, spec) {
     var W = 760, H = 380, L = 70, R = 16, T = 34, B = 48;
-    var hidden = {}, zoom = null;
+    var zoom = null, timeX = null;
     box.innerHTML = "";
     var svg = el("svg", {viewBox: "0 0 " + W + " " + H, "class": "chart-svg", role: "img",
                          "aria-label": spec.title}, box);
@@ -118,6 +128,17 @@ CHART_JS = r"""
       var clip = "clip" + Math.random().toString(36).slice(2);
       el("rect", {x: L, y: T, width: W - L - R, height: H - T - B}, el("clipPath", {id: clip}, svg));
       var plot = el("g", {"clip-path": "url(#" + clip + ")"}, svg);
+      visible().forEach(function (s) {   // the ± std band first, under the curves
+        if (!s.lo) return;
+        var up = [], down = [];
+        s.x.forEach(function (x, i) {
+          if (x === null || s.lo[i] === null || s.hi[i] === null || (log && s.lo[i] <= 0)) return;
+          up.push(px(x).toFixed(1) + "," + py(s.hi[i]).toFixed(1));
+          down.unshift(px(x).toFixed(1) + "," + py(s.lo[i]).toFixed(1));
+        });
+        if (up.length > 1) el("polygon", {points: up.concat(down).join(" "), fill: s.color, "fill-opacity": 0.15,
+                                          stroke: "none", "class": "band", "data-series": s.name}, plot);
+      });
       visible().forEach(function (s) {
         var d = "", pen = false;
         s.x.forEach(function (x, i) {
@@ -125,10 +146,15 @@ CHART_JS = r"""
           if (x === null || y === null || (log && y <= 0)) { pen = false; return; }
           d += (pen ? "L" : "M") + px(x).toFixed(1) + " " + py(y).toFixed(1); pen = true;
         });
-        el("path", {d: d, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-dasharray": s.dash || "",
-                    "class": "series"}, plot);
+        var dim = focus.name !== null && focus.name !== s.name;
+        el("path", {d: d, fill: "none", stroke: s.color, "stroke-width": focus.name === s.name ? 3.5 : 2,
+                    "stroke-opacity": dim ? 0.25 : 1, "stroke-dasharray": s.dash || "",
+                    "class": "series", "data-series": s.name}, plot);
       });
       el("rect", {x: L, y: T, width: W - L - R, height: H - T - B, "class": "frame"}, svg);
+      if (timeX !== null && timeX >= x0 && timeX <= x1) {   // the time slider's step (optlab.record.scrubber)
+        el("line", {x1: px(timeX), x2: px(timeX), y1: T, y2: H - B, "class": "timecursor"}, svg);
+      }
       var cursor = el("line", {y1: T, y2: H - B, "class": "cursor", visibility: "hidden"}, svg);
       var band = el("rect", {y: T, height: H - T - B, "class": "zoomband", visibility: "hidden"}, svg);
       var overlay = el("rect", {x: L, y: T, width: W - L - R, height: H - T - B, fill: "transparent"}, svg);
@@ -174,17 +200,29 @@ CHART_JS = r"""
       var item = document.createElement("button"); item.type = "button"; item.className = "chart-key";
       var sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = s.color;
       item.appendChild(sw); item.appendChild(document.createTextNode(s.name));
+      item.setAttribute("data-series", s.name);
       item.addEventListener("click", function () {
-        hidden[s.name] = !hidden[s.name]; item.classList.toggle("off", !!hidden[s.name]); render();
+        hidden[s.name] = !hidden[s.name];
+        document.querySelectorAll(".chart-key").forEach(function (k) {
+          if (k.getAttribute("data-series") === s.name) k.classList.toggle("off", !!hidden[s.name]);
+        });
+        renderAll();
       });
+      function focusOn(name) { if (focus.name !== name) { focus.name = name; renderAll(); } }
+      item.addEventListener("mouseenter", function () { focusOn(s.name); });
+      item.addEventListener("focus", function () { focusOn(s.name); });
+      item.addEventListener("mouseleave", function () { focusOn(null); });
+      item.addEventListener("blur", function () { focusOn(null); });
       legend.appendChild(item);
     });
+    charts.push({render: render, setTime: function (x) { timeX = x; render(); }, spec: spec});
     render();
   }
   var data = JSON.parse(document.getElementById("chart-data").textContent);
   document.querySelectorAll("[data-chart]").forEach(function (box) {
     draw(box, data[+box.getAttribute("data-chart")]);
   });
+  window.optlabCharts = charts;
   document.body.setAttribute("data-charts", "drawn");
 })();
 """

@@ -12,9 +12,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 from typing import Iterable
 
+from optlab.record.explorer_js import EXPLORER_CSS, EXPLORER_JS
 from optlab.record.html_chart import CHART_JS
+from optlab.record.rules_js import rules_js
+from optlab.record.scrubber_js import SCRUBBER_CSS, SCRUBBER_JS
 
 CSS = """
 :root { --fg: #1b1b1b; --muted: #5a5a5a; --line: #d8d8d8; --accent: #0072B2; --best: #fff4d6; }
@@ -41,7 +45,7 @@ figcaption { color: var(--muted); font-size: .9rem; }
 .chart { margin: 1rem 0 2rem; position: relative; }
 .chart-svg { width: 100%; height: auto; max-width: 900px; font-size: 12px; user-select: none; }
 .chart-svg .grid { stroke: #e6e6e6; } .chart-svg .frame { fill: none; stroke: #999; }
-.chart-svg .cursor { stroke: #777; stroke-dasharray: 3 3; } .chart-svg .zoomband { fill: rgba(0,114,178,.12); }
+.chart-svg .cursor { stroke: #777; stroke-dasharray: 3 3; } .chart-svg .timecursor { stroke: #d55e00; stroke-width: 1.5; } .chart-svg .zoomband { fill: rgba(0,114,178,.12); }
 .chart-svg .chart-title { font-size: 14px; font-weight: 600; }
 .chart-legend { display: flex; flex-wrap: wrap; gap: .3rem .8rem; font-size: .9rem; }
 .chart-key { border: 0; background: none; cursor: pointer; padding: .1rem .2rem; font: inherit; }
@@ -87,6 +91,24 @@ def link(href: str, text: str) -> str:
     return f'<a href="{esc(href)}">{esc(text)}</a>'
 
 
+def file_link(folder: Path, name: str, text: str | None = None, suffix: str = "") -> str:
+    """A link to ``name`` + ``suffix`` in the page's ``folder``: a relative path (every character
+    but ``/`` percent-encoded, so a file named ``javascript:alert(1)`` is a file, never a scheme)
+    to something that exists inside ``folder``; just the text when it does not."""
+    from urllib.parse import quote
+
+    from optlab.record.contained import Outside, inside
+
+    text = name if text is None else text
+    try:
+        target = inside(folder, f"{name}{suffix}".rstrip("/") or ".")
+    except Outside:
+        return esc(text)
+    if not (target.exists() or target.is_symlink()):
+        return esc(text)
+    return link(quote(f"{name}{suffix}", safe="/"), text)   # ':' encoded: the first segment is no scheme
+
+
 def status_badge(status: str) -> str:
     return f'<span class="status {esc(status)}">{esc(status)}</span>'
 
@@ -116,12 +138,35 @@ def charts_html(specs: list[dict]) -> str:
     return "".join(f'<div class="chart" data-chart="{i}"></div>' for i in range(len(specs)))
 
 
-def page(title: str, body: list[str], charts: list[dict]) -> str:
-    """The whole document; the chart script only when there are charts to draw."""
-    script = (json_script(charts, "chart-data") + f"<script>{CHART_JS}</script>") if charts else ""
+# an inline script the browser would run: any <script> but a data block (type="application/json")
+_SCRIPT = re.compile(r"<script(?![^>]*\btype=\"application/json\")(?:\s[^>]*)?>(.*?)</script>", re.S | re.I)
+
+
+def script_hashes(document: str) -> list[str]:
+    """CSP source expressions (``'sha256-…'``, CSP level 2) for every inline script of ``document``,
+    exactly as written between its tags: whatever scripts a page carries run, and nothing else
+    does (no injected script, no ``javascript:`` URL, no inline event handler)."""
+    import base64
+    import hashlib
+
+    digests = {base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode()
+               for m in _SCRIPT.finditer(document)}
+    return [f"'sha256-{d}'" for d in sorted(digests)]
+
+
+def page(title: str, body: list[str], charts: list[dict], explorer: bool = False, scrubber: bool = False) -> str:
+    """The whole document; one inline script: the chart renderer when there are charts to draw,
+    the time slider's (optlab.record.scrubber) when ``scrubber``, the surface explorer's (its rules
+    translated from the engine) when ``explorer``. Its CSP allows exactly the page's own inline
+    scripts, by hash (:func:`script_hashes`, computed from the page as written), and nothing from
+    elsewhere."""
+    code = (CHART_JS if charts else "") + (SCRUBBER_JS if scrubber else "") + (rules_js() + EXPLORER_JS if explorer else "")
+    data = json_script(charts, "chart-data") if charts else ""
+    content = "".join(body) + data + (f"<script>{code}</script>" if code else "")
+    scripts = " ".join(script_hashes(content)) or "'none'"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-            + "".join(body) + script + "</body></html>\n")
+            f"style-src 'unsafe-inline'; script-src {scripts}; img-src data:; base-uri 'none'; form-action 'none'\">"
+            f"<title>{esc(title)}</title><style>{CSS}{EXPLORER_CSS if explorer else ''}{SCRUBBER_CSS if scrubber else ''}</style></head><body>"
+            + content + "</body></html>\n")

@@ -17,12 +17,13 @@ import shlex
 from html import unescape as html_unescape
 from pathlib import Path
 
+from optlab.record.contained import Outside, inside
 from optlab.record.html_page import (
     charts_html,
     esc,
     facts_table,
     figure,
-    link,
+    file_link,
     page,
     preformatted,
     section,
@@ -71,6 +72,22 @@ def _charts(charts: list[dict]) -> str:
                    "curves")
 
 
+def _explorer(data: dict | None) -> str:
+    if data is None:
+        return ""
+    from optlab.record.explorer import explorer_section
+
+    return explorer_section(data)
+
+
+def _scrubber(data: dict | None) -> str:
+    if data is None:
+        return ""
+    from optlab.record.scrubber import scrubber_html
+
+    return scrubber_html(data)
+
+
 def _config(path: Path) -> str:
     config = path / "config.yaml"
     if not config.is_file():
@@ -81,14 +98,17 @@ def _config(path: Path) -> str:
 
 
 def _files(path: Path) -> str:
-    names = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    return section("Files", "<p>" + " · ".join(link(n, n) for n in names) + "</p>", "files")
+    names = sorted(p.name for p in path.iterdir() if p.is_file() and not p.is_symlink() and not p.name.startswith("."))
+    return section("Files", "<p>" + " · ".join(file_link(path, n) for n in names) + "</p>", "files")
 
 
 def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[str]] | None,
-             facts: list[tuple[str, str]], items: list, charts: list[dict]) -> str:
+             facts: list[tuple[str, str]], items: list, charts: list[dict], explorer: dict | None = None,
+             scrub: dict | None = None) -> str:
     """One run: ``accuracy`` rows (split, final, peak, step of peak) and ``facts`` from
-    optlab.record.run_report; ``items`` the figures (name, caption, svg)."""
+    optlab.record.run_report; ``items`` the figures (name, caption, svg); ``explorer`` a surface
+    run's explorer data (optlab.record.explorer), ``scrub`` a data run's time slider data
+    (optlab.record.scrubber)."""
     meta = _read_json(path / "meta.json")
     body = [_header(path.name, status, meta.get("question"), _command(meta.get("command")), "optlab run")]
     results = ""
@@ -97,16 +117,17 @@ def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[
     results += facts_table(facts) if facts else "<p class=\"muted\">No summary yet: the run has not ended.</p>"
     if meta.get("error"):
         results += f"<p>Error: <code>{esc(meta['error'])}</code></p>"
-    body += [section("Results", results, "results"), _charts(charts), _figures(items), _config(path)]
+    body += [section("Results", results, "results"), _charts(charts), _scrubber(scrub), _explorer(explorer),
+             _figures(items), _config(path)]
     info = [(label, str(meta[key])) for key, label in INFO_KEYS if meta.get(key) is not None]
     if meta.get("resumed"):
         info.append(("resumed", ", ".join(f"at step {r['at_step']} ({r['time']})" for r in meta["resumed"])))
     body += [section("Run", facts_table(info), "run"), _files(path)]
-    return page(f"{path.name} — optlab", body, charts)
+    return page(f"{path.name} — optlab", body, charts, explorer=explorer is not None, scrubber=scrub is not None)
 
 
 def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[tuple[str, str]],
-               items: list, charts: list[dict], trials: str) -> str:
+               items: list, charts: list[dict], trials: str, explorer: dict | None = None) -> str:
     """A comparison or a sweep: ``tables`` (title, HTML) in order, then curves, figures, the
     trials (HTML list of links to their pages) and the base config."""
     status = manifest.get("status")
@@ -114,12 +135,13 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
     body = [_header(path.name, status, question, _command(manifest.get("command")), kind),
             f"<p>{esc(intro)}</p>"]
     body += [section(title, html) for title, html in tables]
-    body += [_charts(charts), _figures(items), section("Trials", trials, "trials"), _config(path), _files(path)]
-    return page(f"{path.name} — optlab {kind}", body, charts)
+    body += [_charts(charts), _explorer(explorer), _figures(items), section("Trials", trials, "trials"),
+             _config(path), _files(path)]
+    return page(f"{path.name} — optlab {kind}", body, charts, explorer=explorer is not None)
 
 
 def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None, statuses: list[list[str]],
-                 items: list, charts: list[dict]) -> str:
+                 items: list, charts: list[dict], explorer: dict | None = None) -> str:
     """A comparison: ``results`` = (headers, rows, best row) of its table (optlab.record.compare_report),
     ``tune`` = (headers, rows, notes) of its learning-rate search or None, ``statuses`` each
     variant's trials' statuses; links to every trial's page."""
@@ -151,7 +173,7 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
                        + ", ".join(trial_link(path, t["dir"], f"{t['lr']:.3g}") for t in entry["tune_trials"])
                        + "</li>")
     trials += "</ul>"
-    return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials)
+    return study_page(path, "optlab compare", manifest, intro, tables, items, charts, trials, explorer)
 
 
 def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: list[list[str]], dirs: list[str],
@@ -185,8 +207,9 @@ def _bold(cell: str) -> str:
 def trial_link(study: Path, trial_dir: str, text: str | None = None) -> str:
     """A link to a trial's report.html, relative to the study's page, or to its directory while
     it has none (a sweep's trials draw their pages only when asked): never a dead link."""
-    page = f"{trial_dir}/report.html"
-    return link(page if (Path(study) / page).is_file() else f"{trial_dir}/", text or Path(trial_dir).name)
+    text = text or Path(str(trial_dir)).name
+    has_page = (Path(study) / f"{trial_dir}/report.html").is_file()
+    return file_link(study, str(trial_dir), text, "/report.html" if has_page else "/")
 
 
 def relink_trials(study: Path) -> None:
@@ -200,10 +223,16 @@ def relink_trials(study: Path) -> None:
         return
     html = page.read_text(encoding="utf-8")
 
+    from urllib.parse import unquote
+
     def to_page(m: re.Match) -> str:
         target = m.group(1)
-        return f'href="{target}/report.html"' if (Path(study) / html_unescape(target) / "report.html").is_file() \
-            else m.group(0)
+        name = unquote(html_unescape(target))
+        try:
+            inside(study, name)
+        except Outside:
+            return m.group(0)
+        return f'href="{target}/report.html"' if (Path(study) / name / "report.html").is_file() else m.group(0)
 
     relinked = re.sub(r'href="([^"#?:]+)/"', to_page, html)
     if relinked != html:

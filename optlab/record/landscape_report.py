@@ -24,16 +24,33 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from optlab.record.bounded_npz import read_npz
+from optlab.record.guard import LinkRefused
 from optlab.record.rundir import RunDir, read_metrics
 
 FOLDER = "landscape"
 
 
+def check_folder(run_dir: Path) -> None:
+    """LinkRefused (optlab.record.guard) when ``<run>/landscape`` is a symbolic link or not a
+    directory: the landscape's files are written into the run directory itself, never through a
+    link to elsewhere."""
+    folder = Path(run_dir) / FOLDER
+    if folder.is_symlink():
+        raise LinkRefused(0, f"{folder} is a symbolic link (to {os.readlink(folder)}); optlab does not write "
+                             "through links: remove it, and the landscape is written in the run directory")
+    if folder.exists() and not folder.is_dir():
+        raise LinkRefused(0, f"{folder} is not a directory; remove it")
+
+
 def _rd(run_dir: Path) -> RunDir:
+    check_folder(run_dir)
     (Path(run_dir) / FOLDER).mkdir(exist_ok=True)
     return RunDir(run_dir)
 
@@ -72,6 +89,8 @@ def _levels(Z: np.ndarray, n: int = 30) -> np.ndarray:
 
 
 def _contour(ax, alphas, betas, Z, fig):
+    if not np.isfinite(Z).any():
+        raise ValueError("no finite loss anywhere on the grid (the weights it is drawn around are not finite)")
     Zc = np.where(np.isfinite(Z), Z, np.nanmax(np.where(np.isfinite(Z), Z, np.nan)))
     filled = ax.contourf(alphas, betas, Zc, levels=_levels(Z), cmap="viridis", extend="max")
     ax.contour(alphas, betas, Zc, levels=_levels(Z, 15), colors="white", linewidths=0.4, alpha=0.6)
@@ -187,19 +206,33 @@ def draw_landscape(run_dir: Path, figures) -> None:
     optlab.record.run_report.render_run calls it, so ``optlab landscape`` and
     ``optlab report`` draw them with the run's other figures."""
     name, folder = Path(run_dir).name, Path(run_dir) / FOLDER
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():   # never read through a planted link
         return
+
+    def add(stem: str, build, caption: str) -> None:
+        """One figure; values that cannot be read or drawn (a landscape cut short, a diverged run's
+        NaN) cost that figure alone, reported on the page, never the run's report."""
+        try:
+            fig = build()
+        except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as exc:
+            figures.fail(f"{FOLDER}/{stem}", caption, exc)
+            return
+        figures.add(f"{FOLDER}/{stem}", fig, caption)
+
+    def arrays(stem: str) -> dict:
+        return read_npz(folder / f"{stem}.npz", 1 << 28, "a landscape file")
+
     if (folder / "interpolation.csv").is_file():
-        figures.add(f"{FOLDER}/interpolation", interpolation_figure(
+        add("interpolation", lambda: interpolation_figure(
             read_table(folder / "interpolation.csv"), f"{name}: from the initial to the final weights"),
             "the loss along the line from the initial to the final weights (Goodfellow et al. 2015)")
     for pair in sorted(folder.glob("pair_*.csv")):
         other = pair.stem.removeprefix("pair_")
-        figures.add(f"{FOLDER}/{pair.stem}", interpolation_figure(
+        add(pair.stem, lambda pair=pair, other=other: interpolation_figure(
             read_table(pair), f"from {name} (α = 0) to {other} (α = 1)", ends=(name, other)),
             f"the loss along the line from this run's final weights to {other}'s")
     if (folder / "random_1d.csv").is_file():
-        figures.add(f"{FOLDER}/random_1d", random_1d_figure(
+        add("random_1d", lambda: random_1d_figure(
             read_table(folder / "random_1d.csv"), f"{name}: the loss along random directions through W"),
             "the loss along random directions through W (CS231n, 'Visualizing the loss function')")
     for stem, draw, what, caption in (
@@ -209,6 +242,4 @@ def draw_landscape(run_dir: Path, figures) -> None:
             ("path", path_figure, "the path on its PCA plane",
              "the weight snapshots' path on the plane of their top two PCA directions, over the loss on that plane")):
         if (folder / f"{stem}.npz").is_file():
-            with np.load(folder / f"{stem}.npz", allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-            figures.add(f"{FOLDER}/{stem}", draw(data, f"{name}: {what}"), caption)
+            add(stem, lambda stem=stem, draw=draw, what=what: draw(arrays(stem), f"{name}: {what}"), caption)

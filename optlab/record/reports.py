@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from optlab.record import guard
+from optlab.record.contained import check_manifest
 from optlab.record.run_report import render_run
 from optlab.record.rundir import RunDir
 from optlab.record.status import run_status
@@ -55,7 +56,11 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
     if (path / "sweep.json").is_file():
         from optlab.record.sweep_report import render_sweep
 
-        for trial in RunDir(path).read_json("sweep.json")["trials"]:
+        manifest = RunDir(path).read_json("sweep.json")
+        check_manifest(path, manifest, "sweep.json")    # optlab.record.contained.Outside before any write
+        for trial in manifest["trials"]:
+            if not trial.get("dir"):
+                continue
             if (path / trial["dir"] / "metrics.csv").is_file():
                 _render_run(path / trial["dir"], overrides=overrides, files=files)
         render_sweep(path, overrides=overrides, files=files)
@@ -64,6 +69,7 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
         from optlab.record.compare_report import render_compare
 
         manifest = RunDir(path).read_json("compare.json")
+        check_manifest(path, manifest, "compare.json")  # optlab.record.contained.Outside before any write
         for entry in manifest["variants"]:
             for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
                 if (path / name / "metrics.csv").is_file():

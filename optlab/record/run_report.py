@@ -70,6 +70,34 @@ def _budget(summary: dict) -> str:
     return thousands(summary["loss_evals"]) + (f", each over {thousands(size)} examples" if size else "")
 
 
+def live_summary(path: Path) -> dict:
+    """The run's summary as it stands now: summary.json (written at the end, or by the segment
+    before a resume) with the status meta.json gives, live-checked as ``--resume`` does
+    (optlab.record.status.run_status: ``running``, or ``died`` when its process is gone); for a run
+    that has not ended, its steps, epochs and last loss so far from metrics.csv."""
+    path = Path(path)
+    summary = RunDir(path).read_json("summary.json") if (path / "summary.json").is_file() else {}
+    summary = dict(summary) if isinstance(summary, dict) else {}
+    if (path / "meta.json").is_file():
+        summary["status"] = run_status(path)
+    if summary.get("status") in ("running", "died", "interrupted", "unknown") or "steps" not in summary:
+        try:
+            m = read_metrics(path / "metrics.csv")
+        except (OSError, ValueError):
+            m = {}
+        rows = [i for i, s in enumerate(m.get("step", [])) if not math.isnan(s)]
+        if rows:
+            last = rows[-1]
+            summary["steps"] = int(m["step"][last])
+            if not math.isnan(m.get("epoch", [math.nan] * (last + 1))[last]):
+                summary["epochs"] = float(m["epoch"][last])
+            losses = [v for v in m.get("loss", []) if not math.isnan(v)]
+            if losses:
+                summary["final_loss"] = losses[-1]
+    summary.setdefault("status", "?")
+    return summary
+
+
 def facts(summary: dict) -> list[tuple[str, str]]:
     """The non-accuracy lines of a run's results: loss, steps or trials, budget, time."""
     strategy = summary.get("strategy", "gradient")
@@ -145,25 +173,26 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
         figures = FigureSet(rd, opts, files=files)
         try:
             with styled():
-                summary, charts = _draw(rd, opts, figures)
+                summary, charts, scrub = _draw(rd, opts, figures)
         except Exception:   # e.g. a run that failed before its first row: the page still says so
             if not quiet:
                 raise
             summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
-            charts = []
+            charts, scrub = [], None
         if summary is not None and files:
             rd.write_text("results.md", results_markdown(rd.path.name, summary))
         accuracy = accuracy_rows(summary) if summary and "accuracy" in summary else None
         rd.write_text("report.html", run_page(rd.path, run_status(rd.path), summary, accuracy,
-                                              facts(summary) if summary else [], figures.items, charts))
+                                              facts(summary) if summary else [], figures.items, charts,
+                                              explorer=_explorer(rd.path), scrub=scrub))
     except Exception:
         if not quiet:
             raise
 
 
-def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]]:
-    """Draw the run's figures into ``figures``; returns its summary (None while it has none) and
-    the data of the page's interactive curves."""
+def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict], dict | None]:
+    """Draw the run's figures into ``figures``; returns its summary (None while it has none), the
+    data of the page's interactive curves and of its time slider (optlab.record.scrubber)."""
     m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
     name = rd.path.name
     summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
@@ -189,8 +218,22 @@ def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]
                     "accuracy at each evaluation")
         render_diagnostics(rd.path, m, figures, x, xlabel)
         draw_landscape(rd.path, figures)   # landscape/: what `optlab landscape` saved, if anything
-        return summary, run_charts(m, x, xlabel, opts, val_label(summary))
-    return summary, []
+        from optlab.record.scrubber import scrub_data
+
+        return summary, run_charts(m, x, xlabel, opts, val_label(summary)), scrub_data(rd.path, m, x, xlabel)
+    return summary, [], None
+
+
+def _explorer(path: Path) -> dict | None:
+    """The surface explorer at a surface run's settings (optlab.record.explorer); None for other runs."""
+    from optlab.record.explorer import configs_explorer
+
+    try:
+        config = _config(path)
+    except (OSError, ValueError):
+        return None
+    name = (config.get("optimizer") or {}).get("name")
+    return configs_explorer([f"{name} (this run)"], [config])
 
 
 def _config(path: Path) -> dict:

@@ -6,6 +6,7 @@ palette, and a line style per series so that curves lying on top of each other s
 - Line styles and markers cycle with a different period than the colours (4 and 5 against 7):
   Momentum and Nesterov, whose curves nearly coincide, differ in colour, dash and marker.
 - Fonts: 13 pt labels, 14 pt titles at the figures' 7-inch width; 1.8 pt lines.
+- Text: plain, never mathtext: a ``$`` in a label is a dollar sign.
 
 :func:`styled` applies it while figures are built (``matplotlib.rc_context``: no pyplot state,
 and the previous settings come back afterwards).
@@ -40,6 +41,9 @@ RC = {
     "savefig.dpi": 120,
     "svg.fonttype": "none",     # text stays text in SVG: smaller, searchable, selectable
     "pdf.fonttype": 42,         # TrueType in PDF, editable in Illustrator / Inkscape
+    # labels, titles and legends carry user text (variant labels, swept values): drawn as plain
+    # text, never parsed as TeX ("$\\undefinedmacro$ rate" would fail the whole figure)
+    "text.parse_math": False,
 }
 
 

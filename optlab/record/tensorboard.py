@@ -9,7 +9,7 @@ hyper-parameters with the accuracy and loss columns as their metrics, for the HP
 A comparison or sweep keeps each trial's run directory under its own directory, so
 ``tensorboard --logdir STUDY_DIR`` shows every trial side by side, named by its directory.
 
-tensorboardX is an optional extra (``pip install 'optlab[tensorboard]'``); :func:`require` says
+tensorboardX is an optional extra (``pip install -e ".[tensorboard]"``); :func:`require` says
 so before a run starts. Nothing below the record layer knows about any of this: the training
 loop writes metrics rows, :class:`optlab.record.rundir.RunDir` hands them to the listeners.
 """
@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-INSTALL = "pip install 'optlab[tensorboard]'"
+INSTALL = "pip install -e \".[tensorboard]\" (in optlab's clone)"
 HPARAM_METRICS = ("val_acc", "train_acc", "val_loss", "train_loss", "loss")
 
 

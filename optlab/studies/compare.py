@@ -46,7 +46,7 @@ from optlab.studies.executor import (
     reported,
     run_trials,
 )
-from optlab.studies.resume import plan_trials
+from optlab.studies.resume import contained, plan_trials, study_lock
 from optlab.studies.variants import Variant
 
 TUNABLE = ("lr",)
@@ -188,34 +188,39 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
     spec = _spec(executor, workers, plan)
     with open_executor(spec) as ex:
         rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
-        rd.write_text("config.yaml", dump_config(plan.base))
-        manifest = {
-            "name": plan.base.name, **plan.source, "question": question_of(plan.source.get("config")),
-            "command": command, "varied": plan.varied,
-            "seeds": plan.seeds, "target": plan.target,
-            "tune": None if plan.grid is None and plan.around is None else {
-                "param": "lr", "grid": plan.grid, "around": plan.around, "seed": plan.base.seed,
-                "selection": "final validation accuracy (ties: lower final validation loss); "
-                             "final training loss without validation data"},
-            "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
-                          "tune_trials": [], "trials": []} for v in plan.variants],
-            "status": "running", **owner(),   # pid, host: a killed comparison reads as died (record.status.study_status)
-        }
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+        with study_lock(rd.path):   # one driver per study (optlab.studies.resume.study_lock)
+            rd.write_text("config.yaml", dump_config(plan.base))
+            manifest = {
+                "name": plan.base.name, **plan.source, "question": question_of(plan.source.get("config")),
+                "command": command, "varied": plan.varied,
+                "seeds": plan.seeds, "target": plan.target,
+                "tune": None if plan.grid is None and plan.around is None else {
+                    "param": "lr", "grid": plan.grid, "around": plan.around, "seed": plan.base.seed,
+                    "selection": "final validation accuracy (ties: lower final validation loss); "
+                                 "final training loss without validation data"},
+                "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
+                              "tune_trials": [], "trials": []} for v in plan.variants],
+                # pid, host: a killed comparison reads as died (record.status.study_status)
+                "status": "running", **owner(),
+            }
+            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def resume_compare(path: Path, *, workers: int | None = None, progress: Progress | None = None,
                    command: list[str] | None = None, executor: ExecutorSpec | None = None,
-                trial_reports: bool = True) -> CompareResult:
+                   trial_reports: bool = True) -> CompareResult:
     """Finish the comparison in ``path``: keep its finished trials, continue interrupted ones from
     their checkpoints, start the missing ones (optlab.studies.resume), then render it."""
     command = list(command if command is not None else sys.argv)
     rd = RunDir(Path(path))
-    plan, manifest = load_plan(rd.path)
-    with open_executor(_spec(executor, workers, plan)) as ex:
-        manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-        manifest.update(status="running", **owner())
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+    if not (rd.path / "compare.json").is_file():
+        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a comparison (no compare.json)")])
+    with study_lock(rd.path):       # one driver per study, before anything is read or written
+        plan, manifest = load_plan(rd.path)
+        with open_executor(_spec(executor, workers, plan)) as ex:
+            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
+            manifest.update(status="running", **owner())
+            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def load_plan(path: Path) -> tuple[Plan, dict]:
@@ -227,6 +232,7 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
     if not (rd.path / "compare.json").is_file():
         raise ConfigError([Problem("--resume", "", f"{rd.path}: not a comparison (no compare.json)")])
     manifest = rd.read_json("compare.json")
+    contained(rd.path, manifest, "compare.json")
     base = load_config(rd.path / "config.yaml")
     variants = [Variant(e["label"], tuple(e["overrides"]), load_config(rd.path / "config.yaml", e["overrides"]))
                 for e in manifest["variants"]]

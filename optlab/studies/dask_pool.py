@@ -48,7 +48,7 @@ from optlab.training.interrupt import StopRequest
 CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 30          # how long a scheduler may take to show its first worker
 RESEND_STOPS_S = 1.0        # stop requests are pushed again this often (a worker that joined late)
-INSTALL = 'pip install "optlab[dask]"'
+INSTALL = 'pip install -e ".[dask]" (in optlab\'s clone)'
 
 # A function the workers run before anything of optlab is sent to them: sent by value (it is
 # compiled here, in no importable module), so it runs on a worker without optlab too.
@@ -113,6 +113,7 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[DaskExecutor
             address = cluster.scheduler_address
         else:
             address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+            identify(address)                 # a Dask scheduler answers there, within CONNECT_TIMEOUT_S
         try:
             client = distributed.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except Exception as exc:
@@ -130,6 +131,73 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[DaskExecutor
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def identify(address: str, timeout: float | None = None) -> None:
+    """ExecutorError (exit 2) unless a Dask scheduler answers at ``address`` within ``timeout``
+    seconds, said before a ``Client`` exists (a Client on a silent listener or a web server waits
+    forever, and one on a malformed address leaves a traceback when it is collected). Tries, in
+    order: the address's form (``SCHEME://HOST:PORT``), TLS settings for ``tls://``, a connection,
+    then Dask's ``identity`` request, whose answer must say ``Scheduler``."""
+    import asyncio
+    import threading
+
+    from distributed.comm import connect as dask_connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    tried = f"--scheduler {address}"
+    unreachable = f"cannot reach a Dask scheduler at {address}"
+    try:
+        scheme, where = parse_address(address, strict=True)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(where)
+    except (ValueError, TypeError) as exc:
+        raise ExecutorError(f"{tried}: not a scheduler address ({exc}); give tcp://HOST:PORT, e.g. "
+                            "tcp://127.0.0.1:8786") from None
+    security = Security()
+    if scheme in ("tls", "wss") and not (security.tls_ca_file and security.tls_client_cert):
+        raise ExecutorError(f"{tried}: {scheme}:// needs TLS certificates, and Dask's configuration names none "
+                            "(distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and .key); set them, "
+                            "or use tcp://")
+    answer: dict = {}
+
+    async def ask() -> None:
+        comm = await dask_connect(address, timeout=timeout, **security.get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            answer["reply"] = await comm.read()
+        finally:
+            comm.abort()
+
+    def run() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as exc:                   # reported below, in the caller's thread
+            answer["error"] = exc
+
+    thread = threading.Thread(target=run, name="optlab-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)                           # wait_for ends it at ``timeout``; the margin is its cleanup
+    error, reply = answer.get("error"), answer.get("reply")
+    if thread.is_alive() or isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+        raise ExecutorError(f"{unreachable}: no Dask answer within {timeout:g} s (nothing there, a firewall, "
+                            "or a service that is not Dask's on that port); is `dask scheduler` running there, and "
+                            "is this its address?")
+    if error is not None:
+        why = " ".join(str(error).split())[:200] or type(error).__name__
+        if isinstance(error, (MemoryError, OverflowError, ValueError, TypeError)):   # bytes that are not Dask's frames
+            why = "something answered, but not in Dask's protocol (a web server, another service)"
+        else:
+            why = f"{type(error).__name__}: {why}"
+        raise ExecutorError(f"{unreachable} ({why}); is `dask scheduler` running there, and is this its address?")
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise ExecutorError(f"{unreachable}: it answered as {kind!r}, not as a Dask scheduler (a worker's or a "
+                            "nanny's address?); give the scheduler's, usually port 8786")
 
 
 def _check(client, address: str) -> None:

@@ -33,10 +33,13 @@ from optlab.engine.directions import filter_normalized, pca_directions, project,
 from optlab.engine.landscape import PlaneLoss, grid_coefficients
 from optlab.engine.layers import Linear, LinearBiasTrick
 from optlab.record import landscape_report as files
+from optlab.record.guard import LinkRefused, holder, is_locked
 from optlab.record.run_report import render_run
-from optlab.record.rundir import read_metrics
-from optlab.record.snapshots import read_snapshots, snapshot_steps
-from optlab.training.checkpoint import CheckpointError
+from optlab.record.rundir import RunDir, read_metrics
+from optlab.record.snapshots import SnapshotError, read_snapshots, snapshot_steps
+from optlab.record.status import run_status
+from optlab.studies.trials import default_workers
+from optlab.training.checkpoint import CheckpointError, size_limit
 from optlab.training.checkpoint import load as load_checkpoint
 from optlab.training.memory import available_bytes
 from optlab.training.setup import SetupError, build_setup, train_eval_split
@@ -62,6 +65,7 @@ class Options:
     pictures: tuple[str, ...] = PICTURES
     explicit: bool = False           # the pictures were asked for by name: a missing input is an error
     max_memory: int | None = None    # bytes; default: what the system has available
+    workers: int | None = None       # threads over grid points; default: the cores this process may use
     notes: list[str] = field(default_factory=list)
 
 
@@ -72,6 +76,7 @@ class Loaded:
     initial: tuple[np.ndarray, np.ndarray]      # (params, buffers)
     final: tuple[np.ndarray, np.ndarray]
     snapshots: tuple[list[int], np.ndarray, np.ndarray]
+    notes: list[str] = field(default_factory=list)     # what the pictures should say about the weights
 
 
 def load_run(run_dir: Path) -> Loaded:
@@ -79,6 +84,7 @@ def load_run(run_dir: Path) -> Loaded:
     from optlab.config.loading import ConfigError, load_config
 
     run_dir = Path(run_dir)
+    notes: list[str] = []
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "metrics.csv").is_file():
         hint = ("; a comparison or sweep holds one run directory per trial: give one of "
                 f"{run_dir / 'trials'}/*" if (run_dir / "compare.json").is_file() or (run_dir / "sweep.json").is_file()
@@ -95,21 +101,29 @@ def load_run(run_dir: Path) -> Loaded:
     if config.search.strategy != "gradient":
         raise LandscapeError(f"{run_dir}: a {config.search.strategy} search keeps no weights; landscapes are "
                              "drawn for gradient runs")
+    status = _check_state(run_dir)
     try:
         setup = build_setup(config)
     except SetupError as exc:
         raise LandscapeError(f"{run_dir}: {exc}") from None
     model = setup.model
-    snaps = read_snapshots(run_dir, _evenly(snapshot_steps(run_dir), MAX_SNAPSHOTS))
+    try:
+        snaps = read_snapshots(run_dir, _evenly(snapshot_steps(run_dir), MAX_SNAPSHOTS),
+                               sizes=(model.flat_params.size, model.flat_buffers.size))
+    except SnapshotError as exc:
+        raise LandscapeError(f"{exc}; remove it (or the snapshots folder) to draw the other pictures") from None
     initial = (model.flat_params.copy(), model.flat_buffers.copy())
     if snaps[0] and snaps[0][0] == 0:
         initial = (snaps[1][0], snaps[2][0])
     if (run_dir / "checkpoint.npz").is_file():
         try:
-            ckpt = load_checkpoint(run_dir / "checkpoint.npz")
+            ckpt = load_checkpoint(run_dir / "checkpoint.npz", size_limit(config))
         except CheckpointError as exc:
             raise LandscapeError(str(exc)) from None
         final = (ckpt.params, ckpt.buffers)
+        if status != "completed":        # interrupted or died: the weights of its last checkpoint
+            notes.append(f"the run is {status}: its final weights here are checkpoint.npz's, at step {ckpt.step}, "
+                         "not a finished run's")
     elif snaps[0]:
         final = (snaps[1][-1], snaps[2][-1])
     else:
@@ -119,7 +133,43 @@ def load_run(run_dir: Path) -> Loaded:
     if final[0].shape != model.flat_params.shape:
         raise LandscapeError(f"{run_dir}: the saved weights ({final[0].size}) do not fit the config's model "
                              f"({model.flat_params.size} parameters)")
-    return Loaded(config, setup, initial, final, snaps)
+    if not (np.all(np.isfinite(final[0])) and np.all(np.isfinite(final[1]))):
+        raise LandscapeError(f"{run_dir}: the final weights are not finite (NaN or infinity): no loss can be "
+                             "evaluated around them")
+    return Loaded(config, setup, initial, final, snaps, notes)
+
+
+def _check_state(run_dir: Path) -> str:
+    """The run's status; LandscapeError when its weights are no landscape's centre: still training
+    (its writer lock is held: the checkpoint is a mid-run one, about to change), diverged (its
+    weights went to NaN or infinity), or a ``landscape/`` that is a planted link."""
+    try:
+        files.check_folder(run_dir)
+    except LinkRefused as exc:
+        raise LandscapeError(exc.strerror or str(exc)) from None
+    if is_locked(run_dir):
+        raise LandscapeError(f"{run_dir}: still training ({holder(run_dir)} holds its lock): its checkpoint is a "
+                             "mid-run one; draw the landscape once the run has ended")
+    status = run_status(run_dir)
+    if status == "running":
+        raise LandscapeError(f"{run_dir}: meta.json says the run is still running: draw the landscape once it has "
+                             "ended")
+    if status == "diverged":
+        summary = RunDir(run_dir).read_json("summary.json") if (run_dir / "summary.json").is_file() else {}
+        at = (summary.get("diverged_at") or {}).get("step") if isinstance(summary, dict) else None
+        raise LandscapeError(f"{run_dir}: the run diverged{f' at step {at}' if at is not None else ''}: its weights "
+                             "went to NaN or infinity, so there is no landscape around them; train it with a smaller "
+                             "optimizer.lr, or draw the landscape of a run that converged")
+    return status
+
+
+def point_threads(workers: int | None) -> int:
+    """Threads that evaluate grid points side by side, each on one BLAS thread: ``workers``, else the
+    cores this process may use; one when the user chose the BLAS thread count themselves (their
+    threads then share out each product instead)."""
+    if workers is not None:
+        return max(1, workers)
+    return 1 if run_threads() is None else default_workers()
 
 
 def _evenly(steps: list[int], k: int) -> list[int]:
@@ -183,14 +233,15 @@ def _axis(low: float, high: float, n: int) -> np.ndarray:
     return a
 
 
-def _interpolate(run: Loaded, splits, counter: _Counter, a_end: tuple, b_end: tuple, alphas: np.ndarray) -> dict:
+def _interpolate(run: Loaded, splits, counter: _Counter, a_end: tuple, b_end: tuple, alphas: np.ndarray,
+                 threads: int) -> dict:
     """Columns alpha, <split>_loss, <split>_acc along (1 - alpha) a_end + alpha b_end."""
     C = np.stack([1.0 - alphas, alphas], axis=1)
     table = {"alpha": alphas}
     for name, x, y in splits:
         plane = PlaneLoss(run.setup.model, run.setup.loss_fn, run.setup.penalty, x, y,
                           np.zeros_like(a_end[0]), np.stack([a_end[0], b_end[0]]),
-                          np.zeros_like(a_end[1]), np.stack([a_end[1], b_end[1]]))
+                          np.zeros_like(a_end[1]), np.stack([a_end[1], b_end[1]]), threads=threads)
         table[f"{name}_loss"], table[f"{name}_acc"] = counter.evaluate(plane, C)
     return table
 
@@ -209,6 +260,7 @@ def landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None = Non
 
 def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> dict:
     run = load_run(run_dir)
+    opts.notes += run.notes
     pictures = list(opts.pictures)
     if "path" in pictures and len(run.snapshots[0]) < 3:
         why = (f"{run_dir}: the optimizer's path needs weight snapshots, and the run kept "
@@ -228,6 +280,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
              "path": opts.grid ** 2}
     total = sum(sizes[p] for p in pictures)
     check_memory(run, n, total, opts.max_memory)
+    threads = point_threads(opts.workers)
     counter = _Counter(total, on_progress)
     rng = np.random.default_rng(opts.seed)
     w1, b1 = run.final
@@ -239,7 +292,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
     for picture in pictures:
         t0 = time.perf_counter()
         if picture == "interpolation":
-            table = _interpolate(run, splits, counter, run.initial, run.final, alphas)
+            table = _interpolate(run, splits, counter, run.initial, run.final, alphas, threads)
             files.write_table(run_dir, "interpolation.csv", table)
             at = {a: float(table["train_loss"][np.flatnonzero(alphas == a)[0]]) for a in (0.0, 1.0)}
             info["interpolation"] = {"train_loss_at_0": at[0.0], "train_loss_at_1": at[1.0],
@@ -249,7 +302,7 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
             d1 = filter_normalized(model, w1, rng, opts.include_biases)
             d2 = filter_normalized(model, w1, rng, opts.include_biases)
             plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], w1, np.stack([d1, d2]),
-                              b1)
+                              b1, threads=threads)
             loss, acc = counter.evaluate(plane, grid_coefficients(axis, axis))
             shape = (len(axis), len(axis))
             files.write_arrays(run_dir, "slice.npz", {"alphas": axis, "betas": axis, "loss": loss.reshape(shape),
@@ -261,7 +314,8 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
                 table = {"alpha": a}
                 for k in range(3):
                     d = random_direction(w1.size, rng, like=w1)
-                    one = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], w1, d[None], b1)
+                    one = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], w1, d[None], b1,
+                                    threads=threads)
                     table[f"direction_{k + 1}"] = counter.evaluate(one, a[:, None])[0]
                 files.write_table(run_dir, "random_1d.csv", table)
         elif picture == "path":
@@ -272,7 +326,8 @@ def _landscape(run_dir: Path, opts: Options, on_progress: ProgressFn | None) -> 
             pad = 0.25 * np.maximum(hi - lo, 1e-12)
             ax_a = _axis(lo[0] - pad[0], hi[0] + pad[0], opts.grid)
             ax_b = _axis(lo[1] - pad[1], hi[1] + pad[1], opts.grid)
-            plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], P[-1], dirs, b1)
+            plane = PlaneLoss(model, run.setup.loss_fn, run.setup.penalty, *train[0][1:], P[-1], dirs, b1,
+                              threads=threads)
             loss, _ = counter.evaluate(plane, grid_coefficients(ax_a, ax_b))
             start, _ = plane(xy[:1])                                    # the path's start, on the plane
             files.write_arrays(run_dir, "path.npz", {"alphas": ax_a, "betas": ax_b,
@@ -306,7 +361,8 @@ def _between(run_a: Path, run_b: Path, opts: Options, on_progress: ProgressFn | 
     alphas = _alphas(opts.points)
     check_memory(a, len(splits[0][2]), len(alphas) * len(splits), opts.max_memory)
     t0 = time.perf_counter()
-    table = _interpolate(a, splits, _Counter(len(alphas) * len(splits), on_progress), a.final, b.final, alphas)
+    table = _interpolate(a, splits, _Counter(len(alphas) * len(splits), on_progress), a.final, b.final, alphas,
+                         point_threads(opts.workers))
     name = Path(run_b).resolve().name
     files.write_table(run_a, f"pair_{name}.csv", table)
     info = {f"pair_{name}": {"other": str(run_b), "seconds": time.perf_counter() - t0,

@@ -2,7 +2,7 @@
 mapping of optlab's search specs onto Optuna's distributions, and the watch that prunes a trial
 where it runs.
 
-Optuna (``pip install "optlab[tune]"``) is imported only here and only when a sweep asks for it,
+Optuna (``pip install -e ".[tune]"``) is imported only here and only when a sweep asks for it,
 so a plain install stays small; without it, :func:`import_optuna` raises :class:`MissingExtra`.
 
 Pruning happens on the driver (:class:`Pruning`): the executor delivers each trial's evaluation
@@ -25,7 +25,7 @@ from optlab.config.loading import ConfigError, Problem
 
 SAMPLERS = ("tpe", "random", "qmc", "grid")
 PRUNERS = ("none", "median", "asha", "hyperband")
-INSTALL = 'pip install "optlab[tune]"'
+INSTALL = 'pip install -e ".[tune]" (in optlab\'s clone)'
 
 
 class MissingExtra(ImportError):
@@ -87,6 +87,33 @@ def open_storage(url: str):
     except Exception as exc:   # SQLAlchemy's errors: a bad URL, no driver, no server, no permission
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError([Problem("--storage", "", f"cannot open {url!r}: {message}")]) from None
+
+
+def _parsed(url: str):
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url)
+    except Exception:   # not a URL SQLAlchemy can parse: open_storage refuses it
+        return None
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is an SQLite database in memory (``sqlite://``, ``sqlite:///:memory:``):
+    nothing of the study outlives the process."""
+    u = _parsed(url)
+    return u is not None and u.get_backend_name() == "sqlite" and \
+        (u.database in (None, "", ":memory:") or u.query.get("mode") == "memory")
+
+
+def sqlite_file(url: str):
+    """The file of an SQLite ``url`` (a Path), or None for another database or one in memory."""
+    from pathlib import Path
+
+    u = _parsed(url)
+    if u is None or u.get_backend_name() != "sqlite" or in_memory(url) or str(u.database).startswith("file:"):
+        return None
+    return Path(u.database)
 
 
 def shown(url: str) -> str:

@@ -67,7 +67,7 @@ from optlab.studies.executor import (
     reported,
     run_trials,
 )
-from optlab.studies.resume import plan_trials
+from optlab.studies.resume import contained, plan_trials, study_lock
 from optlab.studies.variants import split_values
 
 MAX_TRIALS = 10_000
@@ -295,18 +295,19 @@ def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progre
     command = list(command if command is not None else sys.argv)
     with open_executor(executor or ExecutorSpec("local", workers)) as ex:
         rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
-        rd.write_text("config.yaml", dump_config(plan.base))
-        n = len(plan.configs)
-        manifest = {
-            "name": plan.base.name, "config": plan.origin or str(plan.config_path),
-            "question": question_of(plan.origin or plan.config_path), "command": command, "mode": plan.mode,
-            "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
-            "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
-            "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
-            "status": "running", **owner(),   # pid, host: a killed sweep reads as died (record.status.study_status)
-        }
-        rd.write_json("sweep.json", manifest)
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+        with study_lock(rd.path):   # one driver per study (optlab.studies.resume.study_lock)
+            rd.write_text("config.yaml", dump_config(plan.base))
+            n = len(plan.configs)
+            manifest = {
+                "name": plan.base.name, "config": plan.origin or str(plan.config_path),
+                "question": question_of(plan.origin or plan.config_path), "command": command, "mode": plan.mode,
+                "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
+                "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
+                "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
+                "status": "running", **owner(),   # pid, host: a killed sweep reads as died (record.status.study_status)
+            }
+            rd.write_json("sweep.json", manifest)
+            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress | None = None,
@@ -316,12 +317,15 @@ def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress |
     checkpoints, start the missing ones (optlab.studies.resume), then render the leaderboard."""
     command = list(command if command is not None else sys.argv)
     rd = RunDir(Path(path))
-    plan, manifest = load_plan(rd.path)
-    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
-        manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-        manifest.update(status="running", **owner())
-        rd.write_json("sweep.json", manifest)
-        return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+    if not (rd.path / "sweep.json").is_file():
+        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a sweep (no sweep.json)")])
+    with study_lock(rd.path):       # one driver per study, before anything is read or written
+        plan, manifest = load_plan(rd.path)
+        with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
+            manifest.update(status="running", **owner())
+            rd.write_json("sweep.json", manifest)
+            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
 
 
 def load_plan(path: Path) -> tuple[Plan, dict]:
@@ -331,6 +335,7 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
     if not (rd.path / "sweep.json").is_file():
         raise ConfigError([Problem("--resume", "", f"{rd.path}: not a sweep (no sweep.json)")])
     manifest = rd.read_json("sweep.json")
+    contained(rd.path, manifest, "sweep.json")
     grid = manifest["mode"] == "grid"
     params = [parse_param(f"{p['key']}={p['spec']}", grid) for p in manifest["params"]]
     values = [t["values"] for t in manifest["trials"]]

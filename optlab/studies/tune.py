@@ -50,6 +50,7 @@ from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
 from optlab.studies import optuna_parts as parts
 from optlab.studies.executor import ExecutorSpec, NullProgress, Progress, open_executor
+from optlab.studies.resume import contained, study_lock
 from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, parse_words
 from optlab.studies.tune_drive import drive
 
@@ -117,6 +118,11 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
     if pruner != "none":
         _check_pruning(plan)
     if storage is not None:
+        if parts.in_memory(storage):
+            raise ConfigError([Problem("--storage", "", f"{storage!r} keeps the study in memory: it is gone when the "
+                                       "sweep ends, and --resume would re-propose and re-train its first trials. "
+                                       "Leave --storage out (study.db in the sweep directory) or give a file or "
+                                       "server, e.g. sqlite:///study.db")])
         parts.open_storage(storage)         # exit 2 now, not after the sweep directory exists
     return plan
 
@@ -191,19 +197,68 @@ def storage_url(manifest: dict, path: Path, given: str | None) -> str:
     return url
 
 
-def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool):
-    """Create (or load, resuming) the study; ConfigError when the storage cannot be opened."""
+def _asked(manifest: dict) -> list[int]:
+    """The Optuna trial numbers sweep.json lists (every trial the driver asked and recorded)."""
+    return sorted(e["number"] for e in manifest.get("trials", []) if isinstance(e.get("number"), int))
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:12])) + (f" and {len(numbers) - 12} more" if len(numbers) > 12 else "")
+
+
+def check_storage_file(manifest: dict, url: str) -> None:
+    """Before the storage of a resumed sweep is opened (opening creates a missing SQLite file):
+    ConfigError when sweep.json lists trials and the SQLite file holding them is gone or empty."""
+    asked = _asked(manifest)
+    db = parts.sqlite_file(url)
+    if not asked or db is None:
+        return
+    if not db.is_file() or db.stat().st_size == 0:
+        state = "missing" if not db.exists() else ("not a file" if not db.is_file() else "empty")
+        raise ConfigError([Problem("--resume", "--storage", f"{db} is {state}, but sweep.json lists {len(asked)} "
+                                   f"Optuna trial(s) it must hold (numbers {_numbers(asked)}): resumed, the study "
+                                   "would start afresh and re-propose them; put the study's database back "
+                                   "(nothing was changed)")])
+
+
+def check_study(manifest: dict, study, url: str) -> None:
+    """ConfigError when the loaded study lacks trials sweep.json lists (a storage emptied, replaced
+    or pointing at another study): the numbers it misses and the counts on both sides."""
+    asked = _asked(manifest)
+    held = {t.number for t in study.get_trials(deepcopy=False)}
+    missing = [n for n in asked if n not in held]
+    if missing:
+        raise ConfigError([Problem("--resume", "--storage", f"the study {study.study_name!r} in {parts.shown(url)} "
+                                   f"holds {len(held)} trial(s), and sweep.json lists {len(asked)}: trial number(s) "
+                                   f"{_numbers(missing)} are missing from the storage; give the --storage that holds "
+                                   "them (nothing was changed)")])
+
+
+def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool, manifest: dict | None = None):
+    """Create (or load, resuming) the study; ConfigError when the storage cannot be opened or, on
+    a resume, does not hold the trials ``manifest`` (sweep.json) lists."""
     optuna = parts.import_optuna()
+    if resume and manifest is not None:
+        check_storage_file(manifest, url)
     storage = parts.open_storage(url)
     grid = parts.grid_space(plan.params) if plan.sampler == "grid" else None
     pruner = parts.make_pruner(plan.pruner, plan.eval_every, plan.steps)
     name = plan.study_name or rd.path.name
+    if resume and manifest is not None and _asked(manifest):
+        names = optuna.study.get_all_study_names(storage=storage)
+        if name not in names:
+            raise ConfigError([Problem("--resume", "--storage", f"{parts.shown(url)} holds no study named {name!r} "
+                                       f"(it holds {', '.join(map(repr, names)) or 'none'}), and sweep.json lists "
+                                       f"{len(_asked(manifest))} of its trials; give the --storage or --study-name "
+                                       "that holds them (nothing was changed)")])
     try:
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                     sampler=parts.make_sampler(plan.sampler, plan.seed, grid), pruner=pruner,
                                     load_if_exists=resume or plan.study_name is not None)
     except optuna.exceptions.DuplicatedStudyError:
         raise ConfigError([Problem("--storage", "", f"{parts.shown(url)} already holds a study named {name!r}")]) from None
+    if resume and manifest is not None:
+        check_study(manifest, study, url)
     done = len(study.get_trials(deepcopy=False))
     if done:   # a sampler seeded as at the start would propose the first trials' values again
         seed = int(np.random.SeedSequence([plan.seed, done]).generate_state(1)[0])
@@ -217,33 +272,45 @@ def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = No
     """Run (or continue) the adaptive sweep of ``plan`` on ``executor`` (default: a local pool of
     ``workers`` processes); render the leaderboard as a sweep does. ``trial_reports``: draw each
     trial's own figures after it (optlab.studies.sweep.run_sweep)."""
-    from optlab.record.trial_reports import render_trial_reports
-    from optlab.studies.executor import default_workers
-
     progress = progress or NullProgress()
     command = list(command if command is not None else sys.argv)
-    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
-        if resume is not None:
-            rd = RunDir(Path(resume))
+    if resume is not None:
+        rd = RunDir(Path(resume))
+        with study_lock(rd.path):       # one driver per study, before anything is read or written
             manifest = rd.read_json("sweep.json")
+            contained(rd.path, manifest, "sweep.json")
             check_resume(plan, manifest)
-            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-            manifest.update(target_trials=plan.trials, asynchronous=plan.asynchronous, status="running")
-        else:
-            rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+            url = storage_url(manifest, rd.path, plan.storage)
+            study = open_study(plan, rd, url, True, manifest)     # the storage matches sweep.json, or exit 2
+            with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+                manifest.setdefault("resumed", []).append({"command": command,
+                                                           "previous_status": manifest["status"]})
+                manifest.update(target_trials=plan.trials, asynchronous=plan.asynchronous, status="running")
+                return _drive(plan, rd, manifest, study, ex, progress, command, trial_reports)
+    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
+        rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+        with study_lock(rd.path):
             manifest = _manifest(plan, rd, plan.storage or "", command)
-        url = storage_url(manifest, rd.path, plan.storage)
-        try:
-            study = open_study(plan, rd, url, resume is not None)
-        except ConfigError:
-            if resume is None:              # nothing ran: leave no empty sweep directory behind
+            url = storage_url(manifest, rd.path, plan.storage)
+            try:
+                study = open_study(plan, rd, url, False)
+            except ConfigError:             # nothing ran: leave no empty sweep directory behind
                 for leftover in rd.path.iterdir():
                     leftover.unlink()
                 rd.path.rmdir()
-            raise
-        rd.write_text("config.yaml", dump_config(plan.base))
-        rd.write_json("sweep.json", manifest)
-        failed = drive(plan, rd, manifest, study, ex, progress, command, asynchronous=plan.asynchronous)
+                raise
+            return _drive(plan, rd, manifest, study, ex, progress, command, trial_reports)
+
+
+def _drive(plan: TunePlan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str],
+           trial_reports: bool) -> SweepResult:
+    """The study's trials (optlab.studies.tune_drive), then the leaderboard and the trials' figures."""
+    from optlab.record.trial_reports import render_trial_reports
+    from optlab.studies.executor import default_workers
+
+    rd.write_text("config.yaml", dump_config(plan.base))
+    rd.write_json("sweep.json", manifest)
+    failed = drive(plan, rd, manifest, study, ex, progress, command, asynchronous=plan.asynchronous)
     names = [e["dir"] for e in manifest["trials"] if e.get("dir")]
     if trial_reports:   # after the leaderboard's figures (as a sweep does)
         render_trial_reports(rd.path, names, workers=default_workers())

@@ -16,9 +16,10 @@
   with memory (``schedule``: plateau's factor and watch; ``early_stopping``: its watch and the copy
   of the best weights), from each part's ``state_dict``.
 
-Reading is bounded: before any member is inflated, its declared size and its ``.npy`` header's
-shape must fit what the run's config can need (:func:`size_limit`), so a 1.5 MB member that
-would inflate to 1.5 GB is refused; only numeric arrays are read (no pickles, no objects).
+Reading is bounded (optlab.record.bounded_npz): before any member is inflated, its declared
+size and its ``.npy`` header's shape must fit what the run's config can need (:func:`size_limit`),
+so a 1.5 MB member that would inflate to 1.5 GB is refused; only numeric arrays are read (no
+pickles, no objects).
 
 Restoring all of it makes a resumed run bit-identical to one that was never stopped. A checkpoint
 is refused, with a message naming each difference, when it comes from another config (except
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 import optlab
+from optlab.record.bounded_npz import read_npz
 from optlab.record.rundir import METRIC_COLUMNS, RunDir
 from optlab.record.status import run_status
 
@@ -117,35 +118,6 @@ def size_limit(config: Any) -> int:
     return vectors * parameter_count(config) * 8 + 16 * examples + 64 * 1024 * 1024
 
 
-def _read_arrays(path: Path, limit: int) -> dict[str, np.ndarray]:
-    """The npz's arrays, each member's declared and actual size checked against ``limit``
-    before it is inflated."""
-    from numpy.lib import format as npy
-
-    arrays, total = {}, 0
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.infolist():
-            total += member.file_size
-            if member.file_size > limit or total > limit:
-                raise ValueError(f"member {member.filename} inflates to {member.file_size} bytes, more than the "
-                                 f"{limit} bytes a checkpoint of this config can hold")
-            if not member.filename.endswith(".npy"):
-                raise ValueError(f"unexpected member {member.filename}")
-            with archive.open(member) as fh:
-                version = npy.read_magic(fh)
-                header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
-                if header is None:
-                    raise ValueError(f"member {member.filename}: .npy format {version}")
-                shape, _, dtype = header(fh)
-                if dtype.hasobject:
-                    raise ValueError(f"member {member.filename} holds Python objects")
-                if int(np.prod(shape, dtype=object)) * dtype.itemsize > member.file_size:
-                    raise ValueError(f"member {member.filename} claims {shape} {dtype}, more than it holds")
-            with archive.open(member) as fh:
-                arrays[member.filename[:-4]] = npy.read_array(fh, allow_pickle=False)
-    return arrays
-
-
 def load(path: Path, limit: int = 1 << 34) -> Checkpoint:
     """Read a checkpoint file; :class:`CheckpointError` if it is missing, unreadable, larger than
     ``limit`` bytes inflated, or lacks any part a checkpoint has."""
@@ -153,7 +125,7 @@ def load(path: Path, limit: int = 1 << 34) -> Checkpoint:
     if path.is_symlink() or not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint" + (" (a symbolic link is not one)" if path.is_symlink() else ""))
     try:
-        arrays = _read_arrays(path, limit)
+        arrays = read_npz(path, limit, "a checkpoint of this config")
         if "info" not in arrays or "params" not in arrays or "sampler_order" not in arrays:
             missing = sorted({"info", "params", "sampler_order"} - set(arrays))
             raise KeyError(f"no {', '.join(missing)}")

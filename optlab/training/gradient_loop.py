@@ -23,6 +23,7 @@ from optlab.engine.schedules import Schedule
 from optlab.record.rundir import HEARTBEAT_S, RunDir
 from optlab.training import checkpoint
 from optlab.training.budget import GradientStep
+from optlab.training.boundary import BoundaryRecorder
 from optlab.training.curvature import LandscapeRecorder, fixed_batch
 from optlab.training.diagnostics import Recorder, initial_loss_check
 from optlab.training.early_stopping import EarlyStopping
@@ -135,6 +136,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     landscape = LandscapeRecorder(config.diagnostics, config.seed, config.optimizer.name, model, setup.loss_fn,
                                   setup.penalty, fixed_batch(config.diagnostics, data, eval_train, dtype), rd,
                                   resume_step=None if ckpt is None else ckpt.step)
+    boundary = BoundaryRecorder(config.diagnostics, model, data, dtype, rd, steps,
+                                resume_step=None if ckpt is None else ckpt.step)
     t0 = time.perf_counter() - state.elapsed
     last_beat = time.monotonic()
 
@@ -173,6 +176,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             state.initial_check = initial_loss_check(config.loss, data.n_classes, data_loss)
             diagnostics.histograms(0)
             with optimizer.evaluation(model.params):
+                boundary.record(0)
                 landscape.record(0, optimizer)
             writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(state.step + 1, steps + 1):
@@ -205,6 +209,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                 stopping = record_eval(step, row)
             diagnostics.histograms(step)
             with optimizer.evaluation(model.params):
+                boundary.record(step, last=stopping)
                 landscape.record(step, optimizer)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
@@ -219,6 +224,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                 last_beat = time.monotonic()
         with optimizer.evaluation(model.params):
             landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
+            boundary.record(state.step, last=True)
         late = status == "completed" and stop.signum is not None   # asked during the last step: say so
         if late:
             status = "interrupted"

@@ -11,7 +11,8 @@ arrays only (the interpreter, numpy and matplotlib come on top, about 150 MB).
 What the machine has is ``MemAvailable`` of ``/proc/meminfo`` (free plus reclaimable cache), or
 less where a cgroup limit (a container, a batch job's allocation) leaves less: ``memory.max``
 minus ``memory.current`` (cgroup v2) or ``memory.limit_in_bytes`` minus ``memory.usage_in_bytes``
-(v1). Where none of these can be read (not Linux), ``os.sysconf``'s available pages, else no check.
+(v1), or less where an address-space limit (``ulimit -v``, RLIMIT_AS) leaves less room to map.
+Where none of these can be read (not Linux), ``os.sysconf``'s available pages, else no check.
 """
 
 from __future__ import annotations
@@ -91,8 +92,32 @@ def _cgroup_room() -> int | None:
     return None
 
 
+def address_space_room() -> tuple[int, int] | None:
+    """(bytes this process may still map, its cap) under an address-space limit (``ulimit -v``,
+    RLIMIT_AS: common on shared servers), or None without one. The cap counts every mapping, not
+    only what is touched, so numpy's allocations fail at it long before physical memory runs out."""
+    try:
+        import resource
+
+        cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, ValueError, OSError, AttributeError):
+        return None
+    if cap == resource.RLIM_INFINITY or cap <= 0:
+        return None
+    used = 0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                used = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(0, cap - used), cap
+
+
 def available_bytes() -> int | None:
-    """Memory this process can still take, or None if it cannot be told."""
+    """Memory this process can still take, or None if it cannot be told: the least of the
+    machine's available memory, its cgroup's room and its address-space room (RLIMIT_AS)."""
     found = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -107,7 +132,9 @@ def available_bytes() -> int | None:
         except (ValueError, OSError, AttributeError):
             return None
     room = _cgroup_room()
-    return found if room is None else min(found, room)
+    found = found if room is None else min(found, room)
+    space = address_space_room()
+    return found if space is None else min(found, space[0])
 
 
 def gigabytes(n: int) -> str:
@@ -124,5 +151,11 @@ def check_memory(config: Config) -> str | None:
         return None
     detail = ", ".join(f"{k} {gigabytes(v)}" for k, v in parts.items() if v >= 1e6)
     hint = " or train.dtype: float32" if config.train.dtype == "float64" else ""
-    return (f"the config needs about {gigabytes(need)} of memory ({detail}) and this machine has "
-            f"{gigabytes(have)} available; make the model (model.hidden) or the data smaller{hint}")
+    space = address_space_room()
+    if space is not None and space[0] == have:
+        where = (f"this process may map {gigabytes(have)} more under its address-space limit (ulimit -v / "
+                 f"RLIMIT_AS: {gigabytes(space[1])})")
+    else:
+        where = f"this machine has {gigabytes(have)} available"
+    return (f"the config needs about {gigabytes(need)} of memory ({detail}) and {where}; make the model "
+            f"(model.hidden) or the data smaller{hint}")

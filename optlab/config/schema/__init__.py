@@ -172,6 +172,21 @@ class Config(Section):
                              f"leave {'them' if len(on) > 1 else 'it'} out")
         return diagnostics
 
+    @field_validator("diagnostics")
+    @classmethod
+    def _boundary_needs_2d_data(cls, diagnostics: DiagnosticsConfig, info: ValidationInfo) -> DiagnosticsConfig:
+        """A decision boundary is drawn in the plane of the inputs: 2-D data, trained by gradient."""
+        if diagnostics.boundary_every is None:
+            return diagnostics
+        data, search = info.data.get("data"), info.data.get("search")
+        if data is not None and not (data.name == "spiral" or (data.name == "blobs" and data.dims == 2)):
+            raise ValueError("diagnostics.boundary_every: the decision boundary is drawn in the plane of 2-D "
+                             f"inputs (data spiral, or blobs with dims: 2), not {data.name} data; leave it out")
+        if search is not None and search.strategy != "gradient":
+            raise ValueError(f"diagnostics.boundary_every is recorded by gradient training, not a {search.strategy} "
+                             "search: set search.strategy: gradient or leave it out")
+        return diagnostics
+
     # A field validator on `loss` (not a model validator) so the error points at the loss line
     # and key path; `data` and `model` are validated before `loss`, so they are in info.data.
     @field_validator("loss")

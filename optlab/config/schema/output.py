@@ -82,4 +82,4 @@ class LoggingConfig(Section):
     """Where the metrics go besides metrics.csv."""
 
     tensorboard: bool = Field(False, description="also write TensorBoard event files into the run directory "
-                                                 "(needs `pip install optlab[tensorboard]`)")
+                                                 "(needs `pip install -e '.[tensorboard]'` in optlab's clone)")

@@ -98,6 +98,11 @@ class DiagnosticsConfig(Section):
         "loss (sharpness.csv, against the stability threshold 2/lr; docs/landscape.md); null: none")
     sharpness_examples: int = Field(1000, ge=1, description="training examples (the first of the fixed "
                                     "train-evaluation subset) the sharpness is measured on")
+    boundary_every: int | None = Field(
+        None, ge=1, description="steps between snapshots of the decision boundary of 2-D data (the predicted "
+        "class on a grid over the data, boundary.json; also step 0 and the last step), which report.html's time "
+        "slider shows with the training points; null: none")
+    boundary_grid: int = Field(48, ge=8, le=128, description="grid points per side of a boundary snapshot")
     sharpness_iterations: int = Field(20, ge=1, le=500, description="Lanczos iterations (each 2 gradient "
                                       "evaluations) per sharpness measurement")
 

@@ -1,0 +1,158 @@
+"""The everyday loop against its goals, each measured as a ratio in one run (docs/performance.md,
+"The everyday loop"):
+
+1. ``optlab train quickstart``, the whole process, against the run's own training wall time
+   (summary.json ``wall_time_s``): goal <= 3x.
+2. ``optlab report RUN_DIR`` of that run against a bare ``python -c "import matplotlib.pyplot"``
+   process plus the figures' own drawing (the ``savefig`` calls, timed inside a process that runs
+   the same report): goal <= 1.5x, and no figure drawn twice.
+3. Study start-up: ``optlab sweep quickstart`` of N trials on --workers processes against
+   N x (mean trial training / workers) x 1.1: goal <= 2 s of overhead, for two values of N.
+4. ``optlab landscape`` 41 x 41 slice of the MNIST MLP over 5 000 examples (needs
+   OPTLAB_DATA_DIR with mnist/): goal <= 10 s wall.
+5. ``optlab --help``: goal < 0.3 s.
+
+    python benchmarks/everyday.py                   # 1-3 and 5
+    OPTLAB_DATA_DIR=<folder with mnist/> python benchmarks/everyday.py --parts 1,2,3,4,5
+
+Medians of --repeat runs; the load average is printed with each part, since on a shared machine
+the wall times are the machine's as much as optlab's. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OPTLAB = [sys.executable, "-m", "optlab"]
+# Runs the report inside this process with every savefig timed; prints {"savefig_s", "draws"}.
+TIMED_REPORT = """
+import json, sys, time
+from matplotlib.figure import Figure
+spent, draws = [0.0], []
+real = Figure.savefig
+def timed(self, fname, *a, **k):
+    t = time.perf_counter()
+    try:
+        return real(self, fname, *a, **k)
+    finally:
+        spent[0] += time.perf_counter() - t
+        draws.append(str(getattr(fname, "name", fname)))
+Figure.savefig = timed
+from optlab.cli import main
+sys.argv = ["optlab", "report", sys.argv[1]]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps({"savefig_s": spent[0], "draws": len(draws)}), file=sys.stderr)
+"""
+
+
+def wall(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds, done
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.2f}"
+
+
+def row(what: str, measured: str, ratio: float, goal: float, unit: str = "x") -> None:
+    verdict = "met" if ratio <= goal else "NOT met"
+    print(f"| {what} | {measured} | {ratio:.2f}{unit} | <= {goal:g}{unit} | {verdict} |", flush=True)
+
+
+def part_train(tmp: Path, repeat: int) -> Path:
+    walls, trains, last = [], [], None
+    for _ in range(repeat):
+        seconds, done = wall([*OPTLAB, "train", "quickstart", "--runs-dir", str(tmp / "runs"), "--quiet"])
+        last = Path(done.stdout.strip().splitlines()[-1])
+        trains.append(json.loads((last / "summary.json").read_text())["wall_time_s"])
+        walls.append(seconds)
+    w, t = statistics.median(walls), statistics.median(trains)
+    row(f"train quickstart, whole process ({load()})", f"{w:.2f} s against {t:.2f} s of training", w / t, 3)
+    return last
+
+
+def part_report(run_dir: Path, repeat: int) -> None:
+    bare = statistics.median(wall([sys.executable, "-c", "import matplotlib.pyplot"])[0] for _ in range(repeat))
+    walls, drawing, draws = [], [], 0
+    for _ in range(repeat):
+        walls.append(wall([*OPTLAB, "report", str(run_dir)])[0])
+        _, done = wall([sys.executable, "-c", TIMED_REPORT, str(run_dir)])
+        timed = json.loads(done.stderr.strip().splitlines()[-1])
+        drawing.append(timed["savefig_s"])
+        draws = timed["draws"]
+    figures = len([p for p in run_dir.rglob("*.png")])
+    w, d = statistics.median(walls), statistics.median(drawing)
+    row(f"report RUN_DIR ({load()}; {draws} draws for {figures} figure files)",
+        f"{w:.2f} s against {bare:.2f} s bare import + {d:.2f} s of drawing", w / (bare + d), 1.5)
+
+
+def part_sweep(tmp: Path, workers: int, sizes: list[int]) -> None:
+    for n in sizes:
+        out = tmp / f"sweeps{n}"
+        seconds, done = wall([*OPTLAB, "sweep", "quickstart", "optimizer.lr=log:0.001:0.1", "--trials", str(n),
+                              "-j", str(workers), "--runs-dir", str(out), "--quiet"])
+        trains = [json.loads(p.read_text())["wall_time_s"] for p in out.rglob("trials/*/summary.json")]
+        ideal = n * statistics.mean(trains) / workers * 1.1
+        row(f"sweep of {n} trials, {workers} workers ({load()})",
+            f"{seconds:.2f} s against {ideal:.2f} s of training", seconds - ideal, 2, " s over")
+
+
+def part_landscape(tmp: Path) -> None:
+    if not os.environ.get("OPTLAB_DATA_DIR"):
+        print("| landscape | skipped: set OPTLAB_DATA_DIR to a folder with mnist/ | | | |")
+        return
+    _, done = wall([*OPTLAB, "train", "mnist_mlp", "train.iterations=200", "diagnostics.snapshot_every=20",
+                    "--runs-dir", str(tmp / "mnist"), "--quiet"])
+    run_dir = done.stdout.strip().splitlines()[-1]
+    seconds, _ = wall([*OPTLAB, "landscape", run_dir, "--examples", "5000", "--only", "slice", "--quiet"])
+    row(f"landscape 41 x 41 slice, MNIST MLP, 5 000 examples ({load()})", f"{seconds:.2f} s", seconds, 10, " s")
+    seconds, _ = wall([*OPTLAB, "landscape", run_dir, "--examples", "5000", "--quiet"])
+    print(f"| landscape, all three pictures (interpolation, slice, path) | {seconds:.2f} s | | | |")
+
+
+def part_help(repeat: int) -> None:
+    seconds = statistics.median(wall([*OPTLAB, "--help"])[0] for _ in range(repeat))
+    row("optlab --help", f"{seconds:.3f} s", seconds, 0.3, " s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="1,2,3,5", help="which of 1-5 (default 1,2,3,5; 4 needs MNIST)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--trials", default="4,16", help="sweep sizes for part 3")
+    args = parser.parse_args()
+    parts = {int(p) for p in args.parts.split(",")}
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print("| what | measured | ratio | goal | |\n|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        run_dir = part_train(tmp, args.repeat) if parts & {1, 2} else None
+        if 2 in parts:
+            part_report(run_dir, args.repeat)
+        if 3 in parts:
+            part_sweep(tmp, args.workers, [int(n) for n in args.trials.split(",")])
+        if 4 in parts:
+            part_landscape(tmp)
+        if 5 in parts:
+            part_help(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
