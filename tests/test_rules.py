@@ -182,3 +182,20 @@ def test_an_update_allocates_no_array_the_size_of_the_parameters(tmp_path, name)
     finally:
         tracemalloc.stop()
     assert peak < model.params.flat.nbytes // 4, f"{peak} bytes allocated by one update"
+
+
+def test_tune_lr_searches_each_rule_around_its_own_rate():
+    """`optlab compare lion adam --config quickstart --tune lr --seeds 3`, planned (nothing trained):
+    Lion's 9 rates are centred on its default 1e-4, Adam's on the recipe's 0.01; --grid gives one grid."""
+    from optlab.config.recipes import resolve
+    from optlab.studies.compare import make_plan, rates_of
+    from optlab.studies.variants import build_variants
+
+    base, varied, variants = build_variants(resolve("quickstart").path, ["lion", "adam"])
+    plan = make_plan(variants, base, varied, seeds=3, tune="lr")
+    lion, adam = (rates_of(plan, v.config) for v in plan.variants)
+    assert len(lion) == len(adam) == 9
+    assert lion[4] == pytest.approx(1e-4) and lion[0] == pytest.approx(1e-6) and lion[-1] == pytest.approx(1e-2)
+    assert adam[4] == pytest.approx(0.01)
+    fixed = make_plan(variants, base, varied, seeds=3, tune="lr", grid="1e-4:1:9")
+    assert rates_of(fixed, plan.variants[0].config) == rates_of(fixed, plan.variants[1].config)
