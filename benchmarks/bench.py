@@ -239,7 +239,7 @@ def breakdown_steps(optimizer: str, steps: int) -> dict[str, list[float]]:
     config = mlp_config(optimizer, steps)
     setup = Setup.from_config(config)
     data, model, dtype = setup.data, setup.model, setup.dtype
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     sampler = BatchSampler(len(data.train), BATCH, "shuffle", setup.streams.get("batches"))
     out: dict[str, list[float]] = {part: [] for part in PARTS}
     with as_a_run():

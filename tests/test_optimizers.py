@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from optlab.config.schema import UNIONS
-from optlab.engine.hyper import DEFAULTS
 from optlab.engine.optimizers import OPTIMIZERS, build_optimizer
 
 EPS = 1e-8
@@ -74,14 +73,17 @@ def test_bad_hyper_parameters_name_the_allowed_range(name, bad, word):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_one_name_and_default_everywhere(name):
-    """Constructor signature == config keys == hyper.DEFAULTS, values included; the one config key
-    that is not a constructor argument is the schedule, which the training loop applies."""
+    """Constructor signature == config keys == the class's declared hyper-parameters, values
+    included; the one config key that is not a constructor argument is the schedule, which the
+    training loop applies."""
+    defaults = OPTIMIZERS[name].defaults()
+    assert set(defaults) >= {"lr", "weight_decay", "clip_norm"}
     sig = {k: p.default for k, p in inspect.signature(OPTIMIZERS[name]).parameters.items()}
-    assert sig == DEFAULTS[name]
+    assert sig == defaults
     schema = UNIONS["optimizer"][name]
-    assert {k: f.default for k, f in schema.model_fields.items() if k not in ("name", "schedule")} == DEFAULTS[name]
-    assert OPTIMIZERS[name].hyper_names == tuple(DEFAULTS[name])
-    assert build_optimizer(schema(name=name)).hyper == DEFAULTS[name]
+    assert {k: f.default for k, f in schema.model_fields.items() if k not in ("name", "schedule")} == defaults
+    assert OPTIMIZERS[name].hyper_names == tuple(defaults)
+    assert build_optimizer(name, **schema(name=name).hyper).hyper == defaults
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

@@ -132,7 +132,7 @@ def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, l
                                       extra="weight_decay: 0.01, clip_norm: 1.0"))
     setup = Setup.from_config(config)
     model = setup.model
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     opt.lr = np.float64(opt.lr)     # as a schedule computing with numpy might set it: must not upcast
     rng = np.random.default_rng(0)
     Float32Only.upcasts = []
@@ -161,7 +161,7 @@ def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, l
     ckpt = checkpoint.load(result.run_dir / "checkpoint.npz")
     assert ckpt.params.dtype == np.float32
     assert all(v.dtype == np.float32 for k, v in ckpt.optimizer.items() if k != "t")
-    assert type(build_optimizer(config.optimizer).lr) is float
+    assert type(build_optimizer(config.optimizer.name, **config.optimizer.hyper).lr) is float
 
 
 def test_the_upcast_detector_detects():
@@ -189,7 +189,7 @@ def test_whole_buffer_update_equals_the_per_tensor_loop(optimizer):
     config, setup, x, y = trained_copies(optimizer)
     model = setup.model
     plain = {name: value.copy() for name, value in model.params.items()}     # a plain dict: per-tensor path
-    whole, per_tensor = build_optimizer(config.optimizer), build_optimizer(config.optimizer)
+    whole, per_tensor = build_optimizer(config.optimizer.name, **config.optimizer.hyper), build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     for _ in range(4):
         setup.objective(x, y)
         grads = {name: g.copy() for name, g in model.grads.items()}
@@ -208,7 +208,7 @@ def test_whole_buffer_update_equals_the_per_tensor_loop(optimizer):
 def test_whole_buffer_state_survives_a_checkpoint_round_trip():
     config, setup, x, y = trained_copies("adam")
     model = setup.model
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     for _ in range(2):
         setup.objective(x, y)
         opt.update(model.params, model.grads)
@@ -218,7 +218,7 @@ def test_whole_buffer_state_survives_a_checkpoint_round_trip():
     expected = model.flat_params.copy()
 
     model.flat_params[...] = saved_params
-    restored = build_optimizer(config.optimizer)
+    restored = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     restored.load_state_dict(saved_state)
     setup.objective(x, y)
     restored.update(model.params, model.grads)
@@ -233,7 +233,7 @@ def test_tensors_that_are_not_views_take_the_per_tensor_path():
     assert model.params.whole() is model.flat_params
     clone = copy.deepcopy(model)                     # copies: no longer views into clone.flat_params
     assert clone.params.whole() is None
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     setup.objective(x, y)
     before = clone.params["fc1.W"].copy()
     opt.update(clone.params, model.grads)
@@ -406,7 +406,8 @@ def test_an_update_allocates_no_array_the_size_of_the_parameters(optimizer, weig
 
     setup = Setup.from_config(loads_config(config_text(optimizer, hidden="[256, 256]")))   # 67 000 parameters
     model = setup.model
-    opt = build_optimizer(setup_config_optimizer(optimizer, weight_decay))
+    section = setup_config_optimizer(optimizer, weight_decay)
+    opt = build_optimizer(section.name, **section.hyper)
     model.grads.flat[...] = np.random.default_rng(0).standard_normal(model.grads.flat.size).astype(np.float32)
     opt.update(model.params, model.grads, model.weight_names)        # state and scratch are made here
     tracemalloc.start()

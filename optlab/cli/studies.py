@@ -10,6 +10,7 @@ import typer
 
 from optlab.cli.app import EXIT_FAILED, app
 from optlab.cli.common import (
+    optimizer_names,
     Executor,
     Format,
     Scheduler,
@@ -41,8 +42,8 @@ def _writable_root(runs_dir: Optional[Path]) -> Path:
 def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
-        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
-             "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
+        help=f"optimizers to compare — {optimizer_names()}, or yours (`optlab optimizers`) — each optionally "
+             "with its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
     config: str = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c",
                                help="a recipe's name or a YAML config file every variant starts from"),
     vary: Optional[str] = typer.Option(

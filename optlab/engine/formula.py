@@ -107,6 +107,11 @@ def sqrt(x):
     return Op(np.sqrt, x) if isinstance(x, Term) else math.sqrt(x)
 
 
+def sign(x):
+    """Elementwise sign of a term (-1, 0 or 1); of a Python float, a float."""
+    return Op(np.sign, x) if isinstance(x, Term) else float((x > 0) - (x < 0))
+
+
 class Array(Term):
     """A wrapped array: a leaf of formulas and a target of ``set`` / ``add`` / ``sub``.
     ``key`` is its place in its :class:`Workspace`."""

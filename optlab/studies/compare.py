@@ -301,11 +301,11 @@ def expected_cost(config: Config) -> float:
     examples seen (epochs, or iterations x batch) times the optimizer's passes over its state
     (1 + state arrays per parameter: SGD 1, Momentum to RMSprop 2, Adam 3). Rough by design; it
     decides which trial a worker starts first, never a number in a report."""
-    from optlab.engine.optimizers import OPTIMIZERS
+    from optlab.engine.optimizers import lookup
 
     train = config.train
     examples = train.epochs if train.iterations is None else train.iterations * train.batch_size
-    return float(examples or 1) * (1 + len(OPTIMIZERS[config.optimizer.name].slots))
+    return float(examples or 1) * (1 + len(lookup(config.optimizer.name).slots))
 
 
 def _lr(config: Config) -> float:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optlab.config.loading import ConfigError, Problem, load_config, parse_override
-from optlab.config.schema import UNIONS, Config
+from optlab.config.plugins import names
+from optlab.config.schema import Config
 
 OPTIMIZER_KEYS = (("optimizer",), ("optimizer", "name"))   # --vary keys meaning the optimizer form
 _HYPER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -67,7 +68,7 @@ def _optimizer_spec(spec: str) -> tuple[str, list[str]]:
     where = f"variant {spec!r}"
     name, sep, rest = spec.partition(":")
     name = name.strip()
-    known = list(UNIONS["optimizer"])
+    known = names()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -78,7 +78,7 @@ def _stateful_parts(config: Config, setup: Setup, streams):
     stopping (or None), ``{name: part}`` of the checkpointed extras, and the batch sampler."""
     n = len(setup.data.train)
     steps, per_epoch = total_steps(config, n)
-    optimizer = build_optimizer(config.optimizer)
+    optimizer = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
     early = EarlyStopping(config.train.early_stopping, setup.model) if config.train.early_stopping else None
     parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
