@@ -125,3 +125,23 @@ def test_unknown_names_list_the_known_ones(tmp_path):
     (tmp_path / "c.yaml").write_text(TINY_CONFIG.replace("{name: adam, lr: 0.01}", "{name: signdescnt}"))
     with pytest.raises(ConfigError, match="unknown optimizer 'signdescnt'.*valid: sgd, momentum"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_an_installed_package_provides_one_by_entry_point(tmp_path, monkeypatch):
+    """``[project.entry-points."optlab.optimizers"] signum = "signum_pkg:SignDescent"``: a config
+    names it without ``from``; a broken entry point is a config problem naming it."""
+    from importlib import metadata
+
+    import optlab.config.plugins as plugins
+
+    (tmp_path / "signum_pkg.py").write_text(SIGN_DESCENT.replace('name = "signdescent"', 'name = "signum"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [metadata.EntryPoint("signum", "signum_pkg:SignDescent", plugins.GROUP),
+              metadata.EntryPoint("broken", "no_such_pkg:Rule", plugins.GROUP)]
+    monkeypatch.setattr(plugins, "entry_points", lambda: {p.name: p for p in points})
+    (tmp_path / "c.yaml").write_text(TINY_CONFIG.replace("{name: adam, lr: 0.01}", "{name: signum, beta: 0.8}"))
+    config = load_config(tmp_path / "c.yaml")
+    assert config.optimizer.hyper["beta"] == 0.8 and config.optimizer.from_ is None
+    (tmp_path / "c.yaml").write_text(TINY_CONFIG.replace("{name: adam, lr: 0.01}", "{name: broken}"))
+    with pytest.raises(ConfigError, match="entry point broken = no_such_pkg:Rule: cannot be imported"):
+        load_config(tmp_path / "c.yaml")
