@@ -9,14 +9,17 @@ constraint, and the optimizer checks its arguments against the same range when i
 library user and a config user get the same message. A name in :data:`CATALOGUE` has one range and
 one meaning; each optimizer gives it its own default and source (``CATALOGUE["lr"].but(0.001)``).
 
-Pure Python (no numpy).
+:func:`settings` gives the plain values the engine is built from (a component's mapping, never a
+config object) attribute access. Pure Python (no numpy).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,15 @@ CATALOGUE: dict[str, Hyper] = {
                        "before each step; null: no clipping", "Pascanu et al. 2013", optional=True),
 }
 RANGES: dict[str, Range] = {name: h.range for name, h in CATALOGUE.items()}
+
+
+def settings(spec: object) -> object:
+    """A component's settings as attributes (``spec.hidden``), from the plain mapping the engine is
+    given (``{"name": "mlp", "hidden": [100], "batch_norm": {"momentum": 0.9, ...}}``), nested
+    mappings too; anything else (already attributes) is returned as it is."""
+    if isinstance(spec, Mapping):
+        return SimpleNamespace(**{key: settings(value) for key, value in spec.items()})
+    return spec
 
 
 def check(name: str, value: object) -> float | int | None:

@@ -79,7 +79,7 @@ def _stateful_parts(config: Config, setup: Setup, streams):
     n = len(setup.data.train)
     steps, per_epoch = total_steps(config, n)
     optimizer = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
-    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    schedule = Schedule(config.optimizer.schedule.model_dump(), config.optimizer.lr, steps, per_epoch)
     early = EarlyStopping(config.train.early_stopping, setup.model) if config.train.early_stopping else None
     parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
     sampler = BatchSampler(n, min(config.train.batch_size, n), config.train.sampling, streams.get("batches"))

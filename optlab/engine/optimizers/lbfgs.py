@@ -47,6 +47,8 @@ class LBFGS(Optimizer):
     tolerance_change = Hyper(1e-9, Range(0.0), "L-BFGS: stop when the loss or the step changes by less than this",
                              SOURCE)
     c1, c2 = 1e-4, 0.9      # Wolfe constants (torch's, N&W p. 142)
+    # numbers kept in float64 whatever the parameters' dtype (torch.optim.LBFGS keeps them as Python floats)
+    scalars = ("rho", "H_diag", "step_len", "loss_now")
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
