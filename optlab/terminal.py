@@ -201,3 +201,30 @@ def print_gradcheck(report, console: Console | None = None) -> None:
         console.print(f"[yellow]{unjudged} tensor{'s' if unjudged > 1 else ''} not judged[/]: every element "
                       "checked straddles a kink (e.g. ReLU inputs at exactly 0), so no difference quotient "
                       "there is a derivative")
+    if report.hvp:
+        print_hvp_check(report, console)
+
+
+def print_hvp_check(report, console: Console) -> None:
+    """The Hessian-vector product table (part / tensor / rel. error / verdict) and its verdict."""
+    table = Table(title=Text("Hessian-vector products: the R-operator against centred differences of the "
+                             "gradient along a random direction"))
+    for col in ("part", "tensor"):
+        table.add_column(col, overflow="fold")
+    table.add_column("rel. error", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for check in report.hvp:
+        for i, t in enumerate(check.tensors):
+            style = _VERDICT_STYLE.get(t.verdict, "yellow")
+            table.add_row(check.part if i == 0 else "", t.tensor, _err(t.error), f"[{style}]{t.verdict}[/]",
+                          end_section=i == len(check.tensors) - 1)
+    console.print(table)
+    console.print("rel. error = max |a - n| / the product's largest entry; thresholds as above; none = no "
+                  "R-operator (finite differences of the gradient are used instead).", style="dim")
+    n = sum(len(c.tensors) for c in report.hvp)
+    failures = report.hvp_failures()
+    if failures:
+        console.print(f"[bold red]FAIL[/]: {len(failures)} of {n} Hessian-vector products: "
+                      + "; ".join(f"{part} / {tensor}" for part, tensor in failures), soft_wrap=True)
+    else:
+        console.print(f"[bold green]PASS[/]: Hessian-vector products of {len(report.hvp)} parts")

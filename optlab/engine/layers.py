@@ -5,6 +5,13 @@ A layer holds its parameters in ``params`` and their gradients in ``grads`` unde
 returns the gradient with respect to the layer's input. Everything is vectorised over the batch.
 Shapes: x is (batch, features).
 
+Exact Hessian-vector products (Pearlmutter 1994, the R-operator R{f} = d/dr f(w + r v) at r = 0):
+``forward_r(rx, v)`` pushes the directional derivative of the input (``rx``, None for zero) and
+the layer's own parameter direction ``v`` (dict like ``params``) through the last ``forward``;
+``backward_r(dout, rdout, out, need_dx)`` pushes d loss / d out and its R{} back through it, writes
+R{grads} (the layer's rows of H v) into ``out`` and returns ``(dx, R{dx})``. A layer without them
+(``has_rop`` False) makes optlab.engine.hvp fall back to finite differences of the gradient.
+
 ``forward(x, train)``: ``train=False`` is evaluation, where :class:`Dropout` passes x through and
 :class:`BatchNorm` uses its running statistics; the other layers ignore the flag.
 """
@@ -24,6 +31,8 @@ class Layer:
     buffers: dict[str, np.ndarray]
     # True where the function has kinks (non-differentiable points), for gradient checking.
     has_kinks = False
+    # True where forward_r / backward_r give exact Hessian-vector products (module docstring).
+    has_rop = False
 
     def __init__(self) -> None:
         self.params, self.grads, self.buffers = {}, {}, {}
@@ -48,9 +57,55 @@ class Layer:
         layer: see Model.backward). Layers that can then skip computing it override this."""
         self.backward(dout)
 
+    def forward_r(self, rx: np.ndarray | None, v: dict[str, np.ndarray]) -> np.ndarray | None:
+        """R{out} of the last forward pass for input direction ``rx`` and parameter direction ``v``."""
+        raise NotImplementedError(f"{type(self).__name__} has no R-operator")
+
+    def backward_r(self, dout: np.ndarray, rdout: np.ndarray | None, out: dict[str, np.ndarray],
+                   need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(dx, R{dx}); writes R{d loss / d param} into ``out[key]`` for each parameter."""
+        raise NotImplementedError(f"{type(self).__name__} has no R-operator")
+
+
+def _radd(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """a + b where None stands for zero (an R{} that is identically zero, e.g. of the input data)."""
+    return b if a is None else a if b is None else a + b
+
+
+class _Elementwise(Layer):
+    """An activation out = f(x) applied elementwise, from f'(x) and f''(x) as functions of the
+    cached output: R{out} = f' R{x}; dx = f' dout; R{dx} = f' R{dout} + f'' R{x} dout."""
+
+    has_rop = True
+    rx: np.ndarray | None = None
+
+    def slope(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def curvature(self) -> np.ndarray | None:
+        return None
+
+    def forward_r(self, rx, v):
+        self.rx = rx
+        return None if rx is None else rx * self.slope()
+
+    def backward_r(self, dout, rdout, out, need_dx=True):
+        if not need_dx:
+            return None, None
+        slope, curv = self.slope(), self.curvature()
+        r_dx = None if rdout is None else rdout * slope
+        if curv is not None and self.rx is not None:
+            r_dx = _radd(r_dx, curv * self.rx * dout)
+        return dout * slope, r_dx
+
 
 class Linear(Layer):
-    """Affine map ``out = x @ W + b`` with W (fan_in, fan_out) and b (fan_out,)."""
+    """Affine map ``out = x @ W + b`` with W (fan_in, fan_out) and b (fan_out,).
+
+    R-operator: R{out} = R{x} W + x V_W + V_b; R{dW} = R{x}^T dout + x^T R{dout};
+    R{db} = sum R{dout}; R{dx} = R{dout} W^T + dout V_W^T."""
+
+    has_rop = True
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         super().__init__()
@@ -72,6 +127,23 @@ class Linear(Layer):
         np.matmul(self.x.T, dout, out=self.grads["W"])        # (fan_in, fan_out)
         np.add.reduce(dout, axis=0, out=self.grads["b"])      # (fan_out,): np.sum without its Python layer
 
+    def forward_r(self, rx, v):
+        self.rx, self.v = rx, v
+        r_out = self.x @ v["W"]                               # (batch, fan_out)
+        r_out += v["b"]
+        return _radd(r_out, None if rx is None else rx @ self.params["W"])
+
+    def backward_r(self, dout, rdout, out, need_dx=True):
+        W, rx = self.params["W"], self.rx
+        out["W"][...] = 0 if rdout is None else self.x.T @ rdout
+        if rx is not None:
+            out["W"] += rx.T @ dout
+        out["b"][...] = 0 if rdout is None else rdout.sum(axis=0)
+        if not need_dx:
+            return None, None
+        r_dx = dout @ self.v["W"].T
+        return dout @ W.T, r_dx if rdout is None else r_dx + rdout @ W.T
+
 
 class LinearBiasTrick(Layer):
     """Affine map with the bias trick (CS231n, "Linear classification"): ``out = [x, 1] @ W``.
@@ -79,8 +151,11 @@ class LinearBiasTrick(Layer):
     W is (fan_in + 1, fan_out) and its last row is the bias, so a linear classifier is one matrix
     and the bias is searched, updated and penalised with the weights (as in CS231n's linear SVM).
     Computed as ``x @ W[:-1] + W[-1]``: the column of ones is never appended, which would copy
-    every batch (a full CIFAR-10 training set is 50 000 x 3 072).
+    every batch (a full CIFAR-10 training set is 50 000 x 3 072). R-operator: that of
+    :class:`Linear` with V_b the last row of V_W.
     """
+
+    has_rop = True
 
     def __init__(self, W: np.ndarray) -> None:
         super().__init__()
@@ -104,8 +179,27 @@ class LinearBiasTrick(Layer):
         np.matmul(self.x.T, dout, out=dW[:-1])                # (fan_in, fan_out): the weights
         np.add.reduce(dout, axis=0, out=dW[-1])               # (fan_out,): the bias row
 
+    def forward_r(self, rx, v):
+        self.rx, self.v = rx, v
+        r_out = self.x @ v["W"][:-1]
+        r_out += v["W"][-1]
+        return _radd(r_out, None if rx is None else rx @ self.params["W"][:-1])
 
-class ReLU(Layer):
+    def backward_r(self, dout, rdout, out, need_dx=True):
+        W, rx, rW = self.params["W"], self.rx, out["W"]
+        rW[...] = 0
+        if rdout is not None:
+            rW[:-1] = self.x.T @ rdout
+            rW[-1] = rdout.sum(axis=0)
+        if rx is not None:
+            rW[:-1] += rx.T @ dout
+        if not need_dx:
+            return None, None
+        r_dx = dout @ self.v["W"][:-1].T
+        return dout @ W[:-1].T, r_dx if rdout is None else r_dx + rdout @ W[:-1].T
+
+
+class ReLU(_Elementwise):
     """``max(0, x)``, computed as ``x * mask`` with ``mask = (x > 0)`` as 0.0 / 1.0 in x's dtype;
     the subgradient at 0 is taken as 0.
 
@@ -129,6 +223,9 @@ class ReLU(Layer):
     def kink_state(self) -> np.ndarray | None:
         return self.mask   # a pre-activation changing sign flips its entry
 
+    def slope(self) -> np.ndarray:
+        return self.mask   # piecewise linear: no curvature term, except at the kink (measure zero)
+
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Numerically stable logistic function (docs/conventions.md): exp only of -|x|, never overflows."""
@@ -136,8 +233,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-class Sigmoid(Layer):
-    """``1 / (1 + exp(-x))``, derivative ``out * (1 - out)``."""
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``, derivative ``out * (1 - out)``, second ``out (1 - out)(1 - 2 out)``."""
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.out = sigmoid(x)
@@ -146,9 +243,15 @@ class Sigmoid(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout * self.out * (1 - self.out)
 
+    def slope(self) -> np.ndarray:
+        return self.out * (1 - self.out)
 
-class Tanh(Layer):
-    """``tanh(x)``, derivative ``1 - out**2``."""
+    def curvature(self) -> np.ndarray:
+        return self.out * (1 - self.out) * (1 - 2 * self.out)
+
+
+class Tanh(_Elementwise):
+    """``tanh(x)``, derivative ``1 - out**2``, second ``-2 out (1 - out**2)``."""
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.out = np.tanh(x)
@@ -157,6 +260,12 @@ class Tanh(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout * (1 - self.out * self.out)
 
+    def slope(self) -> np.ndarray:
+        return 1 - self.out * self.out
+
+    def curvature(self) -> np.ndarray:
+        return -2 * self.out * (1 - self.out * self.out)
+
 
 ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
@@ -164,7 +273,7 @@ ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh":
 # -------------------------------------------------------------------------------------------------
 # layers that behave differently in training and in evaluation (train=False)
 # -------------------------------------------------------------------------------------------------
-class Dropout(Layer):
+class Dropout(_Elementwise):
     """Inverted dropout (docs/conventions.md): each unit is dropped with probability ``drop_prob``.
 
     Training: ``out = x * mask`` with ``mask = (u >= drop_prob) / (1 - drop_prob)``, u ~ U[0, 1)
@@ -197,6 +306,9 @@ class Dropout(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout if self.mask is None else dout * self.mask
+
+    def slope(self) -> np.ndarray | float:
+        return 1.0 if self.mask is None else self.mask    # linear in x for a fixed mask
 
 
 class BatchNorm(Layer):
@@ -249,3 +361,37 @@ class BatchNorm(Layer):
         # assignment 2, "batchnorm_backward_alt"): dx = inv_std * (dx_hat - mean(dx_hat)
         # - x_hat * mean(dx_hat * x_hat)), means over the batch.
         return self.inv_std * (dx_hat - dx_hat.mean(axis=0) - self.x_hat * (dx_hat * self.x_hat).mean(axis=0))
+
+    # R-operator. Training mode: R{x_hat} = inv_std (R{x} - mean(R{x}) - x_hat mean(x_hat R{x})),
+    # the same projection as the backward pass (the derivative of x -> x_hat is symmetric), and
+    # R{inv_std} = -inv_std^2 mean(x_hat R{x}); evaluation mode: R{x_hat} = inv_std R{x}.
+    has_rop = True
+
+    def forward_r(self, rx, v):
+        self.v, self.rx = v, rx
+        self.r_xhat = None
+        if rx is not None:
+            self.r_xhat = (rx - rx.mean(axis=0) - self.x_hat * (self.x_hat * rx).mean(axis=0) if self.train
+                           else rx) * self.inv_std
+        return _radd(v["gamma"] * self.x_hat + v["beta"],
+                     None if self.r_xhat is None else self.params["gamma"] * self.r_xhat)
+
+    def backward_r(self, dout, rdout, out, need_dx=True):
+        xh, rxh, inv_std, gamma = self.x_hat, self.r_xhat, self.inv_std, self.params["gamma"]
+        out["gamma"][...] = 0 if rdout is None else (rdout * xh).sum(axis=0)
+        out["beta"][...] = 0 if rdout is None else rdout.sum(axis=0)
+        if rxh is not None:
+            out["gamma"] += (dout * rxh).sum(axis=0)
+        if not need_dx:
+            return None, None
+        dxh = dout * gamma                                                # (batch, features)
+        r_dxh = dout * self.v["gamma"] if rdout is None else rdout * gamma + dout * self.v["gamma"]
+        if not self.train:
+            return dxh * inv_std, r_dxh * inv_std
+        m2 = (dxh * xh).mean(axis=0)
+        dx = inv_std * (dxh - dxh.mean(axis=0) - xh * m2)
+        r_m2 = (r_dxh * xh).mean(axis=0)
+        r_dx = r_dxh - r_dxh.mean(axis=0) - xh * r_m2
+        if rxh is not None:   # through R{x_hat}, and R{inv_std} = -inv_std^2 mean(x_hat R{x})
+            r_dx -= rxh * m2 + xh * (dxh * rxh).mean(axis=0) + (xh * self.rx).mean(axis=0) * dx
+        return dx, inv_std * r_dx

@@ -3,7 +3,8 @@
 - L2:          0.5 * l2 * sum(W**2),   gradient l2 * W
 - L1:          l1 * sum(|W|),          subgradient l1 * sign(W), sign(0) = 0
 - elastic net: both terms.
-Only weight matrices are penalised, never biases.
+Only weight matrices are penalised, never biases. Hessian-vector product (``add_hvp``): l2 * V_W;
+L1 adds nothing (|W| is piecewise linear: its second derivative is zero wherever it exists).
 """
 
 from __future__ import annotations
@@ -51,3 +52,9 @@ class Penalty:
                 grads[name] += self.l2 * params[name]
             if self.l1:
                 grads[name] += self.l1 * np.sign(params[name])
+
+    def add_hvp(self, v: dict[str, np.ndarray], hv: dict[str, np.ndarray], names: list[str]) -> None:
+        """hv[name] += (Hessian of the penalty) v[name], in place."""
+        if self.l2:
+            for name in names:
+                hv[name] += self.l2 * v[name]

@@ -12,7 +12,8 @@ optimizer classes that train networks (:mod:`optlab.engine.optimizers`), one par
 - ``saddle``      f = x^2 - y^2 — a saddle point at the origin, unbounded below.
 
 Every function and gradient is vectorised: ``x`` and ``y`` may be arrays of any (equal) shape,
-which is how the contour plots evaluate a whole grid in one call.
+which is how the contour plots evaluate a whole grid in one call. ``hessian(x, y)`` is the closed
+form 2 x 2 Hessian at one point (what ``optlab hessian`` of a surface run reports).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Objective:
     window: tuple[float, float, float, float]   # (x_min, x_max, y_min, y_max) of the plot
     minimum: tuple[float, float] | None         # None: unbounded below (the saddle)
     log_levels: bool                            # contour levels log-spaced (f >= 0 spanning decades)
+    hessian: Callable[[float, float], Array] | None = None   # (x, y) -> the 2 x 2 Hessian
 
 
 def _bowl(x, y):
@@ -55,6 +57,10 @@ def _rosenbrock_grad(x, y):
     return -2.0 * (1 - x) - 400.0 * x * r, 200.0 * r
 
 
+def _rosenbrock_hessian(x, y):
+    return np.array([[2.0 - 400.0 * (y - x * x) + 800.0 * x * x, -400.0 * x], [-400.0 * x, 200.0]])
+
+
 _BEALE_C = (1.5, 2.25, 2.625)   # term k (k = 1, 2, 3): c_k - x + x y^k
 
 
@@ -71,6 +77,17 @@ def _beale_grad(x, y):
     return gx, gy
 
 
+def _beale_hessian(x, y):
+    """2 sum_k (grad t_k grad t_k^T + t_k hess t_k), t_k = c_k - x + x y^k."""
+    H = np.zeros((2, 2))
+    for k, c in enumerate(_BEALE_C, start=1):
+        t = c - x + x * y ** k
+        g = np.array([y ** k - 1, k * x * y ** (k - 1)])
+        h = np.array([[0.0, k * y ** (k - 1)], [k * y ** (k - 1), k * (k - 1) * x * y ** (k - 2) if k > 1 else 0.0]])
+        H += 2.0 * (np.outer(g, g) + t * h)
+    return H
+
+
 def _saddle(x, y):
     return x * x - y * y
 
@@ -80,11 +97,14 @@ def _saddle_grad(x, y):
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "bowl": Objective("bowl", "x²/20 + y²", _bowl, _bowl_grad, (-10, 10, -5, 5), (0.0, 0.0), False),
+    "bowl": Objective("bowl", "x²/20 + y²", _bowl, _bowl_grad, (-10, 10, -5, 5), (0.0, 0.0), False,
+                      lambda x, y: np.diag([0.1, 2.0])),
     "rosenbrock": Objective("rosenbrock", "(1 − x)² + 100 (y − x²)²", _rosenbrock, _rosenbrock_grad,
-                            (-2, 2, -1, 3), (1.0, 1.0), True),
-    "beale": Objective("beale", "Beale's function", _beale, _beale_grad, (-4.5, 4.5, -4.5, 4.5), (3.0, 0.5), True),
-    "saddle": Objective("saddle", "x² − y²", _saddle, _saddle_grad, (-2, 2, -2, 2), None, False),
+                            (-2, 2, -1, 3), (1.0, 1.0), True, _rosenbrock_hessian),
+    "beale": Objective("beale", "Beale's function", _beale, _beale_grad, (-4.5, 4.5, -4.5, 4.5), (3.0, 0.5), True,
+                       _beale_hessian),
+    "saddle": Objective("saddle", "x² − y²", _saddle, _saddle_grad, (-2, 2, -2, 2), None, False,
+                        lambda x, y: np.diag([2.0, -2.0])),
 }
 
 

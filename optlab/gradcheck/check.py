@@ -22,6 +22,8 @@ difference quotient proves nothing about the analytic gradient:
   far more than rounding (1 % of 1e-6 is 1e-8; the resolution is ~1e-11), so it still fails.
 
 A tensor with more than ``samples`` elements is checked on a seeded sample of that many.
+Each part's Hessian-vector product is checked too, after the gradients (optlab.gradcheck.hvp_check:
+the R-operator against the centred difference of the gradient, the same verdicts).
 Everything is computed in float64. Each part's objective is evaluated twice before checking and
 must give the same value bit for bit: randomness (e.g. a dropout mask) that is not frozen would
 make the two sides of a difference see different functions, and is reported as an error.
@@ -36,6 +38,7 @@ import numpy as np
 
 from optlab.engine.numgrad import DEFAULT_H, METHODS, StepTooSmall, probe, relative_error
 from optlab.engine.rng import stream
+from optlab.gradcheck.hvp_check import HvpCheck, check_hvp
 from optlab.gradcheck.parts import Part, builtin_parts, config_parts
 
 PASS, PASS_WITH_KINKS = 1e-7, 1e-4      # CS231n "Gradient checks"; docs/conventions.md
@@ -86,13 +89,17 @@ class Report:
     samples: int
     examples: int | None           # examples of the configured data (None for the built-ins)
     parts: list[PartCheck]
+    hvp: list[HvpCheck] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(p.passed for p in self.parts)
+        return all(p.passed for p in self.parts) and all(c.passed for c in self.hvp)
 
     def failures(self) -> list[tuple[str, str]]:
         return [(p.part, t.tensor) for p in self.parts for t in p.tensors if t.verdict == "fail"]
+
+    def hvp_failures(self) -> list[tuple[str, str]]:
+        return [(c.part, t.tensor) for c in self.hvp for t in c.tensors if t.verdict == "fail"]
 
     def to_dict(self) -> dict:
         """The report as plain JSON-ready data (the CLI's ``--json``); NaN becomes null."""
@@ -114,6 +121,9 @@ class Report:
                     "verdict": t.verdict,
                 } for t in p.tensors],
             } for p in self.parts],
+            "hvp": [{"part": c.part, "passed": c.passed,
+                     "tensors": [{"tensor": t.tensor, "size": t.size, "rel_error": num(t.error), "verdict": t.verdict}
+                                 for t in c.tensors]} for c in self.hvp],
         }
 
 
@@ -194,7 +204,9 @@ def run_checks(parts: list[Part], subject: str, *, methods: tuple[str, ...] = ("
         if m not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {m!r}")
     checks = [check_part(p, methods=methods, h=h, samples=samples, rng=rng) for p in parts]
-    return Report(subject, tuple(methods), h, samples, examples, checks)
+    # after every gradient check, so their sampled elements are those drawn without it
+    hvp = [check_hvp(p, rng, verdict) for p in parts]
+    return Report(subject, tuple(methods), h, samples, examples, checks, hvp)
 
 
 def gradcheck(config=None, *, subject: str = "built-ins", method: str = "centred", h: float = DEFAULT_H,

@@ -27,6 +27,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from optlab.engine.hvp import ExactHVP, missing_rop
 from optlab.engine.layers import BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, ReLU, Sigmoid, Tanh, sigmoid
 from optlab.engine.losses import LOSSES, Loss
 from optlab.engine.models import Model, build_model
@@ -53,6 +54,9 @@ class Part:
     gradient: Callable[[], Mapping[str, np.ndarray]]
     signature: Callable[[], Mapping[str, np.ndarray]]
     has_kinks: bool
+    # direction per tensor -> the exact Hessian-vector product per tensor (optlab.gradcheck.hvp_check);
+    # None where the part has no R-operator
+    hvp: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]] | None = None
 
 
 def _signature(layers: list[tuple[str, Layer]] = (), loss: Loss | None = None, penalty: Penalty | None = None,
@@ -87,13 +91,26 @@ def layer_part(name: str, layer: Layer, x: np.ndarray, rng: np.random.Generator)
         dx = layer.backward(proj)
         return {**layer.grads, "x": dx}
 
-    return Part(name, tensors, objective, gradient, _signature([("", layer)]), layer.has_kinks)
+    def hvp(v: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        layer.forward(x)
+        layer.forward_r(v["x"], {k: v[k] for k in layer.params})
+        out = {k: np.zeros_like(p) for k, p in layer.params.items()}
+        _, r_dx = layer.backward_r(proj, None, out)
+        return {**out, "x": np.zeros_like(x) if r_dx is None else r_dx}     # None: zero (a linear layer in x)
+
+    return Part(name, tensors, objective, gradient, _signature([("", layer)]), layer.has_kinks,
+                hvp if layer.has_rop else None)
 
 
 def loss_part(name: str, loss: Loss, out: np.ndarray, y: np.ndarray) -> Part:
     """The mean loss as a function of the model output ``out`` (batch, units)."""
+    def hvp(v: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        loss(out, y)
+        r = loss.r_grad(v["out"])
+        return {"out": np.zeros_like(out) if r is None else r}
+
     return Part(name, {"out": out}, lambda: loss(out, y)[0], lambda: {"out": loss(out, y)[1]},
-                _signature(loss=loss), loss.has_kinks)
+                _signature(loss=loss), loss.has_kinks, hvp if loss.has_rop else None)
 
 
 def penalty_part(name: str, penalty: Penalty, params: dict[str, np.ndarray], weights: list[str]) -> Part:
@@ -103,8 +120,29 @@ def penalty_part(name: str, penalty: Penalty, params: dict[str, np.ndarray], wei
         penalty.add_grad(params, grads, weights)
         return grads
 
+    def hvp(v: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {k: np.zeros_like(p) for k, p in params.items()}
+        penalty.add_hvp(v, out, weights)
+        return out
+
     return Part(name, params, lambda: penalty.loss(params, weights), gradient,
-                _signature(penalty=penalty, params=params, weights=weights), penalty.has_kinks)
+                _signature(penalty=penalty, params=params, weights=weights), penalty.has_kinks, hvp)
+
+
+def model_hvp(model: Model, loss: Loss, penalty: Penalty, x: np.ndarray, y: np.ndarray):
+    """The Part.hvp of a model's objective: exact products through optlab.engine.hvp, with the
+    training forward pass the part's objective takes (frozen dropout masks included); None where
+    some layer or the loss has no R-operator."""
+    if missing_rop(model, loss):
+        return None
+
+    def hvp(v: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        flat = np.zeros(model.n_params())
+        for name, span in model.params.spans.items():
+            flat[span] = np.ravel(v[name])
+        hv = ExactHVP(model, loss, penalty, x, y, dropout=True)(flat)
+        return {name: hv[span].reshape(model.params[name].shape) for name, span in model.params.spans.items()}
+    return hvp
 
 
 def freeze_dropout(layers: list[tuple[str, Layer]], forward: Callable[[], object]) -> None:
@@ -125,7 +163,7 @@ def model_part(name: str, model: Model, loss: Loss, x: np.ndarray, y: np.ndarray
         return model.grads
 
     return Part(name, model.params, objective, gradient, _signature(model.layers, loss),
-                model.has_kinks or loss.has_kinks)
+                model.has_kinks or loss.has_kinks, model_hvp(model, loss, Penalty(), x, y))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,5 +277,6 @@ def config_parts(config, examples: int, rng: np.random.Generator) -> list[Part]:
 
         parts.append(Part("total (data loss + penalty)", model.params, total, total_gradient,
                           _signature(model.layers, loss, setup.penalty, model.params, model.weight_names),
-                          model.has_kinks or loss.has_kinks or setup.penalty.has_kinks))
+                          model.has_kinks or loss.has_kinks or setup.penalty.has_kinks,
+                          model_hvp(model, loss, setup.penalty, x, y)))
     return parts

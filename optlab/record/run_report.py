@@ -29,6 +29,7 @@ from optlab.record.figures import (
     surface_loss_figure,
 )
 from optlab.record.html_report import run_page
+from optlab.record.hessian_report import draw_hessian
 from optlab.record.landscape_report import draw_landscape
 from optlab.record.plot_options import examples_per_step, plot_options, x_values
 from optlab.record.rundir import RunDir, read_metrics
@@ -210,6 +211,7 @@ def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]
                     "f(x, y) at each point of the path")
         figures.add("path", path_figure(objective, m["x"], m["y"], f"{name}: f = {objective.formula}"),
                     "the path on the contours of f (start: square; minimum: cross)")
+        draw_hessian(rd.path, figures)   # hessian/: what `optlab hessian` saved, if anything
     else:
         x, xlabel = x_values(m, opts, "step", examples_per_step(config, summary))
         figures.add("loss", loss_figure(x, m["loss"], f"{name}: training loss", opts, xlabel),
@@ -218,6 +220,7 @@ def _draw(rd: RunDir, opts, figures: FigureSet) -> tuple[dict | None, list[dict]
                     "accuracy at each evaluation")
         render_diagnostics(rd.path, m, figures, x, xlabel)
         draw_landscape(rd.path, figures)   # landscape/: what `optlab landscape` saved, if anything
+        draw_hessian(rd.path, figures)
         from optlab.record.scrubber import scrub_data
 
         return summary, run_charts(m, x, xlabel, opts, val_label(summary)), scrub_data(rd.path, m, x, xlabel)

@@ -79,8 +79,9 @@ class Loaded:
     notes: list[str] = field(default_factory=list)     # what the pictures should say about the weights
 
 
-def load_run(run_dir: Path) -> Loaded:
-    """The run's config, data, model and weights; :class:`LandscapeError` when it has none to show."""
+def load_run(run_dir: Path, dtype: str | None = None) -> Loaded:
+    """The run's config, data, model and weights; :class:`LandscapeError` when it has none to show.
+    ``dtype``: build the model in this dtype instead of the run's (the weights are cast)."""
     from optlab.config.loading import ConfigError, load_config
 
     run_dir = Path(run_dir)
@@ -94,6 +95,8 @@ def load_run(run_dir: Path) -> Loaded:
         config = load_config(run_dir / "config.yaml")
     except ConfigError as exc:
         raise LandscapeError(f"{run_dir}/config.yaml: {'; '.join(map(str, exc.problems))}") from None
+    if dtype is not None:
+        config = config.model_copy(update={"train": config.train.model_copy(update={"dtype": dtype})})
     if config.model.name == "surface":
         raise LandscapeError(f"{run_dir}: a surface run ({config.model.function}) is its own 2-D landscape: its "
                              "path on the function's contours is path.png in the run directory "

@@ -4,9 +4,10 @@
   (optlab.record.snapshots): the path ``optlab landscape`` projects onto its PCA plane;
 - **sharpness** every ``sharpness_every`` steps and at step 0: the top eigenvalue of the Hessian
   of the training objective (mean data loss + penalty) on a fixed batch, the first
-  ``sharpness_examples`` of the run's fixed train-evaluation subset, by Lanczos on
-  Hessian-vector products that are centred differences of the analytic gradient
-  (optlab.engine.hessian), beside the optimizer's stability threshold (2/lr for SGD, ...).
+  ``sharpness_examples`` of the run's fixed train-evaluation subset, by Lanczos on exact
+  Hessian-vector products (the R-operator, optlab.engine.hvp; :func:`hessian_vector_operator`
+  falls back to centred differences of the analytic gradient, optlab.engine.hessian, for a model
+  with a part that has none), beside the optimizer's stability threshold (2/lr for SGD, ...).
   For an adaptive optimizer (Adam, RMSprop, AdaGrad) the preconditioned sharpness
   lambda_max(P^-1 H) of Cohen et al. 2022 is recorded too, and it is the one its threshold
   applies to. Rows of ``sharpness.csv``: step, lr, lambda_max, preconditioned, threshold, rule.
@@ -26,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from optlab.engine.hessian import hessian_operator, lanczos_top, preconditioned, preconditioner, stability_threshold
+from optlab.engine.hvp import ExactHVP, missing_rop
 from optlab.engine.layers import Dropout
 from optlab.record.rundir import RunDir
 from optlab.record.snapshots import truncate_snapshots, write_snapshot
@@ -57,6 +59,19 @@ def objective_gradient(model: Any, loss_fn: Any, penalty: Any, x: np.ndarray, y:
     return grad
 
 
+def hessian_vector_operator(model: Any, loss_fn: Any, penalty: Any, x: np.ndarray, y: np.ndarray
+                            ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """(``v -> H v`` at the model's current weights, method): ``"exact"`` (R-operator) where every
+    part has one, else ``"finite differences (no R-operator: ...)"``; the model is left as it was.
+    The exact operator holds the model's forward caches: use it before the model runs again."""
+    missing = missing_rop(model, loss_fn, penalty)
+    if not missing:
+        return ExactHVP(model, loss_fn, penalty, x, y), "exact"
+    grad = objective_gradient(model, loss_fn, penalty, x, y)
+    return hessian_operator(grad, model.flat_params.astype(np.float64)), \
+        f"finite differences (no R-operator: {', '.join(missing)})"
+
+
 def optimizer_state(optimizer: Any, model: Any) -> dict[str, np.ndarray]:
     """The optimizer's per-parameter state as flat vectors laid out like ``flat_params``."""
     out = {}
@@ -67,11 +82,12 @@ def optimizer_state(optimizer: Any, model: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def sharpness(model: Any, grad: Callable, optimizer: Any, opt_name: str, seed: int, step: int,
+def sharpness(model: Any, make_op: Callable, optimizer: Any, opt_name: str, seed: int, step: int,
               iterations: int) -> dict[str, Any]:
-    """One sharpness.csv row at the model's current weights (module docstring)."""
-    w = model.flat_params.copy()
-    op = hessian_operator(grad, w)
+    """One sharpness.csv row at the model's current weights (module docstring); ``make_op()``
+    gives the Hessian operator there."""
+    w = model.flat_params
+    op = make_op()
     rng = np.random.default_rng([seed, step, 0x5A])   # its own stream: no run stream is consumed
     top, _ = lanczos_top(op, w.size, rng, iterations)
     threshold, is_pre, rule = stability_threshold(opt_name, optimizer.lr, optimizer.hyper)
@@ -111,7 +127,7 @@ class LandscapeRecorder:
         self.writer = None
         if self.sharp_every is not None:
             stability_threshold(opt_name, 1.0, {"momentum": 0.0, "beta1": 0.0})   # unknown optimizer: fail now
-            self.grad = objective_gradient(model, loss_fn, penalty, *batch)
+            self.make_op = lambda: hessian_vector_operator(model, loss_fn, penalty, *batch)[0]
             path = rd.path / "sharpness.csv"
             append = resume_step is not None and path.is_file()
             if append:
@@ -123,7 +139,7 @@ class LandscapeRecorder:
         if self.snap_every is not None and step % self.snap_every == 0:
             self.snapshot(step)
         if self.writer is not None and step % self.sharp_every == 0:
-            self.writer.write(sharpness(self.model, self.grad, optimizer, self.opt_name, self.seed, step,
+            self.writer.write(sharpness(self.model, self.make_op, optimizer, self.opt_name, self.seed, step,
                                         self.cfg.sharpness_iterations))
 
     def snapshot(self, step: int) -> None:

@@ -103,8 +103,8 @@ class DiagnosticsConfig(Section):
         "class on a grid over the data, boundary.json; also step 0 and the last step), which report.html's time "
         "slider shows with the training points; null: none")
     boundary_grid: int = Field(48, ge=8, le=128, description="grid points per side of a boundary snapshot")
-    sharpness_iterations: int = Field(20, ge=1, le=500, description="Lanczos iterations (each 2 gradient "
-                                      "evaluations) per sharpness measurement")
+    sharpness_iterations: int = Field(20, ge=1, le=500, description="Lanczos iterations (each one exact "
+                                      "Hessian-vector product, about a gradient) per sharpness measurement")
 
 
 class CompareConfig(Section):
