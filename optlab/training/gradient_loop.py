@@ -187,6 +187,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
             optimizer.lr = schedule.rate(step)
             if full_batch:       # L-BFGS: one iteration, its line search's evaluations on the same batch
+                diagnostics.before_update(step)      # the update happens here, its loss known after
                 last_loss = optimizer.update(model.params, model.grads, model.weight_names,
                                              closure=lambda: gradient(xb, data.train.y[idx]))
             else:
@@ -198,8 +199,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                 status = "diverged"
                 writer.write({**row, "time": time.perf_counter() - t0})
                 break
-            diagnostics.before_update(step)
             if not full_batch:
+                diagnostics.before_update(step)
                 optimizer.update(model.params, model.grads, model.weight_names)
             diagnostics.after_update(step)
             state.clipped_steps += optimizer.clipped
