@@ -239,7 +239,7 @@ def breakdown_steps(optimizer: str, steps: int) -> dict[str, list[float]]:
     config = mlp_config(optimizer, steps)
     setup = Setup.from_config(config)
     data, model, dtype = setup.data, setup.model, setup.dtype
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     sampler = BatchSampler(len(data.train), BATCH, "shuffle", setup.streams.get("batches"))
     out: dict[str, list[float]] = {part: [] for part in PARTS}
     with as_a_run():
@@ -388,8 +388,8 @@ def svm_setup():
         source = "random uint8 images of CIFAR-10's shape (CIFAR-10 is not on this machine)"
     dtype = np.dtype(config.train.dtype)
     streams = Streams(config.seed)
-    model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype)
-    setup = Setup(data, model, build_loss(config.loss), Penalty(l2=config.regularization.l2), dtype, streams)
+    model = build_model(config.model.model_dump(), data.n_features, data.n_classes, streams.get("init"), dtype)
+    setup = Setup(data, model, build_loss(config.loss.name, **config.loss.model_dump(exclude={"name"})), Penalty(l2=config.regularization.l2), dtype, streams)
     return setup, source
 
 

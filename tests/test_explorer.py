@@ -18,14 +18,17 @@ from optlab.config.loading import ConfigError, loads_config
 from optlab.engine.optimizers import OPTIMIZERS, SGD
 from optlab.engine.surfaces import OBJECTIVES
 from optlab.record.explorer import explorer_page, hessian_eigenvalues
-from optlab.record.rules_js import rule_js, rules_js
+from optlab.record.rules_js import NOT_IN_EXPLORER, elementwise, rule_js, rules_js
 
 runner = CliRunner()
 
 
 def test_every_rule_is_translated_line_for_line():
     code = rules_js()
-    assert all(f"  {name}: {{slots: {list(cls.slots)!r}" in code for name, cls in OPTIMIZERS.items())
+    assert all(f"  {name}: {{slots: {list(cls.slots)!r}" in code for name, cls in elementwise().items())
+    # every elementwise rule is there but those whose step is not the whole rule (rules_js says why)
+    assert set(elementwise()) == {n for n, c in OPTIMIZERS.items() if c.access == "elementwise"} - set(NOT_IN_EXPLORER)
+    assert "Math.sign(((hp.beta1 * s.m) + ((1 - hp.beta1) * s.g)))" in code   # Lion
     assert "s.m = ((hp.beta1 * s.m) + ((1 - hp.beta1) * s.g));" in code   # Adam's first line, Python's order
     assert "var v_prev = s.v;" in code                                      # Nesterov's copy, taken before v changes
 
@@ -52,7 +55,7 @@ def test_optlab_explore_writes_one_offline_page(tmp_path):
     assert result.exit_code == 0, result.output
     html = out.read_text()
     data = json.loads(re.search(r'id="explorer-data">(.*?)</script>', html).group(1))
-    assert data["start"] == [-5.0, 1.5] and data["steps"] == 40 and len(data["paths"]) == len(OPTIMIZERS)
+    assert data["start"] == [-5.0, 1.5] and data["steps"] == 40 and len(data["paths"]) == len(elementwise())
     assert [p["hyper"]["lr"] for p in data["paths"][:2]] == [0.95, 0.1]   # the bowl recipe's rates
     assert not re.search(r"https?://(?!www.w3.org/2000/svg)", html) and "eval(" not in html   # nothing fetched
     assert "new Function" not in html and len(re.findall(r"<script>", html)) == 1   # one inline script

@@ -61,7 +61,7 @@ def no_plots(monkeypatch):
 # same run, same numbers
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(HYPER))
 def test_same_run_same_numbers_as_before_the_speed_work(tmp_path, optimizer, dtype):
     config = loads_config(config_text(optimizer, dtype, l1=1e-4))
     result = run(config, tmp_path)
@@ -77,7 +77,7 @@ def test_same_run_same_numbers_as_before_the_speed_work(tmp_path, optimizer, dty
     assert losses == ref_losses
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(HYPER))
 def test_same_numbers_with_weight_decay_and_clipping(tmp_path, optimizer):
     """Decay on the weights only, before the whole-buffer rule; clipping (0.3 clips most steps)."""
     config = loads_config(config_text(optimizer, "float32", extra="weight_decay: 0.05, clip_norm: 0.3"))
@@ -123,7 +123,7 @@ class Float32Only(np.ndarray):
         return result
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(HYPER))
 @pytest.mark.parametrize("activation,loss,model_extra", [
     ("relu", "cross_entropy", ""), ("sigmoid", "quadratic", ""), ("tanh", "hinge", ""),
     ("relu", "cross_entropy", ", drop_prob: 0.2, batch_norm: true")])
@@ -132,7 +132,7 @@ def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, l
                                       extra="weight_decay: 0.01, clip_norm: 1.0"))
     setup = Setup.from_config(config)
     model = setup.model
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     opt.lr = np.float64(opt.lr)     # as a schedule computing with numpy might set it: must not upcast
     rng = np.random.default_rng(0)
     Float32Only.upcasts = []
@@ -161,7 +161,7 @@ def test_float32_run_stays_float32_end_to_end(tmp_path, optimizer, activation, l
     ckpt = checkpoint.load(result.run_dir / "checkpoint.npz")
     assert ckpt.params.dtype == np.float32
     assert all(v.dtype == np.float32 for k, v in ckpt.optimizer.items() if k != "t")
-    assert type(build_optimizer(config.optimizer).lr) is float
+    assert type(build_optimizer(config.optimizer.name, **config.optimizer.hyper).lr) is float
 
 
 def test_the_upcast_detector_detects():
@@ -184,12 +184,12 @@ def trained_copies(optimizer: str, dtype: str = "float32"):
     return config, setup, x, setup.data.train.y[idx]
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(HYPER))
 def test_whole_buffer_update_equals_the_per_tensor_loop(optimizer):
     config, setup, x, y = trained_copies(optimizer)
     model = setup.model
     plain = {name: value.copy() for name, value in model.params.items()}     # a plain dict: per-tensor path
-    whole, per_tensor = build_optimizer(config.optimizer), build_optimizer(config.optimizer)
+    whole, per_tensor = build_optimizer(config.optimizer.name, **config.optimizer.hyper), build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     for _ in range(4):
         setup.objective(x, y)
         grads = {name: g.copy() for name, g in model.grads.items()}
@@ -208,7 +208,7 @@ def test_whole_buffer_update_equals_the_per_tensor_loop(optimizer):
 def test_whole_buffer_state_survives_a_checkpoint_round_trip():
     config, setup, x, y = trained_copies("adam")
     model = setup.model
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     for _ in range(2):
         setup.objective(x, y)
         opt.update(model.params, model.grads)
@@ -218,7 +218,7 @@ def test_whole_buffer_state_survives_a_checkpoint_round_trip():
     expected = model.flat_params.copy()
 
     model.flat_params[...] = saved_params
-    restored = build_optimizer(config.optimizer)
+    restored = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     restored.load_state_dict(saved_state)
     setup.objective(x, y)
     restored.update(model.params, model.grads)
@@ -233,7 +233,7 @@ def test_tensors_that_are_not_views_take_the_per_tensor_path():
     assert model.params.whole() is model.flat_params
     clone = copy.deepcopy(model)                     # copies: no longer views into clone.flat_params
     assert clone.params.whole() is None
-    opt = build_optimizer(config.optimizer)
+    opt = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     setup.objective(x, y)
     before = clone.params["fc1.W"].copy()
     opt.update(clone.params, model.grads)
@@ -397,7 +397,7 @@ def test_help_renders_without_the_heavy_rich_modules():
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(HYPER))
 def test_an_update_allocates_no_array_the_size_of_the_parameters(optimizer, weight_decay):
     """Every intermediate of a rule goes into the optimizer's kept scratch arrays (module
     docstring of optlab.engine.optimizers): after the first update, an update allocates nothing near
@@ -406,7 +406,8 @@ def test_an_update_allocates_no_array_the_size_of_the_parameters(optimizer, weig
 
     setup = Setup.from_config(loads_config(config_text(optimizer, hidden="[256, 256]")))   # 67 000 parameters
     model = setup.model
-    opt = build_optimizer(setup_config_optimizer(optimizer, weight_decay))
+    section = setup_config_optimizer(optimizer, weight_decay)
+    opt = build_optimizer(section.name, **section.hyper)
     model.grads.flat[...] = np.random.default_rng(0).standard_normal(model.grads.flat.size).astype(np.float32)
     opt.update(model.params, model.grads, model.weight_names)        # state and scratch are made here
     tracemalloc.start()

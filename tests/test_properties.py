@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import math
+
 import string
 
 import yaml
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from optlab.config.loading import ConfigError, _Dumper, dump_config, load_config, loads_config, parse_override
 from optlab.config.schema import Config
-from optlab.engine.hyper import DEFAULTS, RANGES
+from optlab.engine.optimizers import OPTIMIZERS
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -75,18 +77,21 @@ def test_shuffled_and_corrupted_configs_never_crash(lines, junk):
 # ------------------------------------------------------------------------------------------------
 # valid configs, drawn from the schema's own ranges
 # ------------------------------------------------------------------------------------------------
-def in_range(name: str):
-    r = RANGES[name]
+def in_range(name: str, optimizer: str):
+    h = OPTIMIZERS[optimizer].hypers[name]
+    r = h.range
     high = min(r.high, 1e6)
+    if h.kind is int:      # L-BFGS's history length, its line search's budget
+        return st.integers(math.ceil(r.low + r.low_open), math.floor(high - (r.high_open or high < r.high)))
     return st.floats(r.low, high, exclude_min=r.low_open, exclude_max=r.high_open or high < r.high,
                      allow_nan=False, allow_infinity=False)
 
 
 @st.composite
 def optimizers(draw):
-    name = draw(st.sampled_from(sorted(DEFAULTS)))
-    keys = draw(st.sets(st.sampled_from(sorted(DEFAULTS[name]))))
-    return {"name": name, **{k: draw(in_range(k)) for k in keys}}
+    name = draw(st.sampled_from(sorted(OPTIMIZERS)))
+    keys = draw(st.sets(st.sampled_from(sorted(OPTIMIZERS[name].hyper_names))))
+    return {"name": name, **{k: draw(in_range(k, name)) for k in keys}}
 
 
 @st.composite

@@ -36,6 +36,12 @@ OPTIMIZERS = {
     "adagrad": "{name: adagrad, lr: 0.1}",
     "rmsprop": "{name: rmsprop, lr: 0.01}",
     "adam": "{name: adam, lr: 0.01}",
+    "nadam": "{name: nadam, lr: 0.01}",
+    "radam": "{name: radam, lr: 0.01}",
+    "lion": "{name: lion, lr: 0.003, weight_decay: 0.1}",
+    "sgd_schedulefree": "{name: sgd_schedulefree, lr: 0.5, warmup_steps: 3}",
+    "adamw_schedulefree": "{name: adamw_schedulefree, lr: 0.01, weight_decay: 0.01}",
+    "muon": "{name: muon, lr: 0.02}",
 }
 
 

@@ -145,8 +145,8 @@ def forwarded(monkeypatch):
     rows, reporting = [0], [False]
     build_loss, evaluate = setup.build_loss, setup.evaluate
 
-    def counting_build_loss(cfg):
-        loss = build_loss(cfg)
+    def counting_build_loss(name, **options):
+        loss = build_loss(name, **options)
 
         class Counted(type(loss)):
             def __call__(self, out, y):

@@ -15,7 +15,8 @@ import importlib
 from optlab.cli.app import app, full_short_help, main
 
 # Each module registers its commands on `app`; this order is the order of `optlab --help`.
-for _module in ("train", "gradcheck", "studies", "landscape", "hessian", "explore", "recipes", "report", "data"):
+for _module in ("train", "gradcheck", "studies", "landscape", "hessian", "explore", "recipes", "optimizers", "report",
+                "data"):
     importlib.import_module(f"optlab.cli.{_module}")
 
 full_short_help(app)

@@ -11,6 +11,17 @@ import typer
 from optlab.cli.app import DEBUG, EXIT_BAD_INPUT, EXIT_FAILED
 
 
+def optimizer_names() -> str:
+    """The built-in optimizers' names for help texts, read without importing them (numpy would slow
+    every ``--help``): each is its module's name in optlab/engine/optimizers, which the registry checks."""
+    import importlib.util
+    import pkgutil
+
+    spec = importlib.util.find_spec("optlab.engine.optimizers")
+    names = [m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)]
+    return ", ".join(n for n in names if n not in ("base", "conformance", "registry", "wrappers") and n[0] != "_")
+
+
 def bad_input(message: str) -> typer.Exit:
     """Print ``error: message`` and return the exit-2 exception to raise."""
     from optlab.terminal import print_error

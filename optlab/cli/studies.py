@@ -10,6 +10,7 @@ import typer
 
 from optlab.cli.app import EXIT_FAILED, app
 from optlab.cli.common import (
+    optimizer_names,
     Executor,
     Format,
     Scheduler,
@@ -42,8 +43,8 @@ def _writable_root(runs_dir: Optional[Path]) -> Path:
 def compare(
     words: Optional[list[str]] = typer.Argument(
         None, metavar="[OPTIMIZER[:KEY=VALUE,...]]... [KEY=VALUE]...",
-        help="optimizers to compare — sgd, momentum, nesterov, adagrad, rmsprop, adam — each optionally with "
-             "its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
+        help=f"optimizers to compare — {optimizer_names()}, or yours (`optlab optimizers`) — each optionally "
+             "with its settings (adam:lr=0.003), and overrides for all (train.iterations=500)"),
     config: str = typer.Option(DEFAULT_COMPARE_CONFIG, "--config", "-c", metavar="CONFIG",
                                help="a recipe's name or a YAML config file every variant starts from"),
     vary: Optional[str] = typer.Option(
@@ -54,8 +55,9 @@ def compare(
                                           show_default="the number of cores, 1 for surfaces"),
     tune: Optional[str] = typer.Option(
         None, "--tune", metavar="lr", help="first search each variant's learning rate on a log grid (DeepOBS protocol)"),
-    grid: str = typer.Option("1e-4:1:9", "--lr-grid", metavar="LOW:HIGH:N",
-                             help="the learning rates --tune lr tries: N rates evenly spaced in log"),
+    grid: Optional[str] = typer.Option(
+        None, "--lr-grid", metavar="LOW:HIGH:N", show_default="9 rates from 1/100 to 100 times each variant's own",
+        help="the learning rates --tune lr tries, N evenly spaced in log, the same for every variant (e.g. 1e-4:1:9)"),
     target: Optional[float] = typer.Option(
         None, "--target", help="a validation accuracy (fraction, e.g. 0.97): report the steps each variant needs"),
     runs_dir: Optional[Path] = typer.Option(

@@ -128,6 +128,10 @@ def _tagged_members(annotation: Any) -> dict[str, type] | None:
         return None
     members = {}
     for member in args:
+        tag = getattr(member, "TAG", None)     # a member told apart otherwise (a user's optimizer)
+        if isinstance(tag, str):
+            members[tag] = member
+            continue
         field = getattr(member, "model_fields", {}).get("name")
         if field is None or typing.get_origin(field.annotation) is not Literal:
             return None
@@ -173,8 +177,9 @@ def _resolve(loc: tuple) -> _Location:
     if members is None:
         return _Location(tuple(path), holder)
     # unknown or missing name: say which union, by its section name where it is a known one
-    section = next((k for k, v in UNIONS.items() if v == members), next(p for p in reversed(path) if isinstance(p, str)))
-    return _Location(tuple(path), holder, section, tuple(members))
+    named = {tag: m for tag, m in members.items() if not isinstance(getattr(m, "TAG", None), str)}
+    section = next((k for k, v in UNIONS.items() if v == named), next(p for p in reversed(path) if isinstance(p, str)))
+    return _Location(tuple(path), holder, section, tuple(named))
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -246,15 +251,16 @@ def explain(err: dict, section: str = "") -> str:
     return _message({**err, "loc": (section, *err["loc"])} if section else err)
 
 
-def validate(raw: Any, lines: dict[tuple, str], where_default: str) -> Config:
-    """Validate a raw dict into a Config, mapping every error to its file line or override."""
+def validate(raw: Any, lines: dict[tuple, str], where_default: str, base_dir: Path | None = None) -> Config:
+    """Validate a raw dict into a Config, mapping every error to its file line or override.
+    ``base_dir``: what a relative path in the config is relative to (a user's optimizer file)."""
     from pydantic import ValidationError
 
     if not isinstance(raw, dict):
         kind = "empty" if raw is None else f"a {type(raw).__name__}"
         raise ConfigError([Problem(where_default, "", f"expected a mapping of config sections, but the file is {kind}")])
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"config_dir": base_dir})
     except ValidationError as exc:
         problems = []
         for err in [*exc.errors(), *_under_closest_name(raw, exc.errors())]:
@@ -347,7 +353,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
                 if key != mine + ("name",):          # the name is the file's unless the override sets it
                     lines[mine + ("name",)] = shorthand
     try:
-        config = validate(raw, lines, str(path))
+        config = validate(raw, lines, str(path), path.resolve().parent)
     except ConfigError as exc:
         problems += exc.problems
     if problems:

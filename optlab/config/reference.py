@@ -22,10 +22,11 @@ def _type(ann: Any) -> str:
     if origin is Literal:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
+        inner = [_unannotated(a) for a in args if a is not type(None)]
         if len(inner) > 1 and all(isinstance(a, type) and issubclass(a, BaseModel) for a in inner):
-            names = [typing.get_args(a.model_fields["name"].annotation)[0] for a in inner]
-            return "section named " + " \\| ".join(f"`{n}`" for n in names)
+            names = [f"`{typing.get_args(a.model_fields['name'].annotation)[0]}`" if not hasattr(a, "TAG")
+                     else "a user's optimizer (`from:`)" for a in inner]
+            return "section named " + " \\| ".join(names)
         return " or ".join(_type(a) for a in inner) + (" (optional)" if len(inner) < len(args) else "")
     if origin is list:
         return f"list of {_type(args[0])}"
@@ -34,6 +35,10 @@ def _type(ann: Any) -> str:
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return f"section ({ann.__name__})"
     return getattr(ann, "__name__", str(ann))
+
+
+def _unannotated(ann: Any) -> Any:
+    return typing.get_args(ann)[0] if typing.get_origin(ann) is typing.Annotated else ann
 
 
 def _constraints(field: Any) -> str:

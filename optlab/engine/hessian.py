@@ -16,7 +16,8 @@
 - :func:`power_top`: plain power iteration, kept for comparison and for the tests.
 
 Everything here is a function of callables and arrays: the model, data and optimizer are the
-caller's (optlab.training.curvature builds the gradient function of a run's model).
+caller's (optlab.training.curvature builds the gradient function of a run's model); the
+stability thresholds are the optimizers' own (optlab.engine.optimizers).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+
+from optlab.engine.optimizers.registry import lookup
 
 Vector = np.ndarray
 GradFn = Callable[[Vector], Vector]     # w (n,) -> gradient (n,), a fresh array
@@ -124,40 +127,16 @@ def preconditioned(op: Operator, p: Vector) -> Operator:
 def stability_threshold(optimizer: str, lr: float, hyper: dict[str, float]) -> tuple[float, bool, str]:
     """(threshold, preconditioned?, formula): the sharpness above which the optimizer is unstable
     on a quadratic with that curvature, and whether it applies to the plain Hessian or to the
-    preconditioned one (P^(-1) H). Derivations: docs/landscape.md, "Sharpness".
-
-    - sgd: 2 / lr (Cohen et al. 2021);
-    - momentum (heavy ball): (2 + 2 mu) / lr (Cohen et al. 2021, appendix);
-    - nesterov: (2 + 2 mu) / ((1 + 2 mu) lr) (the root of its recurrence at -1);
-    - adam: (2 + 2 beta1) / ((1 - beta1) lr), 38 / lr for beta1 = 0.9, on the preconditioned
-      sharpness with P = (1 - beta1^t) diag(sqrt(v_hat) + eps) (Cohen et al. 2022);
-    - rmsprop, adagrad: 2 / lr on the preconditioned sharpness with P = diag(sqrt(h) + eps).
-    """
-    if optimizer == "sgd":
-        return 2.0 / lr, False, "2/η"
-    if optimizer == "momentum":
-        mu = hyper["momentum"]
-        return (2.0 + 2.0 * mu) / lr, False, "(2+2μ)/η"
-    if optimizer == "nesterov":
-        mu = hyper["momentum"]
-        return (2.0 + 2.0 * mu) / ((1.0 + 2.0 * mu) * lr), False, "(2+2μ)/((1+2μ)η)"
-    if optimizer == "adam":
-        b1 = hyper["beta1"]
-        return (2.0 + 2.0 * b1) / ((1.0 - b1) * lr), True, "(2+2β1)/((1-β1)η)"
-    if optimizer in ("rmsprop", "adagrad"):
-        return 2.0 / lr, True, "2/η"
-    raise ValueError(f"no stability threshold known for optimizer {optimizer!r}")
+    preconditioned one (P^(-1) H). Each rule states its own (``Optimizer.stability``, e.g. SGD's
+    2 / lr, Cohen et al. 2021); derivations: docs/landscape.md, "Sharpness"."""
+    known = lookup(optimizer).stability(lr, hyper)
+    if known is None:
+        raise ValueError(f"no stability threshold known for optimizer {optimizer!r}")
+    return known
 
 
 def preconditioner(optimizer: str, state: dict[str, Vector], hyper: dict[str, float], t: int) -> Vector | None:
     """The diagonal P of an adaptive optimizer's update W -= lr P^(-1) (...) from its flat state
-    (``state[slot]`` laid out like the parameters), or None for a plain one (sgd, momentum)."""
-    if t == 0 or not state:   # before the first update there is no state to precondition with
-        return None
-    if optimizer == "adam":
-        b1, b2 = hyper["beta1"], hyper["beta2"]
-        v_hat = state["v"] / (1.0 - b2 ** t)
-        return (1.0 - b1 ** t) * (np.sqrt(v_hat) + hyper["eps"])
-    if optimizer in ("rmsprop", "adagrad"):
-        return np.sqrt(state["h"]) + hyper["eps"]
-    return None
+    (``state[slot]`` laid out like the parameters), or None for a plain one (sgd, momentum) and
+    before the first update (``Optimizer.preconditioner``)."""
+    return lookup(optimizer).preconditioner(state, hyper, t)

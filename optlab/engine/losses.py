@@ -12,6 +12,8 @@ linear, its second derivative is zero wherever it exists).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -135,9 +137,9 @@ LOSSES = {"hinge": Hinge, "cross_entropy": CrossEntropy, "quadratic": Quadratic,
           "binary_cross_entropy": BinaryCrossEntropy}
 
 
-def build_loss(cfg) -> Loss:
-    options = cfg.model_dump(exclude={"name"})
-    return LOSSES[cfg.name](**options)
+def build_loss(name: str, **options: Any) -> Loss:
+    """The loss called ``name`` with its options (``hinge``: ``delta``, ...)."""
+    return LOSSES[name](**options)
 
 
 def accuracy(out: np.ndarray, y: np.ndarray) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from optlab.engine.hyper import settings
 from optlab.engine.init import INITIALIZERS
 from optlab.engine.layers import ACTIVATIONS, BatchNorm, Dropout, Layer, Linear, LinearBiasTrick, Sigmoid
 
@@ -160,10 +161,12 @@ MODELS = {"linear": linear, "mlp": mlp, "neuron": neuron}
 
 def build_model(cfg: Any, n_in: int, n_classes: int, rng: np.random.Generator, dtype: Any,
                 dropout_rng: np.random.Generator | None = None) -> Model:
-    """The model a config section describes. Outputs: one per class, one for the neuron.
+    """The model ``cfg`` describes, a plain mapping (``{"name": "mlp", "hidden": [100], ...}``, the
+    ``model:`` section's values). Outputs: one per class, one for the neuron.
 
     ``rng`` draws the initial weights; ``dropout_rng`` the dropout masks (needed only with
     ``drop_prob`` > 0; a run passes its ``dropout`` stream so checkpoints save it).
     """
+    cfg = settings(cfg)
     n_out = 1 if cfg.name == "neuron" else n_classes
     return MODELS[cfg.name](cfg, n_in, n_out, rng, dtype, dropout_rng)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from optlab.engine.hyper import settings
 from optlab.engine.watch import Watch
 
 
@@ -67,6 +68,8 @@ class Schedule:
     """``rate(step)`` for every step; ``observe`` takes each evaluation (plateau acts on them)."""
 
     def __init__(self, cfg: Any, lr: float, total_steps: int, steps_per_epoch: int) -> None:
+        """``cfg``: the schedule's settings, a plain mapping (``{"name": "step", "every": 30, ...}``)."""
+        cfg = settings(cfg)
         self.cfg, self.lr0 = cfg, float(lr)
         self.warmup = cfg.warmup
         self.per_epoch = max(1, steps_per_epoch)

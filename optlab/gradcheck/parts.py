@@ -211,7 +211,7 @@ def builtin_parts(rng: np.random.Generator) -> list[Part]:
     for label, cfg, losses in _builtin_models():
         for loss_name in losses:
             inputs, labels = (x1, y2) if cfg.name == "neuron" else (x, y)
-            model = build_model(cfg, inputs.shape[1], N_CLASSES, rng, F64)
+            model = build_model(cfg.model_dump(), inputs.shape[1], N_CLASSES, rng, F64)
             parts.append(model_part(f"model {label} + {loss_name}", model, LOSSES[loss_name](), inputs, labels))
     # Drawn after everything above, so adding them left the other parts' inputs as they were;
     # listed with the layers and models they belong to.
@@ -237,7 +237,7 @@ def _regularised_mlp(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> 
 
     cfg = MLPModel(name="mlp", hidden=[5, 5], init=InitConfig(name="he", bias_std=0.1), batch_norm=True,
                    drop_prob=0.3)
-    model = build_model(cfg, x.shape[1], N_CLASSES, rng, F64, dropout_rng=rng)
+    model = build_model(cfg.model_dump(), x.shape[1], N_CLASSES, rng, F64, dropout_rng=rng)
     freeze_dropout(model.layers, lambda: model.forward(x, train=True))
     return model_part("model mlp relu, batch norm, dropout + cross_entropy", model, LOSSES["cross_entropy"](), x, y)
 

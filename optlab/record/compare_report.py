@@ -115,9 +115,17 @@ def tune_table(manifest: dict, root: Path) -> tuple[list[str], list[list[str]]]:
     from optlab.record.scores import tune_score
 
     grid = manifest["tune"]["grid"]
+    if grid is None:     # each variant's own grid about its rate: columns as factors of that rate
+        trials = manifest["variants"][0]["tune_trials"]
+        center = (trials[0]["lr"] * trials[-1]["lr"]) ** 0.5 if trials else 1.0
+        headers = [f"×{t['lr'] / center:.3g}" for t in trials]
+    else:
+        headers = [f"{lr:.3g}" for lr in grid]
     rows = []
     for entry in manifest["variants"]:
         cells = [entry["label"]]
+        if grid is None:
+            cells[0] += f" ({entry['tune_trials'][0]['lr']:.3g}…)" if entry["tune_trials"] else ""
         for t in entry["tune_trials"]:
             score = tune_score(root / t["dir"])
             if score[0] == 0:
@@ -128,7 +136,7 @@ def tune_table(manifest: dict, root: Path) -> tuple[list[str], list[list[str]]]:
                 cell = f"{-score[2]:.4g}"
             cells.append(f"**{cell}**" if t["lr"] == entry["lr"] else cell)
         rows.append(cells)
-    return ["variant", *(f"{lr:.3g}" for lr in grid)], rows
+    return ["variant", *headers], rows
 
 
 def grid_edge_notes(manifest: dict) -> list[str]:
@@ -136,10 +144,11 @@ def grid_edge_notes(manifest: dict) -> list[str]:
     tune = manifest.get("tune")
     if not tune:
         return []
-    low, high = min(tune["grid"]), max(tune["grid"])
     notes = []
     for entry in manifest["variants"]:
-        if entry["tune_trials"] and entry["lr"] in (low, high):
+        rates = [t["lr"] for t in entry["tune_trials"]]
+        if rates and entry["lr"] in (min(rates), max(rates)):
+            high = max(rates)
             side = "largest" if entry["lr"] == high else "smallest"
             notes.append(f"{entry['label']}: the chosen rate {entry['lr']:.3g} is the {side} of the grid; "
                          f"a wider --lr-grid may find a better one")

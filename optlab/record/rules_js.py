@@ -18,7 +18,7 @@ a ValueError naming the line, so a new rule that this cannot translate fails the
     m_hat = f                          a named formula, evaluated where it is used
 
 with ``f`` made of + - * / ** and unary minus, numbers, ``self.<hyper>``, ``self.t`` (the update
-count, from 1) and ``sqrt``.
+count, from 1), ``sqrt`` and ``sign``.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ class _Rule:
                 return f"({left} {_BINARY[type(node.op)]} {right})"
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return f"(-{self.expr(node.operand)})"
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sqrt" \
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("sqrt", "sign") \
                 and len(node.args) == 1 and not node.keywords:
-            return f"Math.sqrt({self.expr(node.args[0])})"
+            return f"Math.{node.func.id}({self.expr(node.args[0])})"
         raise self.refuse(node, "not an arithmetic formula")
 
     def statement(self, node: ast.stmt) -> None:
@@ -114,10 +114,21 @@ def rule_js(cls: type[Optimizer]) -> str:
     return f"function (s, hp, t) {{\n{body}\n  }}"
 
 
+# Elementwise rules whose ``step`` is not the whole rule, so the explorer leaves them out: a
+# number computed once per update outside ``step`` (NAdam's mu_t and running product, Schedule-Free's
+# average weight c_t and its three sequences), or a branch on the step count (RAdam's rectification).
+NOT_IN_EXPLORER = {"nadam": "mu_t is computed per update, outside step",
+                   "radam": "its step branches on rho_t",
+                   "sgd_schedulefree": "c_t is computed per update, outside step",
+                   "adamw_schedulefree": "c_t is computed per update, outside step"}
+
+
 def elementwise() -> dict[str, type[Optimizer]]:
-    """The optimizers whose rule works coordinate by coordinate (every one here; a rule that sees
-    a whole tensor or vector, declared by its ``access``, has no coordinate-wise translation)."""
-    return {name: cls for name, cls in OPTIMIZERS.items() if getattr(cls, "access", "elementwise") == "elementwise"}
+    """The optimizers whose rule works coordinate by coordinate (a rule that sees a whole tensor
+    or vector, declared by its ``access``, has no coordinate-wise translation; NOT_IN_EXPLORER
+    are elementwise but not a ``step`` alone)."""
+    return {name: cls for name, cls in OPTIMIZERS.items()
+            if getattr(cls, "access", "elementwise") == "elementwise" and name not in NOT_IN_EXPLORER}
 
 
 def rules_js() -> str:

@@ -6,8 +6,10 @@ draws the same initial weights ("init" stream) and the same mini-batch order ("b
 because those streams depend on the seed alone. ``--seeds N`` uses the config's seed and the
 N - 1 after it.
 
-``--tune lr`` follows DeepOBS (Schneider et al. 2019): for every variant the same log grid of
-learning rates, each trained once with the config's seed (an equal budget per variant), the rate
+``--tune lr`` follows DeepOBS (Schneider et al. 2019): for every variant a log grid of learning
+rates, each trained once with the config's seed (an equal budget per variant: the same number of
+rates), by default around the variant's own rate (its config's or its optimizer's default: Lion's
+is 10x below Adam's, Schedule-Free SGD's 100x above SGD's), ``--grid LOW:HIGH:N`` one grid for all; the rate
 picked by validation (final validation accuracy, ties to the lower final validation loss; the
 final training loss where there is no validation set, e.g. a surface), then that rate re-run
 over the seeds.
@@ -49,6 +51,9 @@ from optlab.studies.variants import Variant
 
 TUNABLE = ("lr",)
 DEFAULT_GRID = "1e-4:1:9"   # 1e-4 ... 1, two points per decade: the DLFS defaults lie on it
+# Without --grid: each variant's own rate times 10^-2 ... 10^2, two points per decade (9 rates, as
+# DEFAULT_GRID), so rules whose rates differ by decades (Lion, Schedule-Free) get the same search.
+AROUND = {"factor": 100.0, "points": 9}
 
 
 @dataclass
@@ -60,8 +65,9 @@ class Plan:
     variants: list[Variant]
     seeds: list[int]
     target: float | None = None      # validation accuracy to reach (fraction)
-    grid: list[float] | None = None  # learning rates searched, or None (no tuning)
+    grid: list[float] | None = None  # learning rates searched by every variant (--grid), or None
     source: dict = field(default_factory=dict)   # config path and overrides, for the record
+    around: dict | None = None       # else when tuning: AROUND, a grid about each variant's own rate
 
 
 def parse_grid(text: str) -> list[float]:
@@ -83,7 +89,7 @@ def parse_grid(text: str) -> list[float]:
 
 
 def make_plan(variants: list[Variant], base: Config, varied: str, *, seeds: int = 1,
-              target: float | None = None, tune: str | None = None, grid: str = DEFAULT_GRID,
+              target: float | None = None, tune: str | None = None, grid: str | None = None,
               source: dict | None = None) -> Plan:
     """Check the comparison's options against its variants; ConfigError on bad input."""
     problems = []
@@ -91,15 +97,16 @@ def make_plan(variants: list[Variant], base: Config, varied: str, *, seeds: int 
         problems.append(Problem("--seeds", "", f"needs at least one seed, got {seeds}"))
     if target is not None and not 0 < target <= 1:
         problems.append(Problem("--target", "", f"a validation accuracy as a fraction in (0, 1], e.g. 0.97; got {target:g}"))
-    lr_grid = None
+    lr_grid = around = None
     if tune is not None:
         if tune not in TUNABLE:
             problems.append(Problem("--tune", "", f"can search: {', '.join(TUNABLE)}; got {tune!r}"))
         else:
             try:
-                lr_grid = parse_grid(grid)
+                lr_grid = None if grid is None else parse_grid(grid)
             except ConfigError as exc:
                 problems += exc.problems
+            around = dict(AROUND) if grid is None else None
             if varied == "optimizer.lr":
                 problems.append(Problem("--tune", "", "--tune lr searches the rate that --vary optimizer.lr sets"))
             setters: dict[str, list[str]] = {}   # an override that sets the rate -> variants with it
@@ -113,7 +120,16 @@ def make_plan(variants: list[Variant], base: Config, varied: str, *, seeds: int 
     if problems:
         raise ConfigError(problems)
     first = base.seed
-    return Plan(base, varied, variants, list(range(first, first + seeds)), target, lr_grid, source or {})
+    return Plan(base, varied, variants, list(range(first, first + seeds)), target, lr_grid, source or {}, around)
+
+
+def rates_of(plan: Plan, config: Config) -> list[float]:
+    """The learning rates a variant's tuning tries: the plan's grid, or its own rate times
+    factor^-1 ... factor in log steps."""
+    if plan.grid is not None:
+        return list(plan.grid)
+    lr, f, n = _lr(config), plan.around["factor"], plan.around["points"]
+    return [float(v) for v in np.geomspace(lr / f, lr * f, n)]
 
 
 def slug(label: str) -> str:
@@ -178,8 +194,8 @@ def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, prog
                 "name": plan.base.name, **plan.source, "question": question_of(plan.source.get("config")),
                 "command": command, "varied": plan.varied,
                 "seeds": plan.seeds, "target": plan.target,
-                "tune": None if plan.grid is None else {
-                    "param": "lr", "grid": plan.grid, "seed": plan.base.seed,
+                "tune": None if plan.grid is None and plan.around is None else {
+                    "param": "lr", "grid": plan.grid, "around": plan.around, "seed": plan.base.seed,
                     "selection": "final validation accuracy (ties: lower final validation loss); "
                                  "final training loss without validation data"},
                 "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
@@ -224,7 +240,8 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
     seeds = manifest["seeds"]
     source = {k: manifest[k] for k in ("config", "overrides") if k in manifest}
     plan = Plan(base, manifest["varied"], variants, list(seeds), manifest.get("target"),
-                None if tune is None else list(tune["grid"]), source)
+                None if tune is None or tune["grid"] is None else list(tune["grid"]), source,
+                None if tune is None else tune.get("around"))
     return plan, manifest
 
 
@@ -245,12 +262,14 @@ def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command
     slugs = unique_slugs([v.label for v in plan.variants])
     names: list[str] = []
     with reported(rd, "compare.json", manifest, compare_report.render_compare):
-        if plan.grid is not None:
+        tuning = plan.grid is not None or plan.around is not None
+        if tuning:
             specs = []
             for i, v in enumerate(plan.variants):
-                group = progress.add_group(f"tune {v.label}", len(plan.grid))
+                grid = rates_of(plan, v.config)
+                group = progress.add_group(f"tune {v.label}", len(grid))
                 manifest["variants"][i]["tune_trials"] = []
-                for lr in plan.grid:
+                for lr in grid:
                     name = f"tune/{slugs[i]}-lr{lr:.3g}"
                     manifest["variants"][i]["tune_trials"].append({"lr": lr, "dir": name})
                     specs.append((group, name, with_changes(v.config, plan.base.seed, lr)))
@@ -273,7 +292,7 @@ def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command
                 v = plan.variants[i]
                 name = f"trials/{slugs[i]}-s{seed}"
                 manifest["variants"][i]["trials"].append(name)
-                lr = rates[i] if plan.grid is not None else None
+                lr = rates[i] if tuning else None
                 specs.append((groups[i], name, with_changes(v.config, seed, lr)))
         rd.write_json("compare.json", manifest)
         outcomes = _phase(specs, rd, ex, progress, command, import_plotting)
@@ -301,11 +320,11 @@ def expected_cost(config: Config) -> float:
     examples seen (epochs, or iterations x batch) times the optimizer's passes over its state
     (1 + state arrays per parameter: SGD 1, Momentum to RMSprop 2, Adam 3). Rough by design; it
     decides which trial a worker starts first, never a number in a report."""
-    from optlab.engine.optimizers import OPTIMIZERS
+    from optlab.engine.optimizers import lookup
 
     train = config.train
     examples = train.epochs if train.iterations is None else train.iterations * train.batch_size
-    return float(examples or 1) * (1 + len(OPTIMIZERS[config.optimizer.name].slots))
+    return float(examples or 1) * (1 + lookup(config.optimizer.name).state_vectors(config.optimizer.model_dump()))
 
 
 def _lr(config: Config) -> float:

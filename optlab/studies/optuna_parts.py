@@ -133,13 +133,16 @@ def active(param, chosen: dict) -> bool:
     """Whether ``param`` applies given the values chosen so far: an optimizer's own setting
     (``optimizer.momentum``) only for the optimizers that have it, as a branch of an Optuna
     objective suggests it only inside that branch."""
-    from optlab.engine.optimizers import OPTIMIZERS
+    from optlab.engine.optimizers import lookup
 
     head, _, tail = param.key.partition(".")
     name = chosen.get("optimizer.name")
-    if head != "optimizer" or tail in ("name", "schedule") or "." in tail or name not in OPTIMIZERS:
+    if head != "optimizer" or tail in ("name", "schedule", "from") or "." in tail or name is None:
         return True
-    return tail in OPTIMIZERS[name].hyper_names
+    try:
+        return tail in lookup(name).hyper_names
+    except KeyError:      # not an optimizer's name: the trial's config will say so
+        return True
 
 
 def suggest(trial, params: list, fixed_name: str | None) -> dict:

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optlab.config.loading import ConfigError, Problem, load_config, parse_override
-from optlab.config.schema import UNIONS, Config
+from optlab.config.plugins import names
+from optlab.config.schema import Config
+from optlab.engine.optimizers import lookup
 
 OPTIMIZER_KEYS = (("optimizer",), ("optimizer", "name"))   # --vary keys meaning the optimizer form
 _HYPER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -67,7 +69,7 @@ def _optimizer_spec(spec: str) -> tuple[str, list[str]]:
     where = f"variant {spec!r}"
     name, sep, rest = spec.partition(":")
     name = name.strip()
-    known = list(UNIONS["optimizer"])
+    known = names()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -89,7 +91,14 @@ TECHNIQUES = ("weight_decay", "clip_norm", "schedule")
 
 def optimizer_section(base: Config, name: str) -> dict:
     """The settings optimizer ``name`` gets in a comparison (see the module docstring)."""
-    shared = base.optimizer.model_dump(include=set(TECHNIQUES))
+    # only what the config sets, and only the keys the rule has: adamw keeps its own default decay,
+    # lbfgs takes no clipping or decay
+    try:
+        has = {*lookup(name).hyper_names, "schedule"}
+    except KeyError:                  # a user's rule not loaded yet: its section is checked later
+        has = set(TECHNIQUES)
+    shared = base.optimizer.model_dump(include={k for k in TECHNIQUES if k in base.optimizer.model_fields_set
+                                                and k in has})
     for entry in base.compare.optimizers:
         if entry.name == name:
             own = entry.model_dump()

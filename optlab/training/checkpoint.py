@@ -109,11 +109,13 @@ _REQUIRED_INFO = {"format": int, "step": int, "config": dict, "sampler": dict, "
 
 def size_limit(config: Any) -> int:
     """The most a checkpoint of ``config`` can hold, generously: every array of the model in
-    float64, three times over per optimizer slot and copy, the sampler's order, and 64 MB."""
+    float64, twice over per optimizer state vector (at least 8 copies), the sampler's order, and 64 MB."""
+    from optlab.engine.optimizers import lookup
     from optlab.training.memory import data_shape, parameter_count
 
     _, _, examples, _ = data_shape(config)
-    return 8 * parameter_count(config) * 8 + 16 * examples + 64 * 1024 * 1024
+    vectors = max(8, 2 * lookup(config.optimizer.name).state_vectors(config.optimizer.model_dump()))
+    return vectors * parameter_count(config) * 8 + 16 * examples + 64 * 1024 * 1024
 
 
 def load(path: Path, limit: int = 1 << 34) -> Checkpoint:

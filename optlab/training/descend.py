@@ -33,9 +33,9 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None, stop: StopRe
     dtype = np.dtype(config.train.dtype)
     params = {"xy": np.array(config.model.start, dtype=dtype)}
     grads = {"xy": np.zeros(2, dtype=dtype)}
-    optimizer = build_optimizer(config.optimizer)
+    optimizer = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
     steps = config.train.iterations
-    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, steps_per_epoch=1)
+    schedule = Schedule(config.optimizer.schedule.model_dump(), config.optimizer.lr, steps, steps_per_epoch=1)
     optimizer.lr = schedule.rate(1)
     writer = rd.metrics(SURFACE_COLUMNS)
     t0 = time.perf_counter()

@@ -78,8 +78,8 @@ def _stateful_parts(config: Config, setup: Setup, streams):
     stopping (or None), ``{name: part}`` of the checkpointed extras, and the batch sampler."""
     n = len(setup.data.train)
     steps, per_epoch = total_steps(config, n)
-    optimizer = build_optimizer(config.optimizer)
-    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    optimizer = build_optimizer(config.optimizer.name, **config.optimizer.hyper)
+    schedule = Schedule(config.optimizer.schedule.model_dump(), config.optimizer.lr, steps, per_epoch)
     early = EarlyStopping(config.train.early_stopping, setup.model) if config.train.early_stopping else None
     parts = {"schedule": schedule, **({"early_stopping": early} if early else {})}   # checkpointed state
     sampler = BatchSampler(n, min(config.train.batch_size, n), config.train.sampling, streams.get("batches"))
@@ -120,11 +120,13 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     optimizer, schedule, early, parts, sampler = _stateful_parts(config, setup, setup.streams)
     eval_train = train_eval_split(config, data)
     gradient = GradientStep(setup, config.search.gradient)
+    full_batch = optimizer.access == "vector"       # L-BFGS: the whole vector and a closure
 
     state = LoopState()
     if ckpt is not None:
         checkpoint.restore(ckpt, model=model, optimizer=optimizer, sampler=sampler, streams=setup.streams,
                            extra=parts)
+        optimizer.to_training(model.params)     # the checkpoint holds the evaluation weights
         state = LoopState(**ckpt.loop)
         gradient.counter.evals, gradient.counter.examples = state.loss_evals, state.loss_eval_examples
     writer = rd.metrics(append=ckpt is not None)
@@ -140,22 +142,25 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
     last_beat = time.monotonic()
 
     def record_eval(step: int, row: dict) -> bool:
-        """Evaluate into ``row``; let the schedule and early stopping see it. True: stop now."""
-        for split, part in (("train", eval_train), ("val", data.val)):
-            loss, acc = evaluate(model, setup.loss_fn, setup.penalty, data, part, dtype)
-            row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-            state.track(split, step, acc)
-        schedule.observe(step, row)
-        if on_eval is not None:
-            on_eval(step, dict(row))
-        return early is not None and early.observe(step, row)
+        """Evaluate into ``row`` at the evaluation weights (Schedule-Free's x); let the schedule and
+        early stopping see it. True: stop now."""
+        with optimizer.evaluation(model.params):
+            for split, part in (("train", eval_train), ("val", data.val)):
+                loss, acc = evaluate(model, setup.loss_fn, setup.penalty, data, part, dtype)
+                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+                state.track(split, step, acc)
+            schedule.observe(step, row)
+            if on_eval is not None:
+                on_eval(step, dict(row))
+            return early is not None and early.observe(step, row)
 
     def save_checkpoint() -> None:
         state.elapsed = time.perf_counter() - t0
         state.loss_evals, state.loss_eval_examples = gradient.evals, gradient.counter.examples
-        checkpoint.save(rd, step=state.step, config=config, model=model, optimizer=optimizer, sampler=sampler,
-                        streams=setup.streams, loop=asdict(state),
-                        extra={name: part.state_dict() for name, part in parts.items()})
+        with optimizer.evaluation(model.params):
+            checkpoint.save(rd, step=state.step, config=config, model=model, optimizer=optimizer, sampler=sampler,
+                            streams=setup.streams, loop=asdict(state),
+                            extra={name: part.state_dict() for name, part in parts.items()})
         rd.heartbeat(checkpoint_step=state.step)
 
     status, last_loss, step, why, late = "completed", math.nan, state.step, None, False
@@ -170,8 +175,9 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             data_loss = row["train_loss"] - setup.penalty.loss(model.params, model.weight_names)
             state.initial_check = initial_loss_check(config.loss, data.n_classes, data_loss)
             diagnostics.histograms(0)
-            boundary.record(0)
-            landscape.record(0, optimizer)
+            with optimizer.evaluation(model.params):
+                boundary.record(0)
+                landscape.record(0, optimizer)
             writer.write({**row, "time": time.perf_counter() - t0})
         for step in range(state.step + 1, steps + 1):
             if stop.signum is not None:          # asked to stop: the previous step is complete
@@ -179,8 +185,13 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                 break
             _, idx = next(sampler)
             xb = data.features(data.train.x[idx], dtype)        # (batch, features)
-            last_loss = gradient(xb, data.train.y[idx])             # fills model.grads
             optimizer.lr = schedule.rate(step)
+            if full_batch:       # L-BFGS: one iteration, its line search's evaluations on the same batch
+                diagnostics.before_update(step)      # the update happens here, its loss known after
+                last_loss = optimizer.update(model.params, model.grads, model.weight_names,
+                                             closure=lambda: gradient(xb, data.train.y[idx]))
+            else:
+                last_loss = gradient(xb, data.train.y[idx])         # fills model.grads
             row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,
                    "lr": optimizer.lr}
             why = divergence(last_loss, state.initial_loss, config.train.divergence_factor)
@@ -188,8 +199,9 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
                 status = "diverged"
                 writer.write({**row, "time": time.perf_counter() - t0})
                 break
-            diagnostics.before_update(step)
-            optimizer.update(model.params, model.grads, model.weight_names)
+            if not full_batch:
+                diagnostics.before_update(step)
+                optimizer.update(model.params, model.grads, model.weight_names)
             diagnostics.after_update(step)
             state.clipped_steps += optimizer.clipped
             state.step, state.last_loss = step, last_loss
@@ -197,12 +209,13 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             if step % eval_every == 0 or step == steps:
                 stopping = record_eval(step, row)
             diagnostics.histograms(step)
-            boundary.record(step, last=stopping)
-            landscape.record(step, optimizer)
+            with optimizer.evaluation(model.params):
+                boundary.record(step, last=stopping)
+                landscape.record(step, optimizer)
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None:
                 on_step(step, steps, last_loss)
-            if stopping:                         # early stopping: the run is complete here
+            if stopping or getattr(optimizer, "converged", None):   # early stopping, L-BFGS converged
                 break
             if every is not None and step % every == 0 and step != steps:
                 save_checkpoint()
@@ -210,13 +223,15 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             elif time.monotonic() - last_beat > HEARTBEAT_S:
                 rd.heartbeat()
                 last_beat = time.monotonic()
-        landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
-        boundary.record(state.step, last=True)
+        with optimizer.evaluation(model.params):
+            landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
+            boundary.record(state.step, last=True)
         late = status == "completed" and stop.signum is not None   # asked during the last step: say so
         if late:
             status = "interrupted"
         if status in ("completed", "interrupted"):
             save_checkpoint()   # resume continues an interrupted run, or extends a finished one
+        optimizer.to_evaluation(model.params)     # the run ends at its evaluation weights
         if early is not None and status == "completed":
             early.restore()     # after the checkpoint, which keeps the training state for --resume
         if status != "interrupted":  # a stop request should stop, not run a test pass first
@@ -250,12 +265,14 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
         summary["note"] = LATE_STOP_NOTE
     if state.initial_check is not None:
         summary["initial_loss_check"] = state.initial_check
-    if config.optimizer.clip_norm is not None:
+    if getattr(config.optimizer, "clip_norm", None) is not None:
         summary["clipped_steps"] = state.clipped_steps
     if schedule.reductions:
         summary["lr_reductions"] = schedule.reductions
     if early is not None:
         summary["early_stopping"] = early.summary()
+    if getattr(optimizer, "converged", None):
+        summary["converged"] = optimizer.converged
     if status == "diverged":
         summary["diverged_at"] = {"step": step, "loss": last_loss, "rule": why, "lr": optimizer.lr,
                                   "initial_loss": state.initial_loss, "factor": config.train.divergence_factor}

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from optlab.config.schema import Config
-from optlab.engine.optimizers import OPTIMIZERS
+from optlab.engine.optimizers import lookup
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating (optlab.training.setup.evaluate), to bound memory
 
@@ -61,7 +61,7 @@ def needed_bytes(config: Config) -> dict[str, int]:
     itemsize = 4 if config.train.dtype == "float32" else 8
     features, _, examples, stored = data_shape(config)
     n = parameter_count(config)
-    slots = len(OPTIMIZERS[config.optimizer.name].slots)
+    slots = lookup(config.optimizer.name).state_vectors(config.optimizer.model_dump())
     copies = 2 + (1 if config.train.early_stopping is not None else 0)       # params, grads, best copy
     widths = layer_widths(config)
     rows = max(min(config.train.batch_size, examples), min(EVAL_CHUNK, examples))

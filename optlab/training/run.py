@@ -190,7 +190,7 @@ def _check_resume(rd: RunDir, config: Config) -> tuple[checkpoint.Checkpoint, Se
     except ValueError as exc:
         raise checkpoint.CheckpointError(f"{rd.path}: the checkpoint's config is not valid: {exc}") from None
     saved_steps, _ = total_steps(saved, len(setup.data.train))
-    schedule = Schedule(config.optimizer.schedule, config.optimizer.lr, steps, per_epoch)
+    schedule = Schedule(config.optimizer.schedule.model_dump(), config.optimizer.lr, steps, per_epoch)
     if schedule.depends_on_length and steps != saved_steps:
         raise checkpoint.CheckpointError(
             f"{rd.path}: the cosine schedule spans the run's {saved_steps} steps (optimizer.schedule.period: null); "

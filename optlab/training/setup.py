@@ -62,9 +62,9 @@ class Setup:
         data = load_dataset(config.data, config.seed)
         # the dropout stream is taken only when masks are drawn, so it is checkpointed exactly then
         masks = streams.get("dropout") if getattr(config.model, "drop_prob", 0) > 0 else None
-        model = build_model(config.model, data.n_features, data.n_classes, streams.get("init"), dtype, masks)
+        model = build_model(config.model.model_dump(), data.n_features, data.n_classes, streams.get("init"), dtype, masks)
         reg = config.regularization
-        return cls(data, model, build_loss(config.loss), Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
+        return cls(data, model, build_loss(config.loss.name, **config.loss.model_dump(exclude={"name"})), Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
 
     def objective(self, x: np.ndarray, y: np.ndarray) -> float:
         """Forward pass, loss + penalty, backward: fills model.grads, returns the objective."""
@@ -116,6 +116,14 @@ def build_setup(config: Config) -> Setup:
     _check_finite(config, setup)
     watchers = [key for key, on in (("train.early_stopping", config.train.early_stopping is not None),
                                     ("optimizer.schedule: plateau", config.optimizer.schedule.name == "plateau")) if on]
+    n_train = len(setup.data.train)
+    if config.optimizer.name == "lbfgs" and config.search.strategy == "gradient" and config.train.batch_size < n_train:
+        raise SetupError(
+            f"lbfgs is a full-batch method and train.batch_size {config.train.batch_size} is less than the "
+            f"{n_train} training examples: its curvature pairs y = g(x_k+1) - g(x_k) and its line search compare "
+            "one objective at different points, and a new mini-batch each step changes the objective, so the "
+            f"pairs and the Wolfe test measure the noise. Set train.batch_size to {n_train} (or more), or train on "
+            "fewer examples (the data section's size)")
     if watchers and len(setup.data.val) == 0:
         raise SetupError(f"{' and '.join(watchers)} watch the validation set, and this data has none "
                          "(give the data a val_size)")

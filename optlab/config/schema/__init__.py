@@ -49,21 +49,19 @@ from optlab.config.schema.objective import (
     RegularizationConfig,
 )
 from optlab.config.schema.optimizer import (
-    AdaGradConfig,
-    AdamConfig,
+    BUILTIN_SECTIONS,
     ConstantSchedule,
     CosineSchedule,
     ExponentialSchedule,
     InverseTimeSchedule,
-    MomentumConfig,
-    NesterovConfig,
     OptimizerConfig,
+    OptimizerSection,
     PlateauSchedule,
-    RMSpropConfig,
+    PluginSection,
     ScheduleConfig,
-    SGDConfig,
     StepSchedule,
     Unit,
+    section_for,
 )
 from optlab.config.schema.output import LoggingConfig, PlotsConfig
 from optlab.config.schema.train import CompareConfig, DiagnosticsConfig, EarlyStoppingConfig, SearchConfig, TrainConfig
@@ -83,7 +81,7 @@ class Config(Section):
     model: ModelConfig
     loss: LossConfig | None
     regularization: RegularizationConfig = RegularizationConfig()
-    optimizer: OptimizerConfig = SGDConfig(name="sgd")
+    optimizer: OptimizerConfig = BUILTIN_SECTIONS["sgd"](name="sgd")
     search: SearchConfig = SearchConfig()
     train: TrainConfig
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
@@ -215,8 +213,7 @@ UNIONS: dict[str, dict[str, type[BaseModel]]] = {
     "model": {"linear": LinearModel, "mlp": MLPModel, "neuron": NeuronModel, "surface": SurfaceModel},
     "loss": {"hinge": HingeLoss, "cross_entropy": CrossEntropyLoss, "quadratic": QuadraticLoss,
              "binary_cross_entropy": BinaryCrossEntropyLoss},
-    "optimizer": {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
-                  "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig},
+    "optimizer": BUILTIN_SECTIONS,     # made from the optimizer registry (schema.optimizer)
 }
 
-__all__ = ["Config", "UNIONS", "MAX_EXAMPLES", "MAX_UNITS", "Section", "Activation", "AdaGradConfig", "AdamConfig", "BatchNormConfig", "BinaryCrossEntropyLoss", "BlobsData", "CIFAR10Data", "CompareConfig", "ConstantSchedule", "CosineSchedule", "CrossEntropyLoss", "DataConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "ExponentialSchedule", "FashionMNISTData", "HingeLoss", "ImageData", "InitConfig", "InverseTimeSchedule", "LinearModel", "LossConfig", "MLPModel", "MNISTData", "ModelConfig", "MomentumConfig", "NesterovConfig", "NeuronModel", "OptimizerConfig", "OutputActivation", "PlateauSchedule", "QuadraticLoss", "RMSpropConfig", "RegularizationConfig", "SGDConfig", "ScheduleConfig", "SearchConfig", "SingleData", "SpiralData", "StepSchedule", "SurfaceModel", "TrainConfig", "Unit", "_Schedule"]
+__all__ = ["Config", "UNIONS", "MAX_EXAMPLES", "MAX_UNITS", "Section", "Activation", "BUILTIN_SECTIONS", "BatchNormConfig", "BinaryCrossEntropyLoss", "BlobsData", "CIFAR10Data", "CompareConfig", "ConstantSchedule", "CosineSchedule", "CrossEntropyLoss", "DataConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "ExponentialSchedule", "FashionMNISTData", "HingeLoss", "ImageData", "InitConfig", "InverseTimeSchedule", "LinearModel", "LossConfig", "MLPModel", "MNISTData", "ModelConfig", "NeuronModel", "OptimizerConfig", "OptimizerSection", "PluginSection", "OutputActivation", "PlateauSchedule", "QuadraticLoss", "RegularizationConfig", "ScheduleConfig", "SearchConfig", "SingleData", "SpiralData", "StepSchedule", "SurfaceModel", "TrainConfig", "Unit", "_Schedule", "section_for"]

@@ -1,14 +1,22 @@
-"""The ``optimizer`` section and its ``schedule``: ranges and defaults come from optlab.engine.hyper,
-the table the optimizers themselves check against."""
+"""The ``optimizer`` section and its ``schedule``. The optimizer sections are not written here: each
+is made from its rule's declared hyper-parameters (optlab.engine.optimizers.registry), built-in
+rules when this module is imported, a user's rule (``from: ./mylion.py`` or an installed entry
+point) when a config names it."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+import inspect
+import itertools
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field
+from pydantic import SerializeAsAny, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationInfo, create_model, model_validator
 
-from optlab.config.schema.base import Section, _union
-from optlab.engine.hyper import DEFAULTS, DESCRIPTIONS, RANGES
+from optlab.config.schema.base import Section, _name_shorthand, _union
+from optlab.engine.hyper import Hyper
+from optlab.config.plugins import find, load_file, names
+from optlab.engine.optimizers.registry import PluginError, builtin, lookup
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,83 +88,106 @@ _SCHEDULE = Field(ConstantSchedule(name="constant"), description="learning-rate 
 
 
 # --------------------------------------------------------------------------------------------
-# optimizer: ranges and defaults come from optlab.engine.hyper, the table the optimizers check against;
-# schedule is applied by the training loop, not by the optimizer (it sets the optimizer's lr)
+# optimizer: one section per rule, made from the rule's declared hyper-parameters (its defaults,
+# ranges and meanings: optlab.engine.optimizers); schedule is applied by the training loop, not by
+# the optimizer (it sets the optimizer's lr)
 # --------------------------------------------------------------------------------------------
-def _hyper(optimizer: str, key: str) -> Any:
-    r = RANGES[key]
+class OptimizerSection(Section):
+    """What every optimizer section has: ``name``, the rule's hyper-parameters, ``schedule``."""
+
+    name: str
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """The rule's hyper-parameters by name: the keyword arguments of its class."""
+        return {key: getattr(self, key) for key in lookup(self.name).hyper_names}
+
+
+class PluginSection(OptimizerSection):
+    """A user's optimizer: ``from`` is its file (relative to the config), or absent for one an
+    installed package provides (entry point group ``optlab.optimizers``); validated as the
+    section made from that rule."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+    TAG: ClassVar[str] = "plugin"
+    from_: str | None = Field(None, alias="from", description="the file defining the optimizer, relative to the config")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_its_rule(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        if cls is not PluginSection or isinstance(data, PluginSection):
+            return handler(data)     # the rule's own section (below) validates its keys
+        if not isinstance(data, dict):
+            raise ValueError(f"must be a section of keys (a mapping), got {data!r}")
+        name, source = data.get("name"), data.get("from", data.get("from_"))
+        base = (info.context or {}).get("config_dir") if info.context else None
+        try:
+            if source is not None:
+                path = Path(source).expanduser()
+                path = (Path(base) / path if base is not None and not path.is_absolute() else path).resolve()
+                rules = load_file(path)
+                if name not in rules:
+                    raise ValueError(f"{path} defines no optimizer named {name!r} (it defines: {', '.join(rules)})")
+                data = {**{k: v for k, v in data.items() if k != "from_"}, "from": str(path)}
+            rule = find(name)
+        except PluginError as exc:
+            raise ValueError(f"optimizer {name!r} cannot be used: {exc}") from None
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        if source is None and rule.source_file is not None:    # named after its file was loaded: keep where
+            data = {**data, "from": rule.source_file}
+        return section_for(rule).model_validate(data, context=info.context)
+
+
+def _field(h: Hyper) -> Any:
+    r = h.range
     bounds = {"gt" if r.low_open else "ge": r.low}
     if r.high != float("inf"):
         bounds["lt" if r.high_open else "le"] = r.high
-    return Field(DEFAULTS[optimizer][key], description=DESCRIPTIONS[key], **bounds)
+    return Field(h.default, description=h.meaning, **bounds)
 
 
-class SGDConfig(Section):
-    """W -= lr * g"""
-
-    name: Literal["sgd"]
-    lr: float = _hyper("sgd", "lr")
-    weight_decay: float = _hyper("sgd", "weight_decay")
-    clip_norm: float | None = _hyper("sgd", "clip_norm")
-    schedule: ScheduleConfig = _SCHEDULE
-
-
-class MomentumConfig(Section):
-    """v = momentum * v - lr * g; W += v"""
-
-    name: Literal["momentum"]
-    lr: float = _hyper("momentum", "lr")
-    momentum: float = _hyper("momentum", "momentum")
-    weight_decay: float = _hyper("momentum", "weight_decay")
-    clip_norm: float | None = _hyper("momentum", "clip_norm")
-    schedule: ScheduleConfig = _SCHEDULE
+@functools.cache
+def section_for(rule: type) -> type[OptimizerSection]:
+    """The config section of an optimizer class: ``name``, each hyper-parameter (its type, default,
+    range and meaning), ``schedule``; a user's rule's section also takes ``from``."""
+    fields: dict[str, Any] = {"name": (Literal[rule.name], ...)}
+    for key, h in rule.hypers.items():
+        kind = h.kind | None if h.optional else h.kind
+        fields[key] = (kind, _field(h))
+    fields["schedule"] = (ScheduleConfig, _SCHEDULE)
+    builtin_rule = builtin().get(rule.name) is rule
+    return create_model(f"{rule.__name__}Config", __base__=OptimizerSection if builtin_rule else PluginSection,
+                        __module__=__name__, __doc__=_summary(rule), **fields)
 
 
-class NesterovConfig(Section):
-    """Bengio et al. 2012 / CS231n form of Nesterov momentum."""
-
-    name: Literal["nesterov"]
-    lr: float = _hyper("nesterov", "lr")
-    momentum: float = _hyper("nesterov", "momentum")
-    weight_decay: float = _hyper("nesterov", "weight_decay")
-    clip_norm: float | None = _hyper("nesterov", "clip_norm")
-    schedule: ScheduleConfig = _SCHEDULE
+def _summary(rule: type) -> str:
+    """One line for the docs: the docstring's first paragraph and its formula (its indented lines)."""
+    raw = (rule.__doc__ or rule.name).splitlines()
+    first = " ".join(line.strip() for line in itertools.takewhile(str.strip, inspect.cleandoc("\n".join(raw)).splitlines()))
+    formula = [line.strip() for line in raw[1:] if line.startswith(" " * 8) and line.strip()]   # indented in the class
+    return first + (f" `{'; '.join(formula)}`" if formula else "")
 
 
-class AdaGradConfig(Section):
-    """h += g^2; W -= lr * g / (sqrt(h) + eps)"""
-
-    name: Literal["adagrad"]
-    lr: float = _hyper("adagrad", "lr")
-    eps: float = _hyper("adagrad", "eps")
-    weight_decay: float = _hyper("adagrad", "weight_decay")
-    clip_norm: float | None = _hyper("adagrad", "clip_norm")
-    schedule: ScheduleConfig = _SCHEDULE
-
-
-class RMSpropConfig(Section):
-    """h = decay * h + (1 - decay) * g^2; W -= lr * g / (sqrt(h) + eps)"""
-
-    name: Literal["rmsprop"]
-    lr: float = _hyper("rmsprop", "lr")
-    decay: float = _hyper("rmsprop", "decay")
-    eps: float = _hyper("rmsprop", "eps")
-    weight_decay: float = _hyper("rmsprop", "weight_decay")
-    clip_norm: float | None = _hyper("rmsprop", "clip_norm")
-    schedule: ScheduleConfig = _SCHEDULE
+def _tag(value: Any) -> str | None:
+    """Which member of the optimizer union validates ``value``: a built-in rule by its name, else
+    the plugin member (a file given in ``from``, or an installed entry point)."""
+    if isinstance(value, dict):
+        name, plugin = value.get("name"), "from" in value or "from_" in value
+    else:
+        name, plugin = getattr(value, "name", None), isinstance(value, PluginSection)
+    if isinstance(name, str) and name in BUILTIN_SECTIONS:
+        return name
+    if plugin or (isinstance(name, str) and name in names()):
+        return PluginSection.TAG
+    return name if isinstance(name, str) else None
 
 
-class AdamConfig(Section):
-    """Kingma & Ba, Algorithm 1."""
-
-    name: Literal["adam"]
-    lr: float = _hyper("adam", "lr")
-    beta1: float = _hyper("adam", "beta1")
-    beta2: float = _hyper("adam", "beta2")
-    eps: float = _hyper("adam", "eps")
-    weight_decay: float = _hyper("adam", "weight_decay")
-    clip_norm: float | None = _hyper("adam", "clip_norm")
-    schedule: ScheduleConfig = _SCHEDULE
-
-
-OptimizerConfig = _union(SGDConfig, MomentumConfig, NesterovConfig, AdaGradConfig, RMSpropConfig, AdamConfig)
+BUILTIN_SECTIONS: dict[str, type[OptimizerSection]] = {name: section_for(rule) for name, rule in builtin().items()}
+# every built-in section importable by its class name (pickling finds a model class by its module and name)
+globals().update({model.__name__: model for model in BUILTIN_SECTIONS.values()})
+OptimizerConfig = Annotated[
+    Union[tuple(Annotated[model, Tag(name)] for name, model in BUILTIN_SECTIONS.items())
+          # SerializeAsAny: dumped with the rule's own keys, not only the base section's
+          + (Annotated[SerializeAsAny[PluginSection], Tag(PluginSection.TAG)],)],
+    Discriminator(_tag), BeforeValidator(_name_shorthand)]
