@@ -9,7 +9,7 @@ N - 1 after it.
 ``--tune lr`` follows DeepOBS (Schneider et al. 2019): for every variant a log grid of learning
 rates, each trained once with the config's seed (an equal budget per variant: the same number of
 rates), by default around the variant's own rate (its config's or its optimizer's default: Lion's
-is 10x below Adam's, Schedule-Free SGD's 100x above SGD's), ``--grid LOW:HIGH:N`` one grid for all; the rate
+is 10x below Adam's, Schedule-Free SGD's 100x above SGD's), ``--lr-grid LOW:HIGH:N`` one grid for all; the rate
 picked by validation (final validation accuracy, ties to the lower final validation loss; the
 final training loss where there is no validation set, e.g. a surface), then that rate re-run
 over the seeds.
