@@ -5,6 +5,7 @@ optlab's source: train, compare, an Optuna sweep of its own hyper-parameter, res
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import signal
 from pathlib import Path
@@ -42,6 +43,7 @@ def test_train_and_resume_bit_identical(user_dir, monkeypatch):
     monkeypatch.chdir(user_dir.parent)      # the file is found relative to the config, not the directory
     config = load_config(user_dir / "sign.yaml")
     assert config.optimizer.hyper == {"lr": 0.01, "beta": 0.9, "weight_decay": 0.0, "clip_norm": None}
+    assert pickle.loads(pickle.dumps(config)) == config       # as a study sends it to a worker process
     full = run(config, user_dir / "runs")
     losses = json.loads((full.run_dir / "summary.json").read_text())
     assert full.status == "completed" and np.isfinite(losses["final_train_loss"])

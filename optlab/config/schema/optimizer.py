@@ -138,6 +138,11 @@ class PluginSection(OptimizerSection):
             data = {**data, "from": rule.source_file}
         return section_for(rule).model_validate(data, context=info.context)
 
+    def __reduce__(self):
+        # its class is made when the rule's file is loaded: pickled as its values, loaded again on the
+        # other side (a worker process), so it names the same file
+        return PluginSection.model_validate, (self.model_dump(by_alias=True),)
+
 
 def _field(h: Hyper) -> Any:
     r = h.range
