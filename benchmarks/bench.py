@@ -389,7 +389,8 @@ def svm_setup():
     dtype = np.dtype(config.train.dtype)
     streams = Streams(config.seed)
     model = build_model(config.model.model_dump(), data.n_features, data.n_classes, streams.get("init"), dtype)
-    setup = Setup(data, model, build_loss(config.loss.name, **config.loss.model_dump(exclude={"name"})), Penalty(l2=config.regularization.l2), dtype, streams)
+    loss = build_loss(config.loss.name, **config.loss.model_dump(exclude={"name"}))
+    setup = Setup(data, model, loss, Penalty(l2=config.regularization.l2), dtype, streams)
     return setup, source
 
 

@@ -59,8 +59,8 @@ def optimizers_list(ctx: typer.Context,
     table.add_column("source", overflow="fold", ratio=1)
     for name, cls in rules.items():
         chain = {key for link in cls.transforms for key in link.hypers}     # the same for every rule
-        lines = [f"{key} = {h.default}  ({h.range.describe(key)})  {h.meaning}" + (f"  [{h.source}]" if h.source else "")
-                 for key, h in cls.hypers.items() if key not in chain]
+        lines = [f"{key} = {h.default}  ({h.range.describe(key)})  {h.meaning}"
+                 + (f"  [{h.source}]" if h.source else "") for key, h in cls.hypers.items() if key not in chain]
         lines.append(f"and {', '.join(k for k in cls.hypers if k in chain)} (docs/config.md)")
         doc = (cls.__doc__ or "").strip().splitlines()
         table.add_row(name, "\n".join(lines), f"{doc[0] if doc else ''}\n({cls.found_in})")
@@ -74,7 +74,8 @@ def optimizers_list(ctx: typer.Context,
 def optimizers_check(
         target: str = typer.Argument(..., metavar="FILE_OR_NAME", help="a Python file defining one optimizer, "
                                      "or an optimizer's name")) -> None:
-    """Run the conformance suite on an optimizer: state round trip, resume, dtype, quadratic, allocation, determinism."""
+    """Run the conformance suite on an optimizer: state round trip, resume, dtype, quadratic, allocation, determinism.
+    Exit 1 when a check fails, 2 when the file cannot be used at all."""
     from rich.console import Console
 
     from optlab.engine.optimizers.conformance import conformance
@@ -86,7 +87,7 @@ def optimizers_check(
         mark = "ok  " if check.ok else "FAIL"
         console.print(f"{mark} {check.name}" + ("" if check.ok else f": {check.message}"), markup=False, soft_wrap=True)
     failed = [c for c in results if not c.ok]
-    console.print(f"{cls.name} ({cls.found_in}): " + (f"{len(failed)} of {len(results)} checks failed" if failed
-                                                       else f"all {len(results)} checks passed"), markup=False, soft_wrap=True)
+    verdict = f"{len(failed)} of {len(results)} checks failed" if failed else f"all {len(results)} checks passed"
+    console.print(f"{cls.name} ({cls.found_in}): {verdict}", markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(EXIT_FAILED)

@@ -64,7 +64,8 @@ class Setup:
         masks = streams.get("dropout") if getattr(config.model, "drop_prob", 0) > 0 else None
         model = build_model(config.model.model_dump(), data.n_features, data.n_classes, streams.get("init"), dtype, masks)
         reg = config.regularization
-        return cls(data, model, build_loss(config.loss.name, **config.loss.model_dump(exclude={"name"})), Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
+        loss = build_loss(config.loss.name, **config.loss.model_dump(exclude={"name"}))
+        return cls(data, model, loss, Penalty(l2=reg.l2, l1=reg.l1), dtype, streams)
 
     def objective(self, x: np.ndarray, y: np.ndarray) -> float:
         """Forward pass, loss + penalty, backward: fills model.grads, returns the objective."""

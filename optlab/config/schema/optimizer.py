@@ -11,7 +11,17 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import SerializeAsAny, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationInfo, create_model, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializeAsAny,
+    Tag,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 
 from optlab.config.schema.base import Section, _name_shorthand, _union
 from optlab.engine.hyper import Hyper
@@ -169,7 +179,8 @@ def section_for(rule: type) -> type[OptimizerSection]:
 def _summary(rule: type) -> str:
     """One line for the docs: the docstring's first paragraph and its formula (its indented lines)."""
     raw = (rule.__doc__ or rule.name).splitlines()
-    first = " ".join(line.strip() for line in itertools.takewhile(str.strip, inspect.cleandoc("\n".join(raw)).splitlines()))
+    paragraph = itertools.takewhile(str.strip, inspect.cleandoc("\n".join(raw)).splitlines())
+    first = " ".join(line.strip() for line in paragraph)
     formula = [line.strip() for line in raw[1:] if line.startswith(" " * 8) and line.strip()]   # indented in the class
     return first + (f" `{'; '.join(formula)}`" if formula else "")
 
