@@ -70,6 +70,13 @@ ALTERNATIVES: dict[tuple[str, ...], tuple[str, ...]] = {
 }
 
 
+def replaces(later: tuple[str, ...], earlier: tuple[str, ...]) -> bool:
+    """Whether an override of ``later`` applied after one of ``earlier`` undoes it: the same key,
+    a section holding it, or its alternative (``train.epochs`` after ``train.iterations``)."""
+    other = ALTERNATIVES.get(later)
+    return earlier[:len(later)] == later or (other is not None and earlier[:len(other)] == other)
+
+
 def value_text(value: Any) -> str:
     """A value as override text (YAML): floats by repr, so they read back exactly."""
     import yaml

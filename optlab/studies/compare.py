@@ -144,8 +144,11 @@ def unique_slugs(labels: list[str]) -> list[str]:
 
 
 def with_changes(config: Config, seed: int, lr: float | None = None) -> Config:
-    """The variant's config for one trial: its seed and, when tuned, its learning rate."""
+    """The variant's config for one trial: its seed and, when tuned, its learning rate. The
+    config's ``compare`` section is left out: a trial is one run, and its config.yaml states what
+    ran, not the settings of variants it is not (those are in compare.json)."""
     raw = config.model_dump()
+    raw.pop("compare", None)
     raw["seed"] = seed
     if lr is not None:
         raw["optimizer"]["lr"] = lr

@@ -63,7 +63,19 @@ def make_sampler(name: str, seed: int, grid_space: dict | None = None):
         except ImportError:
             raise MissingExtra(f"--sampler qmc needs scipy, which is not installed: {INSTALL}") from None
         return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
-    return optuna.samplers.GridSampler(grid_space, seed=seed)
+    return _grid_sampler(optuna)(grid_space, seed=seed)
+
+
+def _grid_sampler(optuna):
+    """Optuna's GridSampler for ask and tell. Optuna's own calls ``study.stop()`` when told the
+    grid's last trial, which raises outside ``study.optimize``; here the driver asks as many
+    trials as the grid has points (optlab.studies.tune.make_tune_plan) and stops by itself."""
+
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return AskTellGridSampler
 
 
 def make_pruner(name: str, eval_every: int, steps: int):

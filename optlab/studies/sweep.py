@@ -50,6 +50,7 @@ from optlab.config.loading import (
     dump_config,
     load_config,
     parse_override,
+    replaces,
     split_override,
     value_text,
 )
@@ -223,6 +224,12 @@ def parse_words(words: list[str], grid: bool, problems: list[Problem]) -> tuple[
             params.append(parsed)
         else:
             fixed.append(f"{parsed[0]}={parsed[1]}")
+    for p in params:    # a swept value is applied after the fixed overrides: it would undo one in silence
+        for text in fixed:
+            key = parse_override(text)[0]
+            if replaces(tuple(p.key.split(".")), key):
+                problems.append(Problem(f"sweep '{p.key}={p.spec}'", ".".join(key),
+                                        f"replaces override {text!r} in every trial; drop one of them"))
     keys = [p.key for p in params]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:

@@ -15,9 +15,12 @@ validated (and every mistake located) by the same loader as ``optlab train`` (op
 - the config's ``compare.variants`` (when the command line names none): each named variant sets
   its own keys, e.g. the hiker's three strategies, each with its own settings, on one model.
 
-Order of application: the variant's optimizer section, then the overrides given for all
-(``train.iterations=500``), then the variant's own ``name:key=value``, the most specific last.
-Bad input raises :class:`optlab.config.loading.ConfigError` (the CLI exits 2).
+Order of application: what the config gives the variant (its optimizer section, its
+``compare.variants`` settings), then the overrides the command line gives for all
+(``train.iterations=500``), so a key typed for every variant reaches every variant, then the
+variant's own ``name:key=value``, the most specific word of the command line last. A variant
+the override cannot apply to (``optimizer.beta1=0.8`` for an SGD variant) is refused naming the
+override and the variant. Bad input raises :class:`optlab.config.loading.ConfigError` (the CLI exits 2).
 """
 
 from __future__ import annotations
@@ -196,11 +199,18 @@ def build_variants(path: Path, words: list[str], vary: str | None = None) -> tup
 
 
 def _named_variants(path: Path, base: Config, overrides: list[str]) -> list[Variant]:
-    """The config's ``compare.variants``: each sets its own keys after the overrides for all."""
+    """The config's ``compare.variants``: each sets its own keys, then the overrides for all (the
+    command line wins over the config). An override a variant cannot take names both."""
     results: list[Variant | list[Problem]] = []
     for label, settings in base.compare.variants.items():
         own = [f"{key}={json.dumps(value)}" for key, value in settings.items()]
-        results.append(_load_variant(path, label, [*overrides, *own], set(own), f"compare.variants.{label}"))
+        where = f"compare.variants.{label}"
+        loaded = _load_variant(path, label, [*own, *overrides], set(own), where)
+        if isinstance(loaded, list):
+            mentioned = {f"override {text!r}" for text in overrides}
+            loaded = [Problem(f"{p.where} with {where}", p.key, p.message) if p.where in mentioned else p
+                      for p in loaded]
+        results.append(loaded)
     problems = [p for r in results if isinstance(r, list) for p in r]
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
