@@ -68,6 +68,7 @@ def test_a_signal_stops_every_running_trial_cleanly_and_starts_no_other(tmp_path
     returncode, err = finish(proc)
     assert returncode == code, err
     assert "interrupted" in err
+    assert f"optlab compare --resume {compare_dir}" in " ".join(err.split()), "where it is and how to finish it"
     assert json.loads((compare_dir / "compare.json").read_text())["status"] == "interrupted"
     trials = statuses(compare_dir)
     assert len(trials) == workers, f"no trial may start after the signal: {trials}"

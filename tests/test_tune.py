@@ -212,8 +212,8 @@ def test_specs_map_onto_optunas_distributions_and_samplers_are_seeded(tiny):
 def test_pruning_in_a_local_pool(tiny, tmp_path, monkeypatch):
     """Two workers, trials asked asynchronously (--async): the evaluation rows come through the
     pool's queue to the driver, whose verdict reaches each worker through the shared stop flags
-    (reused by the next trial in the slot); every trial ends pruned, a few steps (the round trip)
-    after the evaluation that condemned it, far from its 60 000 steps."""
+    (reused by the next trial in the slot) while the trial waits for it; every trial ends pruned
+    at the very step of the evaluation that condemned it (docs/sweep.md, "Pruning")."""
     monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=0.99))
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=30000"], trials=3, sampler="random",
                           pruner="median", asynchronous=True)
@@ -221,12 +221,13 @@ def test_pruning_in_a_local_pool(tiny, tmp_path, monkeypatch):
     for entry in manifest(result.path)["trials"]:
         meta = RunDir(result.path / entry["dir"]).read_json("meta.json")
         assert entry["status"] == meta["status"] == "pruned" and meta["pruned_at"] == 2
-        assert meta["pruned_at"] <= read_metrics(result.path / entry["dir"] / "metrics.csv")["step"][-1] < plan.steps
+        assert read_metrics(result.path / entry["dir"] / "metrics.csv")["step"][-1] == meta["pruned_at"]
 
 
 def test_pruning_on_a_dask_cluster(tiny, tmp_path, monkeypatch):
     """The driver prunes from the evaluation events a Dask LocalCluster (127.0.0.1) delivers and
-    stops the trial there; the run directory lands on the driver's disk marked pruned."""
+    stops the trial there at the step of that evaluation (the trial waits for the verdict); the
+    run directory lands on the driver's disk marked pruned."""
     pytest.importorskip("distributed", reason="dask[distributed] is the optlab[dask] extra")
     from optlab.studies.executor import ExecutorSpec
 
@@ -237,7 +238,7 @@ def test_pruning_on_a_dask_cluster(tiny, tmp_path, monkeypatch):
     for entry in manifest(result.path)["trials"]:
         meta = RunDir(result.path / entry["dir"]).read_json("meta.json")
         assert entry["status"] == meta["status"] == "pruned"
-        assert meta["pruned_at"] <= read_metrics(result.path / entry["dir"] / "metrics.csv")["step"][-1] < plan.steps
+        assert read_metrics(result.path / entry["dir"] / "metrics.csv")["step"][-1] == meta["pruned_at"]
 
 
 def test_two_drivers_share_one_study_through_a_storage_url(tiny, tmp_path):

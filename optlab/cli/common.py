@@ -127,12 +127,25 @@ def with_progress(what: str, quiet: bool, debug: bool, start):
         from optlab.training.interrupt import interrupt_exit_code
 
         console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
+        _resume_hint(console, what, exc)
         raise typer.Exit(interrupt_exit_code(exc)) from None
     except Exception as exc:
         if debug or DEBUG["on"]:
             raise
         print_failure(console, exc)
+        _resume_hint(console, what, exc)
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _resume_hint(console, what: str, exc: BaseException) -> None:
+    """Where a stopped or dead study is and the command that finishes it (as ``optlab train``
+    says for a run); nothing where the study's directory was never made."""
+    path = getattr(exc, "study_dir", None)
+    if path is None:
+        return
+    command = {"comparison": "compare"}.get(what, what)
+    console.print(f"study directory: {path}\ncontinue with: optlab {command} --resume {path}",
+                  markup=False, soft_wrap=True)
 
 
 def bad_problems(problems, hint: str = "") -> typer.Exit:

@@ -17,6 +17,7 @@ from optlab.cli.common import (
     TensorBoard,
     bad_input,
     bad_problems,
+    ensure_data,
     err_console,
     output_overrides,
     require_extras,
@@ -37,6 +38,18 @@ def _writable_root(runs_dir: Optional[Path]) -> Path:
         raise bad_input(str(exc)) from None
     return root
 
+
+def ensure_study_data(configs, debug: bool) -> None:
+    """Each dataset a study's trials read, found (or downloaded) once before any trial starts:
+    where one is missing, its message once and exit 1, before the study's directory exists."""
+    seen = set()
+    console = err_console()
+    for cfg in configs:
+        data = cfg.data
+        key = None if data is None else (data.name, getattr(data, "root", None), getattr(data, "allow_unverified", False))
+        if key is not None and key not in seen:
+            seen.add(key)
+            ensure_data(cfg, console, debug)
 
 
 @app.command()
@@ -96,6 +109,8 @@ def compare(
             plan, _ = load_plan(resume)
         except ConfigError as exc:
             raise bad_problems(exc.problems) from None
+        if _nothing_to_resume(resume, None, print_compare_results):
+            return
         _resume_extras([v.config for v in plan.variants], fmt, tensorboard, "comparison")
         result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
             resume, progress=progress, command=sys.argv, executor=spec, trial_reports=False))
@@ -110,12 +125,13 @@ def compare(
         ref = resolve(config)
         say_shadowed(ref)
         words = [*(words or []), *output_overrides(fmt, tensorboard)]
-        base, varied, variants = build_variants(ref.path, words, vary)
+        base, varied, variants = build_variants(ref.path, words, vary, own=own_comparison(ref.path))
         plan = make_plan(variants, base, varied, seeds=seeds, target=target, tune=tune, grid=grid,
                          source={"config": ref.origin, "overrides": [w for w in words or [] if is_override(w)]})
         require_extras(base)
     except ConfigError as exc:
         raise bad_problems(exc.problems) from None
+    ensure_study_data([v.config for v in plan.variants], debug)
     from optlab.studies.compare import run_compare
     from optlab.terminal import print_compare_results
 
@@ -146,6 +162,44 @@ def _resume_extras(configs, fmt: Optional[str], tensorboard: bool, what: str) ->
     if fmt is not None and any(cfg.plots.format != fmt for cfg in configs):
         raise bad_input(f"--resume continues the {what} as it was planned: drop --format "
                         f"(optlab report DIR --format {fmt} redraws its figures)")
+
+
+# compare's options that take no value; every other option in a recipe's command takes one
+_COMPARE_FLAGS = {"-q", "--quiet", "--debug", "--trial-figures", "--no-trial-figures", "--tensorboard"}
+
+
+def own_comparison(path: Path) -> Optional[tuple[list[str], Optional[str]]]:
+    """What a comparison recipe compares by its own command (its first ``# Command:`` line,
+    optlab.config.recipes): the optimizers it names and its ``--vary``, so that
+    ``optlab compare --config NAME`` runs that comparison; None for a config of another kind."""
+    import shlex
+
+    from optlab.config.recipes import parse_header
+
+    try:
+        commands = parse_header(Path(path).read_text(encoding="utf-8"))["command"]
+        argv = shlex.split(commands[0]) if commands else []
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if argv[:2] != ["optlab", "compare"]:
+        return None
+    specs: list[str] = []
+    vary = None
+    args = iter(argv[2:])
+    for arg in args:
+        if arg == "--vary":
+            vary = next(args, None)
+        elif arg.startswith("--vary="):
+            vary = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            if arg not in _COMPARE_FLAGS and "=" not in arg:
+                next(args, None)      # the option's value
+        else:
+            from optlab.studies.variants import is_override
+
+            if not is_override(arg):
+                specs.append(arg)
+    return (specs, vary) if specs or vary else None
 
 
 def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:
@@ -295,6 +349,10 @@ def sweep(
         raise bad_input(str(exc)) from None
     from optlab.terminal import print_sweep_results
 
+    if resume is not None and _nothing_to_resume(resume, trials, lambda path: print_sweep_results(path, top=top)):
+        return
+    if plan is not None and resume is None:
+        ensure_study_data(getattr(plan, "configs", [plan.base]), debug)
     root = _writable_root(runs_dir) if resume is None else None
 
     if adaptive:
@@ -318,6 +376,20 @@ def sweep(
     print_sweep_results(result.path, top=top)
     draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
+
+
+def _nothing_to_resume(path: Path, trials: Optional[int], show) -> bool:
+    """A complete study given to --resume: its results as they are, and that there is nothing to
+    do (its report is not drawn again: `optlab report DIR` does that when asked)."""
+    from optlab.studies.resume import finished_study
+
+    n = finished_study(path, trials)
+    if n is None:
+        return False
+    show(path)
+    err_console().print(f"nothing to do: {path} is complete ({n} trial{'s' if n != 1 else ''} finished); "
+                        f"`optlab report {path}` draws its report again", markup=False, soft_wrap=True)
+    return True
 
 
 def _optuna_sweep(resume: Optional[Path]) -> bool:

@@ -115,7 +115,8 @@ def _git_commit(cwd: Path) -> str | None:
 
 def config_comment(path: str | Path | None) -> str | None:
     """The comment opening a config file (a shipped config states its question, source and command
-    there), or None; kept in meta.json for report.html."""
+    there), or None; kept in meta.json for report.html. Its ``Command:`` lines are left out: they
+    say how the recipe is meant to be run, and a page shows the command that did run instead."""
     try:
         lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if path else []
     except OSError:
@@ -124,7 +125,8 @@ def config_comment(path: str | Path | None) -> str | None:
     for line in lines:
         if not line.startswith("#"):
             break
-        out.append(line[1:].strip())
+        if not line[1:].strip().startswith("Command:"):
+            out.append(line[1:].strip())
     return "\n".join(out).strip() or None
 
 

@@ -98,8 +98,19 @@ def table(manifest: dict, entries: list[Entry]) -> tuple[list[str], list[list[st
         loss = e.val_loss
         rows.append([str(rank), e.name, *(show(e.values[k]) for k in keys), _pct(e.acc("val")),
                      f"{_pct(peak)} ({step})" if step is not None else _pct(peak), _pct(e.acc("train")),
-                     "—" if loss is None else f"{loss:.4g}", e.trial.status])
+                     "—" if loss is None else f"{loss:.4g}", status_text(e.trial)])
     return headers, rows
+
+
+def status_text(trial: TrialData) -> str:
+    """A trial's status for the leaderboard; a pruned one with the step it stopped at (and the step
+    of the evaluation that condemned it, where the stop came later)."""
+    if trial.status != "pruned":
+        return trial.status
+    stopped, verdict = trial.summary.get("steps"), trial.summary.get("pruned_at")
+    if stopped is None:
+        return "pruned"
+    return f"pruned at step {stopped}" + (f" (verdict at {verdict})" if verdict not in (None, stopped) else "")
 
 
 def search_method(manifest: dict) -> str:

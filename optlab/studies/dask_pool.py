@@ -14,7 +14,10 @@ evaluation rows go to the driver as the worker's structured events (``Worker.log
 batched stream, no round trip): each evaluation when it is made, progress at most every
 REPORT_EVERY_S. Stop requests (the study's
 signal, TrialControl.stop) are pushed to every worker with ``Client.run``, into this module's
-``_STOPS``, which a trial reads after each step at no cost.
+``_STOPS``, which a trial reads after each step at no cost. Where the driver judges evaluations
+(``verdicts``: a pruner), the same push carries the last step judged for each trial, which a trial
+waits for after each evaluation (optlab.studies.trial_work.wait_for_verdict): the event reaching
+the driver wakes its loop, which pushes the verdict at once.
 
 Faults: a worker that dies mid-trial has its task re-run elsewhere by the scheduler, up to
 ``distributed.scheduler.allowed-failures`` times (Dask's default 3), then the trial is failed; the
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from optlab.record.transfer import land_run, pack_run
-from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
+from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial, wait_for_verdict
 from optlab.studies.trials import (
     STOP_POLL_S,
     ClusterLost,
@@ -226,17 +229,31 @@ class DaskExecutor:
 
     def map(self, trials: list[Trial] | Iterator[Trial], root: Path, *, command: list[str],
             report: Callable[[list[Event]], None], stop: StopRequest, control: TrialControl,
-            prepare: Callable[[], None] | None) -> Iterator[Outcome]:
+            prepare: Callable[[], None] | None, verdicts: bool = False) -> Iterator[Outcome]:
         """A list is submitted at once (the scheduler queues it); an iterator as many trials as the
         cluster has threads, the next when one ends (asked for then: workers that joined count)."""
         import queue
+        import threading
         import time
 
         client, token = self.client, uuid.uuid4().hex[:12]
         topic = f"optlab-events-{token}"
-        client.subscribe_topic(topic, lambda event: report([Event(*item) for item in event[1]]))
         trial_of: dict = {}      # future -> its trial, until its outcome is yielded
         finished: queue.SimpleQueue = queue.SimpleQueue()   # futures as they end (their callbacks' thread)
+        judged: dict[int, int] = {}                          # trial index -> the last evaluation step judged
+        lock = threading.Lock()
+
+        def delivered(event) -> None:   # on the client's event loop: no call back into the cluster from here
+            events = [Event(*item) for item in event[1]]
+            report(events)
+            rows = [e for e in events if e.row is not None]
+            if verdicts and rows:
+                with lock:
+                    for e in rows:
+                        judged[e.index] = max(judged.get(e.index, 0), e.step)
+                finished.put(None)       # wakes the loop below, which pushes the verdict
+
+        client.subscribe_topic(topic, delivered)
         listed = isinstance(trials, list)
         source = iter(trials)
         width = self.slots(None)
@@ -255,7 +272,7 @@ class DaskExecutor:
             if t is None:
                 return False
             files = pack_run(root / t.dir_name) if t.resume else None
-            future = client.submit(_task, t.config.model_dump(), t.dir_name, t.index, command, files, token,
+            future = client.submit(_task, t.config.model_dump(), t.dir_name, t.index, command, files, token, verdicts,
                                    key=f"optlab-trial-{token}-{t.index}", pure=False)
             trial_of[future] = t
             future.add_done_callback(finished.put)
@@ -268,8 +285,9 @@ class DaskExecutor:
                 prepare()
             sent, sent_at = None, 0.0
             while trial_of:
-                wanted = (stop.signum, tuple(sorted(control.requested())))
-                if wanted != (None, ()) and (wanted != sent or time.monotonic() - sent_at > RESEND_STOPS_S):
+                with lock:
+                    wanted = (stop.signum, tuple(sorted(control.requested())), tuple(sorted(judged.items())))
+                if wanted != (None, (), ()) and (wanted != sent or time.monotonic() - sent_at > RESEND_STOPS_S):
                     self._push(token, *wanted)
                     sent, sent_at = wanted, time.monotonic()
                 try:
@@ -288,14 +306,15 @@ class DaskExecutor:
                     future.cancel()
             try:
                 client.unsubscribe_topic(topic)
-                if stop.signum is not None or control.requested():
+                if stop.signum is not None or control.requested() or judged:
                     client.run(_forget_stops, token)
             except Exception:   # a cluster gone: nothing left there to tidy
                 pass
 
-    def _push(self, token: str, signum: int | None, indices: tuple[int, ...]) -> None:
+    def _push(self, token: str, signum: int | None, indices: tuple[int, ...],
+              judged: tuple[tuple[int, int], ...] = ()) -> None:
         try:
-            self.client.run(_set_stops, token, signum, list(indices))
+            self.client.run(_set_stops, token, signum, list(indices), [list(pair) for pair in judged])
         except Exception:
             pass   # a worker that left meanwhile; the next push reaches the rest
 
@@ -327,18 +346,19 @@ class DaskExecutor:
 # ------------------------------------------------------------------------------------------------
 # on the workers
 # ------------------------------------------------------------------------------------------------
-_STOPS: dict[str, tuple[int | None, frozenset[int]]] = {}   # token -> (study signal, trials to stop)
+_STOPS: dict[str, tuple] = {}   # token -> (study signal, trials to stop, {trial: last evaluation step judged})
 
 
-def _set_stops(token: str, signum: int | None, indices: list[int]) -> None:
-    _STOPS[token] = (signum, frozenset(indices))
+def _set_stops(token: str, signum: int | None, indices: list[int], judged: list | None = None) -> None:
+    _STOPS[token] = (signum, frozenset(indices), {int(i): int(step) for i, step in judged or []})
 
 
 def _forget_stops(token: str) -> None:
     _STOPS.pop(token, None)
 
 
-def _task(config: dict, dir_name: str, index: int, command: list[str], files: dict | None, token: str) -> dict:
+def _task(config: dict, dir_name: str, index: int, command: list[str], files: dict | None, token: str,
+          verdicts: bool = False) -> dict:
     """One trial on a worker, in a scratch directory; its finished run directory as bytes."""
     from distributed import get_worker
     from threadpoolctl import threadpool_limits
@@ -347,8 +367,11 @@ def _task(config: dict, dir_name: str, index: int, command: list[str], files: di
     topic = f"optlab-events-{token}"
 
     def read() -> int | None:
-        signum, indices = _STOPS.get(token, (None, frozenset()))
+        signum, indices, _ = _STOPS.get(token, (None, frozenset(), {}))
         return signum if signum is not None else (STOP_TRIAL if index in indices else None)
+
+    def judged() -> int:
+        return _STOPS.get(token, (None, frozenset(), {}))[2].get(index, 0)
 
     def send(events: list[Event]) -> None:
         worker.log_event(topic, [[e.index, e.step, e.total, _plain(e.row)] for e in events])
@@ -357,9 +380,11 @@ def _task(config: dict, dir_name: str, index: int, command: list[str], files: di
     try:
         if files is not None:
             land_run(scratch / dir_name, files)
+        stop = TrialStop(read)
+        verdict = (lambda step: wait_for_verdict(judged, step, stop)) if verdicts else None
         with threadpool_limits(limits=1, user_api="blas"):   # one BLAS thread, as in the local pool
-            outcome = run_trial(config, str(scratch), dir_name, index, command, files is not None, send,
-                                TrialStop(read))
+            outcome = run_trial(config, str(scratch), dir_name, index, command, files is not None, send, stop,
+                                verdict)
         out = scratch / dir_name
         return {"outcome": [outcome.index, outcome.dir_name, outcome.status, outcome.error],
                 "files": pack_run(out) if out.is_dir() and outcome.status != "not started" else {}}

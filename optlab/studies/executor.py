@@ -22,7 +22,8 @@ iterator of trials instead of a list, it takes the next one only when a slot is 
   at most every REPORT_EVERY_S seconds per trial): ``row`` is None for progress, else an
   evaluation's metrics row (``step``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
   ...), what a pruner needs. Keep it short (on Dask it runs on the client's event loop); it may
-  call ``control.stop``. The local pool delivers a trial's last events before its outcome; on
+  call ``control.stop``; given one, each trial waits after an evaluation until it has been
+  judged, so a stop it asks for lands at that evaluation's step. The local pool delivers a trial's last events before its outcome; on
   Dask they may come after it or, once run_trials has returned, not at all (the trial's
   metrics.csv holds every row).
 - :class:`TrialControl` ``.stop(index)``: the driver asks one trial to stop after its current
@@ -74,7 +75,10 @@ class Executor(Protocol):
     ``trials`` is a list (every trial handed over at once; each gets an outcome) or an iterator,
     from which the backend takes the next trial only when one of its slots is free, after the
     caller has seen the outcome that freed it, and none once the study is asked to stop (a tuner
-    asks Optuna for a trial as late as that: optlab.studies.tune_drive)."""
+    asks Optuna for a trial as late as that: optlab.studies.tune_drive).
+
+    ``verdicts``: a trial waits after each evaluation until ``report`` has returned for it and any
+    stop it asked for has reached the trial (optlab.studies.trial_work.wait_for_verdict)."""
 
     kind: str
 
@@ -82,7 +86,7 @@ class Executor(Protocol):
 
     def map(self, trials: list[Trial] | Iterator[Trial], root: Path, *, command: list[str],
             report: Callable[[list[Event]], None], stop: StopRequest, control: TrialControl,
-            prepare: Callable[[], None] | None) -> Iterator[Outcome]: ...
+            prepare: Callable[[], None] | None, verdicts: bool = False) -> Iterator[Outcome]: ...
 
 
 @contextmanager
@@ -109,16 +113,22 @@ def reported(rd, name: str, manifest: dict, render: Callable[..., None]) -> Iter
     ``render(path)`` writes the report; on Ctrl-C (a KeyboardInterrupt: Stopped, Abort) it says
     ``interrupted``, the report is drawn from whatever trials exist (best effort), and the
     interrupt goes on up. A lost cluster says ``interrupted`` too (``--resume`` continues); any
-    other error leaves the manifest as it was (``running``)."""
+    other error leaves the manifest as it was (``running``, which reads as died). Whatever ends
+    the block early carries the study's directory up as ``study_dir``, for the command line to
+    say where the study is and how to resume it."""
     try:
-        yield
-    except (KeyboardInterrupt, ClusterLost) as exc:
-        manifest["status"] = "interrupted"
-        rd.write_json(name, manifest)
-        render(rd.path, quiet=True)
-        if isinstance(exc, ClusterLost):
-            raise ClusterLost(f"{exc}. Every trial that finished is in {rd.path}; "
-                              f"--resume {rd.path} runs the rest") from None
+        try:
+            yield
+        except (KeyboardInterrupt, ClusterLost) as exc:
+            manifest["status"] = "interrupted"
+            rd.write_json(name, manifest)
+            render(rd.path, quiet=True)
+            if isinstance(exc, ClusterLost):
+                raise ClusterLost(f"{exc}. Every trial that finished is in {rd.path}; "
+                                  f"--resume {rd.path} runs the rest") from None
+            raise
+    except BaseException as exc:
+        exc.study_dir = rd.path
         raise
     if manifest.get("status") == "running":   # the block may have said otherwise ("failed")
         manifest["status"] = "completed"
@@ -178,7 +188,7 @@ def stream_trials(trials: list[Trial] | Iterator[Trial], root: Path, *, executor
     with graceful_stop() as stop:
         with (open_executor(ExecutorSpec("local", workers)) if executor is None else _as_is(executor)) as ex:
             for outcome in ex.map(trials, Path(root), command=list(command), report=report, stop=stop,
-                                  control=control, prepare=prepare):
+                                  control=control, prepare=prepare, verdicts=on_event is not None):
                 progress.update(group_of[outcome.index], outcome.index, 1.0)
                 yield outcome
     if stop.signum is not None:

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
+from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial, wait_for_verdict
 from optlab.studies.trials import STOP_POLL_S, Event, Outcome, Trial, TrialControl, default_workers
 from optlab.training.interrupt import StopRequest
 
@@ -41,14 +41,14 @@ class LocalExecutor:
 
     def map(self, trials: list[Trial] | Iterator[Trial], root: Path, *, command: list[str],
             report: Callable[[list[Event]], None], stop: StopRequest, control: TrialControl,
-            prepare: Callable[[], None] | None) -> Iterator[Outcome]:
+            prepare: Callable[[], None] | None, verdicts: bool = False) -> Iterator[Outcome]:
         slots = self.slots(len(trials) if isinstance(trials, list) else None)
-        if slots == 1:
+        if slots == 1:   # here, in this process: report() has judged an evaluation when it returns
             yield from _serial(trials, root, command, report, stop, control)
             if prepare is not None and stop.signum is None:
                 prepare()
             return
-        yield from _parallel(trials, root, slots, command, report, prepare, stop, control)
+        yield from _parallel(trials, root, slots, command, report, prepare, stop, control, verdicts)
 
 
 def _serial(trials, root, command, report, stop, control) -> Iterator[Outcome]:
@@ -91,7 +91,7 @@ def _exit_when_orphaned(parent: int, poll: float = ORPHAN_POLL_S) -> None:
     threading.Thread(target=watch, name="optlab-orphan-watch", daemon=True).start()
 
 
-def _start_worker(queue, study_signal, trial_flags, parent: int | None = None) -> None:
+def _start_worker(queue, study_signal, trial_flags, judged=None, parent: int | None = None) -> None:
     """Runs once in each worker process as it starts: ignore Ctrl-C (the driver relays it, so each
     trial stops once, after its step), keep the queue and the shared stop flags, one BLAS thread
     even where the user set a count (the workers already fill the cores), and exit if the parent
@@ -99,7 +99,7 @@ def _start_worker(queue, study_signal, trial_flags, parent: int | None = None) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
         _exit_when_orphaned(parent)
-    _worker.update(queue=queue, signal=study_signal, flags=trial_flags)
+    _worker.update(queue=queue, signal=study_signal, flags=trial_flags, judged=judged)
     import numpy  # noqa: F401  (threadpoolctl limits the libraries loaded so far)
     from threadpoolctl import threadpool_limits
 
@@ -108,19 +108,24 @@ def _start_worker(queue, study_signal, trial_flags, parent: int | None = None) -
 
 def _run_in_worker(config: dict, root: str, dir_name: str, index: int, position: int, command: list[str],
                    resume: bool) -> Outcome:
-    shared, flags, queue = _worker["signal"], _worker["flags"], _worker["queue"]
+    shared, flags, queue, judged = _worker["signal"], _worker["flags"], _worker["queue"], _worker["judged"]
 
     def read() -> int | None:
         return shared.value or (STOP_TRIAL if flags[position] else None)
 
-    return run_trial(config, root, dir_name, index, command, resume, queue.put, TrialStop(read))
+    stop = TrialStop(read)
+    verdict = None if judged is None else (lambda step: wait_for_verdict(lambda: judged[position], step, stop))
+    return run_trial(config, root, dir_name, index, command, resume, queue.put, stop, verdict)
 
 
 def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, command: list[str], report, prepare,
-              stop: StopRequest, control: TrialControl) -> Iterator[Outcome]:
+              stop: StopRequest, control: TrialControl, verdicts: bool = False) -> Iterator[Outcome]:
     """Yield outcomes as trials finish, draining the workers' progress queue on a thread and
     relaying stop requests to the workers. A list is handed to the pool at once (one stop flag
-    each); an iterator ``workers`` trials at a time, the next when one ends (its flag reused)."""
+    each); an iterator ``workers`` trials at a time, the next when one ends (its flag reused).
+    ``verdicts``: the reader thread, once ``report`` has judged an evaluation, raises the trial's
+    stop flag if it was condemned and then writes the evaluation's step into the trial's shared
+    ``judged`` slot, which the waiting worker reads (optlab.studies.trial_work.wait_for_verdict)."""
     import multiprocessing
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -133,6 +138,8 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
     listed = isinstance(trials, list)
     source = iter(trials)
     trial_flags = context.RawArray("b", len(trials) if listed else workers)
+    judged = context.RawArray("q", len(trial_flags)) if verdicts else None   # per stop-flag position
+    slots_lock = threading.Lock()   # position and the flags: the reader thread writes them too
     free = list(range(len(trial_flags)))[::-1]    # stop-flag positions not in use (popped from the end)
     position: dict[int, int] = {}                 # trial index -> its stop flag, while it is in the pool
 
@@ -145,10 +152,24 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
             if item is None:                          # put by the finally below: no more reports
                 return
             report(item)
+            if judged is not None:
+                answer(item)
+
+    def answer(events: list[Event]) -> None:
+        """The verdicts on the evaluations in ``events``: a stop flag first, then the step judged."""
+        requested = control.requested()
+        with slots_lock:
+            for e in events:
+                slot = position.get(e.index)
+                if e.row is None or slot is None:
+                    continue
+                if e.index in requested:
+                    trial_flags[slot] = 1
+                judged[slot] = max(judged[slot], e.step)
 
     reader = threading.Thread(target=drain, daemon=True)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(queue, study_signal, trial_flags, os.getpid()))
+                               initargs=(queue, study_signal, trial_flags, judged, os.getpid()))
     finished = broken = False
     trial_of: dict = {}                           # future -> its trial, while it is in the pool
 
@@ -156,8 +177,11 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
         t = next(source, None)
         if t is None:
             return False
-        position[t.index] = slot = free.pop()
-        trial_flags[slot] = 0
+        with slots_lock:
+            position[t.index] = slot = free.pop()
+            trial_flags[slot] = 0
+            if judged is not None:
+                judged[slot] = 0
         future = pool.submit(_run_in_worker, t.config.model_dump(), str(root), t.dir_name, t.index, slot, command,
                              t.resume)
         trial_of[future] = t
@@ -172,9 +196,10 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
         while trial_of:
             if stop.signum is not None:
                 study_signal.value = stop.signum   # workers stop after their step; queued trials do not start
-            for index in control.requested():
-                if index in position:
-                    trial_flags[position[index]] = 1
+            with slots_lock:
+                for index in control.requested():
+                    if index in position:
+                        trial_flags[position[index]] = 1
             done, _ = wait(list(trial_of), timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
                 t = trial_of.pop(future)
@@ -185,7 +210,8 @@ def _parallel(trials: list[Trial] | Iterator[Trial], root: Path, workers: int, c
                     outcome = Outcome(t.index, t.dir_name, "failed",
                                       "a worker process was killed (out of memory? a signal?), which stops every "
                                       "trial of the pool: this one did not finish")
-                free.append(position.pop(t.index))
+                with slots_lock:
+                    free.append(position.pop(t.index))
                 yield outcome   # the caller handles it (a tuner tells the study) before the next trial is taken
                 if not listed and not broken and stop.signum is None:
                     submit_next()

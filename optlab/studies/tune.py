@@ -20,10 +20,10 @@ optlab.studies.tune_drive.
 Pruning (optlab.studies.optuna_parts.Pruning) runs on the driver, from the evaluation rows the
 executor delivers: each validation accuracy is reported to the trial (``Trial.report``), the
 pruner asked (``Trial.should_prune``), and a condemned trial asked to stop (``TrialControl.stop``);
-it stops after its current step with a checkpoint (run alone, the step of the evaluation that
-condemned it; in a pool or on a cluster, the few steps the row's round trip takes), and the sweep
-marks its run directory ``pruned``
-(meta.json, summary.json, with ``pruned_at``, the step of that evaluation).
+the trial, which waits for the verdict on each evaluation (optlab.studies.trial_work), stops at
+the step of the evaluation that condemned it, with a checkpoint, and the sweep marks its run
+directory ``pruned`` (meta.json, summary.json, with ``pruned_at``, the step of that evaluation). A
+trial whose verdict came with its last evaluation ran every step: it is ``completed``.
 
 The study lives in Optuna's own storage: ``study.db`` (SQLite through Optuna's RDB storage) in
 the sweep directory, or ``--storage URL`` (a database server; sweep.json keeps it without its

@@ -134,17 +134,21 @@ def _key_conflicts(key: tuple[str, ...], overrides: list[str]) -> list[Problem]:
     return out
 
 
-def build_variants(path: Path, words: list[str], vary: str | None = None) -> tuple[Config, str, list[Variant]]:
+def build_variants(path: Path, words: list[str], vary: str | None = None,
+                   own: tuple[list[str], str | None] | None = None) -> tuple[Config, str, list[Variant]]:
     """(base config, what is varied, variants) from the command line's words and ``--vary``.
 
     ``words`` mixes optimizer specs and ``KEY=VALUE`` overrides (told apart by
     :func:`is_override`). With neither specs nor ``--vary``, the config's ``compare.variants``
-    are compared, else its ``compare.optimizers``.
+    are compared, else its ``compare.optimizers``, else ``own``: the optimizer specs and
+    ``--vary`` of the recipe's own command (a comparison recipe: optlab.config.recipes).
     """
     path = Path(path)
     overrides = [w for w in words if is_override(w)]
     specs = [w for w in words if not is_override(w)]
     base = load_config(path, overrides)
+    if own is not None and not specs and vary is None and not base.compare.variants and not base.compare.optimizers:
+        specs, vary = list(own[0]), own[1]
 
     key: tuple[str, ...] = ("optimizer",)
     values: list[str] = specs

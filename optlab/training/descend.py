@@ -63,7 +63,7 @@ def descend(config: Config, rd: RunDir, on_step: ProgressFn | None, stop: StopRe
                 break
             if on_step is not None:
                 on_step(step, steps, f)
-        late = status == "completed" and stop.signum is not None
+        late = status == "completed" and stop.stops_a_finished_run()
         if late:
             status = "interrupted"
     finally:

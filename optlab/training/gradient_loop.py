@@ -226,7 +226,7 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
         with optimizer.evaluation(model.params):
             landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
             boundary.record(state.step, last=True)
-        late = status == "completed" and stop.signum is not None   # asked during the last step: say so
+        late = status == "completed" and stop.stops_a_finished_run()   # asked during the last step: say so
         if late:
             status = "interrupted"
         if status in ("completed", "interrupted"):

@@ -75,6 +75,12 @@ class StopRequest:
     def name(self) -> str | None:
         return signal.Signals(self.signum).name if self.signum is not None else None
 
+    def stops_a_finished_run(self) -> bool:
+        """Whether a request that arrives after the last step still makes the run ``interrupted``:
+        a signal does (the exit status says interrupted, so must the run); a study's verdict on one
+        trial does not (optlab.studies.trial_work.TrialStop: its run is whole, and completed)."""
+        return self.signum is not None
+
 
 def exit_code(signum: int) -> int:
     """The shell convention for a process ended by a signal: 128 + its number."""

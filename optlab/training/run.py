@@ -284,7 +284,7 @@ def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: 
             rd.write_json("summary.json", summary)
             rd.finish(summary["status"], **_stop_fields(summary, stop))
         draw(quiet=summary["status"] != "completed")
-        if stop.signum is not None and summary["status"] == "completed":
+        if stop.stops_a_finished_run() and summary["status"] == "completed":
             # the stop came while plotting: the run is whole, but the exit says interrupted, so must the run
             with stop.shielded():
                 _late_stop(summary, stop)
@@ -306,7 +306,7 @@ def _failed(rd: RunDir, exc: BaseException, draw) -> None:
 def _late_stop(summary: dict, stop: StopRequest) -> None:
     """A stop asked for after the last step (during the test pass or the plots) still makes the
     run ``interrupted``: its exit status (128 + signal), the terminal and meta.json then agree."""
-    if stop.signum is not None and summary["status"] == "completed":
+    if stop.stops_a_finished_run() and summary["status"] == "completed":
         summary["status"] = "interrupted"
         summary["note"] = LATE_STOP_NOTE
 
