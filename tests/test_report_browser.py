@@ -74,6 +74,29 @@ def open_page(page: Path, tmp: Path) -> tuple[str, str]:
     return done.stdout, done.stderr
 
 
+FIGURE_FILES = (".png", ".svg", ".pdf")
+
+
+def check_against_files(dom: str, study: Path) -> None:
+    """Every figure and every table the study wrote is on its page: each figure file of its
+    directory is a figure captioned with its name, and each section of results.md (time to
+    target, tuning budget, learning-rate search, ...) is a section of the page."""
+    import html
+
+    captions = [html.unescape(c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", dom, re.S)]
+    figures = sorted(p.name for p in study.iterdir() if p.suffix in FIGURE_FILES)
+    assert figures, f"{study} wrote no figures"
+    for name in figures:
+        assert any(c.startswith(f"{name}:") or c == name for c in captions), f"{name} is not on the page"
+    page = {html.unescape(title): body for title, body in
+            re.findall(r"<section[^>]*><h2>(.*?)</h2>(.*?)</section>", dom, re.S)}
+    text = (study / "results.md").read_text(encoding="utf-8")
+    for title, body in re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.M | re.S):
+        assert title in page, f"results.md's section {title!r} is not on the page ({list(page)})"
+        if re.search(r"^\|", body, re.M):
+            assert "<table" in page[title], f"results.md's table {title!r} is not a table on the page"
+
+
 def check(dom: str, log: str, min_figures: int) -> None:
     errors = re.search(r'data-errors="([^"]*)"', dom)
     assert errors is not None, "the page's load event never fired"
@@ -93,9 +116,13 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     single = run(load_config(config), tmp / "runs", command=["optlab", "train", str(config), EVIL]).run_dir
     landscape(single, Options(grid=5, pictures=("path",)))      # its PCA path, for the time slider
     base, varied, variants = build_variants(config, ["sgd", "momentum"], None)
-    plan = make_plan(variants, base, varied, seeds=2, source={"config": str(config), "overrides": []})
+    # two seeds (bands), a learning-rate search and a target: its tuning budget and time to target
+    # must reach the page
+    plan = make_plan(variants, base, varied, seeds=2, tune="lr", grid="0.03:0.3:2", target=0.5,
+                     source={"config": str(config), "overrides": []})
     study = run_compare(plan, tmp / "studies", workers=1, command=["optlab", "compare", EVIL]).path
-    sweep = run_sweep(make_sweep_plan(config, ["optimizer.lr=0.05,0.2"], grid=True), tmp / "sweeps", workers=1,
+    sweep = run_sweep(make_sweep_plan(config, ["optimizer.lr=0.05,0.2", "optimizer.name=sgd,adam"], grid=True),
+                      tmp / "sweeps", workers=1,
                       command=["optlab", "sweep", EVIL], trial_reports=False).path   # the CLI's default
     return {"run": single, "compare": study, "sweep": sweep, "tmp": tmp}
 
@@ -110,6 +137,8 @@ def test_run_page_renders_in_chromium(pages):
 def test_compare_page_renders_and_links_every_trial_page(pages):
     dom, log = open_page(pages["compare"] / "report.html", pages["tmp"])
     check(dom, log, min_figures=2)
+    check_against_files(dom, pages["compare"])
+    assert "Tuning budget" in dom and "Time to 50.0 % validation accuracy" in dom
     links = re.findall(r'href="(trials/[^"]+/report\.html)"', dom)
     assert len(links) == 4 and all((pages["compare"] / link).is_file() for link in links)
     assert "<th>variant</th>" in dom and "★" in dom             # the comparison's table, its best row
@@ -119,9 +148,11 @@ def test_sweep_page_renders_and_links_every_trial_without_a_dead_link(pages):
     """A sweep draws no trial pages unless asked: its leaderboard links each trial's directory."""
     dom, log = open_page(pages["sweep"] / "report.html", pages["tmp"])
     check(dom, log, min_figures=2)
+    check_against_files(dom, pages["sweep"])
+    assert "Tuning budget" in dom                               # a sweep over optimizer.name
     links = sorted(set(re.findall(r'href="(trials/[^"]+)"', dom)))
-    assert links == ["trials/t000/", "trials/t001/"] and all((pages["sweep"] / link).is_dir() for link in links)
-    assert "Grid search, 2 combinations" in dom and "<th>optimizer.lr</th>" in dom
+    assert links == [f"trials/t00{i}/" for i in range(4)] and all((pages["sweep"] / link).is_dir() for link in links)
+    assert "Grid search, 4 combinations" in dom and "<th>optimizer.lr</th>" in dom
 
 
 # ------------------------------------------------------------------------------------------------

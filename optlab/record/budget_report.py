@@ -8,9 +8,9 @@ it no better); a diverged or failed one with 0 (it is never the one a tuner keep
 rates is treated as the search distribution (each rate equally likely); with pruning the curve
 is that of the pruned search, not of training every trial to the end.
 
-Written: ``budget.png``, ``budget.csv`` (label, k, expected best, band low, band high) and a
-"Tuning budget" section of ``results.md``. The bands are seeded, so re-rendering gives the same
-files.
+Written: ``budget.png`` (in ``plots.format``), ``budget.csv`` (label, k, expected best, band low,
+band high) and a "Tuning budget" section of ``results.md``; the study's report.html shows the
+figure and the table too. The bands are seeded, so re-rendering gives the same files.
 """
 
 from __future__ import annotations
@@ -48,22 +48,29 @@ def _ks(n: int) -> list[int]:
     return [*ks, n]
 
 
-def markdown(items: list[Budget], source: str) -> list[str]:
+TITLE = "Tuning budget"
+
+
+def budget_table(items: list[Budget], source: str) -> tuple[str, list[str], list[list[str]]]:
+    """(note, headers, rows) of the "Tuning budget" section (results.md and report.html)."""
     n = max(len(b.values) for b in items)
     ks = _ks(n)
-    lines = ["", "## Tuning budget", "",
-             f"Expected best validation accuracy after k trials (Dodge et al. 2019, over {source}), "
-             f"[{100 * LEVEL:.0f} % bootstrap band, {BOOTSTRAP} resamples]; budget.png, budget.csv.", "",
-             f"| optimizer | trials | {' | '.join(f'k = {k}' for k in ks[:-1])} | k = all its trials |",
-             "|" + "---|" * (len(ks) + 2)]
+    note = (f"Expected best validation accuracy after k trials (Dodge et al. 2019, over {source}), "
+            f"[{100 * LEVEL:.0f} % bootstrap band, {BOOTSTRAP} resamples]; budget.png, budget.csv.")
+    headers = ["optimizer", "trials", *(f"k = {k}" for k in ks[:-1]), "k = all its trials"]
 
     def cell(b: Budget, k: int) -> str:
         return f"{100 * b.mean[k - 1]:.1f} % [{100 * b.low[k - 1]:.1f}, {100 * b.high[k - 1]:.1f}]"
 
-    for b in items:
-        cells = [cell(b, k) if k < len(b.mean) else "—" for k in ks[:-1]] + [cell(b, len(b.mean))]
-        lines.append(f"| {b.label} | {len(b.values)} | {' | '.join(cells)} |")
-    return lines
+    rows = [[b.label, str(len(b.values)), *(cell(b, k) if k < len(b.mean) else "—" for k in ks[:-1]),
+             cell(b, len(b.mean))] for b in items]
+    return note, headers, rows
+
+
+def markdown(items: list[Budget], source: str) -> list[str]:
+    note, headers, rows = budget_table(items, source)
+    return ["", f"## {TITLE}", "", note, "", f"| {' | '.join(headers)} |", "|" + "---|" * len(headers),
+            *(f"| {' | '.join(r)} |" for r in rows)]
 
 
 def budget_csv(items: list[Budget]) -> str:
@@ -96,35 +103,46 @@ def budget_figure(items: list[Budget], title: str):
     return fig
 
 
-def write(rd: RunDir, items: list[Budget], title: str, source: str) -> None:
-    """budget.png, budget.csv and the section appended to results.md."""
+CAPTION = "expected best validation accuracy after k tuning trials, with bootstrap bands"
+
+
+def write(rd: RunDir, items: list[Budget], title: str, source: str, figures=None, files: bool = True):
+    """budget.csv and the section appended to results.md (``files``), and the figure: through
+    ``figures`` (an optlab.record.figure_set.FigureSet: the study's format, and its page), else
+    budget.png. Returns the page's section (title, HTML-ready parts) or None without curves."""
     if not items:
-        return
-    rd.write_text("budget.csv", budget_csv(items))
-    results = rd.path / "results.md"
-    if results.exists():
-        rd.write_text("results.md", results.read_text(encoding="utf-8") + "\n".join(markdown(items, source)) + "\n")
-    rd.write_figure("budget.png", budget_figure(items, title))
+        return None
+    if files:
+        rd.write_text("budget.csv", budget_csv(items))
+        results = rd.path / "results.md"
+        if results.exists():
+            rd.write_text("results.md", results.read_text(encoding="utf-8") + "\n".join(markdown(items, source)) + "\n")
+    fig = budget_figure(items, title)
+    if figures is not None:
+        figures.add("budget", fig, CAPTION)
+    elif files:
+        rd.write_figure("budget.png", fig)
+    return (TITLE, *budget_table(items, source))
 
 
-def render_sweep_budget(rd: RunDir, manifest: dict, entries) -> None:
+def render_sweep_budget(rd: RunDir, manifest: dict, entries, figures=None, files: bool = True):
     """For a sweep that varies optimizer.name: one curve per optimizer (its trials that ran)."""
     if "optimizer.name" not in [p["key"] for p in manifest["params"]]:
-        return
+        return None
     groups: dict[str, list[Path]] = {}
     for e in sorted(entries, key=lambda e: e.index):
         groups.setdefault(str(e.values["optimizer.name"]), []).append(e.trial.path)
-    write(rd, budgets(groups), manifest["name"], "each optimizer's trials of this sweep")
+    return write(rd, budgets(groups), manifest["name"], "each optimizer's trials of this sweep", figures, files)
 
 
-def render_compare_budget(rd: RunDir, manifest: dict) -> None:
+def render_compare_budget(rd: RunDir, manifest: dict, figures=None, files: bool = True):
     """For ``compare --tune lr``: one curve per variant over its learning-rate trials."""
     if not manifest.get("tune"):
-        return
+        return None
     from optlab.record.style import styled
 
     groups = {e["label"]: [rd.path / t["dir"] for t in e["tune_trials"] if (rd.path / t["dir"]).exists()]
               for e in manifest["variants"]}
     with styled():   # plain-text labels (optlab.record.style)
-        write(rd, budgets(groups), manifest.get("name", rd.path.name),
-              "each variant's learning-rate grid, a rate drawn uniformly from it")
+        return write(rd, budgets(groups), manifest.get("name", rd.path.name),
+                     "each variant's learning-rate grid, a rate drawn uniformly from it", figures, files)

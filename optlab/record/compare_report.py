@@ -38,7 +38,7 @@ from optlab.record.compare_stats import (
     variant_stats,
 )
 from optlab.record.rundir import RunDir, format_value
-from optlab.record.tuning_stats import interval_text, time_to_target_lines
+from optlab.record.tuning_stats import interval_text, time_to_target_lines, time_to_target_table
 
 
 def _num(ms: tuple) -> str:
@@ -257,16 +257,20 @@ def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (
                 figures.add("accuracy", compare_plots.accuracy_figure(labels, trials, title, manifest.get("target"),
                                                                       opts=opts, x_of=x_of, xlabel=xlabel),
                             "accuracy at each evaluation, mean over seeds ±1 std")
+            # with --tune: each variant's tuning-budget curve (budget figure, budget.csv, results.md)
+            budget = budget_report.render_compare_budget(rd, manifest, figures, files)
         charts = compare_charts(labels, trials, xlabel, opts, x_of)
         from optlab.record.explorer import configs_explorer
         from optlab.record.html_report import compare_page
 
         tune = (*tune_table(manifest, path), grid_edge_notes(manifest)) if manifest.get("tune") else None
         explorer = configs_explorer(labels, [ts[0].config for ts in trials]) if surface and all(trials) else None
+        extra = [section for section in (
+            time_to_target_table(manifest["target"], [(v.label, v.ttt) for v in stats if v.ttt is not None])
+            if manifest.get("target") is not None else None, budget) if section is not None]
         rd.write_text("report.html", compare_page(path, manifest, table(manifest, stats), tune,
-                                                  [v.statuses for v in stats], figures.items, charts, explorer))
-        if files:   # with --tune: each variant's tuning-budget curve (budget.png, budget.csv, results.md)
-            budget_report.render_compare_budget(rd, manifest)
+                                                  [v.statuses for v in stats], figures.items, charts, explorer,
+                                                  extra))
     except Exception:
         if not quiet:
             raise

@@ -127,6 +127,12 @@ def run_page(path: Path, status: str, summary: dict | None, accuracy: list[list[
     return page(f"{path.name} — optlab", body, charts, explorer=explorer is not None, scrubber=scrub is not None)
 
 
+def noted_tables(sections) -> list[tuple[str, str]]:
+    """``(title, note, headers, rows)`` sections (a study's time to target, its tuning budget: the
+    tables results.md has) as ``(title, HTML)``."""
+    return [(title, f"<p>{esc(note)}</p>" + table(headers, rows)) for title, note, headers, rows in sections]
+
+
 def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[tuple[str, str]],
                items: list, charts: list[dict], trials: str, explorer: dict | None = None) -> str:
     """A comparison or a sweep: ``tables`` (title, HTML) in order, then curves, figures, the
@@ -142,10 +148,11 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
 
 
 def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None, statuses: list[list[str]],
-                 items: list, charts: list[dict], explorer: dict | None = None) -> str:
+                 items: list, charts: list[dict], explorer: dict | None = None, extra: list[tuple] = ()) -> str:
     """A comparison: ``results`` = (headers, rows, best row) of its table (optlab.record.compare_report),
     ``tune`` = (headers, rows, notes) of its learning-rate search or None, ``statuses`` each
-    variant's trials' statuses; links to every trial's page."""
+    variant's trials' statuses, ``extra`` its other tables (:func:`noted_tables`); links to every
+    trial's page."""
     headers, rows, best = results
     rows = [list(r) for r in rows]
     if best is not None:
@@ -164,6 +171,7 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
                        f"{esc(spec['selection'])}; the chosen rate in bold.</p>"
                        + table(t_headers, [[_bold(c) for c in r] for r in t_rows], raw_columns=range(1, len(t_headers)))
                        + ("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>" if notes else "")))
+    tables += noted_tables(extra)
     trials = "<ul>"
     for entry, status in zip(manifest["variants"], statuses):
         links = ", ".join(f"{trial_link(path, d)} ({esc(s)})" for d, s in zip(entry["trials"], status))
@@ -178,9 +186,10 @@ def compare_page(path: Path, manifest: dict, results: tuple, tune: tuple | None,
 
 
 def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: list[list[str]], dirs: list[str],
-               items: list, charts: list[dict]) -> str:
-    """A sweep: how its trials were chosen (``how``, in words), the searched parameters and the
-    leaderboard (optlab.record.sweep_report), each trial's name a link to its page."""
+               items: list, charts: list[dict], extra: list[tuple] = ()) -> str:
+    """A sweep: how its trials were chosen (``how``, in words), the searched parameters, the
+    leaderboard (optlab.record.sweep_report), each trial's name a link to its page, and ``extra``
+    tables (:func:`noted_tables`: the tuning budget)."""
     n = len(manifest["trials"])
     intro = (f"{how[0].upper() + how[1:]}; every trial trains with seed {manifest['training_seed']}. Ranked by "
              "final validation accuracy (ties: lower final validation loss); the test set is not used in a search.")
@@ -196,8 +205,8 @@ def sweep_page(path: Path, manifest: dict, how: str, headers: list[str], rows: l
     trials = ("<p>Each trial's name in the leaderboard links to its own page where it has one (a sweep draws "
               "them with <code>--trial-figures</code>, or <code>optlab report TRIAL_DIR</code> one at a time, then "
               "<code>optlab report</code> of the sweep to link it), else to its directory.</p>")
-    return study_page(path, "optlab sweep", manifest, intro, [("Searched", params), ("Leaderboard", board)],
-                      items, charts, trials)
+    return study_page(path, "optlab sweep", manifest, intro,
+                      [("Searched", params), ("Leaderboard", board), *noted_tables(extra)], items, charts, trials)
 
 
 def _bold(cell: str) -> str:

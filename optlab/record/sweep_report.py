@@ -298,7 +298,6 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
         if files:
             rd.write_text("results.md", results_markdown(path, manifest, entries))
             rd.write_text("results.csv", results_csv(manifest, entries))
-            budget_report.render_sweep_budget(rd, manifest, entries)   # sweeps over optimizer.name
         title = f"{manifest['name']}: {manifest.get('sampler') or manifest['mode']} search"
         figures = FigureSet(rd, opts, files=files)
         with styled():
@@ -312,13 +311,15 @@ def render_sweep(path: Path, quiet: bool = False, overrides: Iterable[str] = (),
             if manifest.get("pruner", "none") != "none" and entries:
                 figures.add("curves", curves_figure(entries, title),
                             "every trial's validation accuracy by step, pruned ones ending where they stopped")
+            budget = budget_report.render_sweep_budget(rd, manifest, entries, figures, files)   # over optimizer.name
         headers, rows = table(manifest, entries)
         dirs = [str(e.trial.path.relative_to(path)) for e in entries]
         from optlab.record.chart_data import sweep_charts
 
         charts = sweep_charts(entries, opts)
         how = search_method(manifest).replace("`", "")
-        rd.write_text("report.html", sweep_page(path, manifest, how, headers, rows, dirs, figures.items, charts))
+        rd.write_text("report.html", sweep_page(path, manifest, how, headers, rows, dirs, figures.items, charts,
+                                                [budget] if budget is not None else []))
     except Exception:
         if not quiet:
             raise

@@ -144,14 +144,25 @@ def interval_text(m: tuple[float, float, float], fmt: str = "{:.0f}") -> str:
     return f"{one(m[0])} [{one(m[1])}, {one(m[2])}]"
 
 
-def time_to_target_lines(target: float, rows: list[tuple[str, TimeToTarget]]) -> list[str]:
-    """The "Time to target" section of a comparison's results.md; [] without seeds."""
+def time_to_target_table(target: float, rows: list[tuple[str, TimeToTarget]]):
+    """The "Time to target" section of a comparison (results.md and report.html): (title, note,
+    headers, rows), or None without seeds."""
     rows = [(label, t) for label, t in rows if t.seeds]
     if not rows:
-        return []
-    return ["", f"## Time to {100 * target:.1f} % validation accuracy", "",
+        return None
+    return (f"Time to {100 * target:.1f} % validation accuracy",
             "Median over seeds [95 % bootstrap interval over seeds]; a seed that never reaches the target "
-            "counts as never (censored, not dropped), so a median or an end of the interval can be never.", "",
-            "| variant | steps | examples | seconds | seeds never reaching it |", "|---|---|---|---|---|",
-            *(f"| {label} | {interval_text(t.steps)} | {interval_text(t.examples)} | "
-              f"{interval_text(t.seconds, '{:.2f}')} | {t.missed} of {t.seeds} |" for label, t in rows)]
+            "counts as never (censored, not dropped), so a median or an end of the interval can be never.",
+            ["variant", "steps", "examples", "seconds", "seeds never reaching it"],
+            [[label, interval_text(t.steps), interval_text(t.examples), interval_text(t.seconds, '{:.2f}'),
+              f"{t.missed} of {t.seeds}"] for label, t in rows])
+
+
+def time_to_target_lines(target: float, rows: list[tuple[str, TimeToTarget]]) -> list[str]:
+    """The "Time to target" section of a comparison's results.md; [] without seeds."""
+    section = time_to_target_table(target, rows)
+    if section is None:
+        return []
+    title, note, headers, cells = section
+    return ["", f"## {title}", "", note, "", f"| {' | '.join(headers)} |", "|" + "---|" * len(headers),
+            *(f"| {' | '.join(r)} |" for r in cells)]
