@@ -120,7 +120,7 @@ def compare(
         return
     try:
         from optlab.studies.compare import make_plan
-        from optlab.studies.variants import build_variants, is_override
+        from optlab.studies.variants import build_variants, is_override, own_comparison
 
         ref = resolve(config)
         say_shadowed(ref)
@@ -162,44 +162,6 @@ def _resume_extras(configs, fmt: Optional[str], tensorboard: bool, what: str) ->
     if fmt is not None and any(cfg.plots.format != fmt for cfg in configs):
         raise bad_input(f"--resume continues the {what} as it was planned: drop --format "
                         f"(optlab report DIR --format {fmt} redraws its figures)")
-
-
-# compare's options that take no value; every other option in a recipe's command takes one
-_COMPARE_FLAGS = {"-q", "--quiet", "--debug", "--trial-figures", "--no-trial-figures", "--tensorboard"}
-
-
-def own_comparison(path: Path) -> Optional[tuple[list[str], Optional[str]]]:
-    """What a comparison recipe compares by its own command (its first ``# Command:`` line,
-    optlab.config.recipes): the optimizers it names and its ``--vary``, so that
-    ``optlab compare --config NAME`` runs that comparison; None for a config of another kind."""
-    import shlex
-
-    from optlab.config.recipes import parse_header
-
-    try:
-        commands = parse_header(Path(path).read_text(encoding="utf-8"))["command"]
-        argv = shlex.split(commands[0]) if commands else []
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if argv[:2] != ["optlab", "compare"]:
-        return None
-    specs: list[str] = []
-    vary = None
-    args = iter(argv[2:])
-    for arg in args:
-        if arg == "--vary":
-            vary = next(args, None)
-        elif arg.startswith("--vary="):
-            vary = arg.split("=", 1)[1]
-        elif arg.startswith("-"):
-            if arg not in _COMPARE_FLAGS and "=" not in arg:
-                next(args, None)      # the option's value
-        else:
-            from optlab.studies.variants import is_override
-
-            if not is_override(arg):
-                specs.append(arg)
-    return (specs, vary) if specs or vary else None
 
 
 def draw_trial_reports(result, quiet: bool, wanted: bool) -> None:

@@ -219,3 +219,38 @@ def _named_variants(path: Path, base: Config, overrides: list[str]) -> list[Vari
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     return [r for r in results if isinstance(r, Variant)]
+
+
+# compare's options that take no value; every other option in a recipe's command takes one
+_COMPARE_FLAGS = {"-q", "--quiet", "--debug", "--trial-figures", "--no-trial-figures", "--tensorboard"}
+
+
+def own_comparison(path: Path) -> tuple[list[str], str | None] | None:
+    """What a comparison recipe compares by its own command (its first ``# Command:`` line,
+    optlab.config.recipes): the optimizers it names and its ``--vary``, so that
+    ``optlab compare --config NAME`` runs that comparison; None for a config of another kind."""
+    import shlex
+
+    from optlab.config.recipes import parse_header
+
+    try:
+        commands = parse_header(Path(path).read_text(encoding="utf-8"))["command"]
+        argv = shlex.split(commands[0]) if commands else []
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if argv[:2] != ["optlab", "compare"]:
+        return None
+    specs: list[str] = []
+    vary: str | None = None
+    args = iter(argv[2:])
+    for arg in args:
+        if arg == "--vary":
+            vary = next(args, None)
+        elif arg.startswith("--vary="):
+            vary = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            if arg not in _COMPARE_FLAGS and "=" not in arg:
+                next(args, None)      # the option's value
+        elif not is_override(arg):
+            specs.append(arg)
+    return (specs, vary) if specs or vary else None
