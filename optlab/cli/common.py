@@ -102,6 +102,33 @@ def ensure_data(cfg, console, debug: bool) -> None:
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def ensure_study_data(configs, debug: bool) -> None:
+    """Each dataset a study's trials read, found (or downloaded) once before any trial starts:
+    where one is missing, its message once and exit 1, before the study's directory exists."""
+    seen = set()
+    console = err_console()
+    for cfg in configs:
+        data = cfg.data
+        key = None if data is None else (data.name, getattr(data, "root", None), getattr(data, "allow_unverified", False))
+        if key is not None and key not in seen:
+            seen.add(key)
+            ensure_data(cfg, console, debug)
+
+
+def nothing_to_resume(path, trials, show) -> bool:
+    """A complete study given to --resume: its results as they are, and that there is nothing to
+    do (its report is not drawn again: `optlab report DIR` does that when asked)."""
+    from optlab.studies.resume import finished_study
+
+    n = finished_study(path, trials)
+    if n is None:
+        return False
+    show(path)
+    err_console().print(f"nothing to do: {path} is complete ({n} trial{'s' if n != 1 else ''} finished); "
+                        f"`optlab report {path}` draws its report again", markup=False, soft_wrap=True)
+    return True
+
+
 def with_progress(what: str, quiet: bool, debug: bool, start):
     """``start(progress)`` under one progress display for many trials (a comparison, a sweep):
     Ctrl-C exits 130 keeping the trials written; an error is one line and exit 1 (unless --debug)."""

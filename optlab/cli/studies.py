@@ -17,8 +17,9 @@ from optlab.cli.common import (
     TensorBoard,
     bad_input,
     bad_problems,
-    ensure_data,
+    ensure_study_data,
     err_console,
+    nothing_to_resume,
     output_overrides,
     require_extras,
     say_shadowed,
@@ -37,19 +38,6 @@ def _writable_root(runs_dir: Optional[Path]) -> Path:
     except RunDirError as exc:
         raise bad_input(str(exc)) from None
     return root
-
-
-def ensure_study_data(configs, debug: bool) -> None:
-    """Each dataset a study's trials read, found (or downloaded) once before any trial starts:
-    where one is missing, its message once and exit 1, before the study's directory exists."""
-    seen = set()
-    console = err_console()
-    for cfg in configs:
-        data = cfg.data
-        key = None if data is None else (data.name, getattr(data, "root", None), getattr(data, "allow_unverified", False))
-        if key is not None and key not in seen:
-            seen.add(key)
-            ensure_data(cfg, console, debug)
 
 
 @app.command()
@@ -109,7 +97,7 @@ def compare(
             plan, _ = load_plan(resume)
         except ConfigError as exc:
             raise bad_problems(exc.problems) from None
-        if _nothing_to_resume(resume, None, print_compare_results):
+        if nothing_to_resume(resume, None, print_compare_results):
             return
         _resume_extras([v.config for v in plan.variants], fmt, tensorboard, "comparison")
         result = with_progress("comparison", quiet, debug, lambda progress: resume_compare(
@@ -311,7 +299,7 @@ def sweep(
         raise bad_input(str(exc)) from None
     from optlab.terminal import print_sweep_results
 
-    if resume is not None and _nothing_to_resume(resume, trials, lambda path: print_sweep_results(path, top=top)):
+    if resume is not None and nothing_to_resume(resume, trials, lambda path: print_sweep_results(path, top=top)):
         return
     if plan is not None and resume is None:
         ensure_study_data(getattr(plan, "configs", [plan.base]), debug)
@@ -338,20 +326,6 @@ def sweep(
     print_sweep_results(result.path, top=top)
     draw_trial_reports(result, quiet, trial_figures)
     report_failed(result.failed)
-
-
-def _nothing_to_resume(path: Path, trials: Optional[int], show) -> bool:
-    """A complete study given to --resume: its results as they are, and that there is nothing to
-    do (its report is not drawn again: `optlab report DIR` does that when asked)."""
-    from optlab.studies.resume import finished_study
-
-    n = finished_study(path, trials)
-    if n is None:
-        return False
-    show(path)
-    err_console().print(f"nothing to do: {path} is complete ({n} trial{'s' if n != 1 else ''} finished); "
-                        f"`optlab report {path}` draws its report again", markup=False, soft_wrap=True)
-    return True
 
 
 def _optuna_sweep(resume: Optional[Path]) -> bool:
