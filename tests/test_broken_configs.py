@@ -84,7 +84,7 @@ def test_broken_config(path: Path, tmp_path: Path):
     ("optimizer.lr=-1", "optimizer.lr", "must be greater than 0 (got -1)"),
     ("seed.value=1", "seed.value", "seed is a int, not a section"),
     ("train.batch_size=many", "train.batch_size", "must be an integer, not a string"),
-    ("optimizer=adamw", "optimizer", "unknown optimizer 'adamw'"),
+    ("optimizer=adamx", "optimizer", "unknown optimizer 'adamx'"),
 ])
 def test_bad_override(tmp_path: Path, override: str, key: str, fragment: str):
     config = tmp_path / "ok.yaml"

@@ -46,7 +46,7 @@ def fresh(trained, tmp_path) -> Path:
 
 
 def landscape(path: Path, *more: str):
-    return CliRunner().invoke(app, ["landscape", str(path), "--grid", "3", "--points", "3", "-q", *more])
+    return CliRunner().invoke(app, ["landscape", str(path), "--resolution", "3", "--points", "3", "-q", *more])
 
 
 def test_a_planted_landscape_link_is_refused_and_nothing_is_written_through_it(fresh, tmp_path):

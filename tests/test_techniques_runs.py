@@ -173,7 +173,7 @@ def test_config_errors_in_the_new_sections_are_located(tmp_path):
     with pytest.raises(ConfigError) as info:
         config(tmp_path, "optimizer.schedule={name: cosin}", "model.drop_prob=1", "train.early_stopping.patiance=3")
     text = str(info.value)
-    assert "optimizer.schedule  unknown schedule 'cosin'; did you mean 'cosine'?" in text
+    assert "optimizer.schedule.name  unknown schedule 'cosin'; did you mean 'cosine'?" in text   # the misspelt name's own key
     assert "model.drop_prob  must be less than 1" in text
     assert "train.early_stopping.patiance  unknown key 'patiance'; did you mean 'patience'?" in text
     cfg = config(tmp_path, "model.batch_norm=true", "optimizer.schedule=cosine")
@@ -196,6 +196,6 @@ def test_union_tags_are_found_at_any_depth(tmp_path):
         config(tmp_path, text=text)
     out = [str(p) for p in info.value.problems]
     path = tmp_path / "tiny.yaml"
-    assert f"{path}:11  compare.optimizers.0  unknown optimizer 'adamm'; did you mean 'adam'?" in out[0]
+    assert f"{path}:11  compare.optimizers.0.name  unknown optimizer 'adamm'; did you mean 'adam'?" in out[0]
     assert any(p.startswith(f"{path}:12  compare.optimizers.1.schedule.evry  unknown key 'evry'; did you mean 'every'?")
                for p in out), out
