@@ -15,6 +15,7 @@ from webdriver import chrome, not_blank, page_errors
 from optlab.config.loading import load_config
 from optlab.engine.surfaces import OBJECTIVES
 from optlab.record.explorer import explorer_page
+from optlab.record.rules_js import elementwise
 from optlab.record.rundir import read_metrics
 from optlab.training.run import run
 
@@ -119,7 +120,7 @@ def test_every_optimizer_on_every_surface_matches_the_engine(driver, tmp_path, s
     for slider in driver.find_elements(By.CSS_SELECTOR, "input[type=range][data-control$=':lr']"):
         slider.send_keys(Keys.ARROW_LEFT)
     s = state(driver)
-    assert len(s["paths"]) == 6 and s["steps"] == STEPS
+    assert len(s["paths"]) == len(elementwise()) and s["steps"] == STEPS
     assert_same_paths(s, tmp_path)
     assert page_errors(driver) == []
 

@@ -116,11 +116,13 @@ def rule_js(cls: type[Optimizer]) -> str:
 
 # Elementwise rules whose ``step`` is not the whole rule, so the explorer leaves them out: a
 # number computed once per update outside ``step`` (NAdam's mu_t and running product, Schedule-Free's
-# average weight c_t and its three sequences), or a branch on the step count (RAdam's rectification).
+# average weight c_t and its three sequences), a branch on the step count (RAdam's rectification),
+# or a rule whose defining part is a wrapper (AdamW's decoupled decay; the paths run without decay).
 NOT_IN_EXPLORER = {"nadam": "mu_t is computed per update, outside step",
                    "radam": "its step branches on rho_t",
                    "sgd_schedulefree": "c_t is computed per update, outside step",
-                   "adamw_schedulefree": "c_t is computed per update, outside step"}
+                   "adamw_schedulefree": "c_t is computed per update, outside step",
+                   "adamw": "its decoupled weight decay is the wrapper chain's, outside step (Adam is shown)"}
 
 
 def elementwise() -> dict[str, type[Optimizer]]:
