@@ -131,9 +131,9 @@ def quadratic(cls) -> str | None:
 def no_allocation(cls) -> str | None:
     n = 200_000
     params = TensorViews(np.ones(n))
-    params.add_view("W", slice(0, n), (400, 500))
+    params.add_view("fc.W", slice(0, n), (400, 500))
     grads = TensorViews(np.random.default_rng(0).standard_normal(n))
-    grads.add_view("W", slice(0, n), (400, 500))
+    grads.add_view("fc.W", slice(0, n), (400, 500))
     grads.spans = params.spans
     opt = cls()
     step = grads.flat.copy()
