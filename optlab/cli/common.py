@@ -102,6 +102,22 @@ def ensure_data(cfg, console, debug: bool) -> None:
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def ensure_run_data(run: Path, console, debug: bool) -> None:
+    """The dataset a finished run trained on, found (or downloaded) before a command reads the run;
+    a run whose config does not load is left for the library to report with the run's name."""
+    cfg_path = Path(run) / "config.yaml"
+    if not cfg_path.is_file():
+        return
+    from optlab.config.loading import ConfigError, load_config
+
+    try:
+        cfg = load_config(cfg_path)
+    except ConfigError:
+        return
+    if cfg.data is not None:
+        ensure_data(cfg, console, debug)
+
+
 def ensure_study_data(configs, debug: bool) -> None:
     """Each dataset a study's trials read, found (or downloaded) once before any trial starts:
     where one is missing, its message once and exit 1, before the study's directory exists."""

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import bad_input, ensure_data, err_console, print_failure
+from optlab.cli.common import bad_input, ensure_run_data, err_console, print_failure
 
 
 @app.command()
@@ -41,16 +41,7 @@ def hessian(
     from optlab.studies.hessian import hessian as compute
 
     console = err_console()
-    cfg_path = run / "config.yaml"
-    if cfg_path.is_file():
-        from optlab.config.loading import ConfigError, load_config
-
-        try:
-            cfg = load_config(cfg_path)
-        except ConfigError:
-            cfg = None   # reported by the library with the run's name
-        if cfg is not None and cfg.data is not None:
-            ensure_data(cfg, console, debug)
+    ensure_run_data(run, console, debug)
     opts = Options(examples=examples, top_k=top_k, steps=steps, probes=probes, slq_runs=slq_runs,
                    slq_steps=slq_steps, layers=not no_layers, snapshots=snapshots, max_snapshots=max_snapshots,
                    seed=seed)

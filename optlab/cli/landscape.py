@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import bad_input, ensure_data, err_console, print_failure
+from optlab.cli.common import bad_input, ensure_run_data, err_console, print_failure
 
 
 @app.command()
@@ -53,16 +53,7 @@ def landscape(
                    pictures=pictures, explicit=only is not None, workers=workers)
     console = err_console()
     for run in runs:
-        cfg_path = run / "config.yaml"
-        if cfg_path.is_file():
-            from optlab.config.loading import ConfigError, load_config
-
-            try:
-                cfg = load_config(cfg_path)
-            except ConfigError:
-                cfg = None   # reported by the library with the run's name
-            if cfg is not None and cfg.data is not None:
-                ensure_data(cfg, console, debug)
+        ensure_run_data(run, console, debug)
     try:
         with _progress(console, quiet) as on_progress:
             info = (between(runs[0], runs[1], opts, on_progress) if len(runs) == 2
