@@ -56,18 +56,25 @@ def _run(opt: Optimizer, params: TensorViews, grads: list[np.ndarray]) -> None:
         _update(opt, params, g, step)
 
 
-def _update(opt: Optimizer, params: TensorViews, g: TensorViews, step: np.ndarray) -> None:
-    """One update; a rule on the whole vector (L-BFGS) gets a closure instead: the quadratic
-    0.5 sum(a (x - c)^2), a and c from ``step``, whose gradient it may evaluate several times."""
+def _update(opt: Optimizer, params: TensorViews, g: TensorViews, step: np.ndarray, closure=None) -> None:
+    """One update; a rule on the whole vector (L-BFGS) gets a closure instead (``closure`` or
+    :func:`_quadratic`'s over ``step``), whose gradient it may evaluate several times."""
     if opt.access != "vector":
         opt.update(params, g, weights=["fc.W"])
         return
-    a, c = 1.0 + np.abs(step), step
+    opt.update(params, g, weights=["fc.W"], closure=closure or _quadratic(params, g, step))
+
+
+def _quadratic(params: TensorViews, g: TensorViews, step: np.ndarray):
+    """The closure of the quadratic 0.5 sum(a (x - c)^2), a = 1 + |step| and c = step, writing
+    its gradient a (x - c) into ``g``; its arrays are made here, so an evaluation allocates none."""
+    a, c, r = 1.0 + np.abs(step), step.copy(), np.empty_like(params.flat)
 
     def closure() -> float:
-        np.multiply(a, params.flat - c, out=g.flat)
-        return float(0.5 * np.sum(a * (params.flat - c) ** 2))
-    opt.update(params, g, weights=["fc.W"], closure=closure)
+        np.subtract(params.flat, c, out=r)
+        np.multiply(a, r, out=g.flat)
+        return 0.5 * float(g.flat @ r)
+    return closure
 
 
 def _grads(k: int, dtype=np.float64) -> list[np.ndarray]:
@@ -137,10 +144,11 @@ def no_allocation(cls) -> str | None:
     grads.spans = params.spans
     opt = cls()
     step = grads.flat.copy()
-    _update(opt, params, grads, step)                # state and scratch arrays are made here
+    closure = _quadratic(params, grads, step)        # the objective's arrays: not the rule's
+    _update(opt, params, grads, step, closure)       # state and scratch arrays are made here
     tracemalloc.start()
     try:
-        _update(opt, params, grads, step)
+        _update(opt, params, grads, step, closure)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -52,9 +52,11 @@ class LBFGS(Optimizer):
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
-        self.S: list[np.ndarray] = []       # s_i = x_{i+1} - x_i, oldest first
-        self.Y: list[np.ndarray] = []       # y_i = g_{i+1} - g_i
-        self.rho: list[float] = []
+        # Made at the first step, when the parameter count n is known, and reused after: the pairs
+        # in ring buffers (m, n), slot (head + i) % m holding the i-th oldest of ``count`` pairs.
+        self._S = self._Y = None            # s_i = x_{i+1} - x_i and y_i = g_{i+1} - g_i, rows
+        self._rho = np.zeros(0)             # rho_i = 1 / y_i.s_i, by slot
+        self.head = self.count = 0
         self.H_diag = 1.0
         self.d = self.g_prev = self.g_now = None
         self.step_len = math.nan
@@ -63,7 +65,41 @@ class LBFGS(Optimizer):
 
     @classmethod
     def state_vectors(cls, hyper: dict) -> int:
-        return 2 * int(hyper.get("history_size", 10)) + 4      # s and y pairs; d, g_prev, g_now, x0
+        # s and y pairs; d, g_prev, x0, and the scratch q, tmp; g_now and the line search's three
+        # other gradients (a bracket's two and the trial point's)
+        return 2 * int(hyper.get("history_size", 10)) + 9
+
+    @property
+    def S(self) -> list[np.ndarray]:
+        """The kept s_i, oldest first (views into the ring buffer)."""
+        return [self._S[self._slot(i)] for i in range(self.count)]
+
+    @property
+    def Y(self) -> list[np.ndarray]:
+        """The kept y_i, oldest first (views into the ring buffer)."""
+        return [self._Y[self._slot(i)] for i in range(self.count)]
+
+    @property
+    def rho(self) -> list[float]:
+        return [float(self._rho[self._slot(i)]) for i in range(self.count)]
+
+    def _slot(self, i: int) -> int:
+        return (self.head + i) % int(self.history_size)
+
+    def _allocate(self, n: int, dtype) -> None:
+        m = int(self.history_size)
+        self._S, self._Y = np.zeros((m, n), dtype), np.zeros((m, n), dtype)
+        self._rho = np.zeros(m)
+        self.d, self.g_prev, self.x0, self.q, self.tmp = (np.zeros(n, dtype) for _ in range(5))
+        self.pool = [np.zeros(n, dtype) for _ in range(4)]     # gradients: g_now is one of them
+        self.g_now = self.pool[0]
+
+    def _gradient_buffer(self, *in_use: np.ndarray) -> np.ndarray:
+        """A pool gradient buffer that none of ``in_use`` is."""
+        return next(b for b in self.pool if not any(b is u for u in in_use))
+
+    def _max_abs(self, v: np.ndarray) -> float:
+        return float(np.abs(v, out=self.tmp).max())
 
     def update(self, params, grads, weights=None, closure=None):
         if closure is None:
@@ -78,73 +114,86 @@ class LBFGS(Optimizer):
         the objective at the present ``x``, writes its gradient into ``g`` and returns the loss.
         Returns the loss at ``x`` before the iteration."""
         if self.g_now is None:
+            self._allocate(x.size, x.dtype)
             self.loss_now = closure()
-            self.g_now = g.copy()
+            np.copyto(self.g_now, g)
         loss, flat_grad = self.loss_now, self.g_now
-        if np.abs(flat_grad).max() <= self.tolerance_grad:
+        if self._max_abs(flat_grad) <= self.tolerance_grad:
             self.converged = "gradient"
             return loss
         self.t += 1
         if self.t == 1:
-            d = -flat_grad
+            np.negative(flat_grad, out=self.d)
         else:
-            y = flat_grad - self.g_prev
-            s = self.d * self.step_len
+            y = np.subtract(flat_grad, self.g_prev, out=self.q)        # the scratch arrays hold the
+            s = np.multiply(self.d, self.step_len, out=self.tmp)       # candidate pair until it is kept
             ys = float(y @ s)
             if ys > 1e-10:
-                if len(self.S) == int(self.history_size):
-                    self.S.pop(0), self.Y.pop(0), self.rho.pop(0)
-                self.S.append(s), self.Y.append(y), self.rho.append(1.0 / ys)
+                m = int(self.history_size)
+                if self.count == m:
+                    slot, self.head = self.head, (self.head + 1) % m      # the oldest pair makes room
+                else:
+                    slot, self.count = self._slot(self.count), self.count + 1
+                np.copyto(self._S[slot], s), np.copyto(self._Y[slot], y)
+                self._rho[slot] = 1.0 / ys
                 self.H_diag = ys / float(y @ y)
-            d = self._two_loop(flat_grad)
-        self.d, self.g_prev = d, flat_grad.copy()
-        t = min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * self.lr if self.t == 1 else self.lr
+            self._two_loop(flat_grad, out=self.d)
+        d = self.d
+        np.copyto(self.g_prev, flat_grad)
+        t = min(1.0, 1.0 / float(np.abs(flat_grad, out=self.tmp).sum())) * self.lr if self.t == 1 else self.lr
         gtd = float(flat_grad @ d)
         if gtd > -self.tolerance_change:
             self.converged = "direction"
             self.step_len = t
             return loss
         if self.line_search:
-            x0 = x.copy()
+            x0 = self.x0
+            np.copyto(x0, x)
 
-            def at(step: float) -> tuple[float, np.ndarray]:
-                np.add(x0, step * d, out=x)
+            def at(step: float, *in_use: np.ndarray) -> tuple[float, np.ndarray]:
+                np.add(x0, np.multiply(d, step, out=self.tmp), out=x)
                 f = closure()
-                return f, g.copy()
+                kept = self._gradient_buffer(flat_grad, *in_use)
+                np.copyto(kept, g)
+                return f, kept
 
             f_new, g_new, t = self._strong_wolfe(at, t, d, loss, flat_grad, gtd)
-            np.add(x0, t * d, out=x)
+            np.add(x0, np.multiply(d, t, out=self.tmp), out=x)
         else:
-            x += t * d
+            x += np.multiply(d, t, out=self.tmp)
             f_new = closure()
-            g_new = g.copy()
+            g_new = self._gradient_buffer(flat_grad)
+            np.copyto(g_new, g)
         self.step_len, self.loss_now, self.g_now = t, f_new, g_new
-        if np.abs(g_new).max() <= self.tolerance_grad:
+        if self._max_abs(g_new) <= self.tolerance_grad:
             self.converged = "gradient"
-        elif np.abs(d * t).max() <= self.tolerance_change:
+        elif float(np.abs(np.multiply(d, t, out=self.tmp), out=self.tmp).max()) <= self.tolerance_change:
             self.converged = "step"
         elif abs(f_new - loss) < self.tolerance_change:
             self.converged = "loss"
         return loss
 
-    def _two_loop(self, grad: np.ndarray) -> np.ndarray:
-        """-H grad by N&W Alg. 7.4, newest pair first in the first loop."""
-        q = -grad
-        al = [0.0] * len(self.S)
-        for i in range(len(self.S) - 1, -1, -1):
-            al[i] = float(self.S[i] @ q) * self.rho[i]
-            q -= al[i] * self.Y[i]
-        r = q * self.H_diag
-        for i in range(len(self.S)):
-            be_i = float(self.Y[i] @ r) * self.rho[i]
-            r += (al[i] - be_i) * self.S[i]
+    def _two_loop(self, grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """-H grad into ``out`` by N&W Alg. 7.4, newest pair first in the first loop; q and the
+        products in the kept scratch arrays."""
+        q, tmp, al = self.q, self.tmp, [0.0] * self.count     # Python floats: products stay in x's dtype
+        np.negative(grad, out=q)
+        for i in range(self.count - 1, -1, -1):
+            k = self._slot(i)
+            al[i] = float(self._S[k] @ q) * float(self._rho[k])
+            q -= np.multiply(al[i], self._Y[k], out=tmp)
+        r = np.multiply(q, self.H_diag, out=out)
+        for i in range(self.count):
+            k = self._slot(i)
+            be_i = float(self._Y[k] @ r) * float(self._rho[k])
+            r += np.multiply(al[i] - be_i, self._S[k], out=tmp)
         return r
 
     def _strong_wolfe(self, at, t, d, f, g, gtd):
         """(loss, gradient, step) at a step satisfying the strong Wolfe conditions (N&W Alg. 3.5
         bracketing, Alg. 3.6 zoom by cubic interpolation), as torch.optim.lbfgs._strong_wolfe."""
         c1, c2, max_ls, tol = self.c1, self.c2, self.line_search, self.tolerance_change
-        d_norm = float(np.abs(d).max())
+        d_norm = self._max_abs(d)
         f_new, g_new = at(t)
         gtd_new = float(g_new @ d)
         t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
@@ -163,7 +212,7 @@ class LBFGS(Optimizer):
             min_step, max_step = t + 0.01 * (t - t_prev), t * 10
             t_prev, t = t, _cubic(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, (min_step, max_step))
             f_prev, g_prev, gtd_prev = f_new, g_new, gtd_new
-            f_new, g_new = at(t)
+            f_new, g_new = at(t, g_prev)
             gtd_new = float(g_new @ d)
             ls_iter += 1
         if ls_iter == max_ls:
@@ -183,7 +232,7 @@ class LBFGS(Optimizer):
                     insuf_progress = True
             else:
                 insuf_progress = False
-            f_new, g_new = at(t)
+            f_new, g_new = at(t, *bg)
             gtd_new = float(g_new @ d)
             ls_iter += 1
             if f_new > f + c1 * t * gtd or f_new >= bf[low]:
@@ -209,11 +258,17 @@ class LBFGS(Optimizer):
 
     def load_state_dict(self, saved: dict[str, np.ndarray]) -> None:
         self.t = int(saved["t"])
-        self.S, self.Y = [np.array(s) for s in saved["S"]], [np.array(y) for y in saved["Y"]]
-        self.rho = [float(r) for r in saved["rho"]]
         self.H_diag, self.step_len, self.loss_now = (float(saved[k]) for k in ("H_diag", "step_len", "loss_now"))
+        self.head = self.count = 0
+        if not saved["g_now"].size:
+            self.d = self.g_prev = self.g_now = None
+            return
+        self._allocate(saved["g_now"].size, saved["g_now"].dtype)
         for name in ("d", "g_prev", "g_now"):
-            setattr(self, name, np.array(saved[name]) if saved[name].size else None)
+            np.copyto(getattr(self, name), saved[name])
+        self.count = len(saved["rho"])          # oldest first, from slot 0
+        self._S[:self.count], self._Y[:self.count] = saved["S"], saved["Y"]
+        self._rho[:self.count] = saved["rho"]
 
 
 def _cubic(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
