@@ -206,8 +206,8 @@ def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn
             state.clipped_steps += optimizer.clipped
             state.step, state.last_loss = step, last_loss
             stopping = False
-            if step % eval_every == 0 or step == steps:
-                stopping = record_eval(step, row)
+            if step % eval_every == 0 or step == steps or getattr(optimizer, "converged", None):
+                stopping = record_eval(step, row)     # L-BFGS converged: its last step is the final one
             diagnostics.histograms(step)
             with optimizer.evaluation(model.params):
                 boundary.record(step, last=stopping)
