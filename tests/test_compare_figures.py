@@ -46,3 +46,19 @@ def test_no_accuracy_figure_without_validation_data(tmp_path):
                          "train.epochs=20")
     assert out.exit_code == 0, out.output
     assert (path / "loss.png").is_file() and not (path / "accuracy.png").exists()
+
+
+def test_seeds_that_stop_at_different_steps_share_the_longest_x(tmp_path):
+    """L-BFGS stops when it converges, each seed at its own step: the mean curve spans the longest
+    seed, against that seed's x (a ValueError in matplotlib when it took the first seed's)."""
+    import numpy as np
+
+    from optlab.record import compare_plots
+    from optlab.record.compare_stats import TrialData
+
+    def trial(n):
+        steps = np.arange(n + 1, dtype=float)
+        return TrialData(tmp_path, "completed", {}, {"step": steps, "loss": np.exp(-steps / 10)}, {})
+    fig = compare_plots.loss_figure(["lbfgs"], [[trial(64), trial(71), trial(50)]], "t")
+    lines = [line for line in fig.axes[0].lines if line.get_label() == "lbfgs"]
+    assert lines and lines[0].get_xdata()[-1] == 71

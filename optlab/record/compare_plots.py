@@ -106,7 +106,8 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
             label = f"{label} (diverged)"
         if not raw:
             continue
-        steps = x_of(kept[0])[start: start + max(len(r) for r in raw)]
+        longest = kept[int(np.argmax([len(r) for r, _ in cuts]))]   # seeds may stop early (L-BFGS converged)
+        steps = x_of(longest)[start: start + max(len(r) for r in raw)]
         if search:
             mean, std = band(raw)
         elif smoothed:
