@@ -99,7 +99,12 @@ def finish_y(ax, kind: str, opts: PlotsConfig, values: Iterable[float] = ()) -> 
     if scale == "auto":
         scale = "log" if len(v) and v.min() > 0 and v.max() / v.min() > AUTO_LOG_SPAN else "linear"
     if scale == "log" and (not len(v) or v.max() > 0):
+        from matplotlib.ticker import LogFormatter
+
         ax.set_yscale("log")
+        # matplotlib's log labels are mathtext ($10^{-1}$), which the style's plain text shows raw
+        ax.yaxis.set_major_formatter(LogFormatter(10))
+        ax.yaxis.set_minor_formatter(LogFormatter(10, labelOnlyBase=False))
     limits = getattr(opts.y_limits, kind)
     if limits is not None:
         ax.set_ylim(*limits)
