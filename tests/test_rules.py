@@ -154,6 +154,27 @@ def test_lbfgs_full_batch_counts_its_line_search_and_resumes_bit_identically(tmp
         np.testing.assert_array_equal(a.optimizer[key], b.optimizer[key])
 
 
+def test_a_converged_lbfgs_run_ends_on_an_evaluation(tmp_path):
+    """L-BFGS stops between evaluation steps when it converges: its last step is evaluated, so the
+    summary's final training loss and accuracy are those of the weights it stopped at."""
+    from optlab.record.rundir import read_metrics
+    config = _config(tmp_path, "{name: lbfgs, tolerance_grad: 0.05}", "train.batch_size=90", "train.epochs=60",
+                     "train.eval_every=25")
+    s = run(config, tmp_path / "runs").summary
+    assert s["converged"] == "gradient" and s["steps"] % 25 and s["steps"] < 60, s
+    m = read_metrics(next((tmp_path / "runs").iterdir()) / "metrics.csv")
+    assert m["step"][-1] == s["steps"] and np.isfinite(m["train_loss"][-1])
+    assert s["final_train_loss"] == m["train_loss"][-1]
+
+
+def test_lbfgs_passes_every_conformance_check():
+    """Its (s, y) pairs in ring buffers, the two-loop recursion and the line search's gradients in
+    kept arrays: after the first step, a step allocates nothing of the parameters' size."""
+    from optlab.engine.optimizers.conformance import conformance
+    failed = [c for c in conformance(lookup("lbfgs")) if not c.ok]
+    assert not failed, failed
+
+
 def test_mini_batch_lbfgs_is_refused_with_the_reason(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY_CONFIG.replace("optimizer: {name: adam, lr: 0.01}", "optimizer: lbfgs"))
