@@ -62,3 +62,21 @@ def test_seeds_that_stop_at_different_steps_share_the_longest_x(tmp_path):
     fig = compare_plots.loss_figure(["lbfgs"], [[trial(64), trial(71), trial(50)]], "t")
     lines = [line for line in fig.axes[0].lines if line.get_label() == "lbfgs"]
     assert lines and lines[0].get_xdata()[-1] == 71
+
+
+def test_log_scale_loss_ticks_are_plain_text(tmp_path):
+    """The style draws text as it is (no mathtext), so a log axis must not label 10^-3 as
+    matplotlib's default "$\\mathdefault{10^{-3}}$"."""
+    import numpy as np
+
+    from optlab.record import compare_plots
+    from optlab.record.compare_stats import TrialData
+
+    steps = np.arange(101, dtype=float)
+    trial = TrialData(tmp_path, "completed", {}, {"step": steps, "loss": 10.0 ** (-steps / 20)}, {})
+    fig = compare_plots.loss_figure(["lbfgs"], [[trial]], "t")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True) if t.get_text()]
+    assert labels and not any("$" in label for label in labels), labels
