@@ -50,6 +50,7 @@ FIGURES = {
     "dlfs_weight_init": "loss.png", "mnist_mlp": "loss.png", "dlfs_weight_decay": "accuracy.png",
     "dlfs_dropout": "accuracy.png", "hiker": "accuracy.png", "nielsen_overfit": "accuracy.png",
     "dlfs_batch_norm": "scatter.png", "dlfs_hyperparameter_search": "scatter.png",
+    "full_batch": "loss.png", "modern_optimizers": "accuracy.png",
 }
 # Commands the docs quote that are not a recipe's own (key -> command); run and kept like recipes.
 EXTRAS = {
@@ -111,6 +112,49 @@ def results_table(path: Path) -> str:
     return "\n".join("|" + "|".join(c for i, c in enumerate(row) if i not in drop) + "|" for row in cells)
 
 
+def _csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _number(text: str):
+    return None if text in ("", None) else float(text)
+
+
+def seed_stats(path: Path, manifest: dict) -> dict:
+    """Per variant, over all its seeds: results.csv's numbers (the tuned rate, means, the time to
+    target's median and 95 % bootstrap interval; not its seconds or the wall time, which vary run to
+    run), and each seed's steps and loss evaluations (L-BFGS stops when it converges)."""
+    keep = ("lr", "final_train_loss_mean", "final_val_acc_mean", "final_val_acc_std", "test_acc_mean",
+            "test_acc_std", "target", "target_missed_fraction",
+            *(f"{what}_to_target_{k}" for what in ("steps", "examples") for k in ("median", "low", "high")))
+    rows = {r["variant"]: r for r in _csv_rows(path / "results.csv")}
+    out = {}
+    for v in manifest["variants"]:
+        summaries = [json.loads((path / t / "summary.json").read_text()) for t in v["trials"]]
+        out[v["label"]] = {**{k: _number(rows[v["label"]].get(k)) for k in keep},
+                           "steps": [s.get("steps") for s in summaries],
+                           "loss_evals": [s.get("loss_evals") for s in summaries],
+                           "converged": [s.get("converged") for s in summaries],
+                           "lr_grid": [t["lr"] for t in v.get("tune_trials", [])]}
+    return out
+
+
+def budget_ends(path: Path) -> dict:
+    """Each variant's expected best validation accuracy after 1 trial and after all of them, with
+    the 95 % bootstrap band (budget.csv, Dodge et al. 2019)."""
+    rows = _csv_rows(path)
+    out = {}
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        out[label] = {"trials": int(mine[0]["trials"]), **{
+            key: [float(r[c]) for c in ("expected_best_val_acc", "band_low", "band_high")]
+            for key, r in (("k1", mine[0]), ("all", mine[-1]))}}
+    return out
+
+
 def collect(name: str, path: Path) -> dict:
     """The numbers of one recipe's output directory (a run, a comparison or a sweep)."""
     if (path / "compare.json").exists():
@@ -121,7 +165,12 @@ def collect(name: str, path: Path) -> dict:
             variants[v["label"]] = entry = _summary(trial)
             if name == "nielsen_slowdown":
                 entry["cost_at_epoch"] = _metrics_at(trial, "train_loss", [0, 100, 300])
-        return {"kind": "comparison", "variants": variants, "table": results_table(path / "results.md")}
+        out = {"kind": "comparison", "variants": variants, "table": results_table(path / "results.md")}
+        if manifest.get("tune") or manifest.get("target") is not None:
+            out["stats"] = seed_stats(path, manifest)
+        if (path / "budget.csv").exists():
+            out["budget"] = budget_ends(path / "budget.csv")
+        return out
     if (path / "sweep.json").exists():
         manifest = json.loads((path / "sweep.json").read_text())
         trials = []

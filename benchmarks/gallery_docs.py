@@ -198,7 +198,10 @@ def datasets_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+from gallery_optimizers import full_batch_table, modern_table  # noqa: E402  (it formats with pct and num above)
+
 BLOCKS = {
+    "modern-optimizers": modern_table, "full-batch": full_batch_table,
     "runs": runs_table, "hiker": hiker_table, "optimizers": optimizers_table, "bowl": bowl_sentence,
     "techniques": techniques_table, "compare-example": compare_example, "datasets": datasets_table,
 }
