@@ -83,6 +83,10 @@ def part_train(tmp: Path, repeat: int) -> Path:
         walls.append(seconds)
     w, t = statistics.median(walls), statistics.median(trains)
     row(f"train quickstart, whole process ({load()})", f"{w:.2f} s against {t:.2f} s of training", w / t, 3)
+    # what a process pays before and besides training: its imports, without and with matplotlib
+    for what in ("import optlab.training.run", "import optlab.training.run, matplotlib.pyplot"):
+        seconds = statistics.median(wall([sys.executable, "-c", what])[0] for _ in range(repeat))
+        print(f"| `python -c \"{what}\"` | {seconds:.2f} s | {seconds / t:.2f}x the training | | |")
     return last
 
 
