@@ -3,8 +3,9 @@ exiting 2 with every problem, and one progress display for the trials of a study
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -78,6 +79,23 @@ def load_config_or_exit(path: str | Path, overrides: list[str], resolved: bool =
         return load_config(path, overrides)
     except ConfigError as exc:
         raise _config_problems(exc) from None
+
+
+@contextmanager
+def exits_for(console, bad_input_error: type[Exception]) -> Iterator[None]:
+    """A command's library call: its ``bad_input_error`` is exit 2 with its message, any other error
+    one line and exit 1; with --debug, the traceback instead."""
+    try:
+        yield
+    except bad_input_error as exc:
+        if DEBUG["on"]:
+            raise
+        raise bad_input(str(exc)) from None
+    except Exception as exc:
+        if DEBUG["on"]:
+            raise
+        print_failure(console, exc)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def print_failure(console, exc: Exception) -> None:

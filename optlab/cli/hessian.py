@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import bad_input, ensure_run_data, err_console, print_failure
+from optlab.cli.app import DEBUG, app
+from optlab.cli.common import ensure_run_data, err_console, exits_for
 
 
 @app.command()
@@ -54,17 +54,8 @@ def hessian(
                       + (f"; on the first {info['examples']:,} examples of the train-evaluation subset"
                          if info.get("examples") else ""), markup=False, soft_wrap=True)
 
-    try:
+    with exits_for(console, HessianError):
         info = compute(run, opts, on_plan)
-    except HessianError as exc:
-        if DEBUG["on"]:
-            raise
-        raise bad_input(str(exc)) from None
-    except Exception as exc:
-        if DEBUG["on"]:
-            raise
-        print_failure(console, exc)
-        raise typer.Exit(EXIT_FAILED) from None
     _print(info, run)
 
 

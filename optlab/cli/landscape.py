@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from optlab.cli.app import DEBUG, EXIT_FAILED, app
-from optlab.cli.common import bad_input, ensure_run_data, err_console, print_failure
+from optlab.cli.app import DEBUG, app
+from optlab.cli.common import bad_input, ensure_run_data, err_console, exits_for
 
 
 @app.command()
@@ -54,19 +54,9 @@ def landscape(
     console = err_console()
     for run in runs:
         ensure_run_data(run, console, debug)
-    try:
-        with _progress(console, quiet) as on_progress:
-            info = (between(runs[0], runs[1], opts, on_progress) if len(runs) == 2
-                    else draw(runs[0], opts, on_progress))
-    except LandscapeError as exc:
-        if DEBUG["on"]:
-            raise
-        raise bad_input(str(exc)) from None
-    except Exception as exc:
-        if DEBUG["on"]:
-            raise
-        print_failure(console, exc)
-        raise typer.Exit(EXIT_FAILED) from None
+    with exits_for(console, LandscapeError), _progress(console, quiet) as on_progress:
+        info = (between(runs[0], runs[1], opts, on_progress) if len(runs) == 2
+                else draw(runs[0], opts, on_progress))
     _print(info, runs[0], console)
 
 
