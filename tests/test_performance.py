@@ -27,7 +27,7 @@ import reference_step
 from conftest import load_benchmark
 
 from optlab.config.loading import loads_config
-from optlab.engine.optimizers import OPTIMIZERS, build_optimizer
+from optlab.engine.optimizers import build_optimizer
 from optlab.record.rundir import read_metrics
 from optlab.training import checkpoint
 from optlab.training.run import Setup, run

@@ -5,7 +5,6 @@ which outside ``study.optimize`` raised and left the sweep "running")."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from conftest import TINY_CONFIG

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.record.html_page import esc, json_script, section
+from optlab.record.html_page import json_script, section
 from optlab.record.rundir import read_metrics
 from optlab.record.style import color
 

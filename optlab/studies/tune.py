@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.config.loading import ConfigError, Problem, dump_config, load_config, value_text
+from optlab.config.loading import ConfigError, Problem, dump_config, load_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
 from optlab.studies import optuna_parts as parts
