@@ -12,6 +12,9 @@ not finite) and says so.
 browser test compares them with the engine's runs of the same settings.
 """
 
+from optlab.record.html_chart import SVG_HELPERS_JS
+
+
 EXPLORER_CSS = """
 .explorer { display: grid; grid-template-columns: minmax(0, 640px) minmax(16rem, 1fr); gap: 1rem; align-items: start; }
 .explorer-plot { position: sticky; top: .5rem; width: 100%; max-width: 640px; aspect-ratio: 640 / 400; touch-action: none; }
@@ -60,21 +63,12 @@ EXPLORER_JS = r"""
     saddle: {value: function (x, y) { return x * x - y * y; },
              grad: function (x, y) { return [2.0 * x, -2.0 * y]; }}
   };
-  function el(tag, attrs, parent) {
-    var e = document.createElementNS(NS, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
+""" + SVG_HELPERS_JS + r"""
   function html(tag, props, parent) {
     var e = document.createElement(tag);
     for (var k in props) { if (k === "text") e.textContent = props[k]; else e.setAttribute(k, props[k]); }
     if (parent) parent.appendChild(e);
     return e;
-  }
-  function fmt(v) {
-    var a = Math.abs(v);
-    return (a !== 0 && (a < 1e-3 || a >= 1e5)) ? v.toExponential(2) : String(+v.toPrecision(4));
   }
 
   // One path: the engine's loop of optlab.training.descend (gradient at the point, update, stop

@@ -49,10 +49,10 @@ def series(name: str, x, y, color: str, dash: str = "", std=None) -> dict:
 
 DASHES = ["", "6 3", "8 3 2 3", "2 3"]   # the SVG spellings of optlab.record.style.LINESTYLES
 
-CHART_JS = r"""
-(function () {
-  "use strict";
-  var NS = "http://www.w3.org/2000/svg";
+# The page scripts' shared helpers (charts, time slider, explorer), spliced into each one's own
+# function scope, where ``NS`` is the SVG namespace: an SVG element with attributes, and a number
+# in four significant digits (an em dash for a missing value).
+SVG_HELPERS_JS = r"""
   function el(tag, attrs, parent) {
     var e = document.createElementNS(NS, tag);
     for (var k in attrs) e.setAttribute(k, attrs[k]);
@@ -64,6 +64,13 @@ CHART_JS = r"""
     var a = Math.abs(v);
     return (a !== 0 && (a < 1e-3 || a >= 1e5)) ? v.toExponential(2) : String(+v.toPrecision(4));
   }
+"""
+
+CHART_JS = r"""
+(function () {
+  "use strict";
+  var NS = "http://www.w3.org/2000/svg";
+""" + SVG_HELPERS_JS + r"""
   function ticks(lo, hi, log) {
     var out = [], i;
     if (log) {

@@ -7,6 +7,9 @@ the decision boundary on a canvas (class regions light, training points full col
 update/weight ratios as bars on a log axis, the activation histograms.
 """
 
+from optlab.record.html_chart import SVG_HELPERS_JS
+
+
 SCRUBBER_CSS = """
 .scrubber input[type=range] { width: min(100%, 640px); vertical-align: middle; }
 .scrub-readout { display: block; font-variant-numeric: tabular-nums; margin: .3rem 0; }
@@ -26,17 +29,7 @@ SCRUBBER_JS = r"""
   var data = JSON.parse(node.textContent), NS = "http://www.w3.org/2000/svg";
   var box = document.getElementById("scrubber"), slider = document.getElementById("scrub-step");
   var readout = box.querySelector(".scrub-readout");
-  function el(tag, attrs, parent) {
-    var e = document.createElementNS(NS, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function fmt(v) {
-    if (v === null || v === undefined) return "\u2014";
-    var a = Math.abs(v);
-    return (a !== 0 && (a < 1e-3 || a >= 1e5)) ? v.toExponential(2) : String(+v.toPrecision(4));
-  }
+""" + SVG_HELPERS_JS + r"""
   function lastAtOrBefore(steps, step) {   // index of the last recorded step <= step, or -1
     var k = -1;
     for (var i = 0; i < steps.length; i++) if (steps[i] <= step) k = i;
