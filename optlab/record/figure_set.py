@@ -48,13 +48,13 @@ def svg_text(fig) -> str:
 @dataclass
 class FigureSet:
     """Collects a directory's figures. ``files=False`` (``optlab report --html``) leaves the
-    figure files as they are and only keeps the SVG for the page."""
+    figure files as they are and only keeps each figure's copy for the page (drawn as SVG)."""
 
     rd: RunDir
     opts: PlotsConfig
     files: bool = True
     page: bool = True
-    items: list[tuple[str, str, str]] = field(default_factory=list)   # (file name, caption, svg)
+    items: list[tuple[str, str, str]] = field(default_factory=list)   # (file name, caption, page markup)
     failed: list[str] = field(default_factory=list)   # "name: why" of each figure that could not be drawn
 
     def add(self, stem: str, fig, caption: str = "") -> None:
