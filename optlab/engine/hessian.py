@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from optlab.engine.optimizers.registry import lookup
+from optlab.engine.spectrum import lanczos
 
 Vector = np.ndarray
 GradFn = Callable[[Vector], Vector]     # w (n,) -> gradient (n,), a fresh array
@@ -59,41 +60,15 @@ def lanczos_top(op: Operator, n: int, rng: np.random.Generator, iterations: int 
                 tol: float = 1e-10) -> tuple[float, Vector]:
     """(largest eigenvalue, its unit eigenvector) of the symmetric n x n operator ``op``.
 
-    At most ``min(iterations, n)`` products; stops early when the new Lanczos vector vanishes
-    (an invariant subspace: the Ritz values are then exact) or the top Ritz value moved by less
-    than ``tol`` (relative) in the last step. The start vector is drawn from ``rng``.
+    At most ``min(iterations, n)`` products of optlab.engine.spectrum.lanczos; stops early when the
+    new Lanczos vector vanishes (an invariant subspace: the Ritz values are then exact) or the top
+    Ritz value moved by less than ``tol`` (relative) in the last step. The start vector is drawn
+    from ``rng``.
     """
-    k_max = max(1, min(iterations, n))
-    Q = np.zeros((k_max, n))                     # the orthonormal Lanczos vectors, one per row
-    alpha, beta = np.zeros(k_max), np.zeros(k_max)
-    q = rng.standard_normal(n)
-    q /= np.linalg.norm(q)
-    previous, k_used = np.inf, 0
-    for k in range(k_max):
-        Q[k] = q
-        r = np.asarray(op(q), dtype=np.float64)
-        alpha[k] = float(q @ r)
-        # full re-orthogonalisation (twice is enough, Giraud et al. 2005): in floating point the
-        # three-term recurrence alone loses orthogonality and repeats converged eigenvalues
-        for _ in range(2):
-            r -= Q[: k + 1].T @ (Q[: k + 1] @ r)
-        k_used = k + 1
-        top = _top_ritz(alpha[:k_used], beta[: k_used - 1])
-        b = float(np.linalg.norm(r))
-        if b <= 1e-12 * max(1.0, abs(top)) or abs(top - previous) <= tol * max(1.0, abs(top)):
-            break
-        previous = top
-        beta[k] = b
-        q = r / b
-    T = np.diag(alpha[:k_used]) + np.diag(beta[: k_used - 1], 1) + np.diag(beta[: k_used - 1], -1)
-    values, vectors = np.linalg.eigh(T)
-    vec = Q[:k_used].T @ vectors[:, -1]
+    run = lanczos(op, n, iterations, rng.standard_normal(n), tol=tol)
+    values, vectors = np.linalg.eigh(run.tridiagonal())
+    vec = run.Q.T @ vectors[:, -1]
     return float(values[-1]), vec / np.linalg.norm(vec)
-
-
-def _top_ritz(alpha: np.ndarray, beta: np.ndarray) -> float:
-    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
-    return float(np.linalg.eigvalsh(T)[-1])
 
 
 def power_top(op: Operator, n: int, rng: np.random.Generator, iterations: int = 100,

@@ -2,7 +2,9 @@
 
 - :func:`lanczos`: k steps of the Lanczos iteration with full re-orthogonalisation (Golub & Van
   Loan, Matrix Computations, sec. 10.1): an orthonormal basis Q (k, n) of the Krylov space and the
-  tridiagonal T = Q H Q^T (diagonal ``alpha``, off-diagonal ``beta``).
+  tridiagonal T = Q H Q^T (diagonal ``alpha``, off-diagonal ``beta``); the one Lanczos of optlab
+  (optlab.engine.hessian.lanczos_top, the sharpness while training, stops it early on a converged
+  top value).
 - :func:`top_eigen`: the k largest Ritz values of T and their Ritz vectors, with the residual
   ||H u - theta u|| of each (PyHessian's ``eigenvalues`` uses power iteration with deflation
   instead; Lanczos needs fewer products for the same k and finds the largest *algebraic* ones).
@@ -39,14 +41,15 @@ class Lanczos:
         return np.diag(self.alpha) + np.diag(self.beta, 1) + np.diag(self.beta, -1)
 
 
-def lanczos(op: Operator, n: int, steps: int, start: np.ndarray) -> Lanczos:
+def lanczos(op: Operator, n: int, steps: int, start: np.ndarray, tol: float | None = None) -> Lanczos:
     """``min(steps, n)`` Lanczos steps from ``start`` (any non-zero vector), fewer when the Krylov
-    space is invariant (a vanishing new vector: T's eigenvalues are then exact eigenvalues of H)."""
+    space is invariant (a vanishing new vector: T's eigenvalues are then exact eigenvalues of H),
+    or, given ``tol``, when T's top eigenvalue moved by less than ``tol`` (relative) in a step."""
     k_max = max(1, min(steps, n))
     Q = np.zeros((k_max, n))
     alpha, beta = np.zeros(k_max), np.zeros(k_max)
     q = np.asarray(start, dtype=np.float64) / np.linalg.norm(start)
-    k_used = 0
+    k_used, previous = 0, np.inf
     for k in range(k_max):
         Q[k] = q
         r = np.asarray(op(q), dtype=np.float64)
@@ -59,9 +62,19 @@ def lanczos(op: Operator, n: int, steps: int, start: np.ndarray) -> Lanczos:
         b = float(np.linalg.norm(r))
         if k + 1 == k_max or b <= 1e-12 * max(1.0, float(np.max(np.abs(alpha[:k_used])))):
             break
+        if tol is not None:
+            top = _top(alpha[:k_used], beta[: k_used - 1])
+            if abs(top - previous) <= tol * max(1.0, abs(top)):
+                break
+            previous = top
         beta[k] = b
         q = r / b
     return Lanczos(alpha[:k_used], beta[: k_used - 1], Q[:k_used])
+
+
+def _top(alpha: np.ndarray, beta: np.ndarray) -> float:
+    """The largest eigenvalue of the tridiagonal matrix (diagonal ``alpha``, off-diagonal ``beta``)."""
+    return float(np.linalg.eigvalsh(np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1))[-1])
 
 
 def top_eigen(op: Operator, n: int, k: int, rng: np.random.Generator, steps: int | None = None
