@@ -224,7 +224,7 @@ def gradcheck(config=None, *, subject: str = "built-ins", method: str = "centred
     rng = stream(seed, "gradcheck")
     if config is None:
         parts = builtin_parts(rng)
-    elif config.model.name == "surface":   # no layers, loss or data: nothing of a network to check
+    elif not config.kind.learns_from_data:   # a surface: no layers, loss or data, nothing of a network to check
         raise GradcheckInputError(f"model surface ({config.model.function}) is a 2-D test function, not a network; "
                                   "gradcheck checks a network's objective (its gradients are tested in "
                                   "tests/test_objectives.py)")

@@ -9,6 +9,7 @@ from optlab.config.schema import PlotsConfig
 from optlab.record.compare_stats import band
 from optlab.record.figures import SPLIT_LABELS, smooth
 from optlab.record.html_chart import DASHES, series
+from optlab.record.kinds import record_of
 from optlab.record.plot_options import window
 from optlab.record.style import color
 from optlab.record.words import count
@@ -30,15 +31,15 @@ def chart(title: str, xlabel: str, ylabel: str, kind: str, opts: PlotsConfig, it
 
 
 def run_charts(m: dict[str, np.ndarray], x: np.ndarray, xlabel: str, opts: PlotsConfig,
-               val_label: str = SPLIT_LABELS["val"]) -> list[dict]:
-    """A data run's loss (smoothed as in loss.png) and accuracy (%) curves."""
+               val_label: str = SPLIT_LABELS["val"], what: str = "mini-batch loss") -> list[dict]:
+    """A data run's loss (``what`` it is over, smoothed as in loss.png) and accuracy (%) curves."""
     out = []
     ok = np.isfinite(m["loss"])
     if ok.sum() > 1:
         loss = m["loss"][ok]
         w = window(len(loss), opts)
         shown = smooth(loss, w) if w > 1 else loss
-        name = f"mini-batch loss, smoothed ({w})" if w > 1 else "mini-batch loss"
+        name = f"{what}, smoothed ({w})" if w > 1 else what
         out.append(chart("training loss", xlabel, "loss", "loss", opts, [series(name, x[ok], shown, color(0))]))
     acc = []
     for split in opts.splits or ("train", "val"):
@@ -62,10 +63,9 @@ def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: Plo
         kept = [t for t in ts if len(t.metrics.get("step", [])) > 1]
         if not kept:
             continue
-        first = kept[0].metrics
-        key = "best_loss" if "best_loss" in first else "loss"
-        smoothed = key == "loss" and "x" not in first      # not a search's best-so-far, not a surface path
-        start = 1 if smoothed else 0                        # a data run's step 0 has no mini-batch loss
+        record = record_of(kept[0].kind)        # its loss curve: a search's best so far, a noisy batch loss...
+        key, smoothed = record.curve, record.smoothed
+        start = 1 if smoothed else 0            # a data run's step 0 has no batch loss
         raw = [t.metrics[key][start:] for t in kept]
         n = min(len(r) for r in raw)
         if n > 1:

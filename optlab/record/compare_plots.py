@@ -24,6 +24,7 @@ import numpy as np
 from optlab.config.schema import PlotsConfig
 from optlab.record.compare_stats import band
 from optlab.record.figures import contour_axes, smooth
+from optlab.record.kinds import metrics_batch_loss, record_of
 from optlab.record.plot_options import finish_y, window
 from optlab.record.style import LINESTYLES, MARKERS, color, series
 
@@ -35,16 +36,12 @@ def _figure(rows: int = 1, cols: int = 1, size=(7.5, 4.5)):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def _finite_prefix(values: np.ndarray) -> np.ndarray:
-    bad = np.flatnonzero(~np.isfinite(values))
-    return values[: bad[0]] if len(bad) else values
-
-
 def x_axis(trials: list[list]) -> str:
-    """The metrics column to plot against: ``examples`` (forwarded) when a search strategy is
-    compared (``loss_evals`` for runs that do not record their evaluations' size), else ``step``."""
+    """The metrics column to plot against: ``examples`` (forwarded) when a kind compared on its
+    budget (a search: optlab.record.kinds) is among them (``loss_evals`` for runs that do not
+    record their evaluations' size), else ``step``."""
     runs = [t.metrics for ts in trials for t in ts]
-    if any("best_loss" in m for m in runs):
+    if any(record_of(t.kind).budget_axis for ts in trials for t in ts):
         if all("examples" in m for m in runs):
             return "examples"
         if all("loss_evals" in m for m in runs):
@@ -98,9 +95,10 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
         runs = [t.metrics for t in kept]
         if not runs:
             continue
-        search = "best_loss" in runs[0]
-        start = 0 if not smoothed or search else 1   # a data run's step 0 has no mini-batch loss
-        cuts = [_in_bounds(m["best_loss" if search else "loss"][start:], cap) for m in runs]
+        record = record_of(kept[0].kind)
+        noisy = smoothed and record.smoothed          # a search's best so far only falls: drawn as it is
+        start = 1 if noisy else 0                     # a data run's step 0 has no batch loss
+        cuts = [_in_bounds(m[record.curve][start:], cap) for m in runs]
         raw = [r for r, _ in cuts if len(r)]
         if any(cut for _, cut in cuts) or any(t.status == "diverged" for t in ts):
             label = f"{label} (diverged)"
@@ -108,9 +106,7 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
             continue
         longest = kept[int(np.argmax([len(r) for r, _ in cuts]))]   # seeds may stop early (L-BFGS converged)
         steps = x_of(longest)[start: start + max(len(r) for r in raw)]
-        if search:
-            mean, std = band(raw)
-        elif smoothed:
+        if noisy:
             w = window(max(len(r) for r in raw), opts)
             mean_raw, _ = band(raw)
             if w > 1:
@@ -128,9 +124,12 @@ def loss_figure(labels: list[str], trials: list[list], title: str, smoothed: boo
             ax.fill_between(steps, mean - std, mean + std, color=color(i), alpha=0.15, lw=0)
         drawn.append(mean)
     finish_y(ax, "loss", opts, np.concatenate(drawn) if drawn else [])
-    ylabel = "f(x, y)" if not smoothed else "training loss (mini-batch)"
+    # what the gradient runs' losses were over: "mini-batch", "full-batch" or both
+    batch = " or ".join(sorted({metrics_batch_loss(t.metrics).split()[0] for ts in trials for t in ts
+                                if record_of(t.kind).smoothed})) or "mini-batch"
+    ylabel = "f(x, y)" if not smoothed else f"training loss ({batch})"
     if x != "step":
-        ylabel = "loss: best so far (search),\nmini-batch, smoothed (gradient)"   # two lines: one ran past the axes
+        ylabel = f"loss: best so far (search),\n{batch}, smoothed (gradient)"   # two lines: one ran past the axes
     ax.set(xlabel=xlabel or X_LABELS[x], ylabel=ylabel,
            title=f"{title}: {'f along the path' if not smoothed else 'training loss'}")
     _x_scale(ax, x)

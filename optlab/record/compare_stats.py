@@ -8,12 +8,14 @@ trials and statistics without the rendering.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from optlab.config.kinds import RunKind
+from optlab.record.kinds import recorded_kind, record_of
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import study_status
 from optlab.record.tuning_stats import TimeToTarget, trials_to_target
@@ -26,6 +28,12 @@ class TrialData:
     summary: dict
     metrics: dict[str, np.ndarray]
     config: dict
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> RunKind:
+        """The kind of run the trial is (optlab.record.kinds.recorded_kind)."""
+        return recorded_kind(self.summary, self.meta, self.config)
 
 
 def load_trial(path: Path) -> TrialData:
@@ -40,7 +48,7 @@ def load_trial(path: Path) -> TrialData:
     if size and "loss_evals" in metrics:   # every evaluation of a run forwards the same number of examples
         metrics["examples"] = metrics["loss_evals"] * float(size)
     config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").exists() else {}
-    return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics, config)
+    return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics, config, meta)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,7 +97,7 @@ class VariantStats:
     wall: tuple
     distance: tuple                    # surfaces: distance of the end point to the minimum
     end: tuple[float, float] | None    # surfaces: the end point of the first seed's path
-    surface: bool                      # a 2-D objective, not a network (from the trials' configs)
+    surface: bool                      # a path on a 2-D objective, not a network (optlab.record.kinds)
 
     @property
     def all_completed(self) -> bool:
@@ -100,8 +108,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
     s = [t.summary for t in trials]
     peak_steps = sorted(x for x in (_acc(x, "val", "peak_step") for x in s) if x is not None)
     # a random or local search has no learning rate: its optimizer section is never used
-    lr = next((t.config.get("optimizer", {}).get("lr") for t in trials
-               if t.config and (t.config.get("search") or {}).get("strategy", "gradient") == "gradient"), None)
+    lr = next((t.config.get("optimizer", {}).get("lr") for t in trials if t.config and t.kind.uses_optimizer), None)
     end = next((tuple(x["end"]) for x in s if x.get("end")), None)
     reached, ttt = target_stats(trials, target) if target is not None else (None, None)
     return VariantStats(
@@ -115,7 +122,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
         wall=mean_std([x.get("wall_time_s") for x in s]),
         distance=mean_std([x.get("distance_to_minimum") for x in s]),
         end=end,
-        surface=any((t.config.get("model") or {}).get("name") == "surface" for t in trials),
+        surface=any(record_of(t.kind).path for t in trials),
     )
 
 

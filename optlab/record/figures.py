@@ -48,8 +48,10 @@ def new_figure():
     return fig, fig.add_subplot()
 
 
-def loss_figure(x: np.ndarray, loss: np.ndarray, title: str, opts: PlotsConfig, xlabel: str = "step"):
-    """Raw mini-batch loss (faint) and its smoothed curve (``plots.smooth``; 1: raw only)."""
+def loss_figure(x: np.ndarray, loss: np.ndarray, title: str, opts: PlotsConfig, xlabel: str = "step",
+                what: str = "mini-batch loss"):
+    """Raw loss of each step (faint) and its smoothed curve (``plots.smooth``; 1: raw only);
+    ``what`` names it: "mini-batch loss", or "full-batch loss" (optlab.record.kinds.batch_loss)."""
     fig, ax = new_figure()
     ok = np.isfinite(loss)
     x, loss = x[ok], loss[ok]
@@ -58,10 +60,10 @@ def loss_figure(x: np.ndarray, loss: np.ndarray, title: str, opts: PlotsConfig, 
         title += f" (clipped at {DISPLAY_LIMIT:.0e})"
     w = window(len(loss), opts)
     if w > 1:
-        ax.plot(x, loss, color=color(0), alpha=0.25, lw=0.8, label="mini-batch loss")
+        ax.plot(x, loss, color=color(0), alpha=0.25, lw=0.8, label=what)
         ax.plot(x, smooth(loss, w), color=color(0), label=f"smoothed ({w} points)")
     else:
-        ax.plot(x, loss, color=color(0), lw=1.2, label="mini-batch loss")
+        ax.plot(x, loss, color=color(0), lw=1.2, label=what)
     finish_y(ax, "loss", opts, loss)
     ax.set(xlabel=xlabel, ylabel="loss", title=title)
     ax.legend()

@@ -3,7 +3,8 @@
 Layout of ``<runs>/<YYYY-MM-DD_HHMMSS>_<name>/``:
 
 - ``config.yaml``   the resolved config (every default filled in): re-running it repeats the run;
-- ``meta.json``     status (running / completed / diverged / interrupted / failed), times,
+- ``meta.json``     status (running / completed / diverged / interrupted / failed), the kind of
+                    run (optlab.config.kinds: gradient, search or surface), times,
                     versions, host, pid, git commit of the working directory, command line, and a
                     ``heartbeat`` time refreshed while training, so :func:`run_status` can tell a
                     run that is still going from one that was killed (``died``);
@@ -296,13 +297,15 @@ class RunDir:
         keep = [r for r in rows if len(r.split(",")) == n and int(r.split(",", 1)[0]) <= last_step]
         self.write_text(name, "\n".join([header, *keep]) + "\n")
 
-    def start(self, command: Iterable[str] | None = None, origin: str | None = None) -> None:
+    def start(self, command: Iterable[str] | None = None, origin: str | None = None, kind: str | None = None) -> None:
         """A fresh meta.json: status running. ``origin``: where the config came from, a path or
-        ``recipe:NAME`` (optlab.config.recipes), when it was read from a file."""
+        ``recipe:NAME`` (optlab.config.recipes), when it was read from a file; ``kind``: the kind
+        of run (optlab.config.kinds), which the report reads while the run has no summary yet."""
         import numpy
 
         self.write_json("meta.json", {
             "status": "running",
+            **({"kind": kind} if kind is not None else {}),
             "started": _now(),
             "ended": None,
             "optlab": optlab.__version__,
@@ -317,14 +320,15 @@ class RunDir:
             "heartbeat": _now(),
         })
 
-    def restart(self, command: Iterable[str] | None, at_step: int) -> None:
-        """Mark a resumed run as running again, recording when, how and from which step."""
+    def restart(self, command: Iterable[str] | None, at_step: int, kind: str | None = None) -> None:
+        """Mark a resumed run as running again, recording when, how and from which step (and its
+        ``kind``, which a directory written before runs recorded it lacks)."""
         meta = self.read_json("meta.json")
         history = meta.get("resumed", [])
         history.append({"at_step": at_step, "time": _now(), "previous_status": meta.get("status"),
                         "command": list(command if command is not None else sys.argv)})
         meta.update(status="running", ended=None, host=platform.node(), pid=os.getpid(), heartbeat=_now(),
-                    resumed=history)
+                    resumed=history, **({"kind": kind} if kind is not None else {}))
         for stale in ("error", "signal", "checkpoint_step"):
             meta.pop(stale, None)
         self.write_json("meta.json", meta)

@@ -250,7 +250,7 @@ def load_plan(path: Path) -> tuple[Plan, dict]:
 
 def _spec(executor: ExecutorSpec | None, workers: int | None, plan: Plan) -> ExecutorSpec:
     spec = executor or ExecutorSpec("local", workers)
-    if spec.kind == "local" and spec.workers is None and all(v.config.model.name == "surface" for v in plan.variants):
+    if spec.kind == "local" and spec.workers is None and not any(v.config.kind.learns_from_data for v in plan.variants):
         return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: worker processes would cost more
     return spec
 

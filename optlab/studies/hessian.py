@@ -170,7 +170,7 @@ def _target(run_dir: Path, opts: Options) -> Target:
         config = load_config(run_dir / "config.yaml")
     except ConfigError as exc:
         raise HessianError(f"{run_dir}/config.yaml: {'; '.join(map(str, exc.problems))}") from None
-    return _surface_target(run_dir, config, opts) if config.model.name == "surface" else _network_target(run_dir, opts)
+    return _network_target(run_dir, opts) if config.kind.learns_from_data else _surface_target(run_dir, config, opts)
 
 
 def _hessian(run_dir: Path, opts: Options, on_plan) -> dict:

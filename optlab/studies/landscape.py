@@ -97,11 +97,11 @@ def load_run(run_dir: Path, dtype: str | None = None) -> Loaded:
         raise LandscapeError(f"{run_dir}/config.yaml: {'; '.join(map(str, exc.problems))}") from None
     if dtype is not None:
         config = config.model_copy(update={"train": config.train.model_copy(update={"dtype": dtype})})
-    if config.model.name == "surface":
+    if not config.kind.learns_from_data:
         raise LandscapeError(f"{run_dir}: a surface run ({config.model.function}) is its own 2-D landscape: its "
                              "path on the function's contours is path.png in the run directory "
                              f"(optlab report {run_dir} redraws it)")
-    if config.search.strategy != "gradient":
+    if not config.kind.checkpoints:
         raise LandscapeError(f"{run_dir}: a {config.search.strategy} search keeps no weights; landscapes are "
                              "drawn for gradient runs")
     status = _check_state(run_dir)

@@ -126,9 +126,9 @@ def _check_pruning(plan: TunePlan) -> None:
     from optlab.training.setup import build_setup, total_steps
 
     base = plan.base
-    if base.search.strategy != "gradient":
+    if not base.kind.checkpoints:
         raise ConfigError([Problem("--pruner", "search.strategy", "pruning stops a gradient run between its "
-                                   f"evaluations; a {base.search.strategy} search has none to stop")])
+                                   f"evaluations; a {base.kind} run has none to stop")])
     steps, per_epoch = total_steps(base, len(build_setup(base).data.train))
     every = base.train.eval_every or per_epoch
     before_end = (steps - 1) // every

@@ -143,7 +143,7 @@ def gigabytes(n: int) -> str:
 
 def check_memory(config: Config) -> str | None:
     """A message if the config needs more memory than is available, else None."""
-    if config.model.name == "surface":
+    if not config.kind.learns_from_data:   # a surface: two numbers
         return None
     parts = needed_bytes(config)
     need, have = sum(parts.values()), available_bytes()

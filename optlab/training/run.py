@@ -1,17 +1,11 @@
 """Run one experiment: build data, model, loss, penalty and optimizer from a config, train, and
 record everything in a run directory.
 
-``config.search.strategy`` picks the loop: ``random`` and ``local`` are in :mod:`optlab.training.search`;
-``gradient`` is in :mod:`optlab.training.gradient_loop`; a surface
-model's path in :mod:`optlab.training.descend`. Every loop counts loss evaluations (:mod:`optlab.training.budget`), the one budget
-its strategies share; metrics.csv records it beside steps and wall time.
-
-The loop (search strategy ``gradient``): mini-batches shuffled each epoch from the run's
-``batches`` Generator (docs/conventions.md), forward, loss + penalty, backward (or the numerical
-gradient, ``search.gradient: numerical``), one optimizer update;
-the mini-batch loss and learning rate are recorded every step, train/validation loss and accuracy
-every ``eval_every`` steps (and at step 0 and at the end), test accuracy once at the end. The same
-config and seed give identical metrics.
+The config's kind of run (optlab.config.kinds: gradient, search or surface) picks the loop from
+the table in :mod:`optlab.training.kinds`; the kind is written to meta.json and summary.json as
+``"kind"``, so the record side never has to guess it. Every loop counts loss evaluations
+(:mod:`optlab.training.budget`), the one budget its strategies share; metrics.csv records it
+beside steps and wall time. The same config and seed give identical metrics.
 
 How a run can end, and what its directory then says (meta.json ``status``):
 
@@ -28,9 +22,6 @@ How a run can end, and what its directory then says (meta.json ``status``):
 Problems found before training are raised before any run directory exists: an unusable runs
 directory (:class:`~optlab.record.rundir.RunDirError`) or a config that cannot be built
 (:class:`SetupError`); refused resumptions raise :class:`~optlab.training.checkpoint.CheckpointError`.
-
-A surface model (optlab.engine.surfaces) has no data: :func:`_descend` follows the optimizer on
-f(x, y) from the configured start and records the path.
 """
 
 from __future__ import annotations
@@ -46,11 +37,10 @@ from optlab.record import run_report
 from optlab.record.guard import Busy, links_in
 from optlab.record.rundir import RunDir, RunDirError, check_space, check_writable
 from optlab.training import checkpoint
-from optlab.training.descend import descend
-from optlab.training.gradient_loop import EvalFn, ProgressFn, check_restorable, train_gradient
+from optlab.training.gradient_loop import EvalFn, ProgressFn, check_restorable
 from optlab.training.interrupt import LATE_STOP_NOTE, Abort, StopRequest
-from optlab.training.search import run_search
-from optlab.training.setup import Setup, SetupError, build_setup, estimate_bytes, total_steps
+from optlab.training.kinds import loop_of
+from optlab.training.setup import Setup, SetupError, build_setup, total_steps
 from optlab.training.threads import limited, run_threads
 
 __all__ = ["DiskFull", "Result", "Setup", "SetupError", "resume", "run"]
@@ -83,9 +73,8 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     runs_root = Path(runs_root)
     check_writable(runs_root)
     _require_extras(config)
-    surface = config.model.name == "surface"
-    setup = None if surface else build_setup(config)
-    check_space(runs_root, 2_000_000 if surface else estimate_bytes(config, setup))
+    setup = build_setup(config) if config.kind.learns_from_data else None
+    check_space(runs_root, loop_of(config).disk_bytes(config, setup))
     try:
         rd = RunDir.create(runs_root, dir_name or config.name, stamp=dir_name is None)
     except OSError as exc:
@@ -93,7 +82,7 @@ def run(config: Config, runs_root: Path, *, on_step: ProgressFn | None = None,
     try:
         lock = rd.lock().acquire()           # held for the life of the run: one writer (optlab.record.guard)
         rd.write_text("config.yaml", dump_config(config))
-        rd.start(command, origin)
+        rd.start(command, origin, kind=config.kind.name)
     except (OSError, Busy) as exc:
         # nothing has run yet: leave no half-made directory behind
         for leftover in rd.path.iterdir():
@@ -148,7 +137,7 @@ def resume(run_dir: Path, config: Config, *, on_step: ProgressFn | None = None,
         rd.write_text("config.yaml", dump_config(config))   # the new length; re-running it repeats the run
         for stale in ("summary.json", "results.md"):        # they described the run before it resumed
             rd.remove(stale)
-        rd.restart(command, ckpt.step)
+        rd.restart(command, ckpt.step, kind=config.kind.name)
         return _execute(rd, config, setup, on_step, stop or StopRequest(), ckpt, on_eval, render)
     finally:
         lock.release()
@@ -163,9 +152,9 @@ def _take_lock(rd: RunDir):
 
 def _check_resume(rd: RunDir, config: Config) -> tuple[checkpoint.Checkpoint, Setup]:
     """Every check of a resume, reading only: CheckpointError / RunDirError / SetupError."""
-    if config.search.strategy != "gradient":
-        raise checkpoint.CheckpointError(f"{rd.path}: a {config.search.strategy} search keeps no checkpoint; "
-                                         "run it again (same config and seed: the same trials)")
+    refused = loop_of(config).no_checkpoint
+    if refused is not None:
+        raise checkpoint.CheckpointError(f"{rd.path}: {refused.format(strategy=config.search.strategy)}")
     links = links_in(rd.path)
     if links:
         raise checkpoint.CheckpointError(f"{rd.path}: refusing to resume: it holds symbolic links "
@@ -197,7 +186,7 @@ def _check_resume(rd: RunDir, config: Config) -> tuple[checkpoint.Checkpoint, Se
             f"over {steps} steps it would have used other rates for the steps already taken. Start a new run, "
             "or give the schedule a period")
     check_restorable(config, setup, ckpt)
-    check_space(rd.path, estimate_bytes(config, setup))
+    check_space(rd.path, loop_of(config).disk_bytes(config, setup))
     return ckpt, setup
 
 
@@ -235,12 +224,9 @@ def _tensorboard(rd: RunDir, config: Config, ckpt: checkpoint.Checkpoint | None)
     """With logging.tensorboard: event files fed from metrics.csv's rows (optlab.record.tensorboard)."""
     if not config.logging.tensorboard:
         return None
-    from optlab.record.rundir import METRIC_COLUMNS, SEARCH_COLUMNS, SURFACE_COLUMNS
     from optlab.record.tensorboard import TensorBoardLog
 
-    columns = SURFACE_COLUMNS if config.model.name == "surface" else \
-        METRIC_COLUMNS if config.search.strategy == "gradient" else SEARCH_COLUMNS
-    board = TensorBoardLog(rd.path, config.model_dump(mode="json"), columns,
+    board = TensorBoardLog(rd.path, config.model_dump(mode="json"), loop_of(config).columns,
                            purge_from=None if ckpt is None else ckpt.step + 1)
     rd.listen("metrics.csv", board.write)
     return board
@@ -254,14 +240,11 @@ def _train_and_report(rd: RunDir, config: Config, setup: Setup | None, on_step: 
             run_report.render_run(rd.path, quiet=quiet)
 
     try:
-        if setup is None:   # a surface model: no data, no network (optlab.engine.surfaces)
-            summary = descend(config, rd, on_step, stop)
-        else:
-            with limited(run_threads()):   # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads)
-                if config.search.strategy == "gradient":
-                    summary = train_gradient(config, setup, rd, on_step, stop, ckpt, on_eval)
-                else:
-                    summary = run_search(config, setup, rd, on_step, stop)
+        # one BLAS thread: faster steps, a worker's numbers (optlab.training.threads); a run
+        # without data multiplies no matrices
+        with limited(run_threads() if setup is not None else None):
+            loop = loop_of(config).train
+            summary = {"kind": config.kind.name, **loop(config, setup, rd, on_step, stop, ckpt, on_eval)}
     except Abort as exc:        # a second signal: record it and leave at once (no plotting)
         with stop.shielded():
             rd.finish("interrupted", signal=exc.args[0], note="stopped at once by a second signal")

@@ -118,7 +118,7 @@ def build_setup(config: Config) -> Setup:
     watchers = [key for key, on in (("train.early_stopping", config.train.early_stopping is not None),
                                     ("optimizer.schedule: plateau", config.optimizer.schedule.name == "plateau")) if on]
     n_train = len(setup.data.train)
-    if config.optimizer.name == "lbfgs" and config.search.strategy == "gradient" and config.train.batch_size < n_train:
+    if config.optimizer.name == "lbfgs" and config.kind.uses_optimizer and config.train.batch_size < n_train:
         raise SetupError(
             f"lbfgs is a full-batch method and train.batch_size {config.train.batch_size} is less than the "
             f"{n_train} training examples: its curvature pairs y = g(x_k+1) - g(x_k) and its line search compare "
@@ -149,13 +149,10 @@ def _check_finite(config: Config, setup: Setup) -> None:
                              f"{largest:.3g}); check model.init, or model.w / model.b of a neuron")
 
 
-def estimate_bytes(config: Config, setup: Setup) -> int:
-    """A generous upper bound on what a run writes: metrics rows, two checkpoints (the old one
-    lives until the new one is renamed over it) and the plots and tables."""
-    if config.search.strategy == "gradient":
-        steps, _ = total_steps(config, len(setup.data.train))
-    else:
-        steps = config.search.trials            # one row per trial, and no checkpoint
+def estimate_bytes(setup: Setup, steps: int) -> int:
+    """A generous upper bound on what a run of ``steps`` metrics rows (after row 0) writes: the
+    rows, two checkpoints (the old one lives until the new one is renamed over it) and the plots
+    and tables."""
     row = 250                                   # a metrics.csv row with every column filled in
     state = setup.model.n_params() * setup.dtype.itemsize * 3 + len(setup.data.train) * 8
     return (steps + 1) * row + 2 * state + 2_000_000

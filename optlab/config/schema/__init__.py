@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
+from optlab.config.kinds import GRADIENT, SEARCH, SURFACE, RunKind, kind_of, run_kind
 from optlab.config.schema.base import MAX_EXAMPLES, MAX_UNITS, Section
 from optlab.config.schema.data import (
     BlobsData,
@@ -67,10 +68,6 @@ from optlab.config.schema.output import LoggingConfig, PlotsConfig
 from optlab.config.schema.train import CompareConfig, DiagnosticsConfig, EarlyStoppingConfig, SearchConfig, TrainConfig
 
 
-def _section_name(value: Any) -> Any:
-    return value.get("name") if isinstance(value, dict) else value
-
-
 class Config(Section):
     """A whole experiment."""
 
@@ -89,18 +86,23 @@ class Config(Section):
     plots: PlotsConfig = PlotsConfig()
     logging: LoggingConfig = LoggingConfig()
 
+    @property
+    def kind(self) -> RunKind:
+        """The kind of run this config makes (optlab.config.kinds)."""
+        return run_kind(self)
+
     @model_validator(mode="before")
     @classmethod
     def _surface_needs_no_data(cls, raw: Any) -> Any:
         """A surface config leaves out data and loss; every other config is told they are missing."""
-        if isinstance(raw, dict) and _section_name(raw.get("model")) == "surface":
+        if isinstance(raw, dict) and not run_kind(raw).learns_from_data:
             return {"data": None, "loss": None, **raw}
         return raw
 
     @model_validator(mode="after")
     def _surface_or_data(self) -> Config:
         """A surface is its own objective (no data, no loss, a step count); anything else needs both."""
-        if self.model.name == "surface":
+        if not self.kind.learns_from_data:
             problems = []
             given = [key for key in ("data", "loss") if getattr(self, key) is not None]
             if given:
@@ -128,8 +130,9 @@ class Config(Section):
         model = info.data.get("model")
         on = [k for k, v in (("model.drop_prob", getattr(model, "drop_prob", 0) > 0),
                              ("model.batch_norm", getattr(model, "batch_norm", None) is not None)) if v]
-        if on and (search.strategy, search.gradient) != ("gradient", "analytic"):
-            what = f"search.strategy {search.strategy}" if search.strategy != "gradient" else "search.gradient numerical"
+        kind = kind_of(getattr(model, "name", None), search.strategy)
+        if on and (kind is not GRADIENT or search.gradient != "analytic"):
+            what = f"search.strategy {search.strategy}" if kind is not GRADIENT else "search.gradient numerical"
             raise ValueError(f"{' and '.join(on)} act at every forward pass in training mode, which {what} makes "
                              "many per step; use them with search.strategy gradient and analytic gradients")
         return search
@@ -141,10 +144,12 @@ class Config(Section):
         search, model = info.data.get("search"), info.data.get("model")
         if search is None:
             return train
-        if model is not None and model.name == "surface" and (search.strategy, search.gradient) != ("gradient", "analytic"):
+        kind = kind_of(getattr(model, "name", None), search.strategy)
+        searched = kind_of(None, search.strategy) is SEARCH     # the strategy alone would make it a search
+        if model is not None and kind is SURFACE and (searched or search.gradient != "analytic"):
             raise ValueError("a surface is descended along its own analytic gradient; search.strategy "
                              f"{search.strategy} / search.gradient {search.gradient} need a model with data")
-        if search.strategy != "gradient":
+        if searched:
             return train
         if train.epochs is None and train.iterations is None:
             raise ValueError("give the run's length as train.epochs or train.iterations")
@@ -163,10 +168,11 @@ class Config(Section):
         model, search = info.data.get("model"), info.data.get("search")
         if not on or model is None or search is None:
             return diagnostics
-        if model.name == "surface":
+        kind = kind_of(model.name, search.strategy)
+        if not kind.learns_from_data:
             raise ValueError(f"{' and '.join(on)}: a surface is its own 2-D landscape (its path is drawn on it); "
                              "snapshots and sharpness are for models with data")
-        if search.strategy != "gradient":
+        if not kind.checkpoints:
             raise ValueError(f"{' and '.join(on)} {'are' if len(on) > 1 else 'is'} recorded by gradient training; "
                              f"a {search.strategy} search has no optimizer path: set search.strategy: gradient or "
                              f"leave {'them' if len(on) > 1 else 'it'} out")
@@ -182,7 +188,7 @@ class Config(Section):
         if data is not None and not (data.name == "spiral" or (data.name == "blobs" and data.dims == 2)):
             raise ValueError("diagnostics.boundary_every: the decision boundary is drawn in the plane of 2-D "
                              f"inputs (data spiral, or blobs with dims: 2), not {data.name} data; leave it out")
-        if search is not None and search.strategy != "gradient":
+        if search is not None and kind_of(None, search.strategy) is SEARCH:
             raise ValueError(f"diagnostics.boundary_every is recorded by gradient training, not a {search.strategy} "
                              "search: set search.strategy: gradient or leave it out")
         return diagnostics
@@ -193,7 +199,7 @@ class Config(Section):
     @classmethod
     def _compatible(cls, loss: Any, info: ValidationInfo) -> Any:
         model = info.data.get("model")
-        if model is None or loss is None or model.name == "surface":
+        if model is None or loss is None or not kind_of(model.name, None).learns_from_data:
             return loss
         if model.name == "neuron" and loss.name in ("hinge", "cross_entropy"):
             raise ValueError(f"the neuron has one output; loss {loss.name} needs one score per class "
