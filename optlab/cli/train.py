@@ -63,6 +63,22 @@ def train(
     Example: optlab train quickstart optimizer.lr=0.01 seed=3  (optlab recipes lists the recipes)
     """
     DEBUG["on"] = DEBUG["on"] or debug
+    cfg, origin = _config(config, overrides, resume, fmt, tensorboard)
+
+    from optlab.terminal import print_run_results
+
+    console = err_console()
+    result, stop = _train(cfg, origin, resume, runs_dir, quiet, debug, console)
+    print_run_results(result)
+    if result.status == "interrupted":
+        _say_interrupted(result, stop, console)
+    if result.status != "completed":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _config(config: str | None, overrides: list[str] | None, resume: Path | None, fmt, tensorboard):
+    """The config to train (the run's own, or the one given, with the overrides) and where it came
+    from; bad input exits 2."""
     args = ([config] if config is not None else []) + list(overrides or [])
     if resume is not None:
         try:
@@ -81,14 +97,18 @@ def train(
     ref = resolve_or_exit(config_path)
     cfg = load_config_or_exit(ref.path, args, resolved=True)
     require_extras(cfg)
+    return cfg, ref.origin
 
+
+def _train(cfg, origin: str | None, resume: Path | None, runs_dir: Path | None, quiet: bool, debug: bool, console):
+    """Train (or resume) with a progress bar and a graceful stop: (the result, the stop request).
+    Bad input exits 2, a full disk or a failure 1, a second signal 128 + its number."""
     from optlab.record.rundir import RunDirError, default_runs_root
-    from optlab.terminal import print_error, print_run_results, progress_bar
+    from optlab.terminal import print_error, progress_bar
     from optlab.training import run as experiment
     from optlab.training.checkpoint import CheckpointError
-    from optlab.training.interrupt import exit_code, graceful_stop, interrupt_exit_code
+    from optlab.training.interrupt import graceful_stop, interrupt_exit_code
 
-    console = err_console()
     ensure_data(cfg, console, debug)     # download first: its own progress bar, no run dir if offline
     try:
         with graceful_stop() as stop, progress_bar(console, cfg.name, disable=quiet) as on_step:
@@ -96,7 +116,7 @@ def train(
                 result = experiment.resume(resume, cfg, on_step=on_step, command=sys.argv, stop=stop)
             else:
                 result = experiment.run(cfg, runs_dir or default_runs_root(), on_step=on_step, command=sys.argv,
-                                        stop=stop, origin=ref.origin)
+                                        stop=stop, origin=origin)
     except (RunDirError, CheckpointError, experiment.SetupError) as exc:
         if DEBUG["on"]:
             raise
@@ -115,18 +135,21 @@ def train(
             raise
         print_failure(console, exc)
         raise typer.Exit(EXIT_FAILED) from None
-    print_run_results(result)
-    if result.status == "interrupted":
-        steps = result.summary["steps"]
-        if "note" in result.summary:      # the stop came after the last step (optlab.training.run._late_stop)
-            what = f"after the last step ({steps}; training had finished)"
-        else:
-            what = f"after step {steps}"
-        if (result.run_dir / "checkpoint.npz").is_file():
-            how = f"checkpoint written; continue with: optlab train --resume {result.run_dir}"
-        else:
-            how = "no checkpoint (a surface path is re-run: it takes moments)"
-        console.print(f"[yellow]interrupted[/] ({stop.name}) {what}: {how}", soft_wrap=True)
-        raise typer.Exit(exit_code(stop.signum))
-    if result.status != "completed":
-        raise typer.Exit(EXIT_FAILED)
+    return result, stop
+
+
+def _say_interrupted(result, stop, console) -> None:
+    """Where an interrupted run stopped and how to go on; exits 128 + the signal's number."""
+    from optlab.training.interrupt import exit_code
+
+    steps = result.summary["steps"]
+    if "note" in result.summary:      # the stop came after the last step (optlab.training.run._late_stop)
+        what = f"after the last step ({steps}; training had finished)"
+    else:
+        what = f"after step {steps}"
+    if (result.run_dir / "checkpoint.npz").is_file():
+        how = f"checkpoint written; continue with: optlab train --resume {result.run_dir}"
+    else:
+        how = "no checkpoint (a search or a surface path is re-run: the same config and seed repeat it)"
+    console.print(f"[yellow]interrupted[/] ({stop.name}) {what}: {how}", soft_wrap=True)
+    raise typer.Exit(exit_code(stop.signum))

@@ -110,170 +110,217 @@ def check_restorable(config: Config, setup: Setup, ckpt: checkpoint.Checkpoint) 
 # numpy's floating-point warnings would only be noise on the way there.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def train_gradient(config: Config, setup: Setup, rd: RunDir, on_step: ProgressFn | None, stop: StopRequest,
-           ckpt: checkpoint.Checkpoint | None = None, on_eval: EvalFn | None = None) -> dict:
-    data, model, dtype = setup.data, setup.model, setup.dtype
-    n = len(data.train)
-    batch = min(config.train.batch_size, n)
-    steps, per_epoch = total_steps(config, n)
-    eval_every = config.train.eval_every or per_epoch
-    every = config.train.checkpoint_every
-    optimizer, schedule, early, parts, sampler = _stateful_parts(config, setup, setup.streams)
-    eval_train = train_eval_split(config, data)
-    gradient = GradientStep(setup, config.search.gradient)
-    full_batch = optimizer.access == "vector"       # L-BFGS: the whole vector and a closure
-
-    state = LoopState()
-    if ckpt is not None:
-        checkpoint.restore(ckpt, model=model, optimizer=optimizer, sampler=sampler, streams=setup.streams,
-                           extra=parts)
-        optimizer.to_training(model.params)     # the checkpoint holds the evaluation weights
-        state = LoopState(**ckpt.loop)
-        gradient.counter.evals, gradient.counter.examples = state.loss_evals, state.loss_eval_examples
-    writer = rd.metrics(append=ckpt is not None)
-    probe = data.features(eval_train.x[: config.diagnostics.histogram_examples], dtype)
-    diagnostics = Recorder(config.diagnostics, model, probe, rd, eval_every,
-                           resume_step=None if ckpt is None else ckpt.step)
-    landscape = LandscapeRecorder(config.diagnostics, config.seed, config.optimizer.name, model, setup.loss_fn,
-                                  setup.penalty, fixed_batch(config.diagnostics, data, eval_train, dtype), rd,
-                                  resume_step=None if ckpt is None else ckpt.step)
-    boundary = BoundaryRecorder(config.diagnostics, model, data, dtype, rd, steps,
-                                resume_step=None if ckpt is None else ckpt.step)
-    t0 = time.perf_counter() - state.elapsed
-    last_beat = time.monotonic()
-
-    def record_eval(step: int, row: dict) -> bool:
-        """Evaluate into ``row`` at the evaluation weights (Schedule-Free's x); let the schedule and
-        early stopping see it. True: stop now."""
-        with optimizer.evaluation(model.params):
-            for split, part in (("train", eval_train), ("val", data.val)):
-                loss, acc = evaluate(model, setup.loss_fn, setup.penalty, data, part, dtype)
-                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-                state.track(split, step, acc)
-            schedule.observe(step, row)
-            if on_eval is not None:
-                on_eval(step, dict(row))
-            return early is not None and early.observe(step, row)
-
-    def save_checkpoint() -> None:
-        state.elapsed = time.perf_counter() - t0
-        state.loss_evals, state.loss_eval_examples = gradient.evals, gradient.counter.examples
-        with optimizer.evaluation(model.params):
-            checkpoint.save(rd, step=state.step, config=config, model=model, optimizer=optimizer, sampler=sampler,
-                            streams=setup.streams, loop=asdict(state),
-                            extra={name: part.state_dict() for name, part in parts.items()})
-        rd.heartbeat(checkpoint_step=state.step)
-
-    status, last_loss, step, why, late = "completed", math.nan, state.step, None, False
-    row: dict = {}
-    test_loss = test_acc = math.nan
+                   ckpt: checkpoint.Checkpoint | None = None, on_eval: EvalFn | None = None) -> dict:
+    """Train ``setup``'s model as ``config`` says, writing metrics.csv (and the diagnostics) into
+    ``rd``; from ``ckpt`` when resuming. Returns the summary (summary.json without its kind)."""
+    run = _GradientRun(config, setup, rd, ckpt, on_eval)
+    status, why, late = "completed", None, False
     try:
         if ckpt is None:
-            optimizer.lr = schedule.rate(1)      # row 0 shows the rate the first step will use
-            row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
-            record_eval(0, row)
-            state.initial_loss = row["train_loss"]
-            data_loss = row["train_loss"] - setup.penalty.loss(model.params, model.weight_names)
-            state.initial_check = initial_loss_check(config.loss, data.n_classes, data_loss)
-            diagnostics.histograms(0)
-            with optimizer.evaluation(model.params):
-                boundary.record(0)
-                landscape.record(0, optimizer)
-            writer.write({**row, "time": time.perf_counter() - t0})
-        for step in range(state.step + 1, steps + 1):
+            run.first_row()
+        status, why = run.train(on_step, stop)
+        status, late = run.finish(status, stop)
+    finally:
+        run.close()
+    return run.summary(status, why, late)
+
+
+class _GradientRun:
+    """The parts of one gradient run and what it carries from stanza to stanza of
+    :func:`train_gradient`: built (or restored from a checkpoint), the evaluated step 0, the
+    steps, the end (checkpoint, evaluation weights, test pass), the summary."""
+
+    def __init__(self, config: Config, setup: Setup, rd: RunDir, ckpt: checkpoint.Checkpoint | None,
+                 on_eval: EvalFn | None) -> None:
+        data, model, dtype = setup.data, setup.model, setup.dtype
+        self.config, self.setup, self.rd, self.on_eval = config, setup, rd, on_eval
+        n = len(data.train)
+        self.batch = min(config.train.batch_size, n)
+        self.steps, self.per_epoch = total_steps(config, n)
+        self.eval_every = config.train.eval_every or self.per_epoch
+        self.optimizer, self.schedule, self.early, self.parts, self.sampler = _stateful_parts(config, setup,
+                                                                                              setup.streams)
+        self.eval_train = train_eval_split(config, data)
+        self.gradient = GradientStep(setup, config.search.gradient)
+        self.full_batch = self.optimizer.access == "vector"       # L-BFGS: the whole vector and a closure
+        self.state = LoopState()
+        if ckpt is not None:
+            checkpoint.restore(ckpt, model=model, optimizer=self.optimizer, sampler=self.sampler,
+                               streams=setup.streams, extra=self.parts)
+            self.optimizer.to_training(model.params)     # the checkpoint holds the evaluation weights
+            self.state = LoopState(**ckpt.loop)
+            self.gradient.counter.evals, self.gradient.counter.examples = (self.state.loss_evals,
+                                                                           self.state.loss_eval_examples)
+        resume_step = None if ckpt is None else ckpt.step
+        self.writer = rd.metrics(append=ckpt is not None)
+        probe = data.features(self.eval_train.x[: config.diagnostics.histogram_examples], dtype)
+        self.diagnostics = Recorder(config.diagnostics, model, probe, rd, self.eval_every, resume_step=resume_step)
+        self.landscape = LandscapeRecorder(config.diagnostics, config.seed, config.optimizer.name, model,
+                                           setup.loss_fn, setup.penalty,
+                                           fixed_batch(config.diagnostics, data, self.eval_train, dtype), rd,
+                                           resume_step=resume_step)
+        self.boundary = BoundaryRecorder(config.diagnostics, model, data, dtype, rd, self.steps,
+                                         resume_step=resume_step)
+        self.t0 = time.perf_counter() - self.state.elapsed
+        self.step, self.last_loss = self.state.step, math.nan   # the last step taken, and its loss
+        self.row: dict = {}                                      # the last metrics row
+        self.test_loss = self.test_acc = self.wall = math.nan
+
+    def write(self, row: dict) -> None:
+        self.writer.write({**row, "time": time.perf_counter() - self.t0})
+
+    def record_eval(self, step: int, row: dict) -> bool:
+        """Evaluate into ``row`` at the evaluation weights (Schedule-Free's x); let the schedule and
+        early stopping see it. True: stop now."""
+        setup, data, optimizer = self.setup, self.setup.data, self.optimizer
+        with optimizer.evaluation(setup.model.params):
+            for split, part in (("train", self.eval_train), ("val", data.val)):
+                loss, acc = evaluate(setup.model, setup.loss_fn, setup.penalty, data, part, setup.dtype)
+                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+                self.state.track(split, step, acc)
+            self.schedule.observe(step, row)
+            if self.on_eval is not None:
+                self.on_eval(step, dict(row))
+            return self.early is not None and self.early.observe(step, row)
+
+    def save_checkpoint(self) -> None:
+        state, model, optimizer = self.state, self.setup.model, self.optimizer
+        state.elapsed = time.perf_counter() - self.t0
+        state.loss_evals, state.loss_eval_examples = self.gradient.evals, self.gradient.counter.examples
+        with optimizer.evaluation(model.params):
+            checkpoint.save(self.rd, step=state.step, config=self.config, model=model, optimizer=optimizer,
+                            sampler=self.sampler, streams=self.setup.streams, loop=asdict(state),
+                            extra={name: part.state_dict() for name, part in self.parts.items()})
+        self.rd.heartbeat(checkpoint_step=state.step)
+
+    def first_row(self) -> None:
+        """Row 0 of a new run: the evaluation before any step, the divergence reference and the
+        step-0 loss check against chance, the first histograms, boundary and landscape point."""
+        setup, optimizer, state = self.setup, self.optimizer, self.state
+        optimizer.lr = self.schedule.rate(1)      # row 0 shows the rate the first step will use
+        self.row = {"step": 0, "epoch": 0.0, "loss_evals": 0, "lr": optimizer.lr}
+        self.record_eval(0, self.row)
+        state.initial_loss = self.row["train_loss"]
+        data_loss = self.row["train_loss"] - setup.penalty.loss(setup.model.params, setup.model.weight_names)
+        state.initial_check = initial_loss_check(self.config.loss, setup.data.n_classes, data_loss)
+        self.diagnostics.histograms(0)
+        with optimizer.evaluation(setup.model.params):
+            self.boundary.record(0)
+            self.landscape.record(0, optimizer)
+        self.write(self.row)
+
+    def train(self, on_step: ProgressFn | None, stop: StopRequest) -> tuple[str, str | None]:
+        """The steps after the last one taken, up to the run's length: (status, divergence rule)."""
+        config, data, model, optimizer, state = self.config, self.setup.data, self.setup.model, self.optimizer, \
+            self.state
+        every = config.train.checkpoint_every
+        last_beat = time.monotonic()
+        for step in range(state.step + 1, self.steps + 1):
+            self.step = step
             if stop.signum is not None:          # asked to stop: the previous step is complete
-                status, step = "interrupted", state.step
-                break
-            _, idx = next(sampler)
-            xb = data.features(data.train.x[idx], dtype)        # (batch, features)
-            optimizer.lr = schedule.rate(step)
-            if full_batch:       # L-BFGS: one iteration, its line search's evaluations on the same batch
-                diagnostics.before_update(step)      # the update happens here, its loss known after
-                last_loss = optimizer.update(model.params, model.grads, model.weight_names,
-                                             closure=lambda: gradient(xb, data.train.y[idx]))
+                self.step = state.step
+                return "interrupted", None
+            _, idx = next(self.sampler)
+            xb = data.features(data.train.x[idx], self.setup.dtype)        # (batch, features)
+            optimizer.lr = self.schedule.rate(step)
+            if self.full_batch:       # L-BFGS: one iteration, its line search's evaluations on the same batch
+                self.diagnostics.before_update(step)      # the update happens here, its loss known after
+                self.last_loss = optimizer.update(model.params, model.grads, model.weight_names,
+                                                  closure=lambda: self.gradient(xb, data.train.y[idx]))
             else:
-                last_loss = gradient(xb, data.train.y[idx])         # fills model.grads
-            row = {"step": step, "epoch": step / per_epoch, "loss_evals": gradient.evals, "loss": last_loss,
-                   "lr": optimizer.lr}
-            why = divergence(last_loss, state.initial_loss, config.train.divergence_factor)
+                self.last_loss = self.gradient(xb, data.train.y[idx])         # fills model.grads
+            self.row = {"step": step, "epoch": step / self.per_epoch, "loss_evals": self.gradient.evals,
+                        "loss": self.last_loss, "lr": optimizer.lr}
+            why = divergence(self.last_loss, state.initial_loss, config.train.divergence_factor)
             if why is not None:
-                status = "diverged"
-                writer.write({**row, "time": time.perf_counter() - t0})
-                break
-            if not full_batch:
-                diagnostics.before_update(step)
+                self.write(self.row)
+                return "diverged", why
+            if not self.full_batch:
+                self.diagnostics.before_update(step)
                 optimizer.update(model.params, model.grads, model.weight_names)
-            diagnostics.after_update(step)
+            self.diagnostics.after_update(step)
             state.clipped_steps += optimizer.clipped
-            state.step, state.last_loss = step, last_loss
+            state.step, state.last_loss = step, self.last_loss
             stopping = False
-            if step % eval_every == 0 or step == steps or getattr(optimizer, "converged", None):
-                stopping = record_eval(step, row)     # L-BFGS converged: its last step is the final one
-            diagnostics.histograms(step)
+            if step % self.eval_every == 0 or step == self.steps or getattr(optimizer, "converged", None):
+                stopping = self.record_eval(step, self.row)     # L-BFGS converged: its last step is the final one
+            self.diagnostics.histograms(step)
             with optimizer.evaluation(model.params):
-                boundary.record(step, last=stopping)
-                landscape.record(step, optimizer)
-            writer.write({**row, "time": time.perf_counter() - t0})
+                self.boundary.record(step, last=stopping)
+                self.landscape.record(step, optimizer)
+            self.write(self.row)
             if on_step is not None:
-                on_step(step, steps, last_loss)
+                on_step(step, self.steps, self.last_loss)
             if stopping or getattr(optimizer, "converged", None):   # early stopping, L-BFGS converged
                 break
-            if every is not None and step % every == 0 and step != steps:
-                save_checkpoint()
+            if every is not None and step % every == 0 and step != self.steps:
+                self.save_checkpoint()
                 last_beat = time.monotonic()
             elif time.monotonic() - last_beat > HEARTBEAT_S:
-                rd.heartbeat()
+                self.rd.heartbeat()
                 last_beat = time.monotonic()
+        return "completed", None
+
+    def finish(self, status: str, stop: StopRequest) -> tuple[str, bool]:
+        """The end of the path and of the boundary, the last checkpoint, the evaluation weights and
+        the test pass: (status, whether a stop came during the last step)."""
+        model, optimizer = self.setup.model, self.optimizer
         with optimizer.evaluation(model.params):
-            landscape.finish(state.step)   # the path ends where training did (not at a diverged step)
-            boundary.record(state.step, last=True)
+            self.landscape.finish(self.state.step)   # the path ends where training did (not at a diverged step)
+            self.boundary.record(self.state.step, last=True)
         late = status == "completed" and stop.stops_a_finished_run()   # asked during the last step: say so
         if late:
             status = "interrupted"
         if status in ("completed", "interrupted"):
-            save_checkpoint()   # resume continues an interrupted run, or extends a finished one
+            self.save_checkpoint()   # resume continues an interrupted run, or extends a finished one
         optimizer.to_evaluation(model.params)     # the run ends at its evaluation weights
-        if early is not None and status == "completed":
-            early.restore()     # after the checkpoint, which keeps the training state for --resume
+        if self.early is not None and status == "completed":
+            self.early.restore()     # after the checkpoint, which keeps the training state for --resume
         if status != "interrupted":  # a stop request should stop, not run a test pass first
-            test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, dtype)
-    finally:
-        writer.close()
-        diagnostics.close()
-        landscape.close()
-        wall = time.perf_counter() - t0
+            s = self.setup
+            self.test_loss, self.test_acc = evaluate(model, s.loss_fn, s.penalty, s.data, s.data.test, s.dtype)
+        return status, late
 
-    summary = {
-        "status": status,
-        "strategy": "gradient",
-        "gradient": config.search.gradient,
-        "steps": step,
-        "epochs": step / per_epoch,
-        "batch_size": batch,
-        "loss_evals": gradient.evals,
-        "examples_per_eval": batch,
-        "loss_eval_examples": gradient.counter.examples,
-        "final_loss": last_loss if status == "diverged" else state.last_loss,
-        "final_train_loss": row.get("train_loss", math.nan),
-        "test_loss": test_loss,
-        "wall_time_s": wall,
-        "n_params": model.n_params(),
-        "accuracy": {split: dict(best) for split, best in state.accuracy.items()},
-        "val_source": data.val_source,    # "test": the validation rows are test-set numbers
-    }
-    summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
-    if late:
-        summary["note"] = LATE_STOP_NOTE
-    if state.initial_check is not None:
-        summary["initial_loss_check"] = state.initial_check
-    if getattr(config.optimizer, "clip_norm", None) is not None:
-        summary["clipped_steps"] = state.clipped_steps
-    if schedule.reductions:
-        summary["lr_reductions"] = schedule.reductions
-    if early is not None:
-        summary["early_stopping"] = early.summary()
-    if getattr(optimizer, "converged", None):
-        summary["converged"] = optimizer.converged
-    if status == "diverged":
-        summary["diverged_at"] = {"step": step, "loss": last_loss, "rule": why, "lr": optimizer.lr,
-                                  "initial_loss": state.initial_loss, "factor": config.train.divergence_factor}
-    return summary
+    def close(self) -> None:
+        self.writer.close()
+        self.diagnostics.close()
+        self.landscape.close()
+        self.wall = time.perf_counter() - self.t0
+
+    def summary(self, status: str, why: str | None, late: bool) -> dict:
+        config, state, optimizer, step = self.config, self.state, self.optimizer, self.step
+        summary = {
+            "status": status,
+            "strategy": "gradient",
+            "gradient": config.search.gradient,
+            "steps": step,
+            "epochs": step / self.per_epoch,
+            "batch_size": self.batch,
+            "loss_evals": self.gradient.evals,
+            "examples_per_eval": self.batch,
+            "loss_eval_examples": self.gradient.counter.examples,
+            "final_loss": self.last_loss if status == "diverged" else state.last_loss,
+            "final_train_loss": self.row.get("train_loss", math.nan),
+            "test_loss": self.test_loss,
+            "wall_time_s": self.wall,
+            "n_params": self.setup.model.n_params(),
+            "accuracy": {split: dict(best) for split, best in state.accuracy.items()},
+            "val_source": self.setup.data.val_source,    # "test": the validation rows are test-set numbers
+        }
+        summary["accuracy"]["test"] = {"final": self.test_acc, "peak": None, "peak_step": None}
+        if late:
+            summary["note"] = LATE_STOP_NOTE
+        if state.initial_check is not None:
+            summary["initial_loss_check"] = state.initial_check
+        if getattr(config.optimizer, "clip_norm", None) is not None:
+            summary["clipped_steps"] = state.clipped_steps
+        if self.schedule.reductions:
+            summary["lr_reductions"] = self.schedule.reductions
+        if self.early is not None:
+            summary["early_stopping"] = self.early.summary()
+        if getattr(optimizer, "converged", None):
+            summary["converged"] = optimizer.converged
+        if status == "diverged":
+            summary["diverged_at"] = {"step": step, "loss": self.last_loss, "rule": why, "lr": optimizer.lr,
+                                      "initial_loss": state.initial_loss, "factor": config.train.divergence_factor}
+        return summary

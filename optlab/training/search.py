@@ -166,51 +166,23 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
     is cheap to repeat: the same config and seed give the same trials).
     """
     s, data, model = config.search, setup.data, setup.model
-    n = len(data.train)
-    batch = min(s.batch_size, n) if s.batch_size else None
-    counter = LossCounter(setup)
-    blocks = None
-    if batch is None:
-        everything = Examples(data, data.train, setup.dtype)
-        loss = lambda _: counter.full(everything)  # noqa: E731
-        blocks = BlockEvaluator(counter, everything) if BlockEvaluator.supports(model) else None
-        sampler = None
-    else:
-        loss = lambda idx: counter.batch(data.features(data.train.x[idx], setup.dtype), data.train.y[idx])  # noqa: E731
-        sampler = (idx for _, idx in BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches")))
+    batch, counter, loss, sampler, blocks = _candidate_loss(config, setup)
     eval_every = config.train.eval_every or max(1, s.trials // 50)
-    eval_train = train_eval_split(config, data)
-    state = LoopState()                # final and peak accuracy of the incumbent
-    evaluated: dict[str, float] = {}
-
-    def record_eval(step: int, row: dict, changed: bool) -> None:
-        if changed or not evaluated:
-            for split, part in (("train", eval_train), ("val", data.val)):
-                evaluated[f"{split}_loss"], evaluated[f"{split}_acc"] = evaluate(
-                    model, setup.loss_fn, setup.penalty, data, part, setup.dtype)
-        row.update(evaluated)
-        for split in ("train", "val"):
-            state.track(split, step, evaluated[f"{split}_acc"])
-
+    incumbent, tally = _Incumbent(config, setup), _Tally(len(data.train), batch)
     writer = rd.metrics(SEARCH_COLUMNS)
     t0 = last_beat = time.perf_counter()
-    status, trial, accepted, drawn = "completed", None, 0, 0
-    exists = changed = False     # an incumbent exists; it changed since the last evaluation
+    status, trial = "completed", None
     test_loss = test_acc = math.nan
     rng = setup.streams.get("search")
     try:
         for trial in walk(STRATEGIES[s.strategy](s), model.flat_params, loss, s.trials, rng, sampler, blocks):
-            drawn += batch if batch and trial.step > 0 else 0
-            accepted += trial.accepted and trial.step > 0
-            exists |= trial.accepted
-            changed |= trial.accepted
-            row = {"step": trial.step, "epoch": drawn / n if batch else trial.evals,
-                   "loss_evals": trial.evals, "loss": trial.loss, "best_loss": trial.best,
-                   "accepted": int(trial.accepted)}
+            tally.add(trial)
+            row = {"step": trial.step, "epoch": tally.epochs(trial.evals), "loss_evals": trial.evals,
+                   "loss": trial.loss, "best_loss": trial.best, "accepted": int(trial.accepted)}
             last = trial.step == s.trials or (stop is not None and stop.signum is not None)
-            if exists and (trial.step <= 1 or trial.step % eval_every == 0 or last):
-                record_eval(trial.step, row, changed)
-                changed = False
+            if tally.exists and (trial.step <= 1 or trial.step % eval_every == 0 or last):
+                incumbent.record(trial.step, row, tally.changed)
+                tally.changed = False
             writer.write({**row, "time": time.perf_counter() - t0})
             if on_step is not None and trial.step > 0:
                 on_step(trial.step, s.trials, trial.best)
@@ -222,35 +194,88 @@ def run_search(config, setup, rd, on_step: Callable[[int, int, float], None] | N
             if stop is not None and stop.signum is not None:
                 status = "interrupted"
                 break
-        if exists and status != "interrupted":
+        if tally.exists and status != "interrupted":
             test_loss, test_acc = evaluate(model, setup.loss_fn, setup.penalty, data, data.test, setup.dtype)
     finally:
         writer.close()
         wall = time.perf_counter() - t0
     best = trial.best if trial is not None else math.nan
-    if status == "completed" and not (exists and math.isfinite(best)):
+    if status == "completed" and not (tally.exists and math.isfinite(best)):
         status = "diverged"
-    summary = {
-        "status": status,
-        "strategy": s.strategy,
-        "steps": trial.step if trial is not None else 0,
-        "trials": s.trials,
-        "epochs": (drawn / n) if batch else counter.evals,
-        "batch_size": batch or n,
-        "loss_evals": counter.evals,
-        "examples_per_eval": batch or n,
-        "loss_eval_examples": counter.examples,
-        "accepted": accepted,
-        "best_loss": best,
-        "final_loss": best,
-        "final_train_loss": evaluated.get("train_loss", math.nan),
-        "test_loss": test_loss,
-        "wall_time_s": wall,
-        "n_params": model.n_params(),
-        "accuracy": {split: dict(acc) for split, acc in state.accuracy.items()},
-        "val_source": data.val_source,
-    }
-    summary["accuracy"]["test"] = {"final": test_acc, "peak": None, "peak_step": None}
+    summary = {"status": status, "strategy": s.strategy, "steps": trial.step if trial is not None else 0,
+               "trials": s.trials, **tally.budget(counter), "accepted": tally.accepted, "best_loss": best,
+               "final_loss": best, "final_train_loss": incumbent.evaluated.get("train_loss", math.nan),
+               "test_loss": test_loss, "wall_time_s": wall, "n_params": model.n_params(),
+               **incumbent.accuracy(test_acc), "val_source": data.val_source}
     if status == "diverged":
         summary["diverged_at"] = {"step": summary["steps"], "loss": best}
     return summary
+
+
+@dataclass
+class _Tally:
+    """What a search's trials add up to: examples drawn (mini-batch searches), candidates
+    accepted, and whether an incumbent exists and changed since its last evaluation."""
+
+    n: int                  # training examples
+    batch: int | None       # examples per candidate's loss; None: all of them
+    drawn: int = 0
+    accepted: int = 0
+    exists: bool = False
+    changed: bool = False
+
+    def add(self, trial: Trial) -> None:
+        self.drawn += self.batch if self.batch and trial.step > 0 else 0
+        self.accepted += trial.accepted and trial.step > 0
+        self.exists |= trial.accepted
+        self.changed |= trial.accepted
+
+    def epochs(self, evals: int) -> float:
+        """Passes over the training set: examples drawn / n, or whole-set evaluations."""
+        return self.drawn / self.n if self.batch else evals
+
+    def budget(self, counter: LossCounter) -> dict:
+        return {"epochs": self.epochs(counter.evals), "batch_size": self.batch or self.n,
+                "loss_evals": counter.evals, "examples_per_eval": self.batch or self.n,
+                "loss_eval_examples": counter.examples}
+
+
+def _candidate_loss(config, setup):
+    """(batch size or None for the whole training set, the loss counter, loss(indices) of the
+    current weights, the mini-batch index sampler or None, the block evaluator or None)."""
+    s, data, model = config.search, setup.data, setup.model
+    n = len(data.train)
+    batch = min(s.batch_size, n) if s.batch_size else None
+    counter = LossCounter(setup)
+    if batch is None:
+        everything = Examples(data, data.train, setup.dtype)
+        blocks = BlockEvaluator(counter, everything) if BlockEvaluator.supports(model) else None
+        return batch, counter, lambda _: counter.full(everything), None, blocks
+    sampler = (idx for _, idx in BatchSampler(n, batch, config.train.sampling, setup.streams.get("batches")))
+    return (batch, counter, lambda idx: counter.batch(data.features(data.train.x[idx], setup.dtype), data.train.y[idx]),
+            sampler, None)
+
+
+class _Incumbent:
+    """Train / validation loss and accuracy of the incumbent, recomputed only when it changed, and
+    its final and peak accuracy (a :class:`LoopState`'s)."""
+
+    def __init__(self, config, setup) -> None:
+        self.setup, self.eval_train = setup, train_eval_split(config, setup.data)
+        self.state = LoopState()
+        self.evaluated: dict[str, float] = {}
+
+    def record(self, step: int, row: dict, changed: bool) -> None:
+        setup = self.setup
+        if changed or not self.evaluated:
+            for split, part in (("train", self.eval_train), ("val", setup.data.val)):
+                self.evaluated[f"{split}_loss"], self.evaluated[f"{split}_acc"] = evaluate(
+                    setup.model, setup.loss_fn, setup.penalty, setup.data, part, setup.dtype)
+        row.update(self.evaluated)
+        for split in ("train", "val"):
+            self.state.track(split, step, self.evaluated[f"{split}_acc"])
+
+    def accuracy(self, test: float) -> dict:
+        """The summary's ``accuracy``: final and peak of the incumbent, and its test accuracy."""
+        acc = {split: dict(best) for split, best in self.state.accuracy.items()}
+        return {"accuracy": {**acc, "test": {"final": test, "peak": None, "peak_step": None}}}
