@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from optlab.record.kinds import explain_divergence, record_of
+from optlab.record.kinds import explain_divergence, summary_record
 from optlab.record.run_report import accuracy_rows, facts
 from optlab.record.words import count
 
@@ -77,7 +77,7 @@ def progress_bar(console: Console, name: str, disable: bool = False) -> Iterator
 def print_run_results(result, console: Console | None = None) -> None:
     """The accuracy table and facts of a finished run; the run directory's path comes last."""
     console = console or make_console()
-    if record_of(result.summary["kind"]).kind.learns_from_data:   # a surface run has no accuracy, only facts
+    if summary_record(result.summary).kind.learns_from_data:   # a surface run has no accuracy, only facts
         table = Table(title=Text(result.run_dir.name))
         for col in ("split", "final accuracy", "peak accuracy", "step of peak"):
             table.add_column(col, justify="left" if col == "split" else "right")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optlab.config.kinds import KINDS, kind_of, run_kind
+from optlab.config.kinds import KINDS, kind_of, recorded_kind, run_kind
 from optlab.config.loading import loads_config
-from optlab.record.kinds import RECORDS, kind_in, recorded_kind
+from optlab.record.kinds import RECORDS, kind_in
 from optlab.record.rundir import read_metrics
 from optlab.record.run_report import render_run
 from optlab.training.kinds import LOOPS

@@ -7,7 +7,8 @@ Three kinds today:
 - ``surface``: an optimizer's path on a 2-D test function, no data (optlab.training.descend).
 
 :func:`run_kind` is the only place that reads the config fields deciding the kind (``model.name``,
-``search.strategy``); every run writes the name to meta.json and summary.json as ``"kind"``. The
+``search.strategy``); every run writes the name to meta.json and summary.json as ``"kind"``, and
+:func:`recorded_kind` reads it back (deriving it for directories written before). The
 facts of a :class:`RunKind` are what other layers ask (has it accuracy? a checkpoint?) instead of
 testing config fields. The training side maps a kind to its loop (optlab.training.kinds), the
 record side to its figures and facts (optlab.record.kinds): a new kind of run is one entry here and
@@ -54,6 +55,17 @@ def run_kind(config: Any) -> RunKind:
         search = config.get("search")
         return kind_of(_name(config.get("model")), search.get("strategy") if isinstance(search, Mapping) else None)
     return kind_of(config.model.name, config.search.strategy)
+
+
+def recorded_kind(summary: Mapping | None, meta: Mapping | None, config: Mapping | None) -> RunKind:
+    """The kind a run directory's files say: summary.json's, else meta.json's (a run that has not
+    ended), else derived from its config.yaml (a directory from before runs recorded it). The one
+    place a run's record is read for its kind (optlab.record.kinds.kind_in reads the files)."""
+    for record in (summary, meta):
+        name = (record or {}).get("kind")
+        if isinstance(name, str) and name in KINDS:
+            return KINDS[name]
+    return run_kind(config or {})
 
 
 def _name(section: Any) -> str | None:

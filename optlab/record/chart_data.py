@@ -9,7 +9,6 @@ from optlab.config.schema import PlotsConfig
 from optlab.record.compare_stats import band
 from optlab.record.figures import SPLIT_LABELS, smooth
 from optlab.record.html_chart import DASHES, series
-from optlab.record.kinds import record_of
 from optlab.record.plot_options import window
 from optlab.record.style import color
 from optlab.record.words import count
@@ -53,10 +52,12 @@ def run_charts(m: dict[str, np.ndarray], x: np.ndarray, xlabel: str, opts: Plots
     return out
 
 
-def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: PlotsConfig, x_of) -> list[dict]:
-    """Per variant: the mean over seeds of the smoothed training loss, and of each accuracy split
-    (validation by default; ``plots.splits`` adds training), each with its ± 1 std band over seeds
-    (the static figures' band). ``x_of(trial)``: the x of each row."""
+def compare_charts(labels: list[str], trials: list[list], xlabel: str, opts: PlotsConfig, x_of,
+                   record_of) -> list[dict]:
+    """Per variant: the mean over seeds of the training loss (smoothed where it is a batch loss),
+    and of each accuracy split (validation by default; ``plots.splits`` adds training), each with
+    its ± 1 std band over seeds (the static figures' band). ``x_of(trial)``: the x of each row;
+    ``record_of(kind)``: the kind's record entry (optlab.record.kinds), which names its curve."""
     loss_series, acc_series = [], []
     splits = list(opts.splits or ["val"])
     for i, (label, ts) in enumerate(zip(labels, trials)):

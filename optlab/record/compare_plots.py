@@ -12,7 +12,7 @@ otherwise the x-axis is the step.
 
 A diverging trial (a surface path flying off, a loss growing without bound) is drawn up to where
 it leaves the view and marked there with an ``x``; its values never set the axes, so the others
-stay readable and matplotlib never meets an overflowing tick (#15).
+stay readable and matplotlib never meets an overflowing tick.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from optlab.config.schema import PlotsConfig
 from optlab.record.compare_stats import band
 from optlab.record.figures import contour_axes, smooth
-from optlab.record.kinds import metrics_batch_loss, record_of
+from optlab.record.kinds import metrics_batch_loss, record_of, run_objective
 from optlab.record.plot_options import finish_y, window
 from optlab.record.style import LINESTYLES, MARKERS, color, series
 
@@ -193,7 +193,6 @@ def trajectories_figure(labels: list[str], trials: list[list], title: str):
     """Each variant's path on the surface's contours (first seed: a surface path has no
     randomness), one panel per variant and a last panel with all of them."""
     from optlab.engine.surfaces import view_window
-    from optlab.record.run_report import run_objective
 
     paths = [(i, label, ts[0]) for i, (label, ts) in enumerate(zip(labels, trials))
              if ts and ts[0].metrics.get("x") is not None]

@@ -228,6 +228,7 @@ def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (
     from optlab.record import budget_report, compare_plots
     from optlab.record.chart_data import compare_charts
     from optlab.record.figure_set import FigureSet
+    from optlab.record.kinds import record_of
     from optlab.record.plot_options import plot_options
     from optlab.record.style import styled
 
@@ -259,7 +260,7 @@ def render_compare(path: Path, quiet: bool = False, overrides: Iterable[str] = (
                             "accuracy at each evaluation, mean over seeds ±1 std")
             # with --tune: each variant's tuning-budget curve (budget figure, budget.csv, results.md)
             budget = budget_report.render_compare_budget(rd, manifest, figures, files)
-        charts = compare_charts(labels, trials, xlabel, opts, x_of)
+        charts = compare_charts(labels, trials, xlabel, opts, x_of, record_of)
         from optlab.record.explorer import configs_explorer
         from optlab.record.html_report import compare_page
 

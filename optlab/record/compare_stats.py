@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from optlab.config.kinds import RunKind
-from optlab.record.kinds import recorded_kind, record_of
+from optlab.config.kinds import RunKind, recorded_kind
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import study_status
 from optlab.record.tuning_stats import TimeToTarget, trials_to_target
@@ -32,7 +31,7 @@ class TrialData:
 
     @property
     def kind(self) -> RunKind:
-        """The kind of run the trial is (optlab.record.kinds.recorded_kind)."""
+        """The kind of run the trial is (optlab.config.kinds.recorded_kind)."""
         return recorded_kind(self.summary, self.meta, self.config)
 
 
@@ -97,7 +96,7 @@ class VariantStats:
     wall: tuple
     distance: tuple                    # surfaces: distance of the end point to the minimum
     end: tuple[float, float] | None    # surfaces: the end point of the first seed's path
-    surface: bool                      # a path on a 2-D objective, not a network (optlab.record.kinds)
+    surface: bool                      # a path on a 2-D objective, not a network learning from data
 
     @property
     def all_completed(self) -> bool:
@@ -122,7 +121,7 @@ def variant_stats(label: str, trials: list[TrialData], target: float | None) -> 
         wall=mean_std([x.get("wall_time_s") for x in s]),
         distance=mean_std([x.get("distance_to_minimum") for x in s]),
         end=end,
-        surface=any(record_of(t.kind).path for t in trials),
+        surface=any(not t.kind.learns_from_data for t in trials),
     )
 
 

@@ -18,10 +18,10 @@ import math
 
 import numpy as np
 
+from optlab.config.kinds import run_kind
 from optlab.engine.hyper import RANGES
 from optlab.engine.surfaces import OBJECTIVES, Objective
 from optlab.record.html_page import esc, json_script, page, section
-from optlab.record.kinds import record_of, recorded_kind
 from optlab.record.rules_js import elementwise
 from optlab.record.style import color
 
@@ -143,7 +143,7 @@ def configs_explorer(labels: list[str], configs: list[dict]) -> dict | None:
     """The explorer of surface runs (a run's config.yaml, or each variant's first trial's): one
     path per config at its settings, from the first's start for its number of steps; None when
     they are not runs on one surface. The data carries ``note``: what the paths leave out."""
-    surfaces = {(c.get("model") or {}).get("function") for c in configs if record_of(recorded_kind(None, None, c)).path}
+    surfaces = {(c.get("model") or {}).get("function") for c in configs if not run_kind(c).learns_from_data}
     if len(surfaces) != 1 or len(configs) != len(labels) or not configs:
         return None
     surface = surfaces.pop()

@@ -7,8 +7,8 @@ kind a run wrote (``"kind"`` in summary.json and meta.json) and never guess it f
 - ``search``: each candidate's loss and the best so far, against loss evaluations (its budget);
 - ``surface``: f along the path and the path on the function's contours.
 
-:func:`recorded_kind` is the one place that reads the kind of a run directory, and derives it from
-config.yaml for directories written before runs recorded it.
+:func:`kind_in` reads the kind of a run directory (optlab.config.kinds.recorded_kind: derived
+from config.yaml for directories written before runs recorded it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from optlab.config.kinds import GRADIENT, KINDS, SEARCH, SURFACE, RunKind, run_kind
+from optlab.config.kinds import GRADIENT, KINDS, SEARCH, SURFACE, RunKind, recorded_kind
+from optlab.record.chart_data import run_charts
+from optlab.record.diagnostics_plots import render_diagnostics
+from optlab.record.figures import (
+    SPLIT_LABELS,
+    accuracy_figure,
+    loss_figure,
+    path_figure,
+    search_loss_figure,
+    surface_loss_figure,
+)
+from optlab.record.hessian_report import draw_hessian
+from optlab.record.landscape_report import draw_landscape
+from optlab.record.plot_options import examples_per_step, x_values
+from optlab.record.rundir import RunDir
 from optlab.record.words import count, plain
 
 Facts = list[tuple[str, str]]
@@ -35,23 +49,10 @@ class RunRecord:
     curve: str                            # the metrics column of its loss curve in a comparison
     smoothed: bool                        # that curve is a noisy batch loss (drawn smoothed; none at step 0)
     budget_axis: bool                     # compared on examples forwarded (its budget), not on steps
-    path: bool                            # a path on a 2-D function (a comparison draws trajectories.png)
-
-
-def recorded_kind(summary: dict | None, meta: dict | None, config: dict | None) -> RunKind:
-    """The kind a run directory's files say: summary.json's, else meta.json's (a run that has not
-    ended), else derived from its config.yaml (a directory from before runs recorded it)."""
-    for record in (summary, meta):
-        name = (record or {}).get("kind")
-        if name in KINDS:
-            return KINDS[name]
-    return run_kind(config or {})
 
 
 def kind_in(path: Path) -> RunKind:
     """:func:`recorded_kind` of the run directory ``path``, reading only the files it needs."""
-    from optlab.record.rundir import RunDir
-
     rd = RunDir(Path(path))
 
     def read(name: str) -> dict | None:
@@ -65,15 +66,35 @@ def kind_in(path: Path) -> RunKind:
             value = rd.read_json(name)
         return value if isinstance(value, dict) else None
 
-    for name in ("summary.json", "meta.json"):
-        recorded = (read(name) or {}).get("kind")
-        if recorded in KINDS:
-            return KINDS[recorded]
-    return recorded_kind(None, None, read("config.yaml"))
+    summary, meta = read("summary.json"), read("meta.json")
+    written = any(isinstance((record or {}).get("kind"), str) and record["kind"] in KINDS for record in (summary, meta))
+    return recorded_kind(summary, meta, None if written else read("config.yaml"))
+
+
+def val_label(summary: dict | None) -> str:
+    """How the validation split is named: "validation (= test)" when the run evaluated on the test
+    set (data.val_from: test), so such numbers are never mistaken for a held-out validation set."""
+    return "validation (= test)" if summary and summary.get("val_source") == "test" else SPLIT_LABELS["val"]
+
+
+def run_objective(path: Path):
+    """The 2-D objective a surface run descended, read from its config.yaml."""
+    import yaml
+
+    from optlab.engine.surfaces import OBJECTIVES
+
+    config = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
+    return OBJECTIVES[config["model"]["function"]]
 
 
 def record_of(kind: RunKind | str) -> RunRecord:
     return RECORDS[str(kind)]
+
+
+def summary_record(summary: dict) -> RunRecord:
+    """The record entry of the kind ``summary`` names (the readers of a run directory fill it in
+    through :func:`kind_in`; a summary without one is read as the defaults' kind, gradient)."""
+    return record_of(recorded_kind(summary, None, None))
 
 
 def _num(value: float | None) -> str:
@@ -121,13 +142,6 @@ def _gradient_facts(summary: dict) -> Facts:
 
 
 def _draw_gradient(path, m, summary, config, opts, figures):
-    from optlab.record.chart_data import run_charts
-    from optlab.record.diagnostics_plots import render_diagnostics
-    from optlab.record.figures import accuracy_figure, loss_figure
-    from optlab.record.hessian_report import draw_hessian
-    from optlab.record.landscape_report import draw_landscape
-    from optlab.record.plot_options import examples_per_step, x_values
-    from optlab.record.run_report import val_label
     from optlab.record.scrubber import scrub_data
 
     name, what = path.name, metrics_batch_loss(m)
@@ -158,10 +172,6 @@ def _search_diverged(summary: dict) -> str:
 
 
 def _draw_search(path, m, summary, config, opts, figures):
-    from optlab.record.figures import accuracy_figure, search_loss_figure
-    from optlab.record.plot_options import examples_per_step, x_values
-    from optlab.record.run_report import val_label
-
     name = path.name
     x, xlabel = x_values(m, opts, "loss_evals", examples_per_step(config, summary))
     figures.add("loss", search_loss_figure(x, m["loss"], m["best_loss"], f"{name}: loss of each candidate",
@@ -184,11 +194,6 @@ def _surface_facts(summary: dict) -> Facts:
 
 
 def _draw_surface(path, m, summary, config, opts, figures):
-    from optlab.record.figures import path_figure, surface_loss_figure
-    from optlab.record.hessian_report import draw_hessian
-    from optlab.record.plot_options import x_values
-    from optlab.record.run_report import run_objective
-
     name, objective = path.name, run_objective(path)
     x, xlabel = x_values(m, opts, "step")
     figures.add("loss", surface_loss_figure(x, m["loss"], f"{name}: f along the path", opts, xlabel),
@@ -201,9 +206,9 @@ def _draw_surface(path, m, summary, config, opts, figures):
 
 RECORDS: dict[str, RunRecord] = {
     GRADIENT.name: RunRecord(GRADIENT, _draw_gradient, _gradient_facts, explain_divergence,
-                             curve="loss", smoothed=True, budget_axis=False, path=False),
+                             curve="loss", smoothed=True, budget_axis=False),
     SEARCH.name: RunRecord(SEARCH, _draw_search, _search_facts, _search_diverged,
-                           curve="best_loss", smoothed=False, budget_axis=True, path=False),
+                           curve="best_loss", smoothed=False, budget_axis=True),
     SURFACE.name: RunRecord(SURFACE, _draw_surface, _surface_facts, explain_divergence,
-                            curve="loss", smoothed=False, budget_axis=False, path=True),
+                            curve="loss", smoothed=False, budget_axis=False),
 }

@@ -21,17 +21,11 @@ from optlab.record.diagnostics_plots import technique_facts
 from optlab.record.figure_set import FigureSet
 from optlab.record.figures import SPLIT_LABELS
 from optlab.record.html_report import run_page
-from optlab.record.kinds import kind_in, record_of
+from optlab.record.kinds import kind_in, record_of, summary_record, val_label
 from optlab.record.plot_options import plot_options
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import run_status
 from optlab.record.style import styled
-
-
-def val_label(summary: dict | None) -> str:
-    """How the validation split is named: "validation (= test)" when the run evaluated on the test
-    set (data.val_from: test), so such numbers are never mistaken for a held-out validation set."""
-    return "validation (= test)" if summary and summary.get("val_source") == "test" else SPLIT_LABELS["val"]
 
 
 def _pct(value: float | None) -> str:
@@ -90,7 +84,7 @@ def live_summary(path: Path) -> dict:
 def facts(summary: dict) -> list[tuple[str, str]]:
     """The non-accuracy lines of a run's results: status, the kind's own lines (loss, steps or
     trials, or a surface's path: optlab.record.kinds), budget, time, techniques, divergence."""
-    record = record_of(summary["kind"])
+    record = summary_record(summary)
     out = [("status", summary.get("status", "?")), *record.facts(summary)]
     if "loss_evals" in summary:
         out.append(("loss evaluations", _budget(summary)))
@@ -103,7 +97,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
 
 def results_markdown(name: str, summary: dict) -> str:
     lines = [f"# {name}", ""]
-    if record_of(summary["kind"]).kind.learns_from_data:
+    if summary_record(summary).kind.learns_from_data:
         lines += ["| split | final accuracy | peak accuracy | step of peak |", "|---|---|---|---|"]
         lines += [f"| {' | '.join(row)} |" for row in accuracy_rows(summary)]
         lines += [""]
@@ -169,13 +163,3 @@ def _config(path: Path) -> dict:
 
     config = Path(path) / "config.yaml"
     return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config.is_file() else {}
-
-
-def run_objective(path: Path):
-    """The 2-D objective a surface run descended, read from its config.yaml."""
-    import yaml
-
-    from optlab.engine.surfaces import OBJECTIVES
-
-    config = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
-    return OBJECTIVES[config["model"]["function"]]
