@@ -6,8 +6,8 @@ Three kinds today:
 - ``search``: a random or local search over a network's weights (optlab.training.search), no gradient;
 - ``surface``: an optimizer's path on a 2-D test function, no data (optlab.training.descend).
 
-:func:`run_kind` is the only place that reads the config fields deciding the kind (``model.name``,
-``search.strategy``); every run writes the name to meta.json and summary.json as ``"kind"``, and
+:func:`kind_of` is the only place that tests the config fields deciding the kind (``model.name``,
+``search.strategy``; :func:`run_kind` hands them over from a config); every run writes the name to meta.json and summary.json as ``"kind"``, and
 :func:`recorded_kind` reads it back (deriving it for directories written before). The
 facts of a :class:`RunKind` are what other layers ask (has it accuracy? a checkpoint?) instead of
 testing config fields. The training side maps a kind to its loop (optlab.training.kinds), the
