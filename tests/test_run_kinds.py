@@ -158,3 +158,20 @@ def test_render_run_of_an_old_gradient_directory(tmp_path):
     render_run(result.run_dir)
     assert "final accuracy" in (result.run_dir / "results.md").read_text()
     assert (result.run_dir / "accuracy.png").is_file()
+
+
+def test_an_old_trial_is_compared_as_the_kind_its_config_makes(tmp_path):
+    """A comparison's trials from before runs recorded their kind: a search among them still puts
+    every curve on the loss-evaluation axis, and its curve is its best loss so far."""
+    from optlab.record.compare_plots import x_axis
+    from optlab.record.compare_stats import TrialData
+
+    steps = np.arange(4.0)
+    search = TrialData(tmp_path, "completed", {}, {"step": steps, "loss_evals": steps, "loss": 4 - steps,
+                                                   "best_loss": 4 - steps}, {"search": {"strategy": "local"}})
+    gradient = TrialData(tmp_path, "completed", {}, {"step": steps, "loss_evals": steps, "loss": 4 - steps}, {})
+    assert (search.kind.name, gradient.kind.name) == ("search", "gradient")
+    assert x_axis([[search], [gradient]]) == "loss_evals"
+    assert x_axis([[gradient]]) == "step"
+    marked = TrialData(tmp_path, "completed", {"kind": "search"}, search.metrics, {})
+    assert marked.kind.name == "search"      # what the run wrote wins over its (empty) config

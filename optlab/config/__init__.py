@@ -1,3 +1,4 @@
 """Configs: the schema (every key, its type, default and range), YAML loading with file:line
-locations, overrides, and the generated reference (docs/config.md).
+locations, overrides, the generated reference (docs/config.md), and the kind of run a config
+makes (optlab.config.kinds).
 """
