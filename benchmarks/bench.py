@@ -461,6 +461,7 @@ def section_compare(iterations: int, say) -> dict:
     from optlab.config.loading import dump_config
     from optlab.data import DataError, ensure_files
     from optlab.studies.compare import make_plan, run_compare
+    from optlab.studies.study import StudySession
     from optlab.studies.executor import default_workers
     from optlab.studies.variants import build_variants
 
@@ -487,7 +488,7 @@ def section_compare(iterations: int, say) -> dict:
         for workers in sorted({1, cores}):
             references.append(reference_speedup(cores) if cores > 1 else 1.0)
             t0 = time.perf_counter()
-            result = run_compare(plan, Path(tmp), workers=workers, command=["optlab.bench"])
+            result = run_compare(plan, Path(tmp), StudySession.local(workers, command=["optlab.bench"]))
             times[workers] = time.perf_counter() - t0
             dirs[workers] = result.path
             say(f"[compare] {workers} worker(s): {times[workers]:.2f} s")

@@ -28,6 +28,7 @@ from bench import reference_speedup, trial_numbers
 from optlab.config.loading import ConfigError
 from optlab.config.recipes import resolve
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.study import StudySession
 from optlab.studies.variants import build_variants
 
 OPTIMIZERS = ["sgd", "momentum", "adagrad", "adam"]
@@ -51,7 +52,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="optlab-bench-") as tmp:
         for workers in (1, 2):
             t0 = time.perf_counter()
-            result = run_compare(plan, Path(tmp), workers=workers, command=["benchmark"])
+            result = run_compare(plan, Path(tmp), StudySession.local(workers, command=["benchmark"]))
             times[workers] = time.perf_counter() - t0
             dirs[workers] = result.path
             print(f"  --workers {workers}: {times[workers]:7.2f} s")

@@ -28,6 +28,7 @@ def size(root: Path, many: bool = False) -> tuple[int, int]:
     """(bytes of the comparison's page, of one trial's): 5 optimizers x 4 seeds, or with ``many``
     20 learning rates of Adam x 1 seed (20 curves in every figure: the heavier page)."""
     from optlab.studies.compare import make_plan, run_compare
+    from optlab.studies.study import StudySession
     from optlab.studies.variants import build_variants
 
     config = REPO / "configs" / "quickstart.yaml"
@@ -37,7 +38,7 @@ def size(root: Path, many: bool = False) -> tuple[int, int]:
     else:
         base, varied, variants = build_variants(config, ["sgd", "momentum", "nesterov", "rmsprop", "adam"], None)
     plan = make_plan(variants, base, varied, seeds=1 if many else 4, source={"config": str(config), "overrides": []})
-    result = run_compare(plan, root, workers=int(os.environ.get("WORKERS", "2")))
+    result = run_compare(plan, root, StudySession.local(int(os.environ.get("WORKERS", "2"))))
     trial = next((result.path / "trials").iterdir())
     return (result.path / "report.html").stat().st_size, (trial / "report.html").stat().st_size
 

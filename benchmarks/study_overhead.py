@@ -33,6 +33,7 @@ from bench import trial_numbers
 
 from optlab.config.recipes import resolve
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.study import StudySession
 from optlab.studies.executor import ExecutorSpec
 from optlab.studies.variants import build_variants
 
@@ -68,7 +69,7 @@ def timed_compare(plan, root: Path, spec: ExecutorSpec) -> tuple[float, float, P
     """(wall seconds, of which drawing the trials' own figures, study directory)."""
     with figure_time() as spent:
         t0 = time.perf_counter()
-        result = run_compare(plan, root, executor=spec, command=["benchmark"])
+        result = run_compare(plan, root, StudySession(executor=spec, command=["benchmark"]))
         return time.perf_counter() - t0, spent[0], result.path
 
 
@@ -105,7 +106,7 @@ def part_scaling(args) -> None:
             plan = make_sweep_plan(resolve(args.small).path, ["optimizer.lr=log:1e-3:1e-1", *args.small_overrides], trials=n)
             with figure_time() as spent:
                 t0 = time.perf_counter()
-                result = run_sweep(plan, Path(tmp), workers=args.workers, command=["benchmark"])
+                result = run_sweep(plan, Path(tmp), StudySession.local(args.workers, command=["benchmark"]))
                 wall = time.perf_counter() - t0
             walls.append(wall - spent[0])   # to the sweep's results; the trials' figures apart
             per_trial.append(float(np.mean(training_seconds(result.path))))

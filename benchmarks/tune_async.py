@@ -29,11 +29,12 @@ SPACE = ["optimizer.lr=log:1e-6:1e-2", "regularization.l2=log:1e-8:1e-4"]
 def measure(asynchronous: bool, trials: int, workers: int, seed: int, root: Path) -> dict:
     """One sweep; its wall time, steps, pruned trials, best accuracy and busy fraction."""
     from optlab.studies.tune import make_tune_plan, run_tune
+    from optlab.studies.study import StudySession
 
     plan = make_tune_plan(CONFIG, SPACE, trials=trials, sampler="tpe", pruner="asha", seed=seed,
                           asynchronous=asynchronous)
     t0 = time.perf_counter()
-    path = run_tune(plan, root, workers=workers, command=[], trial_reports=False).path
+    path = run_tune(plan, root, StudySession.local(workers, command=[], trial_reports=False)).path
     wall = time.perf_counter() - t0
     steps = busy = 0.0
     best, pruned = 0.0, 0

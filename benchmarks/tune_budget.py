@@ -47,6 +47,7 @@ def trials_of(path: Path) -> list[tuple[int, float | None, str]]:
 def main() -> None:
     import optlab.record.trial_reports as trial_reports
     from optlab.studies.tune import make_tune_plan, run_tune
+    from optlab.studies.study import StudySession
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -58,13 +59,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             plan = make_tune_plan(CONFIG, [*SPACE, *args.words], trials=args.trials, sampler="random", seed=seed)
-            rand = trials_of(run_tune(plan, Path(tmp) / f"random{seed}", workers=1, command=[]).path)
+            rand = trials_of(run_tune(plan, Path(tmp) / f"random{seed}", StudySession.local(1, command=[])).path)
             budget = sum(s for s, _, _ in rand)
             best_random = max(a for _, a, _ in rand if a is not None)
             plan = make_tune_plan(CONFIG, [*SPACE, *args.words], trials=3 * args.trials, sampler="tpe",
                                   pruner="asha", seed=seed)
             # stop asking once the budget is spent: run in slices of N and check after each
-            tpe = trials_of(run_tune(plan, Path(tmp) / f"tpe{seed}", workers=1, command=[]).path)
+            tpe = trials_of(run_tune(plan, Path(tmp) / f"tpe{seed}", StudySession.local(1, command=[])).path)
             spent, best, matched_at, used = 0, 0.0, None, 0
             for steps, acc, _ in tpe:
                 if spent + steps > budget:

@@ -21,6 +21,7 @@ from optlab.cli import app
 from optlab.config.loading import load_config
 from optlab.record.rundir import read_metrics
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.study import StudySession
 from optlab.studies.variants import build_variants
 
 CONFIG = """\
@@ -78,7 +79,7 @@ def serial(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training_setup, "build_model", build_model)
         mp.setattr(gradient_loop, "BatchSampler", RecordingSampler)
-        result = run_compare(plan_for(path, seeds=SEEDS, target=TARGET), tmp / "runs", workers=1)
+        result = run_compare(plan_for(path, seeds=SEEDS, target=TARGET), tmp / "runs", StudySession.local(1))
     return result, path, weights, orders
 
 
@@ -130,7 +131,7 @@ def test_trial_is_exactly_what_train_gives(serial, tmp_path):
 
 def test_parallel_equals_serial(serial, tmp_path):
     result, path, _, _ = serial
-    parallel = run_compare(plan_for(path, seeds=SEEDS, target=TARGET), tmp_path, workers=2)
+    parallel = run_compare(plan_for(path, seeds=SEEDS, target=TARGET), tmp_path, StudySession.local(2))
     serial_dirs, parallel_dirs = trial_dirs(result.path), trial_dirs(parallel.path)
     assert sorted(serial_dirs) == sorted(parallel_dirs)
     for name in serial_dirs:
@@ -201,8 +202,8 @@ def test_report_of_a_single_run(serial):
 
 def test_tune_lr_picks_each_variant_rate_by_validation_and_reruns_it(tmp_path):
     path = write_config(tmp_path)
-    result = run_compare(plan_for(path, ["sgd", "adam"], tune="lr", grid="1e-3:1e-1:3"), tmp_path / "runs", workers=1,
-                         trial_reports=False)   # the choice of rates, not eight trial pages
+    result = run_compare(plan_for(path, ["sgd", "adam"], tune="lr", grid="1e-3:1e-1:3"), tmp_path / "runs",
+                         StudySession.local(1, trial_reports=False))   # the choice of rates, not eight trial pages
     manifest = json.loads((result.path / "compare.json").read_text())
     rows = {r["variant"]: r for r in csv.DictReader((result.path / "results.csv").open())}
     for entry in manifest["variants"]:

@@ -84,6 +84,7 @@ def test_boundary_needs_two_dimensional_data():
 def test_surface_run_and_comparison_pages_carry_the_explorer_at_their_settings(tmp_path):
     from optlab.config.loading import load_config
     from optlab.studies.compare import make_plan, run_compare
+    from optlab.studies.study import StudySession
     from optlab.studies.variants import build_variants
     from optlab.training.run import run
 
@@ -101,5 +102,5 @@ def test_surface_run_and_comparison_pages_carry_the_explorer_at_their_settings(t
     assert "gradient clipping" in one["note"]                     # what the page's paths leave out, said
     base, varied, variants = build_variants(config, ["sgd", "adam"], None)
     plan = make_plan(variants, base, varied, seeds=1, source={"config": str(config), "overrides": []})
-    study = explorer(run_compare(plan, tmp_path / "studies", workers=1).path / "report.html")
+    study = explorer(run_compare(plan, tmp_path / "studies", StudySession.local(1)).path / "report.html")
     assert [(p["label"], p["optimizer"]) for p in study["paths"]] == [("sgd", "sgd"), ("adam", "adam")]

@@ -15,6 +15,7 @@ from optlab.record.rundir import RunDir, read_metrics  # noqa: E402
 from optlab.record.sweep_report import leaderboard, table  # noqa: E402
 from optlab.studies import optuna_parts  # noqa: E402
 from optlab.studies.tune import make_tune_plan, run_tune  # noqa: E402
+from optlab.studies.study import StudySession
 
 CONFIG = """\
 name: tiny
@@ -52,7 +53,7 @@ def tiny(tmp_path) -> Path:
 def sweep(tiny, tmp_path, monkeypatch, step: int, workers: int) -> tuple[Path, dict]:
     monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: AtStep(step))
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1e-1"], trials=2, sampler="random", pruner="median", seed=0)
-    path = run_tune(plan, tmp_path / f"runs-{step}-{workers}", workers=workers, command=[]).path
+    path = run_tune(plan, tmp_path / f"runs-{step}-{workers}", StudySession.local(workers, command=[])).path
     return path, json.loads((path / "sweep.json").read_text())
 
 

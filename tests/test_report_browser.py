@@ -20,6 +20,7 @@ import pytest
 
 from optlab.config.loading import load_config
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.study import StudySession
 from optlab.studies.landscape import Options, landscape
 from optlab.studies.sweep import make_plan as make_sweep_plan
 from optlab.studies.sweep import run_sweep
@@ -120,10 +121,10 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     # must reach the page
     plan = make_plan(variants, base, varied, seeds=2, tune="lr", grid="0.03:0.3:2", target=0.5,
                      source={"config": str(config), "overrides": []})
-    study = run_compare(plan, tmp / "studies", workers=1, command=["optlab", "compare", EVIL]).path
+    study = run_compare(plan, tmp / "studies", StudySession.local(1, command=["optlab", "compare", EVIL])).path
     sweep = run_sweep(make_sweep_plan(config, ["optimizer.lr=0.05,0.2", "optimizer.name=sgd,adam"], grid=True),
-                      tmp / "sweeps", workers=1,
-                      command=["optlab", "sweep", EVIL], trial_reports=False).path   # the CLI's default
+                      tmp / "sweeps",
+                      StudySession.local(1, command=["optlab", "sweep", EVIL], trial_reports=False)).path   # the CLI's default
     return {"run": single, "compare": study, "sweep": sweep, "tmp": tmp}
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from optlab.cli import app
 from optlab.record.guard import WriterLock
 from optlab.studies.compare import make_plan, run_compare
+from optlab.studies.study import StudySession
 from optlab.studies.sweep import make_plan as make_sweep_plan
 from optlab.studies.sweep import run_sweep
 from optlab.studies.variants import build_variants
@@ -49,7 +50,7 @@ def sweep_dir(tmp_path) -> Path:
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
     plan = make_sweep_plan(config, ["optimizer.lr=log:1e-3:1e-1"], trials=2)
-    return run_sweep(plan, tmp_path / "runs", workers=1, trial_reports=False).path
+    return run_sweep(plan, tmp_path / "runs", StudySession.local(1, trial_reports=False)).path
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_compare_resume_checks_its_manifest_its_lock_and_its_extras_before_any_t
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
     base, varied, variants = build_variants(config, ["sgd", "adam"])
-    path = run_compare(make_plan(variants, base, varied), tmp_path / "runs", workers=1, trial_reports=False).path
+    path = run_compare(make_plan(variants, base, varied), tmp_path / "runs", StudySession.local(1, trial_reports=False)).path
     shutil.rmtree(path / "trials" / "adam-s1")                      # one trial left to run
     good = (path / "compare.json").read_text()
     m = json.loads(good)
@@ -141,7 +142,7 @@ def tune_dir(tmp_path) -> Path:
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
     plan = make_tune_plan(config, ["optimizer.lr=log:1e-3:1e-1"], trials=2, sampler="random", seed=1)
-    return run_tune(plan, tmp_path / "runs", workers=1).path
+    return run_tune(plan, tmp_path / "runs", StudySession.local(1)).path
 
 
 def resume_tune(path: Path, *more: str):

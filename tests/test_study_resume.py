@@ -17,6 +17,7 @@ from conftest import TINY_CONFIG, run_numbers
 from optlab.config.loading import load_config
 from optlab.record.rundir import read_metrics
 from optlab.studies.compare import make_plan, resume_compare, run_compare
+from optlab.studies.study import StudySession
 from optlab.studies.executor import NullProgress, Trial, TrialControl, run_trials
 from optlab.studies.sweep import make_plan as make_sweep_plan
 from optlab.studies.sweep import resume_sweep, run_sweep
@@ -59,7 +60,7 @@ def test_a_resumed_comparison_equals_one_never_stopped(tmp_path):
     config.write_text(CONFIG)
     base, varied, variants = build_variants(config, ["sgd", "adam"])
     plan = make_plan(variants, base, varied, seeds=2)
-    whole = run_compare(plan, tmp_path / "a", workers=1)
+    whole = run_compare(plan, tmp_path / "a", StudySession.local(1))
     stopped = tmp_path / "b" / whole.path.name
     shutil.copytree(whole.path, stopped)
     shutil.rmtree(stopped / "trials" / "sgd-s2")                  # never started
@@ -68,7 +69,7 @@ def test_a_resumed_comparison_equals_one_never_stopped(tmp_path):
     manifest = json.loads((stopped / "compare.json").read_text())
     (stopped / "compare.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
 
-    resumed = resume_compare(stopped, workers=1, command=["test"])
+    resumed = resume_compare(stopped, None, StudySession.local(1, command=["test"]))
     assert resumed.failed == []
     for name in ("sgd-s1", "sgd-s2", "adam-s1", "adam-s2"):
         assert run_numbers(whole.path / "trials" / name) == run_numbers(stopped / "trials" / name), name
@@ -85,12 +86,12 @@ def test_a_resumed_sweep_equals_one_never_stopped(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
     plan = make_sweep_plan(config, ["optimizer.lr=log:1e-3:1e-1", "model.hidden=[8],[16]"], trials=3)
-    whole = run_sweep(plan, tmp_path / "a", workers=2)
+    whole = run_sweep(plan, tmp_path / "a", StudySession.local(2))
     stopped = tmp_path / "b" / whole.path.name
     shutil.copytree(whole.path, stopped)
     shutil.rmtree(stopped / "trials" / "t002")
     interrupt(stopped / "trials" / "t000", 9)
-    resumed = resume_sweep(stopped, workers=2, command=["test"])
+    resumed = resume_sweep(stopped, None, StudySession.local(2, command=["test"]))
     assert resumed.failed == []
     for name in ("t000", "t001", "t002"):
         assert run_numbers(whole.path / "trials" / name) == run_numbers(stopped / "trials" / name), name

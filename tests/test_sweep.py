@@ -17,6 +17,7 @@ from optlab.config.loading import ConfigError
 from optlab.record.rundir import read_metrics
 from optlab.record.sweep_report import leaderboard
 from optlab.studies.sweep import make_plan, parse_param, run_sweep
+from optlab.studies.study import StudySession
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def test_impossible_values_are_refused_before_anything_runs(tiny, tmp_path):
 def test_a_sweep_writes_every_trial_and_ranks_them_by_validation_accuracy(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr("optlab.record.run_report.render_run", lambda *a, **k: None)   # each trial's own plots: not under test
     plan = make_plan(tiny, ["optimizer.lr=log:1e-3:1e3", "optimizer={name: sgd}", "train.epochs=2"], trials=5, seed=3)
-    result = run_sweep(plan, tmp_path / "runs", workers=1)
+    result = run_sweep(plan, tmp_path / "runs", StudySession.local(1))
     d = result.path
     assert d.name.endswith("_tiny-sweep") and not result.failed
     assert {"sweep.json", "config.yaml", "results.md", "results.csv", "scatter.png", "best.png"} <= {
@@ -188,7 +189,7 @@ def test_ctrl_c_stops_the_running_trial_starts_no_other_and_ranks_what_exists(ti
 
     threading.Thread(target=interrupt_once_training, daemon=True).start()
     with pytest.raises(Stopped):
-        run_sweep(plan, runs, workers=1)
+        run_sweep(plan, runs, StudySession.local(1))
     d = next(runs.glob("*-sweep"))
     assert json.loads((d / "sweep.json").read_text())["status"] == "interrupted"
     trials = sorted(p.name for p in (d / "trials").iterdir())

@@ -18,6 +18,7 @@ from optlab.config.loading import ConfigError, load_config  # noqa: E402
 from optlab.record.rundir import RunDir, read_metrics  # noqa: E402
 from optlab.studies import optuna_parts  # noqa: E402
 from optlab.studies.tune import make_tune_plan, run_tune  # noqa: E402
+from optlab.studies.study import StudySession
 from optlab.training.interrupt import StopRequest  # noqa: E402
 from optlab.training.run import resume, run  # noqa: E402
 
@@ -53,7 +54,7 @@ def manifest(path: Path) -> dict:
 def test_conditional_keys_study_in_sqlite_and_values_told(tiny, tmp_path):
     plan = make_tune_plan(tiny, ["optimizer.name=sgd,momentum", "optimizer.lr=log:1e-3:1",
                                  "optimizer.momentum=lin:0.5:0.95"], trials=4, sampler="random", seed=3)
-    result = run_tune(plan, tmp_path / "runs", workers=1)
+    result = run_tune(plan, tmp_path / "runs", StudySession.local(1))
     m = manifest(result.path)
     assert m["mode"] == "optuna" and m["status"] == "completed" and len(m["trials"]) == 4
     study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{result.path / 'study.db'}")
@@ -78,7 +79,7 @@ def test_a_seeded_sampler_repeats_its_sweep(tiny, tmp_path):
     for i in range(2):
         plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1", "train.batch_size=10,30"], trials=2, sampler="tpe",
                               seed=7)
-        path = run_tune(plan, tmp_path / f"runs{i}", workers=1).path
+        path = run_tune(plan, tmp_path / f"runs{i}", StudySession.local(1)).path
         runs.append([(e["values"], read_metrics(path / e["dir"] / "metrics.csv")["val_acc"])
                      for e in manifest(path)["trials"]])
     assert runs[0] == runs[1]
@@ -90,7 +91,7 @@ def test_a_pruned_trial_stops_after_its_evaluation_and_resumes_bit_identically(t
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=300"], trials=1, sampler="random",
                           pruner="median")
     assert (plan.eval_every, plan.steps) == (2, 600)
-    result = run_tune(plan, tmp_path / "runs", workers=1)
+    result = run_tune(plan, tmp_path / "runs", StudySession.local(1))
     m = manifest(result.path)
     assert [e["status"] for e in m["trials"]] == ["pruned"]
     study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{result.path / 'study.db'}")
@@ -112,7 +113,7 @@ def test_a_pruned_trial_stops_after_its_evaluation_and_resumes_bit_identically(t
 
 def test_resume_continues_an_interrupted_trial_in_place_and_finishes_the_budget(tiny, tmp_path):
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1"], trials=1, sampler="random", seed=1)
-    path = run_tune(plan, tmp_path / "runs", workers=1).path
+    path = run_tune(plan, tmp_path / "runs", StudySession.local(1)).path
     m = manifest(path)                                   # as if Ctrl-C had stopped a second trial at step 3
     study = optuna.load_study(study_name=m["study_name"], storage=f"sqlite:///{path / 'study.db'}")
     lost = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-3, 1, log=True)})
@@ -159,7 +160,7 @@ def test_a_coarse_evaluation_schedule_is_warned_about(tiny):
 
 def test_resume_with_other_specs_or_of_a_random_sweep_is_refused(tiny, tmp_path):
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-3:1"], trials=1, sampler="random")
-    path = run_tune(plan, tmp_path / "runs", workers=1).path
+    path = run_tune(plan, tmp_path / "runs", StudySession.local(1)).path
     r = CliRunner().invoke(app, ["sweep", str(tiny), "optimizer.lr=log:1e-4:1", "--resume", str(path)])
     assert r.exit_code == 2 and "optimizer.lr: log:1e-3:1 -> log:1e-4:1" in " ".join(r.output.split())
     m = manifest(path)
@@ -217,7 +218,7 @@ def test_pruning_in_a_local_pool(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=0.99))
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=30000"], trials=3, sampler="random",
                           pruner="median", asynchronous=True)
-    result = run_tune(plan, tmp_path / "runs", workers=2, command=[])
+    result = run_tune(plan, tmp_path / "runs", StudySession.local(2, command=[]))
     for entry in manifest(result.path)["trials"]:
         meta = RunDir(result.path / entry["dir"]).read_json("meta.json")
         assert entry["status"] == meta["status"] == "pruned" and meta["pruned_at"] == 2
@@ -234,7 +235,7 @@ def test_pruning_on_a_dask_cluster(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(optuna_parts, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=0.99))
     plan = make_tune_plan(tiny, ["optimizer.lr=log:1e-4:1e-3", "train.epochs=30000"], trials=2, sampler="random",
                           pruner="median")
-    result = run_tune(plan, tmp_path / "runs", executor=ExecutorSpec("dask", 2, None), command=[])
+    result = run_tune(plan, tmp_path / "runs", StudySession(executor=ExecutorSpec("dask", 2, None), command=[]))
     for entry in manifest(result.path)["trials"]:
         meta = RunDir(result.path / entry["dir"]).read_json("meta.json")
         assert entry["status"] == meta["status"] == "pruned"

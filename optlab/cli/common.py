@@ -1,5 +1,5 @@
 """What every command shares: the error console, the exit codes' messages, loading a config or
-exiting 2 with every problem, and one progress display for the trials of a study."""
+exiting 2 with every problem (a study command's own: optlab.cli.study_run)."""
 
 from __future__ import annotations
 
@@ -134,79 +134,6 @@ def ensure_run_data(run: Path, console, debug: bool) -> None:
         return
     if cfg.data is not None:
         ensure_data(cfg, console, debug)
-
-
-def ensure_study_data(configs, debug: bool) -> None:
-    """Each dataset a study's trials read, found (or downloaded) once before any trial starts:
-    where one is missing, its message once and exit 1, before the study's directory exists."""
-    seen = set()
-    console = err_console()
-    for cfg in configs:
-        data = cfg.data
-        key = None if data is None else (data.name, getattr(data, "root", None), getattr(data, "allow_unverified", False))
-        if key is not None and key not in seen:
-            seen.add(key)
-            ensure_data(cfg, console, debug)
-
-
-def nothing_to_resume(path, trials, show) -> bool:
-    """A complete study given to --resume: its results as they are, and that there is nothing to
-    do (its report is not drawn again: `optlab report DIR` does that when asked)."""
-    from optlab.studies.resume import finished_study
-
-    n = finished_study(path, trials)
-    if n is None:
-        return False
-    show(path)
-    err_console().print(f"nothing to do: {path} is complete ({n} trial{'s' if n != 1 else ''} finished); "
-                        f"`optlab report {path}` draws its report again", markup=False, soft_wrap=True)
-    return True
-
-
-def with_progress(what: str, quiet: bool, debug: bool, start):
-    """``start(progress)`` under one progress display for many trials (a comparison, a sweep):
-    Ctrl-C exits 130 keeping the trials written; an error is one line and exit 1 (unless --debug)."""
-    from optlab.config.loading import ConfigError
-    from optlab.studies.executor import ClusterLost, ExecutorError
-    from optlab.studies.resume import StudyBusy
-    from optlab.terminal import CompareProgress
-
-    console = err_console()
-    try:
-        with CompareProgress(console, disable=quiet) as progress:
-            return start(progress)
-    except (ExecutorError, StudyBusy) as exc:   # found before any trial started
-        raise bad_input(str(exc)) from None
-    except ConfigError as exc:                  # --resume of something that is not a study
-        raise bad_problems(exc.problems) from None
-    except ClusterLost as exc:
-        from optlab.terminal import print_error
-
-        print_error(console, str(exc))
-        raise typer.Exit(EXIT_FAILED) from None
-    except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
-        from optlab.training.interrupt import interrupt_exit_code
-
-        console.print(f"[yellow]interrupted[/]: the {what} keeps the trials that were written (status: interrupted)")
-        _resume_hint(console, what, exc)
-        raise typer.Exit(interrupt_exit_code(exc)) from None
-    except Exception as exc:
-        if debug or DEBUG["on"]:
-            raise
-        print_failure(console, exc)
-        _resume_hint(console, what, exc)
-        raise typer.Exit(EXIT_FAILED) from None
-
-
-def _resume_hint(console, what: str, exc: BaseException) -> None:
-    """Where a stopped or dead study is and the command that finishes it (as ``optlab train``
-    says for a run); nothing where the study's directory was never made."""
-    path = getattr(exc, "study_dir", None)
-    if path is None:
-        return
-    command = {"comparison": "compare"}.get(what, what)
-    console.print(f"study directory: {path}\ncontinue with: optlab {command} --resume {path}",
-                  markup=False, soft_wrap=True)
 
 
 def bad_problems(problems, hint: str = "") -> typer.Exit:

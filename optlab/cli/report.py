@@ -26,8 +26,7 @@ def report(
     Example: optlab report runs/2026-01-01_120000_quickstart-compare plots.x=epochs --format svg
     """
     from optlab.config.loading import ConfigError, Problem
-    from optlab.record.reports import NotARunDirectory, render_directory
-    from optlab.terminal import print_compare_results, print_run_results, print_sweep_results
+    from optlab.record.reports import NotARunDirectory, kind_of, not_a_directory, render_directory
 
     # a word with "=" is a plots override, unless a path by that name exists (a directory "lr=0.1")
     overrides = [w for w in words if "=" in w and not Path(w).exists()]
@@ -36,11 +35,9 @@ def report(
         overrides.append(f"plots.format={fmt}")
     if not dirs:
         raise bad_problems([Problem("DIR", "", "give at least one run, comparison or sweep directory")])
-    missing = [d for d in dirs if not any((d / f).is_file() for f in ("compare.json", "sweep.json", "metrics.csv"))]
+    missing = [d for d in dirs if kind_of(d) is None]
     if missing:
-        raise bad_problems([Problem(str(d), "", "no such directory" if not d.exists() else
-                                     "not a run directory (no metrics.csv), a comparison (no compare.json) "
-                                     "nor a sweep (no sweep.json)") for d in missing])
+        raise bad_problems([Problem(str(d), "", not_a_directory(d).removeprefix(f"{d}: ")) for d in missing])
     for d in dirs:
         try:
             kind = render_directory(d, overrides, html_only=html)
@@ -55,13 +52,14 @@ def report(
             raise typer.Exit(EXIT_BAD_INPUT) from None
         if html:
             print(d / "report.html")
-        elif kind == "compare":
-            print_compare_results(d)
-        elif kind == "sweep":
-            print_sweep_results(d)
-        else:
+        elif kind == "run":
             from optlab.record.run_report import live_summary
+            from optlab.terminal import print_run_results
             from optlab.training.run import Result
 
             summary = live_summary(d)        # a run still training: its live status and steps so far
             print_run_results(Result(d, summary["status"], summary))
+        else:
+            from optlab.cli.study_run import show_results
+
+            show_results(kind, d)

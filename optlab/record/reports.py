@@ -1,17 +1,75 @@
 """``optlab report DIR``: re-render any directory optlab writes — a run, a comparison, a sweep —
-from its files alone. The one place that knows every kind of directory, by the file that marks it.
+from its files alone.
+
+:data:`KINDS` is the one table of the kinds of directory, each known by the file that marks it
+(a run's metrics.csv, a study's manifest); a new kind of study adds a row here, and
+optlab.studies.study finds a study's kind through :func:`kind_of` too. A renderer is named as
+``module:function`` and imported when used, so ``optlab report RUN`` never imports a sweep's
+figures.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from optlab.record import guard
-from optlab.record.contained import check_manifest
-from optlab.record.run_report import render_run
+from optlab.record.contained import check_manifest, manifest_dirs
 from optlab.record.rundir import RunDir
 from optlab.record.status import run_status
+
+
+@dataclass(frozen=True)
+class DirectoryKind:
+    """A kind of directory: what ``render_directory`` returns for it, the file that marks it, how a
+    message names it, and its renderer (``module:function``, called as ``render(path, overrides=,
+    files=)``). A study's marker is its manifest, which names its trials' run directories."""
+
+    name: str
+    marker: str
+    what: str
+    render: str
+    study: bool = True
+
+    def renderer(self) -> Callable[..., None]:
+        module, _, function = self.render.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+KINDS = (
+    DirectoryKind("run", "metrics.csv", "a run directory", "optlab.record.reports:_render_run", study=False),
+    DirectoryKind("compare", "compare.json", "a comparison", "optlab.record.compare_report:render_compare"),
+    DirectoryKind("sweep", "sweep.json", "a sweep", "optlab.record.sweep_report:render_sweep"),
+)
+
+
+class NotARunDirectory(ValueError):
+    """A directory of none of the :data:`KINDS`."""
+
+
+def kind_of(path: Path) -> DirectoryKind | None:
+    """The kind of directory ``path`` is, by the file that marks it; None for none of them."""
+    return next((k for k in KINDS if (Path(path) / k.marker).is_file()), None)
+
+
+def none_of(kinds: Iterable[DirectoryKind]) -> str:
+    """``a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)``."""
+    said = [f"{k.what} (no {k.marker})" for k in kinds]
+    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} nor {said[-1]}"
+
+
+def not_a_directory(path: Path) -> str:
+    """Why ``path`` is none of the :data:`KINDS`: ``PATH: no such directory``, or ``PATH: not``
+    and :func:`none_of` them."""
+    path = Path(path)
+    return f"{path}: no such directory" if not path.exists() else f"{path}: not {none_of(KINDS)}"
+
+
+def trial_dirs(manifest: dict) -> list[str]:
+    """The run directories a study's manifest names, in its order (a tuning phase's first)."""
+    return [name for _, name in manifest_dirs(manifest)]
 
 
 def tidy(path: Path) -> list[str]:
@@ -34,51 +92,30 @@ def tidy(path: Path) -> list[str]:
 
 
 def _render_run(path: Path, **options) -> None:
+    from optlab.record.run_report import render_run
+
     tidy(path)
-    render_run(path, **options)
-
-
-class NotARunDirectory(ValueError):
-    """Neither a run directory (metrics.csv) nor a comparison (compare.json)."""
+    render_run(path, **options)   # with landscape/'s figures, if any
 
 
 def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool = False) -> str:
-    """Re-render a run directory, a comparison or a sweep (and each of its trials) from its files.
+    """Re-render a run directory or a study (and each of its trials) from its files.
 
     ``overrides``: ``plots.*`` settings for this rendering (optlab.record.plot_options), applied
     to the trials too; ``html_only``: rewrite only the report.html pages, leaving figure files and
-    tables as they are. Returns "run", "compare" or "sweep"; raises NotARunDirectory for anything
-    else (and optlab.config.loading.ConfigError for a bad override).
+    tables as they are. Returns the kind's name (``run``, ``compare``, ``sweep``); raises
+    NotARunDirectory for anything else (and optlab.config.loading.ConfigError for a bad override).
     """
     path = Path(path)
-    overrides = list(overrides)
-    files = not html_only
-    if (path / "sweep.json").is_file():
-        from optlab.record.sweep_report import render_sweep
-
-        manifest = RunDir(path).read_json("sweep.json")
-        check_manifest(path, manifest, "sweep.json")    # optlab.record.contained.Outside before any write
-        for trial in manifest["trials"]:
-            if not trial.get("dir"):
-                continue
-            if (path / trial["dir"] / "metrics.csv").is_file():
-                _render_run(path / trial["dir"], overrides=overrides, files=files)
-        render_sweep(path, overrides=overrides, files=files)
-        return "sweep"
-    if (path / "compare.json").is_file():
-        from optlab.record.compare_report import render_compare
-
-        manifest = RunDir(path).read_json("compare.json")
-        check_manifest(path, manifest, "compare.json")  # optlab.record.contained.Outside before any write
-        for entry in manifest["variants"]:
-            for name in [t["dir"] for t in entry.get("tune_trials", [])] + entry["trials"]:
-                if (path / name / "metrics.csv").is_file():
-                    _render_run(path / name, overrides=overrides, files=files)
-        render_compare(path, overrides=overrides, files=files)
-        return "compare"
-    if (path / "metrics.csv").is_file():
-        _render_run(path, overrides=overrides, files=files)   # with landscape/'s figures, if any
-        return "run"
-    what = "no such directory" if not path.exists() else \
-        "not a run directory (no metrics.csv), a comparison (no compare.json) nor a sweep (no sweep.json)"
-    raise NotARunDirectory(f"{path}: {what}")
+    kind = kind_of(path)
+    if kind is None:
+        raise NotARunDirectory(not_a_directory(path))
+    options = dict(overrides=list(overrides), files=not html_only)
+    if kind.study:
+        manifest = RunDir(path).read_json(kind.marker)
+        check_manifest(path, manifest, kind.marker)    # optlab.record.contained.Outside before any write
+        for name in trial_dirs(manifest):
+            if (path / name / "metrics.csv").is_file():
+                _render_run(path / name, **options)
+    kind.renderer()(path, **options)
+    return kind.name

@@ -25,28 +25,18 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from optlab.config.loading import ConfigError, Problem, dump_config
+from optlab.config.loading import ConfigError, Problem
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
 from optlab.record.scores import tune_score
-from optlab.record.status import owner
-from optlab.studies.executor import (
-    ExecutorSpec,
-    NullProgress,
-    Outcome,
-    Progress,
-    default_workers,
-    open_executor,
-    reported,
-    run_trials,
-)
-from optlab.studies.resume import contained, plan_trials, study_lock
+from optlab.studies.executor import ExecutorSpec, Outcome, Progress, reported, run_trials
+from optlab.studies.resume import plan_trials
+from optlab.studies.study import Study, StudyResult, StudySession, draw_trial_reports
 from optlab.studies.variants import Variant
 
 TUNABLE = ("lr",)
@@ -166,155 +156,128 @@ def choose_rate(rates: list[float], run_dirs: list[Path]) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# running
+# the study
 # ------------------------------------------------------------------------------------------------
-@dataclass
-class CompareResult:
-    path: Path
-    status: str                       # completed | failed (every trial failed)
-    failed: list[Outcome]             # final-phase trials that diverged or failed
-    trial_dirs: list[str] = field(default_factory=list)   # every trial's directory
+class CompareStudy(Study):
+    """A comparison (optlab.studies.study.Study): ``optlab compare``, compare.json."""
 
+    kind, what, manifest = "compare", "comparison", "compare.json"
 
-def run_compare(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
-                command: list[str] | None = None, executor: ExecutorSpec | None = None,
-                trial_reports: bool = True) -> CompareResult:
-    """Run every trial of ``plan`` (tuning first, if asked) and render the comparison.
+    def configs(self, plan: Plan) -> list[Config]:
+        return [v.config for v in plan.variants]
 
-    ``executor``: where trials run (optlab.studies.executor; default a local pool of ``workers``
-    processes: the number of cores, or 1 when every variant is a surface). The executor is
-    started (or its cluster checked) before the comparison's directory is made. ``trial_reports``:
-    draw each trial's own figures at the end (False: the caller does, with
-    optlab.record.trial_reports.render_trial_reports over ``trial_dirs``, e.g. after showing the results).
-    """
-    command = list(command if command is not None else sys.argv)
-    spec = _spec(executor, workers, plan)
-    with open_executor(spec) as ex:
-        rd = RunDir.create(runs_root, f"{plan.base.name}-compare")
-        with study_lock(rd.path):   # one driver per study (optlab.studies.resume.study_lock)
-            rd.write_text("config.yaml", dump_config(plan.base))
-            manifest = {
-                "name": plan.base.name, **plan.source, "question": question_of(plan.source.get("config")),
-                "command": command, "varied": plan.varied,
-                "seeds": plan.seeds, "target": plan.target,
-                "tune": None if plan.grid is None and plan.around is None else {
-                    "param": "lr", "grid": plan.grid, "around": plan.around, "seed": plan.base.seed,
-                    "selection": "final validation accuracy (ties: lower final validation loss); "
-                                 "final training loss without validation data"},
-                "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
-                              "tune_trials": [], "trials": []} for v in plan.variants],
-                # pid, host: a killed comparison reads as died (record.status.study_status)
-                "status": "running", **owner(),
-            }
-            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+    def executor(self, plan: Plan, spec: ExecutorSpec) -> ExecutorSpec:
+        """The session's executor; a local pool of one process where every variant is a surface."""
+        if spec.kind == "local" and spec.workers is None and not any(v.config.kind.learns_from_data for v in plan.variants):
+            return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: worker processes would cost more
+        return spec
 
+    def new_manifest(self, plan: Plan, session: StudySession) -> dict:
+        return {
+            "name": plan.base.name, **plan.source, "question": question_of(plan.source.get("config")),
+            "command": list(session.command), "varied": plan.varied,
+            "seeds": plan.seeds, "target": plan.target,
+            "tune": None if plan.grid is None and plan.around is None else {
+                "param": "lr", "grid": plan.grid, "around": plan.around, "seed": plan.base.seed,
+                "selection": "final validation accuracy (ties: lower final validation loss); "
+                             "final training loss without validation data"},
+            "variants": [{"label": v.label, "overrides": list(v.overrides), "lr": _lr(v.config),
+                          "tune_trials": [], "trials": []} for v in plan.variants],
+        }
 
-def resume_compare(path: Path, *, workers: int | None = None, progress: Progress | None = None,
-                   command: list[str] | None = None, executor: ExecutorSpec | None = None,
-                   trial_reports: bool = True) -> CompareResult:
-    """Finish the comparison in ``path``: keep its finished trials, continue interrupted ones from
-    their checkpoints, start the missing ones (optlab.studies.resume), then render it."""
-    command = list(command if command is not None else sys.argv)
-    rd = RunDir(Path(path))
-    if not (rd.path / "compare.json").is_file():
-        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a comparison (no compare.json)")])
-    with study_lock(rd.path):       # one driver per study, before anything is read or written
-        plan, manifest = load_plan(rd.path)
-        with open_executor(_spec(executor, workers, plan)) as ex:
-            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-            manifest.update(status="running", **owner())
-            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+    def load(self, path: Path) -> tuple[Plan, dict]:
+        """The plan of the comparison in ``path``, rebuilt from compare.json and its config.yaml (the
+        base config resolved; each variant's overrides re-applied to it give the variant's config)."""
+        from optlab.config.loading import load_config
 
+        rd = RunDir(path)
+        manifest = self.read_manifest(rd.path)
+        base = load_config(rd.path / "config.yaml")
+        variants = [Variant(e["label"], tuple(e["overrides"]), load_config(rd.path / "config.yaml", e["overrides"]))
+                    for e in manifest["variants"]]
+        tune = manifest.get("tune")
+        source = {k: manifest[k] for k in ("config", "overrides") if k in manifest}
+        plan = Plan(base, manifest["varied"], variants, list(manifest["seeds"]), manifest.get("target"),
+                    None if tune is None or tune["grid"] is None else list(tune["grid"]), source,
+                    None if tune is None else tune.get("around"))
+        return plan, manifest
 
-def load_plan(path: Path) -> tuple[Plan, dict]:
-    """The plan of the comparison in ``path``, rebuilt from compare.json and its config.yaml (the
-    base config resolved; each variant's overrides re-applied to it give the variant's config)."""
-    from optlab.config.loading import load_config
+    def conduct(self, plan: Plan, rd: RunDir, manifest: dict, ex, session: StudySession) -> StudyResult:
+        """The tuning phase (if asked), the chosen rates, the final phase over the seeds, the report."""
+        from optlab.record import compare_report
+        from optlab.record.figures import import_plotting
 
-    rd = RunDir(path)
-    if not (rd.path / "compare.json").is_file():
-        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a comparison (no compare.json)")])
-    manifest = rd.read_json("compare.json")
-    contained(rd.path, manifest, "compare.json")
-    base = load_config(rd.path / "config.yaml")
-    variants = [Variant(e["label"], tuple(e["overrides"]), load_config(rd.path / "config.yaml", e["overrides"]))
-                for e in manifest["variants"]]
-    tune = manifest.get("tune")
-    seeds = manifest["seeds"]
-    source = {k: manifest[k] for k in ("config", "overrides") if k in manifest}
-    plan = Plan(base, manifest["varied"], variants, list(seeds), manifest.get("target"),
-                None if tune is None or tune["grid"] is None else list(tune["grid"]), source,
-                None if tune is None else tune.get("around"))
-    return plan, manifest
-
-
-def _spec(executor: ExecutorSpec | None, workers: int | None, plan: Plan) -> ExecutorSpec:
-    spec = executor or ExecutorSpec("local", workers)
-    if spec.kind == "local" and spec.workers is None and not any(v.config.kind.learns_from_data for v in plan.variants):
-        return ExecutorSpec("local", 1)   # a surface trial takes milliseconds: worker processes would cost more
-    return spec
-
-
-def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str],
-         trial_reports: bool) -> CompareResult:
-    from optlab.record import compare_report
-    from optlab.record.figures import import_plotting
-    from optlab.record.trial_reports import render_trial_reports
-
-    rates = [_lr(v.config) for v in plan.variants]
-    slugs = unique_slugs([v.label for v in plan.variants])
-    names: list[str] = []
-    with reported(rd, "compare.json", manifest, compare_report.render_compare):
-        tuning = plan.grid is not None or plan.around is not None
-        if tuning:
-            specs = []
-            for i, v in enumerate(plan.variants):
-                grid = rates_of(plan, v.config)
-                group = progress.add_group(f"tune {v.label}", len(grid))
-                manifest["variants"][i]["tune_trials"] = []
-                for lr in grid:
-                    name = f"tune/{slugs[i]}-lr{lr:.3g}"
-                    manifest["variants"][i]["tune_trials"].append({"lr": lr, "dir": name})
-                    specs.append((group, name, with_changes(v.config, plan.base.seed, lr)))
-            rd.write_json("compare.json", manifest)
-            _phase(specs, rd, ex, progress, command, None)
+        names: list[str] = []
+        with reported(rd, self.manifest, manifest, compare_report.render_compare):
+            rates = [_lr(v.config) for v in plan.variants]
+            if plan.grid is not None or plan.around is not None:
+                specs = self._tuning_specs(plan, manifest, session.progress)
+                rd.write_json(self.manifest, manifest)
+                _phase(specs, rd, ex, session, None)
+                names += [name for _, name, _ in specs]
+                for i, entry in enumerate(manifest["variants"]):
+                    tuned = entry["tune_trials"]
+                    rates[i] = entry["lr"] = choose_rate([t["lr"] for t in tuned], [rd.path / t["dir"] for t in tuned])
+            else:
+                rates = [None] * len(plan.variants)
+            specs = self._final_specs(plan, manifest, rates, session.progress)
+            rd.write_json(self.manifest, manifest)
+            outcomes = _phase(specs, rd, ex, session, import_plotting)
             names += [name for _, name, _ in specs]
-            for i, entry in enumerate(manifest["variants"]):
-                tuned = entry["tune_trials"]
-                rates[i] = entry["lr"] = choose_rate([t["lr"] for t in tuned], [rd.path / t["dir"] for t in tuned])
+            if outcomes and all(o.status in ("failed", "not started") for o in outcomes):
+                manifest["status"] = "failed"     # no trial has a result: the comparison did not complete
+        result = StudyResult(rd.path, manifest["status"], [o for o in outcomes if o.status != "completed"], names)
+        draw_trial_reports(result, session)
+        return result
 
-        groups = [progress.add_group(v.label, len(plan.seeds)) for v in plan.variants]
+    @staticmethod
+    def _tuning_specs(plan: Plan, manifest: dict, progress: Progress) -> list:
+        """Each variant's tuning trials, ``(group, dir, config)``, listed in ``manifest``."""
+        slugs = unique_slugs([v.label for v in plan.variants])
         specs = []
+        for i, v in enumerate(plan.variants):
+            grid = rates_of(plan, v.config)
+            group = progress.add_group(f"tune {v.label}", len(grid))
+            manifest["variants"][i]["tune_trials"] = []
+            for lr in grid:
+                name = f"tune/{slugs[i]}-lr{lr:.3g}"
+                manifest["variants"][i]["tune_trials"].append({"lr": lr, "dir": name})
+                specs.append((group, name, with_changes(v.config, plan.base.seed, lr)))
+        return specs
+
+    @staticmethod
+    def _final_specs(plan: Plan, manifest: dict, rates: list, progress: Progress) -> list:
+        """Every variant's trial for every seed at its rate (None: its config's), listed in ``manifest``."""
+        slugs = unique_slugs([v.label for v in plan.variants])
+        groups = [progress.add_group(v.label, len(plan.seeds)) for v in plan.variants]
         for entry in manifest["variants"]:
             entry["trials"] = []
         # the dearest variants first within a seed (longest-processing-time-first): the workers'
         # last trials are then the short ones and finish close together
         order = sorted(range(len(plan.variants)), key=lambda i: -expected_cost(plan.variants[i].config))
+        specs = []
         for seed in plan.seeds:             # seed-major: an interrupted comparison has every variant
             for i in order:
-                v = plan.variants[i]
                 name = f"trials/{slugs[i]}-s{seed}"
                 manifest["variants"][i]["trials"].append(name)
-                lr = rates[i] if tuning else None
-                specs.append((groups[i], name, with_changes(v.config, seed, lr)))
-        rd.write_json("compare.json", manifest)
-        outcomes = _phase(specs, rd, ex, progress, command, import_plotting)
-        names += [name for _, name, _ in specs]
-        if outcomes and all(o.status in ("failed", "not started") for o in outcomes):
-            manifest["status"] = "failed"     # no trial has a result: the comparison did not complete
-    if trial_reports:   # after the comparison's own figures (optlab.record.trial_reports), on this machine's cores
-        render_trial_reports(rd.path, names, workers=default_workers())
-    failed = [o for o in outcomes if o.status != "completed"]
-    return CompareResult(rd.path, manifest["status"], failed, names)
+                specs.append((groups[i], name, with_changes(plan.variants[i].config, seed, rates[i])))
+        return specs
 
 
-def _phase(specs: list, rd: RunDir, ex, progress: Progress, command: list[str], prepare) -> list[Outcome]:
+STUDY = CompareStudy()
+run_compare = STUDY.run          # (plan, runs_root, session=None) -> StudyResult
+resume_compare = STUDY.resume    # (path, plan=None, session=None) -> StudyResult
+load_plan = STUDY.load
+
+
+def _phase(specs: list, rd: RunDir, ex, session: StudySession, prepare) -> list[Outcome]:
     """Run what is left of one phase's trials (all of them in a new comparison); every outcome."""
     todo, done = plan_trials(rd.path, specs)
     order = {name: k for k, (_, name, _) in enumerate(specs)}
     for o in done:   # already finished (a resumed comparison): full bars
-        progress.update(specs[order[o.dir_name]][0], o.index, 1.0)
-    outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=command, prepare=prepare)
+        session.progress.update(specs[order[o.dir_name]][0], o.index, 1.0)
+    outcomes = run_trials(todo, rd.path, executor=ex, progress=session.progress, command=list(session.command),
+                          prepare=prepare)
     return sorted([*done, *outcomes], key=lambda o: order[o.dir_name])
 
 

@@ -25,7 +25,7 @@ from typing import Iterator
 from optlab.config.loading import ConfigError, Problem
 from optlab.config.schema import Config
 from optlab.record.contained import Outside, check_manifest, inside
-from optlab.record.guard import Busy, WriterLock, is_locked
+from optlab.record.guard import Busy, WriterLock
 from optlab.record.rundir import RunDir
 from optlab.record.status import run_status
 from optlab.studies.trials import Outcome, Trial
@@ -110,41 +110,3 @@ def plan_trials(root: Path, specs: list[tuple[int, str, Config]]) -> tuple[list[
                 shutil.rmtree(path)
         todo.append(Trial(len(todo) + len(done), group, config, name, resume=what == "resume"))
     return todo, done
-
-
-def finished_study(path: Path, target_trials: int | None = None) -> int | None:
-    """The number of trials of the study in ``path`` when ``--resume`` would find nothing to do
-    (it completed, and every trial it planned has finished: an Optuna sweep has its target, or
-    ``target_trials``, and none left running); None when there is something to resume, or when
-    the normal path must refuse (another driver holds the study, its manifest names a path
-    outside it)."""
-    path = Path(path)
-    rd = RunDir(path)
-    if is_locked(path):
-        return None
-    name = "sweep.json" if (path / "sweep.json").is_file() else "compare.json"
-    try:
-        contained(path, rd.read_json(name), name)
-    except (ConfigError, OSError, ValueError):
-        return None
-    if (path / "sweep.json").is_file():
-        manifest = rd.read_json("sweep.json")
-        entries = manifest.get("trials", [])
-        if manifest.get("mode") == "optuna":
-            target = target_trials or manifest.get("target_trials", 0)
-            busy = any(e.get("status") in ("running", "interrupted") for e in entries)
-            return len(entries) if manifest.get("status") == "completed" and not busy and len(entries) >= target \
-                else None
-        dirs = [e["dir"] for e in entries]
-    elif (path / "compare.json").is_file():
-        manifest = rd.read_json("compare.json")
-        dirs = [d for v in manifest.get("variants", []) for d in
-                [*(t["dir"] for t in v.get("tune_trials", [])), *v.get("trials", [])]]
-    else:
-        return None
-    if manifest.get("status") != "completed" or not dirs:
-        return None
-    try:
-        return len(dirs) if all(state(path / d) == "finished" for d in dirs) else None
-    except StudyBusy:
-        return None

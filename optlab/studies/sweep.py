@@ -37,7 +37,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,6 @@ import numpy as np
 from optlab.config.loading import (
     ConfigError,
     Problem,
-    dump_config,
     load_config,
     parse_override,
     replaces,
@@ -57,18 +55,9 @@ from optlab.config.loading import (
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir, question_of
-from optlab.record.status import owner
-from optlab.studies.executor import (
-    ExecutorSpec,
-    NullProgress,
-    Outcome,
-    Progress,
-    default_workers,
-    open_executor,
-    reported,
-    run_trials,
-)
-from optlab.studies.resume import contained, plan_trials, study_lock
+from optlab.studies.executor import reported, run_trials
+from optlab.studies.resume import plan_trials
+from optlab.studies.study import Study, StudyResult, StudySession, draw_trial_reports
 from optlab.studies.variants import split_values
 
 MAX_TRIALS = 10_000
@@ -303,92 +292,85 @@ def trial_dir(index: int, total: int) -> str:
     return f"trials/t{index:0{max(3, len(str(total - 1)))}d}"
 
 
-@dataclass
-class SweepResult:
-    path: Path
-    status: str                       # completed | failed (every trial failed)
-    failed: list[Outcome]             # trials that raised (an error, not a divergence)
-    trial_dirs: list[str] = field(default_factory=list)   # every trial's directory
+class SweepStudy(Study):
+    """A random or grid sweep (optlab.studies.study.Study): ``optlab sweep``, sweep.json."""
+
+    kind, what, manifest = "sweep", "sweep", "sweep.json"
+    OPTUNA = ("--sampler", "--pruner", "--storage", "--study-name")   # what only an Optuna sweep continues
+
+    def claims(self, manifest: dict) -> bool:
+        return manifest.get("mode") != "optuna"
+
+    def configs(self, plan: Plan) -> list[Config]:
+        return plan.configs
+
+    def resume_plan(self, path: Path, given: dict) -> Plan:
+        """A random or grid sweep continues as it was planned: the CONFIG, KEY=SPEC words and
+        options of an Optuna sweep are refused (ConfigError), before its files are read."""
+        manifest = self.read_manifest(path)
+        if any(given.get(option) for option in self.OPTUNA):
+            raise ConfigError([Problem("--resume", "", f"{path} is a {manifest['mode']} sweep, not an Optuna study: "
+                                       "resume it without --sampler / --pruner / --storage")])
+        if given.get("--async/--waves") is not None:
+            raise ConfigError([Problem("--resume", "", async_refused(given["--async/--waves"]))])
+        if given.get("CONFIG") or given.get("KEY=SPEC"):
+            raise ConfigError([Problem("--resume", "", "--resume continues a sweep as it was planned: give no CONFIG "
+                                       "or KEY=SPEC with it")])
+        return self.load(path)[0]
+
+    def new_manifest(self, plan: Plan, session: StudySession) -> dict:
+        n = len(plan.configs)
+        return {
+            "name": plan.base.name, "config": plan.origin or str(plan.config_path),
+            "question": question_of(plan.origin or plan.config_path), "command": list(session.command),
+            "mode": plan.mode, "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
+            "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
+            "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
+        }
+
+    def load(self, path: Path) -> tuple[Plan, dict]:
+        """The plan of the sweep in ``path``, from sweep.json and its config.yaml (the base config
+        with the fixed overrides, resolved): each trial's swept values re-applied to it give its config."""
+        rd = RunDir(path)
+        manifest = self.read_manifest(rd.path)
+        grid = manifest["mode"] == "grid"
+        params = [parse_param(f"{p['key']}={p['spec']}", grid) for p in manifest["params"]]
+        values = [t["values"] for t in manifest["trials"]]
+        base_path = rd.path / "config.yaml"
+        configs = [load_config(base_path, trial_overrides(params, v)) for v in values]
+        plan = Plan(Path(manifest["config"]), load_config(base_path), manifest["mode"], params, manifest["fixed"],
+                    manifest["seed"], values, configs)
+        return plan, manifest
+
+    def conduct(self, plan: Plan, rd: RunDir, manifest: dict, ex, session: StudySession) -> StudyResult:
+        """What is left of the trials, then the leaderboard and figures (optlab.record.sweep_report)."""
+        from optlab.record import sweep_report
+        from optlab.record.figures import import_plotting
+
+        n, progress = len(plan.configs), session.progress
+        group = progress.add_group(f"{plan.mode} search", n)
+        specs = [(group, trial_dir(i, n), cfg) for i, cfg in enumerate(plan.configs)]
+        with reported(rd, self.manifest, manifest, sweep_report.render_sweep):
+            todo, done = plan_trials(rd.path, specs)
+            for o in done:   # already finished (a resumed sweep): a full bar
+                progress.update(group, o.index, 1.0)
+            outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=list(session.command),
+                                  prepare=import_plotting)
+            if [*done, *outcomes] and all(o.status == "failed" for o in [*done, *outcomes]):
+                manifest["status"] = "failed"     # nothing to rank: the sweep did not complete
+        result = StudyResult(rd.path, manifest["status"], [o for o in outcomes if o.status == "failed"],
+                             [name for _, name, _ in specs])
+        draw_trial_reports(result, session)
+        return result
 
 
-def run_sweep(plan: Plan, runs_root: Path, *, workers: int | None = None, progress: Progress | None = None,
-              command: list[str] | None = None, executor: ExecutorSpec | None = None,
-              trial_reports: bool = True) -> SweepResult:
-    """Run every trial of ``plan`` and render the leaderboard. ``executor``: where trials run
-    (optlab.studies.executor; default a local pool of ``workers`` processes), started or checked
-    before the sweep's directory is made. ``trial_reports``: as in optlab.studies.compare.run_compare."""
-    command = list(command if command is not None else sys.argv)
-    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
-        rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
-        with study_lock(rd.path):   # one driver per study (optlab.studies.resume.study_lock)
-            rd.write_text("config.yaml", dump_config(plan.base))
-            n = len(plan.configs)
-            manifest = {
-                "name": plan.base.name, "config": plan.origin or str(plan.config_path),
-                "question": question_of(plan.origin or plan.config_path), "command": command, "mode": plan.mode,
-                "seed": plan.seed, "training_seed": plan.base.seed, "fixed": plan.fixed,
-                "params": [{"key": p.key, "kind": p.kind, "spec": p.spec, "log": p.log} for p in plan.params],
-                "trials": [{"index": i, "dir": trial_dir(i, n), "values": v} for i, v in enumerate(plan.values)],
-                "status": "running", **owner(),   # pid, host: a killed sweep reads as died (record.status.study_status)
-            }
-            rd.write_json("sweep.json", manifest)
-            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
+def async_refused(asynchronous: bool) -> str:
+    """Why ``--async`` (or ``--waves``) is refused outside an Optuna sweep."""
+    return (f"--{'async' if asynchronous else 'waves'} orders the asks of an Optuna sweep (--sampler, --pruner); a "
+            "random or grid sweep draws every trial before any runs, and its workers never wait for each other")
 
 
-def resume_sweep(path: Path, *, workers: int | None = None, progress: Progress | None = None,
-                 command: list[str] | None = None, executor: ExecutorSpec | None = None,
-                 trial_reports: bool = True) -> SweepResult:
-    """Finish the sweep in ``path``: keep its finished trials, continue interrupted ones from their
-    checkpoints, start the missing ones (optlab.studies.resume), then render the leaderboard."""
-    command = list(command if command is not None else sys.argv)
-    rd = RunDir(Path(path))
-    if not (rd.path / "sweep.json").is_file():
-        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a sweep (no sweep.json)")])
-    with study_lock(rd.path):       # one driver per study, before anything is read or written
-        plan, manifest = load_plan(rd.path)
-        with open_executor(executor or ExecutorSpec("local", workers)) as ex:
-            manifest.setdefault("resumed", []).append({"command": command, "previous_status": manifest["status"]})
-            manifest.update(status="running", **owner())
-            rd.write_json("sweep.json", manifest)
-            return _run(plan, rd, manifest, ex, progress or NullProgress(), command, trial_reports)
-
-
-def load_plan(path: Path) -> tuple[Plan, dict]:
-    """The plan of the sweep in ``path``, from sweep.json and its config.yaml (the base config with
-    the fixed overrides, resolved): each trial's swept values re-applied to it give its config."""
-    rd = RunDir(path)
-    if not (rd.path / "sweep.json").is_file():
-        raise ConfigError([Problem("--resume", "", f"{rd.path}: not a sweep (no sweep.json)")])
-    manifest = rd.read_json("sweep.json")
-    contained(rd.path, manifest, "sweep.json")
-    grid = manifest["mode"] == "grid"
-    params = [parse_param(f"{p['key']}={p['spec']}", grid) for p in manifest["params"]]
-    values = [t["values"] for t in manifest["trials"]]
-    base_path = rd.path / "config.yaml"
-    configs = [load_config(base_path, trial_overrides(params, v)) for v in values]
-    plan = Plan(Path(manifest["config"]), load_config(base_path), manifest["mode"], params, manifest["fixed"],
-                manifest["seed"], values, configs)
-    return plan, manifest
-
-
-def _run(plan: Plan, rd: RunDir, manifest: dict, ex, progress: Progress, command: list[str],
-         trial_reports: bool) -> SweepResult:
-    from optlab.record import sweep_report
-    from optlab.record.figures import import_plotting
-    from optlab.record.trial_reports import render_trial_reports
-
-    n = len(plan.configs)
-    group = progress.add_group(f"{plan.mode} search", n)
-    specs = [(group, trial_dir(i, n), cfg) for i, cfg in enumerate(plan.configs)]
-    with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
-        todo, done = plan_trials(rd.path, specs)
-        for o in done:   # already finished (a resumed sweep): a full bar
-            progress.update(group, o.index, 1.0)
-        outcomes = run_trials(todo, rd.path, executor=ex, progress=progress, command=command,
-                              prepare=import_plotting)
-        if [*done, *outcomes] and all(o.status == "failed" for o in [*done, *outcomes]):
-            manifest["status"] = "failed"     # nothing to rank: the sweep did not complete
-    names = [name for _, name, _ in specs]
-    if trial_reports:   # after the leaderboard's figures, on this machine's cores (as in compare)
-        render_trial_reports(rd.path, names, workers=default_workers())
-    return SweepResult(rd.path, manifest["status"], [o for o in outcomes if o.status == "failed"], names)
+STUDY = SweepStudy()
+run_sweep = STUDY.run            # (plan, runs_root, session=None) -> StudyResult
+resume_sweep = STUDY.resume      # (path, plan=None, session=None) -> StudyResult
+load_plan = STUDY.load

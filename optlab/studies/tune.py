@@ -39,7 +39,6 @@ it would propose the first trials' values again.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,9 +48,11 @@ from optlab.config.loading import ConfigError, Problem, dump_config, load_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
 from optlab.studies import optuna_parts as parts
-from optlab.studies.executor import ExecutorSpec, NullProgress, Progress, open_executor
-from optlab.studies.resume import contained, study_lock
-from optlab.studies.sweep import MAX_TRIALS, Param, SweepResult, _validation_problems, end_problems, parse_words
+from optlab.studies.executor import open_executor
+from optlab.studies.resume import study_lock
+from optlab.studies.study import Study, StudyResult, StudySession, draw_trial_reports
+from optlab.studies.sweep import STUDY as SWEEP
+from optlab.studies.sweep import MAX_TRIALS, Param, _validation_problems, end_problems, parse_words
 from optlab.studies.tune_drive import drive
 
 MIN_EVALS = 3   # evaluations before the end that a rung-based pruner needs to prune more than once
@@ -260,52 +261,117 @@ def open_study(plan: TunePlan, rd: RunDir, url: str, resume: bool, manifest: dic
     return study
 
 
-def run_tune(plan: TunePlan, runs_root: Path | None, *, resume: Path | None = None, workers: int | None = None,
-             progress: Progress | None = None, command: list[str] | None = None,
-             executor: ExecutorSpec | None = None, trial_reports: bool = True) -> SweepResult:
-    """Run (or continue) the adaptive sweep of ``plan`` on ``executor`` (default: a local pool of
-    ``workers`` processes); render the leaderboard as a sweep does. ``trial_reports``: draw each
-    trial's own figures after it (optlab.studies.sweep.run_sweep)."""
-    progress = progress or NullProgress()
-    command = list(command if command is not None else sys.argv)
-    if resume is not None:
-        rd = RunDir(Path(resume))
+class TuneStudy(Study):
+    """An Optuna sweep (optlab.studies.study.Study): ``optlab sweep --sampler ...``, sweep.json with
+    mode ``optuna``. Its plan comes from the command's options, on a resume filled in from what
+    sweep.json recorded; its study from its storage, opened before any trial (exit 2 if it
+    does not hold the trials sweep.json lists)."""
+
+    kind, what, manifest = SWEEP.kind, SWEEP.what, SWEEP.manifest   # to its user, a sweep
+
+    def claims(self, manifest: dict) -> bool:
+        return manifest.get("mode") == "optuna"
+
+    def configs(self, plan: TunePlan) -> list[Config]:
+        return [plan.base]
+
+    def new_plan(self, given: dict) -> TunePlan:
+        """The plan of a new Optuna sweep from the command's options (keys as in ``resume_plan``)."""
+        parts.import_optuna()
+        _check_options(given)
+        if given.get("CONFIG") is None:
+            raise ConfigError([Problem("CONFIG", "", "give the config every trial starts from (or --resume DIR)")])
+        return _plan(given, given["CONFIG"], given.get("KEY=SPEC") or [], given.get("--trials"),
+                     given.get("--seed"), given.get("--sampler"), given.get("--pruner"), given.get("--study-name"),
+                     bool(given.get("--async/--waves")))
+
+    def resume_plan(self, path: Path, given: dict) -> TunePlan:
+        """The options given (``CONFIG`` a config file, ``KEY=SPEC``, ``--trials``, ``--sampler``,
+        ...), what sweep.json recorded filling in the rest; ConfigError when they search something
+        else than it did."""
+        from optlab.config.recipes import resolve
+
+        parts.import_optuna()
+        was = self.read_manifest(path)
+        _check_options(given)
+        storage = given.get("--storage")
+        if storage is None and "***" in was["storage"]:
+            raise ConfigError([Problem("--storage", "", f"the study is in {was['storage']}: give --storage with its "
+                                                        "password again (sweep.json does not keep it)")])
+        seed, asynchronous = given.get("--seed"), given.get("--async/--waves")
+        plan = _plan(given, given.get("CONFIG") or resolve(Path(was["config"])).path,
+                     given.get("KEY=SPEC") or was["words"], given.get("--trials") or was["target_trials"],
+                     was["seed"] if seed is None else seed, given.get("--sampler") or was["sampler"],
+                     given.get("--pruner") or was["pruner"], given.get("--study-name") or was["study_name"],
+                     was.get("asynchronous", False) if asynchronous is None else asynchronous)
+        check_resume(plan, was)
+        return plan
+
+    def run(self, plan: TunePlan, runs_root: Path, session: StudySession | None = None) -> StudyResult:
+        """Run the Optuna sweep of ``plan`` in a new directory; render the leaderboard as a sweep does."""
+        session = session or StudySession()
+        with open_executor(session.executor) as ex:
+            rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
+            with study_lock(rd.path):
+                manifest = _manifest(plan, rd, plan.storage or "", list(session.command))
+                url = storage_url(manifest, rd.path, plan.storage)
+                try:
+                    study = open_study(plan, rd, url, False)
+                except ConfigError:             # nothing ran: leave no empty sweep directory behind
+                    for leftover in rd.path.iterdir():
+                        leftover.unlink()
+                    rd.path.rmdir()
+                    raise
+                return self.conduct(plan, rd, manifest, (study, ex), session)
+
+    def resume(self, path: Path, plan: TunePlan | None = None, session: StudySession | None = None) -> StudyResult:
+        """Continue the Optuna sweep in ``path`` with ``plan`` (``resume_plan``): its interrupted
+        trials first, then new ones until the study has ``plan.trials``."""
+        session = session or StudySession()
+        rd = RunDir(Path(path))
         with study_lock(rd.path):       # one driver per study, before anything is read or written
-            manifest = rd.read_json("sweep.json")
-            contained(rd.path, manifest, "sweep.json")
+            manifest = self.read_manifest(rd.path)
+            plan = plan or self.resume_plan(rd.path, {})
             check_resume(plan, manifest)
             url = storage_url(manifest, rd.path, plan.storage)
             study = open_study(plan, rd, url, True, manifest)     # the storage matches sweep.json, or exit 2
-            with open_executor(executor or ExecutorSpec("local", workers)) as ex:
-                manifest.setdefault("resumed", []).append({"command": command,
+            with open_executor(session.executor) as ex:
+                manifest.setdefault("resumed", []).append({"command": list(session.command),
                                                            "previous_status": manifest["status"]})
                 manifest.update(target_trials=plan.trials, asynchronous=plan.asynchronous, status="running")
-                return _drive(plan, rd, manifest, study, ex, progress, command, trial_reports)
-    with open_executor(executor or ExecutorSpec("local", workers)) as ex:
-        rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
-        with study_lock(rd.path):
-            manifest = _manifest(plan, rd, plan.storage or "", command)
-            url = storage_url(manifest, rd.path, plan.storage)
-            try:
-                study = open_study(plan, rd, url, False)
-            except ConfigError:             # nothing ran: leave no empty sweep directory behind
-                for leftover in rd.path.iterdir():
-                    leftover.unlink()
-                rd.path.rmdir()
-                raise
-            return _drive(plan, rd, manifest, study, ex, progress, command, trial_reports)
+                return self.conduct(plan, rd, manifest, (study, ex), session)
+
+    def conduct(self, plan: TunePlan, rd: RunDir, manifest: dict, opened, session: StudySession) -> StudyResult:
+        """The study's trials (optlab.studies.tune_drive), then the leaderboard and the trials' figures."""
+        study, ex = opened
+        rd.write_text("config.yaml", dump_config(plan.base))
+        rd.write_json(self.manifest, manifest)
+        failed = drive(plan, rd, manifest, study, ex, session, asynchronous=plan.asynchronous)
+        result = StudyResult(rd.path, "completed", failed, [e["dir"] for e in manifest["trials"] if e.get("dir")])
+        draw_trial_reports(result, session)
+        return result
+
+    def finished(self, path: Path, manifest: dict, target_trials: int | None) -> int | None:
+        """Complete, with its target of trials (``target_trials`` or sweep.json's) and none left running."""
+        entries = manifest.get("trials", [])
+        target = target_trials or manifest.get("target_trials", 0)
+        busy = any(e.get("status") in ("running", "interrupted") for e in entries)
+        return len(entries) if manifest.get("status") == "completed" and not busy and len(entries) >= target else None
 
 
-def _drive(plan: TunePlan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str],
-           trial_reports: bool) -> SweepResult:
-    """The study's trials (optlab.studies.tune_drive), then the leaderboard and the trials' figures."""
-    from optlab.record.trial_reports import render_trial_reports
-    from optlab.studies.executor import default_workers
+def _check_options(given: dict) -> None:
+    if given.get("--grid"):
+        raise ConfigError([Problem("--grid", "", "with --sampler, ask for a grid as --sampler grid")])
+    if given.get("--study-name") is not None and given.get("--storage") is None:
+        raise ConfigError([Problem("--study-name", "", "joins a study of a shared --storage; give --storage URL")])
 
-    rd.write_text("config.yaml", dump_config(plan.base))
-    rd.write_json("sweep.json", manifest)
-    failed = drive(plan, rd, manifest, study, ex, progress, command, asynchronous=plan.asynchronous)
-    names = [e["dir"] for e in manifest["trials"] if e.get("dir")]
-    if trial_reports:   # after the leaderboard's figures (as a sweep does)
-        render_trial_reports(rd.path, names, workers=default_workers())
-    return SweepResult(rd.path, "completed", failed, names)
+
+def _plan(given: dict, config: Path, words: list[str], trials, seed, sampler, pruner, study_name,
+          asynchronous: bool) -> TunePlan:
+    return make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
+                          seed=seed, storage=given.get("--storage"), study_name=study_name,
+                          asynchronous=bool(asynchronous))
+
+
+STUDY = TuneStudy()
+run_tune = STUDY.run             # (plan, runs_root, session=None) -> StudyResult

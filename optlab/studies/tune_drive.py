@@ -31,7 +31,10 @@ from optlab.record.rundir import RunDir
 from optlab.studies import optuna_parts as parts
 from optlab.studies.executor import Outcome, Progress, Trial, TrialControl, reported, run_trials, stream_trials
 from optlab.studies.resume import plan_trials
+from optlab.studies.sweep import STUDY as SWEEP
 from optlab.studies.sweep import trial_dir, trial_overrides
+
+MANIFEST = SWEEP.manifest   # an Optuna sweep's manifest is a sweep's: optlab.studies.tune.TuneStudy
 
 
 def mark_pruned(path: Path, step: int, pruner: str) -> None:
@@ -137,7 +140,7 @@ class Driver:
             status = "pruned"
         entry["status"] = tell(self.study, self.asked[o.index], status, self.rd.path / o.dir_name)
         self.failed += [o] if o.status == "failed" else []
-        self.rd.write_json("sweep.json", self.manifest)
+        self.rd.write_json(MANIFEST, self.manifest)
 
     def interrupted(self) -> None:
         """On Ctrl-C: the trials pruned before it stay pruned (the rest stay running, for --resume)."""
@@ -149,17 +152,17 @@ class Driver:
                 entry["status"] = tell(self.study, self.asked[index], "pruned", self.rd.path / entry["dir"])
 
 
-def drive(plan, rd: RunDir, manifest: dict, study, ex, progress: Progress, command: list[str],
-          asynchronous: bool = False) -> list[Outcome]:
+def drive(plan, rd: RunDir, manifest: dict, study, ex, session, asynchronous: bool = False) -> list[Outcome]:
     """Ask, run and tell until the study has ``plan.trials`` trials (module docstring: waves, or
-    ``asynchronous``); the failed trials' outcomes."""
+    ``asynchronous``) on the open executor ``ex``, in ``session`` (optlab.studies.study.StudySession);
+    the failed trials' outcomes."""
     from optlab.record import sweep_report
     from optlab.record.figures import import_plotting
 
-    driver = Driver(plan, rd, manifest, study, progress)
-    run = dict(executor=ex, progress=progress, command=command, prepare=import_plotting, control=driver.control,
-               on_event=driver.pruning.on_event if plan.pruner != "none" else None)
-    with reported(rd, "sweep.json", manifest, sweep_report.render_sweep):
+    driver = Driver(plan, rd, manifest, study, session.progress)
+    run = dict(executor=ex, progress=session.progress, command=list(session.command), prepare=import_plotting,
+               control=driver.control, on_event=driver.pruning.on_event if plan.pruner != "none" else None)
+    with reported(rd, MANIFEST, manifest, sweep_report.render_sweep):
         try:
             if asynchronous:
                 for outcome in stream_trials(_as_asked(driver), rd.path, **run):
@@ -170,7 +173,7 @@ def drive(plan, rd: RunDir, manifest: dict, study, ex, progress: Progress, comma
                     wave = list(islice(driver.continued(), slots))
                     while len(wave) < slots and driver.wanted():
                         wave += [t for t in [driver.ask()] if t is not None]
-                    rd.write_json("sweep.json", manifest)
+                    rd.write_json(MANIFEST, manifest)
                     for outcome in run_trials(wave, rd.path, **run) if wave else []:
                         driver.told(outcome)
         except KeyboardInterrupt:
@@ -184,6 +187,6 @@ def _as_asked(driver: Driver) -> Iterator[Trial]:
     yield from driver.continued()
     while driver.wanted():
         t = driver.ask()
-        driver.rd.write_json("sweep.json", driver.manifest)
+        driver.rd.write_json(MANIFEST, driver.manifest)
         if t is not None:
             yield t
