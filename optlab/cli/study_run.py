@@ -1,6 +1,6 @@
 """What ``optlab compare`` and ``optlab sweep`` share once their options are parsed: the options
 every study command has (:class:`StudyCommand`), running a planned study or resuming the one in a
-directory (found by its manifest: optlab.studies.study.study_in) under one progress display, and
+directory (found by its manifest: optlab.studies.registry.study_in) under one progress display, and
 what follows it on the terminal (results, the trials' own figures, the failed trials, exit 1)."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def resume_study(cmd: StudyCommand, path: Path, given: dict, trials: Optional[in
     options ``given`` (exit 2 for what it cannot continue), then :func:`run_study`; nothing to do
     for a complete study but show its results."""
     from optlab.config.loading import ConfigError
-    from optlab.studies.study import study_in
+    from optlab.studies.registry import study_in
 
     try:
         study = study_in(path, cmd.name)

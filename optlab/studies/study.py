@@ -1,7 +1,7 @@
 """A kind of study: the protocol a comparison, a sweep and an Optuna sweep implement, the session
 a study command runs in, and the registry that finds the study a directory holds.
 
-A :class:`Study` is known by its manifest (``compare.json``, ``sweep.json``: the row of
+A :class:`Study` (the kinds: optlab.studies.registry) is known by its manifest (``compare.json``, ``sweep.json``: the row of
 optlab.record.reports.KINDS that renders it, and with ``claims`` the kind that wrote it) and the
 command that makes it (``optlab compare``, ``optlab sweep``). It says
 
@@ -31,7 +31,7 @@ from typing import Any
 from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.guard import is_locked
-from optlab.record.reports import KINDS, kind_of, none_of, trial_dirs
+from optlab.record.reports import kind_of, trial_dirs
 from optlab.record.rundir import RunDir
 from optlab.record.status import owner
 from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, default_workers, open_executor
@@ -138,10 +138,13 @@ class Study:
     def read_manifest(self, path: Path) -> dict:
         """This study's manifest in ``path``, checked to name no directory outside it; ConfigError
         when ``path`` holds none."""
-        if study_in(path, self.kind) is not self:    # ConfigError where it holds no study of this command
+        found = kind_of(path)
+        if found is None or found.marker != self.manifest:
+            raise ConfigError([Problem("--resume", "", f"{path}: not a {self.what} (no {self.manifest})")])
+        manifest = RunDir(path).read_json(self.manifest)
+        if not self.claims(manifest):
             raise ConfigError([Problem("--resume", "", f"{path}: its {self.manifest} is of another kind of "
                                                        f"{self.what}")])
-        manifest = RunDir(path).read_json(self.manifest)
         contained(Path(path), manifest, self.manifest)
         return manifest
 
@@ -154,31 +157,6 @@ class Study:
 
     def __repr__(self) -> str:
         return f"<study {self.kind}: {self.manifest}>"
-
-
-def studies() -> list[Study]:
-    """Every kind of study, the first that claims a manifest winning."""
-    from optlab.studies import compare, sweep, tune
-
-    return [compare.STUDY, tune.STUDY, sweep.STUDY]
-
-
-def study_in(path: Path, command: str | None = None) -> Study:
-    """The study in ``path``, found by its manifest (optlab.record.reports.kind_of) and the kind
-    that claims it. ConfigError (``--resume``) when ``path`` holds none of the studies that
-    ``command`` makes (any study, without ``command``), or one another command makes."""
-    path = Path(path)
-    made = [s for s in studies() if command is None or s.kind == command]
-    found = kind_of(path)
-    if found is None or not found.study:
-        markers = {s.manifest for s in made}
-        raise ConfigError([Problem("--resume", "", f"{path}: not {none_of(k for k in KINDS if k.marker in markers)}")])
-    manifest = RunDir(path).read_json(found.marker)
-    study = next(s for s in studies() if s.manifest == found.marker and s.claims(manifest))
-    if study not in made:
-        raise ConfigError([Problem("--resume", "", f"{path} is a {study.what}: continue it with "
-                                                   f"optlab {study.kind} --resume {path}")])
-    return study
 
 
 def finished_study(path: Path, study: Study, target_trials: int | None = None) -> int | None:
