@@ -1,9 +1,9 @@
-"""A kind of study: the protocol a comparison, a sweep and an Optuna sweep implement, the session
-a study command runs in, and the registry that finds the study a directory holds.
+"""A kind of study: the protocol a comparison, a sweep and an Optuna sweep implement, and the
+session a study command runs in (the kinds themselves: optlab.studies.registry).
 
-A :class:`Study` (the kinds: optlab.studies.registry) is known by its manifest (``compare.json``, ``sweep.json``: the row of
-optlab.record.reports.KINDS that renders it, and with ``claims`` the kind that wrote it) and the
-command that makes it (``optlab compare``, ``optlab sweep``). It says
+A :class:`Study` is known by its manifest (``compare.json``, ``sweep.json``: the row of
+optlab.record.reports.KINDS that renders it; ``claims`` tells two kinds sharing a name apart)
+and by the command that makes it (``optlab compare``, ``optlab sweep``). It says
 
 - ``run(plan, runs_root, session)``: a new study directory, its trials, its report;
 - ``resume_plan(path, given)`` and ``resume(path, plan, session)``: what ``--resume`` continues,
@@ -15,10 +15,10 @@ command that makes it (``optlab compare``, ``optlab sweep``). It says
 Its plan is made by its module (``make_plan``), from options only its command has; its report is
 the record side's (optlab.record.reports.render_directory, keyed by the same manifest).
 
-What every study command used to thread through each of its functions (the command line, the
-progress display, where trials run, whether the trials' own figures are drawn) is one frozen
-:class:`StudySession`, made once by the command and passed once. The executor it names is opened
-once per study (optlab.studies.executor.open_executor) and handed to each phase or wave.
+What a study needs besides its plan (the command line, the progress display, where trials run,
+whether the trials' own figures are drawn) is one frozen :class:`StudySession`, made once by the
+command and passed once. The executor it names is opened once per study
+(optlab.studies.executor.open_executor) and handed to each phase or wave.
 """
 
 from __future__ import annotations

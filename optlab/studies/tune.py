@@ -281,29 +281,25 @@ class TuneStudy(Study):
         _check_options(given)
         if given.get("CONFIG") is None:
             raise ConfigError([Problem("CONFIG", "", "give the config every trial starts from (or --resume DIR)")])
-        return _plan(given, given["CONFIG"], given.get("KEY=SPEC") or [], given.get("--trials"),
-                     given.get("--seed"), given.get("--sampler"), given.get("--pruner"), given.get("--study-name"),
-                     bool(given.get("--async/--waves")))
+        return _make_plan(given)
 
     def resume_plan(self, path: Path, given: dict) -> TunePlan:
-        """The options given (``CONFIG`` a config file, ``KEY=SPEC``, ``--trials``, ``--sampler``,
-        ...), what sweep.json recorded filling in the rest; ConfigError when they search something
-        else than it did."""
+        """The options given (``CONFIG``, ``KEY=SPEC``, ``--trials``, ``--sampler``, ...), what
+        sweep.json recorded filling in the rest; ConfigError when they search something else
+        than it did."""
         from optlab.config.recipes import resolve
 
         parts.import_optuna()
         was = self.read_manifest(path)
         _check_options(given)
-        storage = given.get("--storage")
-        if storage is None and "***" in was["storage"]:
+        if given.get("--storage") is None and "***" in was["storage"]:
             raise ConfigError([Problem("--storage", "", f"the study is in {was['storage']}: give --storage with its "
                                                         "password again (sweep.json does not keep it)")])
-        seed, asynchronous = given.get("--seed"), given.get("--async/--waves")
-        plan = _plan(given, given.get("CONFIG") or resolve(Path(was["config"])).path,
-                     given.get("KEY=SPEC") or was["words"], given.get("--trials") or was["target_trials"],
-                     was["seed"] if seed is None else seed, given.get("--sampler") or was["sampler"],
-                     given.get("--pruner") or was["pruner"], given.get("--study-name") or was["study_name"],
-                     was.get("asynchronous", False) if asynchronous is None else asynchronous)
+        recorded = {"CONFIG": Path(was["config"]), "KEY=SPEC": was["words"], "--trials": was["target_trials"],
+                    "--seed": was["seed"], "--sampler": was["sampler"], "--pruner": was["pruner"],
+                    "--study-name": was["study_name"], "--async/--waves": was.get("asynchronous", False)}
+        options = {**recorded, **{k: v for k, v in given.items() if v is not None and v != []}}
+        plan = _make_plan({**options, "CONFIG": resolve(options["CONFIG"]).path})
         check_resume(plan, was)
         return plan
 
@@ -366,11 +362,12 @@ def _check_options(given: dict) -> None:
         raise ConfigError([Problem("--study-name", "", "joins a study of a shared --storage; give --storage URL")])
 
 
-def _plan(given: dict, config: Path, words: list[str], trials, seed, sampler, pruner, study_name,
-          asynchronous: bool) -> TunePlan:
-    return make_tune_plan(config, words, trials=trials, sampler=sampler or "tpe", pruner=pruner or "none",
-                          seed=seed, storage=given.get("--storage"), study_name=study_name,
-                          asynchronous=bool(asynchronous))
+def _make_plan(options: dict) -> TunePlan:
+    """:func:`make_tune_plan` of the command's options (keys as ``optlab sweep`` names them)."""
+    return make_tune_plan(options["CONFIG"], options.get("KEY=SPEC") or [], trials=options.get("--trials"),
+                          sampler=options.get("--sampler") or "tpe", pruner=options.get("--pruner") or "none",
+                          seed=options.get("--seed"), storage=options.get("--storage"),
+                          study_name=options.get("--study-name"), asynchronous=bool(options.get("--async/--waves")))
 
 
 STUDY = TuneStudy()
