@@ -44,7 +44,8 @@ def test_report_dispatches_on_the_manifest(tmp_path, monkeypatch, kind):
         monkeypatch.setattr(f"optlab.record.{module}.render_{module.split('_')[0]}",
                             lambda p, **options: drawn.append((p, options)))
     assert render_directory(path) == STUDY[kind].kind
-    assert drawn == [(path, {"overrides": [], "files": True})]
+    STUDY[kind].report(path, html_only=True)
+    assert drawn == [(path, {"overrides": [], "files": True}), (path, {"overrides": [], "files": False})]
 
 
 @pytest.mark.parametrize("kind", ["compare", "sweep", "optuna"])

@@ -10,10 +10,12 @@ and by the command that makes it (``optlab compare``, ``optlab sweep``). It says
   read from the study's files (ConfigError when an option in ``given`` asks for what it cannot
   continue), and continuing it (optlab.studies.resume decides each trial from its files);
 - ``configs(plan)``: its trials' configs, for the extras and datasets they need;
-- ``finished(path, manifest, target)``: its number of trials when ``--resume`` has nothing to do.
+- ``trials(manifest)``: its trials' run directories;
+- ``finished(path, manifest, target)``: its number of trials when ``--resume`` has nothing to do;
+- ``report(path)``: its report drawn again, by the record side (optlab.record.reports.render_directory,
+  keyed by the same manifest, which ``optlab report DIR`` calls).
 
-Its plan is made by its module (``make_plan``), from options only its command has; its report is
-the record side's (optlab.record.reports.render_directory, keyed by the same manifest).
+Its plan is made by its module (``make_plan``), from options only its command has.
 
 What a study needs besides its plan (the command line, the progress display, where trials run,
 whether the trials' own figures are drawn) is one frozen :class:`StudySession`, made once by the
@@ -26,12 +28,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.guard import is_locked
-from optlab.record.reports import kind_of, trial_dirs
+from optlab.record.reports import kind_of, render_directory, trial_dirs
 from optlab.record.rundir import RunDir
 from optlab.record.status import owner
 from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, default_workers, open_executor
@@ -148,9 +150,17 @@ class Study:
         contained(Path(path), manifest, self.manifest)
         return manifest
 
+    def trials(self, manifest: dict) -> list[str]:
+        """The run directories of its trials that ``manifest`` names, a tuning phase's first."""
+        return trial_dirs(manifest)
+
+    def report(self, path: Path, overrides: Iterable[str] = (), html_only: bool = False) -> None:
+        """Draw the study's report and its trials' again from their files (``optlab report DIR``)."""
+        render_directory(path, overrides, html_only)
+
     def finished(self, path: Path, manifest: dict, target_trials: int | None) -> int | None:
         """The number of trials when the study completed and every trial it planned finished."""
-        dirs = trial_dirs(manifest)
+        dirs = self.trials(manifest)
         if manifest.get("status") != "completed" or not dirs:
             return None
         return len(dirs) if all(state(Path(path) / d) == "finished" for d in dirs) else None
