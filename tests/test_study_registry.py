@@ -1,5 +1,5 @@
 """A kind of study is one object: `optlab report DIR` and `--resume DIR` find it by the manifest
-in DIR (optlab.record.reports.KINDS, optlab.studies.registry), a directory with none gets the same
+in DIR (optlab.record.reports.DIRECTORIES, optlab.studies.registry), a directory with none gets the same
 clear error from both, and no module but the registries tests for a manifest file."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from conftest import REPO
 from typer.testing import CliRunner
 
 from optlab.cli import app
-from optlab.record.reports import KINDS, render_directory
+from optlab.record.reports import DIRECTORIES, render_directory
 from optlab.studies import compare, registry, sweep, tune
 from optlab.studies.study import StudyResult
 
@@ -100,8 +100,8 @@ def test_a_directory_without_a_known_manifest_gets_one_clear_error(tmp_path, con
 # no marker-file tests outside the registries
 # ------------------------------------------------------------------------------------------------
 REGISTRIES = {"optlab/record/reports.py", "optlab/studies/registry.py", "optlab/studies/study.py"}
-MARKERS = {k.marker for k in KINDS}
-STUDY_MARKERS = {k.marker for k in KINDS if k.study}
+MARKERS = {k.marker for k in DIRECTORIES}
+STUDY_MARKERS = {k.marker for k in DIRECTORIES if k.study}
 
 
 def marker_checks(source: str) -> list[int]:

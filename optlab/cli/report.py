@@ -26,7 +26,7 @@ def report(
     Example: optlab report runs/2026-01-01_120000_quickstart-compare plots.x=epochs --format svg
     """
     from optlab.config.loading import ConfigError, Problem
-    from optlab.record.reports import NotARunDirectory, kind_of, not_a_directory, render_directory
+    from optlab.record.reports import NotARunDirectory, kind_of, render_directory, why_not
 
     # a word with "=" is a plots override, unless a path by that name exists (a directory "lr=0.1")
     overrides = [w for w in words if "=" in w and not Path(w).exists()]
@@ -37,7 +37,7 @@ def report(
         raise bad_problems([Problem("DIR", "", "give at least one run, comparison or sweep directory")])
     missing = [d for d in dirs if kind_of(d) is None]
     if missing:
-        raise bad_problems([Problem(str(d), "", not_a_directory(d).removeprefix(f"{d}: ")) for d in missing])
+        raise bad_problems([Problem(str(d), "", why_not(d)) for d in missing])
     for d in dirs:
         try:
             kind = render_directory(d, overrides, html_only=html)

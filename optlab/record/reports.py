@@ -1,9 +1,9 @@
 """``optlab report DIR``: re-render any directory optlab writes — a run, a comparison, a sweep —
 from its files alone.
 
-:data:`KINDS` is the one table of the kinds of directory, each known by the file that marks it
-(a run's metrics.csv, a study's manifest); a new kind of study adds a row here, and
-optlab.studies.study finds a study's kind through :func:`kind_of` too. A renderer is named as
+:data:`DIRECTORIES` is the one table of the kinds of directory, each known by the file that
+marks it (a run's metrics.csv, a study's manifest); a new kind of study adds a row here, and
+optlab.studies.registry finds the study in a directory through :func:`kind_of` too. A renderer is named as
 ``module:function`` and imported when used, so ``optlab report RUN`` never imports a sweep's
 figures.
 """
@@ -38,7 +38,7 @@ class DirectoryKind:
         return getattr(importlib.import_module(module), function)
 
 
-KINDS = (
+DIRECTORIES = (
     DirectoryKind("run", "metrics.csv", "a run directory", "optlab.record.reports:_render_run", study=False),
     DirectoryKind("compare", "compare.json", "a comparison", "optlab.record.compare_report:render_compare"),
     DirectoryKind("sweep", "sweep.json", "a sweep", "optlab.record.sweep_report:render_sweep"),
@@ -46,12 +46,13 @@ KINDS = (
 
 
 class NotARunDirectory(ValueError):
-    """A directory of none of the :data:`KINDS`."""
+    """A directory of none of the :data:`DIRECTORIES`."""
 
 
 def kind_of(path: Path) -> DirectoryKind | None:
     """The kind of directory ``path`` is, by the file that marks it; None for none of them."""
-    return next((k for k in KINDS if (Path(path) / k.marker).is_file()), None)
+    return next((k for k in sorted(DIRECTORIES, key=lambda k: not k.study) if (Path(path) / k.marker).is_file()),
+                None)   # a study's manifest first: it says more than a metrics.csv beside it
 
 
 def none_of(kinds: Iterable[DirectoryKind]) -> str:
@@ -60,11 +61,10 @@ def none_of(kinds: Iterable[DirectoryKind]) -> str:
     return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} nor {said[-1]}"
 
 
-def not_a_directory(path: Path) -> str:
-    """Why ``path`` is none of the :data:`KINDS`: ``PATH: no such directory``, or ``PATH: not``
-    and :func:`none_of` them."""
-    path = Path(path)
-    return f"{path}: no such directory" if not path.exists() else f"{path}: not {none_of(KINDS)}"
+def why_not(path: Path) -> str:
+    """Why ``path`` is none of the :data:`DIRECTORIES`: ``no such directory``, or ``not`` and
+    :func:`none_of` them."""
+    return "no such directory" if not Path(path).exists() else f"not {none_of(DIRECTORIES)}"
 
 
 def trial_dirs(manifest: dict) -> list[str]:
@@ -109,7 +109,7 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
     path = Path(path)
     kind = kind_of(path)
     if kind is None:
-        raise NotARunDirectory(not_a_directory(path))
+        raise NotARunDirectory(f"{path}: {why_not(path)}")
     options = dict(overrides=list(overrides), files=not html_only)
     if kind.study:
         manifest = RunDir(path).read_json(kind.marker)

@@ -2,7 +2,7 @@
 session a study command runs in (the kinds themselves: optlab.studies.registry).
 
 A :class:`Study` is known by its manifest (``compare.json``, ``sweep.json``: the row of
-optlab.record.reports.KINDS that renders it; ``claims`` tells two kinds sharing a name apart)
+optlab.record.reports.DIRECTORIES that renders it; ``claims`` tells two kinds sharing a name apart)
 and by the command that makes it (``optlab compare``, ``optlab sweep``). It says
 
 - ``run(plan, runs_root, session)``: a new study directory, its trials, its report;
@@ -77,7 +77,7 @@ class Study:
 
     kind: str            # the command that makes it: optlab KIND, optlab KIND --resume DIR
     what: str            # how messages name it: "comparison", "sweep"
-    manifest: str        # its manifest file, the marker of optlab.record.reports.KINDS
+    manifest: str        # its manifest file, the marker of optlab.record.reports.DIRECTORIES
 
     def claims(self, manifest: dict) -> bool:
         """Whether this study wrote ``manifest`` (two kinds may share a manifest's name)."""
