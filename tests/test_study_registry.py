@@ -132,5 +132,5 @@ def test_no_module_outside_the_registries_tests_for_a_manifest_file():
         name = path.relative_to(REPO).as_posix()
         if name not in REGISTRIES and (lines := marker_checks(path.read_text(encoding="utf-8"))):
             found[name] = lines
-    assert found == {}, f"a marker-file test outside {sorted(REGISTRIES)} (use optlab.record.reports.kind_of " \
+    assert found == {}, f"a marker-file test outside {sorted(REGISTRIES)} (use optlab.record.reports.directory_kind " \
                         f"or optlab.studies.registry.study_in): {found}"

@@ -26,7 +26,7 @@ def report(
     Example: optlab report runs/2026-01-01_120000_quickstart-compare plots.x=epochs --format svg
     """
     from optlab.config.loading import ConfigError, Problem
-    from optlab.record.reports import NotARunDirectory, kind_of, render_directory, why_not
+    from optlab.record.reports import NotARunDirectory, directory_kind, render_directory, why_not
 
     # a word with "=" is a plots override, unless a path by that name exists (a directory "lr=0.1")
     overrides = [w for w in words if "=" in w and not Path(w).exists()]
@@ -35,7 +35,7 @@ def report(
         overrides.append(f"plots.format={fmt}")
     if not dirs:
         raise bad_problems([Problem("DIR", "", "give at least one run, comparison or sweep directory")])
-    missing = [d for d in dirs if kind_of(d) is None]
+    missing = [d for d in dirs if directory_kind(d) is None]
     if missing:
         raise bad_problems([Problem(str(d), "", why_not(d)) for d in missing])
     for d in dirs:

@@ -138,8 +138,10 @@ def ensure_study_data(configs, debug: bool) -> None:
     console = err_console()
     for cfg in configs:
         data = cfg.data
-        key = None if data is None else (data.name, getattr(data, "root", None), getattr(data, "allow_unverified", False))
-        if key is not None and key not in seen:
+        if data is None:
+            continue
+        key = (data.name, getattr(data, "root", None), getattr(data, "allow_unverified", False))
+        if key not in seen:
             seen.add(key)
             ensure_data(cfg, console, debug)
 
@@ -183,7 +185,8 @@ def study_progress(study, quiet: bool, debug: bool) -> Iterator:
     except KeyboardInterrupt as exc:   # Stopped (a graceful stop) or Abort (a second signal) carry the signal
         from optlab.training.interrupt import interrupt_exit_code
 
-        console.print(f"[yellow]interrupted[/]: the {study.what} keeps the trials that were written (status: interrupted)")
+        console.print(f"[yellow]interrupted[/]: the {study.what} keeps the trials that were written "
+                      "(status: interrupted)")
         _resume_hint(console, study, exc)
         raise typer.Exit(interrupt_exit_code(exc)) from None
     except Exception as exc:

@@ -3,9 +3,9 @@ from its files alone.
 
 :data:`DIRECTORIES` is the one table of the kinds of directory, each known by the file that
 marks it (a run's metrics.csv, a study's manifest); a new kind of study adds a row here, and
-optlab.studies.registry finds the study in a directory through :func:`kind_of` too. A renderer is named as
-``module:function`` and imported when used, so ``optlab report RUN`` never imports a sweep's
-figures.
+optlab.studies.registry finds the study in a directory through :func:`directory_kind` too. A
+renderer is named as ``module:function`` and imported when used, so ``optlab report RUN`` never
+imports a sweep's figures. (The kinds of run, gradient, search or surface, are optlab.record.kinds.)
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class NotARunDirectory(ValueError):
     """A directory of none of the :data:`DIRECTORIES`."""
 
 
-def kind_of(path: Path) -> DirectoryKind | None:
+def directory_kind(path: Path) -> DirectoryKind | None:
     """The kind of directory ``path`` is, by the file that marks it; None for none of them."""
     return next((k for k in sorted(DIRECTORIES, key=lambda k: not k.study) if (Path(path) / k.marker).is_file()),
                 None)   # a study's manifest first: it says more than a metrics.csv beside it
@@ -107,7 +107,7 @@ def render_directory(path: Path, overrides: Iterable[str] = (), html_only: bool 
     NotARunDirectory for anything else (and optlab.config.loading.ConfigError for a bad override).
     """
     path = Path(path)
-    kind = kind_of(path)
+    kind = directory_kind(path)
     if kind is None:
         raise NotARunDirectory(f"{path}: {why_not(path)}")
     options = dict(overrides=list(overrides), files=not html_only)

@@ -34,7 +34,7 @@ from optlab.engine.landscape import PlaneLoss, grid_coefficients
 from optlab.engine.layers import Linear, LinearBiasTrick
 from optlab.record import landscape_report as files
 from optlab.record.guard import LinkRefused, holder, is_locked
-from optlab.record.reports import kind_of
+from optlab.record.reports import directory_kind
 from optlab.record.run_report import render_run
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.snapshots import SnapshotError, read_snapshots, snapshot_steps
@@ -88,7 +88,7 @@ def load_run(run_dir: Path, dtype: str | None = None) -> Loaded:
     run_dir = Path(run_dir)
     notes: list[str] = []
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "metrics.csv").is_file():
-        study = kind_of(run_dir)
+        study = directory_kind(run_dir)
         hint = (f"; {study.what} holds one run directory per trial: give one of {run_dir / 'trials'}/*"
                 if study is not None and study.study else "")
         raise LandscapeError(f"{run_dir}: not a run directory (no config.yaml and metrics.csv){hint}")

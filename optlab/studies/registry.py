@@ -3,7 +3,7 @@
 :data:`STUDIES` lists every :class:`~optlab.studies.study.Study`; a new kind of study is a module
 with its Study, a row here, and a row in optlab.record.reports.DIRECTORIES (its manifest and report).
 :func:`study_in` is how ``optlab compare --resume DIR`` and ``optlab sweep --resume DIR`` find
-what to continue: by the manifest in DIR (optlab.record.reports.kind_of), then by the kind that
+what to continue: by the manifest in DIR (optlab.record.reports.directory_kind), then by the kind that
 claims it (a sweep.json of mode ``optuna`` is an Optuna sweep's).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optlab.config.loading import ConfigError, Problem
-from optlab.record.reports import DIRECTORIES, kind_of, none_of
+from optlab.record.reports import DIRECTORIES, directory_kind, none_of
 from optlab.record.rundir import RunDir
 from optlab.studies import compare, sweep, tune
 from optlab.studies.study import Study
@@ -25,14 +25,15 @@ def study_in(path: Path, made_by: str | None = None) -> Study:
     that the command ``made_by`` makes (any study, without it), or one that another command makes."""
     path = Path(path)
     made = [s for s in STUDIES if made_by is None or s.kind == made_by]
-    found = kind_of(path)
+    found = directory_kind(path)
     study = None
     if found is not None and found.study:
         manifest = RunDir(path).read_json(found.marker)
         study = next((s for s in STUDIES if s.manifest == found.marker and s.claims(manifest)), None)
     if study is None:
         markers = {s.manifest for s in made}
-        raise ConfigError([Problem("--resume", "", f"{path}: not {none_of(k for k in DIRECTORIES if k.marker in markers)}")])
+        expected = none_of(k for k in DIRECTORIES if k.marker in markers)
+        raise ConfigError([Problem("--resume", "", f"{path}: not {expected}")])
     if study not in made:
         raise ConfigError([Problem("--resume", "", f"{path} is a {study.what}: continue it with "
                                                    f"optlab {study.kind} --resume {path}")])

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 from optlab.config.loading import ConfigError, Problem, dump_config
 from optlab.config.schema import Config
 from optlab.record.guard import is_locked
-from optlab.record.reports import kind_of, render_directory, trial_dirs
+from optlab.record.reports import directory_kind, render_directory, trial_dirs
 from optlab.record.rundir import RunDir
 from optlab.record.status import owner
 from optlab.studies.executor import ExecutorSpec, NullProgress, Outcome, Progress, default_workers, open_executor
@@ -140,7 +140,7 @@ class Study:
     def read_manifest(self, path: Path) -> dict:
         """This study's manifest in ``path``, checked to name no directory outside it; ConfigError
         when ``path`` holds none."""
-        found = kind_of(path)
+        found = directory_kind(path)
         if found is None or found.marker != self.manifest:
             raise ConfigError([Problem("--resume", "", f"{path}: not a {self.what} (no {self.manifest})")])
         manifest = RunDir(path).read_json(self.manifest)

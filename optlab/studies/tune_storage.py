@@ -89,7 +89,8 @@ def open_study(plan, rd: RunDir, url: str, resume: bool, manifest: dict | None =
                                     sampler=parts.make_sampler(plan.sampler, plan.seed, grid), pruner=pruner,
                                     load_if_exists=resume or plan.study_name is not None)
     except optuna.exceptions.DuplicatedStudyError:
-        raise ConfigError([Problem("--storage", "", f"{parts.shown(url)} already holds a study named {name!r}")]) from None
+        raise ConfigError([Problem("--storage", "", f"{parts.shown(url)} already holds a study named "
+                                                    f"{name!r}")]) from None
     if resume and manifest is not None:
         check_study(manifest, study, url)
     done = len(study.get_trials(deepcopy=False))
