@@ -201,8 +201,8 @@ def print_gradcheck(report, console: Console | None = None) -> None:
             kinks = f"{t.kinks} ({', '.join(t.kink_sources)})" if t.kinks else ""
             errors = [_err(d[m]) for m in methods for d in (t.max_error, t.median_error)]
             style = _VERDICT_STYLE[t.verdict]
-            table.add_row(part.part if i == 0 else "", t.tensor, checked, kinks, str(t.noise or ""), *errors,
-                          f"[{style}]{t.verdict}[/]", end_section=i == len(part.tensors) - 1)
+            table.add_row(Text(part.part if i == 0 else ""), Text(t.tensor), checked, Text(kinks), str(t.noise or ""),
+                          *errors, f"[{style}]{t.verdict}[/]", end_section=i == len(part.tensors) - 1)
     console.print(table)
     console.print("thresholds (CS231n): max rel. error <= 1e-7 pass; <= 1e-4 pass only where the part has kinks "
                   "(ReLU, hinge, L1). Set apart, not judged: kinks = f(x+h) and f(x-h) straddle a kink; "
@@ -212,7 +212,7 @@ def print_gradcheck(report, console: Console | None = None) -> None:
     unjudged = sum(t.verdict == "kink" for p in report.parts for t in p.tensors)
     if failures:
         console.print(f"[bold red]FAIL[/]: {len(failures)} of {n} tensors: "
-                      + "; ".join(f"{part} / {tensor}" for part, tensor in failures), soft_wrap=True)
+                      + "; ".join(escape(f"{part} / {tensor}") for part, tensor in failures), soft_wrap=True)
     else:
         console.print(f"[bold green]PASS[/]: {n - unjudged} of {n} tensor{'s' if n > 1 else ''} pass "
                       f"in {len(report.parts)} part{'s' if len(report.parts) > 1 else ''}")
@@ -235,7 +235,7 @@ def print_hvp_check(report, console: Console) -> None:
     for check in report.hvp:
         for i, t in enumerate(check.tensors):
             style = _VERDICT_STYLE.get(t.verdict, "yellow")
-            table.add_row(check.part if i == 0 else "", t.tensor, _err(t.error), f"[{style}]{t.verdict}[/]",
+            table.add_row(Text(check.part if i == 0 else ""), Text(t.tensor), _err(t.error), f"[{style}]{t.verdict}[/]",
                           end_section=i == len(check.tensors) - 1)
     console.print(table)
     console.print("rel. error = max |a - n| / the product's largest entry; thresholds as above; none = no "
@@ -244,6 +244,6 @@ def print_hvp_check(report, console: Console) -> None:
     failures = report.hvp_failures()
     if failures:
         console.print(f"[bold red]FAIL[/]: {len(failures)} of {n} Hessian-vector products: "
-                      + "; ".join(f"{part} / {tensor}" for part, tensor in failures), soft_wrap=True)
+                      + "; ".join(escape(f"{part} / {tensor}") for part, tensor in failures), soft_wrap=True)
     else:
         console.print(f"[bold green]PASS[/]: Hessian-vector products of {len(report.hvp)} parts")

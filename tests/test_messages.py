@@ -85,6 +85,21 @@ def test_messages_are_printed_literally_never_as_markup(tmp_path):
     assert out.exit_code == 2 and "[bold]q[/bold]" in out.output
 
 
+def test_paths_that_look_like_markup_are_printed_as_typed(tmp_path):
+    """A folder or config file named with brackets ("[bold red]") keeps them in every table,
+    title and error line of ``optlab data`` and ``optlab gradcheck``."""
+    wide = {"COLUMNS": "250"}
+    root = tmp_path / "[bold red]data"
+    out = RUNNER.invoke(app, ["data", "list", "--root", str(root)], env=wide)
+    assert out.exit_code == 0 and f"data directory: {root}" in out.output
+    assert str(root / "mnist") in out.output     # the table's folder cell, not only the heading
+    config = tmp_path / "[bold red]q.yaml"
+    config.write_text(QUICKSTART.read_text())
+    out = RUNNER.invoke(app, ["gradcheck", str(config), "--samples", "1", "--examples", "2"], env=wide)
+    assert out.exit_code == 0 and f"gradient check of {config}" in out.output
+    out = RUNNER.invoke(app, ["gradcheck", str(tmp_path / "[red]missing.yaml")], env=wide)
+    assert out.exit_code == 2 and f"{tmp_path / '[red]missing.yaml'}" in out.output
+
 def test_one_printer_for_errors():
     """Every `error:` line goes through optlab.terminal.print_error (which prints text, not markup)."""
     found = [f"{p.relative_to(REPO)}:{n}" for p in sorted((REPO / "optlab").rglob("*.py")) if p.name != "terminal.py"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from optlab.data.download import Located, fetch, locate, presence
 from optlab.data.sources import ENV_DATA_DIR, SPECS, data_root, default_root
@@ -36,7 +37,8 @@ def catalog_table(root: Path) -> Table:
     for name, spec in SPECS.items():
         p = presence(spec, root)
         style = STATE_STYLE[p.state]
-        table.add_row(name, f"[{style}]{p.state}[/]", _size(p.bytes_on_disk), f"{p.folder}\n{p.detail}")
+        # the folder is the user's path (--root, $OPTLAB_DATA_DIR): printed literally, never as markup
+        table.add_row(name, Text(p.state, style=style), _size(p.bytes_on_disk), Text(f"{p.folder}\n{p.detail}"))
     for name, what in GENERATED.items():
         table.add_row(name, "generated", "—", what)
     return table
