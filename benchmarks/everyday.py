@@ -16,12 +16,17 @@
     OPTLAB_DATA_DIR=<folder with mnist/> python benchmarks/everyday.py --parts 1,2,3,4,5
 
 Medians of --repeat runs; the load average is printed with each part, since on a shared machine
-the wall times are the machine's as much as optlab's. Not a test.
+the wall times are the machine's as much as optlab's. optlab's modules are byte-compiled first, as
+an installed package is: without its ``__pycache__`` (a checkout run with PYTHONDONTWRITEBYTECODE)
+every optlab process would also compile optlab's sources, ~0.1 s that a user does not pay. Part 1
+also splits one train process into where its time goes (imports, training, matplotlib, drawing).
+Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -56,6 +61,49 @@ print(json.dumps({"savefig_s": spent[0], "draws": len(draws)}), file=sys.stderr)
 """
 
 
+# Runs `optlab train quickstart` inside this process and prints, as JSON on stderr, the seconds
+# from the script's start to each point: "cli" (optlab.cli imported), "render_start" / "render_end"
+# (around the run's report, optlab.record.run_report.render_run), "end"; and the seconds spent
+# importing matplotlib (timed first thing in the report, where the command would import it) and
+# inside Figure.savefig (drawing and encoding the figure files).
+TIMED_TRAIN = """
+import json, sys, time
+now = time.perf_counter
+t0, marks = now(), {"savefig": 0.0}
+from optlab.cli import main
+marks["cli"] = now() - t0
+import optlab.record.run_report as report
+real_render = report.render_run
+def render_run(*a, **k):
+    marks["render_start"] = now() - t0
+    t = now()
+    from matplotlib.backends import backend_agg
+    from matplotlib.figure import Figure
+    marks["matplotlib"] = now() - t
+    real_save = Figure.savefig
+    def savefig(self, *sa, **sk):
+        t = now()
+        try:
+            return real_save(self, *sa, **sk)
+        finally:
+            marks["savefig"] += now() - t
+    Figure.savefig = savefig
+    try:
+        return real_render(*a, **k)
+    finally:
+        Figure.savefig = real_save
+        marks["render_end"] = now() - t0
+report.render_run = render_run
+sys.argv = ["optlab", "train", "quickstart", "--runs-dir", sys.argv[1], "--quiet"]
+try:
+    main()
+except SystemExit:
+    pass
+marks["end"] = now() - t0
+print(json.dumps(marks), file=sys.stderr)
+"""
+
+
 def wall(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -87,7 +135,38 @@ def part_train(tmp: Path, repeat: int) -> Path:
     for what in ("import optlab.training.run", "import optlab.training.run, matplotlib.pyplot"):
         seconds = statistics.median(wall([sys.executable, "-c", what])[0] for _ in range(repeat))
         print(f"| `python -c \"{what}\"` | {seconds:.2f} s | {seconds / t:.2f}x the training | | |")
+    splits = []
+    for _ in range(repeat):
+        seconds, done = wall([sys.executable, "-c", TIMED_TRAIN, str(tmp / "timed")])
+        run_dir = Path(done.stdout.strip().splitlines()[-1])
+        marks = json.loads(done.stderr.strip().splitlines()[-1])
+        splits.append(breakdown(seconds, marks, json.loads((run_dir / "summary.json").read_text())["wall_time_s"]))
+    print(f"\nWhere one train quickstart process spends its time (medians of {repeat}, {load()}):\n")
+    print("| part of the process | seconds | x the training |\n|---|---|---|")
+    train = statistics.median(s["training"] for s in splits)
+    for part in splits[0]:
+        seconds = statistics.median(s[part] for s in splits)
+        print(f"| {part} | {seconds:.3f} | {seconds / train:.2f}x |")
+    print()
     return last
+
+
+def breakdown(whole: float, marks: dict, training: float) -> dict[str, float]:
+    """One timed train process (TIMED_TRAIN's ``marks``, its whole wall time and its training's
+    wall time) split into parts that add up to ``whole``."""
+    render = marks["render_end"] - marks["render_start"]
+    return {
+        "Python start-up and exit": whole - marks["end"],
+        "import optlab.cli (typer, the commands)": marks["cli"],
+        "imports and set-up around the training (config, pydantic, rich, data, run directory)":
+            marks["render_start"] - marks["cli"] - training,
+        "training": training,
+        "import matplotlib (Figure, Agg)": marks["matplotlib"],
+        "drawing and encoding the figure files (savefig)": marks["savefig"],
+        "building the figures, report.html, results.md": render - marks["matplotlib"] - marks["savefig"],
+        "the results table, exit": marks["end"] - marks["render_end"],
+        "whole process": whole,
+    }
 
 
 def part_report(run_dir: Path, repeat: int) -> None:
@@ -143,6 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     parts = {int(p) for p in args.parts.split(",")}
     os.environ.setdefault("MPLBACKEND", "Agg")
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "optlab", quiet=1)   # as installed (docstring)
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print("| what | measured | ratio | goal | |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as name:
