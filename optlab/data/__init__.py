@@ -9,18 +9,29 @@ image sets are read from verified files (``images.py``; files, checksums and dow
 
 from __future__ import annotations
 
-from optlab.data import images, synthetic
+from optlab.data import synthetic
 from optlab.data.base import Dataset, Split
 from optlab.data.errors import DataError
 from optlab.engine.rng import stream
+
+
+def _images(name: str):
+    """The loader ``name`` of optlab.data.images, imported when a config asks for it: its readers,
+    cache and downloads are not needed by a run on generated data."""
+    def load(cfg, data_rng, split_rng) -> Dataset:
+        from optlab.data import images
+
+        return getattr(images, name)(cfg, data_rng, split_rng)
+    return load
+
 
 DATASETS = {
     "spiral": synthetic.spiral,
     "blobs": synthetic.blobs,
     "single": synthetic.single,
-    "mnist": images.mnist,
-    "fashion_mnist": images.fashion_mnist,
-    "cifar10": images.cifar10,
+    "mnist": _images("mnist"),
+    "fashion_mnist": _images("fashion_mnist"),
+    "cifar10": _images("cifar10"),
 }
 
 
@@ -36,10 +47,11 @@ def ensure_files(cfg, console=None) -> None:
     The CLI calls this before training starts, so a download shows its own progress bar and a
     missing dataset fails before any run directory is made.
     """
-    from optlab.data.download import locate
     from optlab.data.sources import SPECS, data_root
 
     if cfg is not None and cfg.name in SPECS:   # None: a surface model has no data
+        from optlab.data.download import locate
+
         locate(SPECS[cfg.name], data_root(cfg.root), allow_unverified=cfg.allow_unverified, console=console)
 
 
