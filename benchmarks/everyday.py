@@ -104,6 +104,56 @@ print(json.dumps(marks), file=sys.stderr)
 """
 
 
+# `optlab train quickstart` with the report's matplotlib started while the run trains (when the run
+# enters optlab.training.run.limited, around its loop): "thread" imports matplotlib on a second
+# thread of the process; "fork" forks a child that imports it, waits, and draws the whole report
+# (run_report.render_run) when the run hands it over, the parent waiting for it as it would for
+# its own drawing. Neither is what optlab does: measured to weigh them (docs/performance.md).
+OVERLAP = """
+import os, sys, threading
+mode = sys.argv[1]
+from optlab.cli import main
+import optlab.record.run_report as report
+import optlab.training.run as run
+real_limited, real_render, child = run.limited, report.render_run, {}
+def plotting():
+    from matplotlib.backends import backend_agg
+    from matplotlib.figure import Figure
+def limited(*a, **k):
+    if mode == "thread":
+        threading.Thread(target=plotting, daemon=True).start()
+    elif mode == "fork" and not child:
+        go, hand = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(hand)
+            plotting()
+            order = os.read(go, 4096).decode()
+            if not order:
+                os._exit(0)
+            quiet, path = order.split(" ", 1)
+            try:
+                real_render(path, quiet=quiet == "1")
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        os.close(go)
+        child.update(pid=pid, hand=hand)
+    return real_limited(*a, **k)
+def render_run(path, quiet=False, **k):
+    if not child or k:
+        return real_render(path, quiet=quiet, **k)
+    os.write(child["hand"], f"{int(quiet)} {path}".encode())
+    os.close(child["hand"])
+    _, status = os.waitpid(child.pop("pid"), 0)
+    if status != 0:
+        raise RuntimeError("the forked report failed")
+run.limited, report.render_run = limited, render_run
+sys.argv = ["optlab", "train", "quickstart", "--runs-dir", sys.argv[2], "--quiet"]
+main()
+"""
+
+
 def wall(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -149,6 +199,29 @@ def part_train(tmp: Path, repeat: int) -> Path:
         print(f"| {part} | {seconds:.3f} | {seconds / train:.2f}x |")
     print()
     return last
+
+
+def part_overlap(tmp: Path, repeat: int) -> None:
+    """The train command as it is, and with matplotlib started during training (OVERLAP), runs
+    interleaved: whole process and training wall times, medians of ``repeat``."""
+    modes = {"as it is": None, "matplotlib imported on a thread during training": "thread",
+             "the report drawn by a child forked at training's start": "fork"}
+    walls = {m: [] for m in modes}
+    trains = {m: [] for m in modes}
+    for _ in range(repeat):
+        for what, mode in modes.items():
+            cmd = [*OPTLAB, "train", "quickstart", "--runs-dir", str(tmp / "overlap"), "--quiet"] if mode is None \
+                else [sys.executable, "-c", OVERLAP, mode, str(tmp / "overlap")]
+            seconds, done = wall(cmd)
+            run_dir = Path(done.stdout.strip().splitlines()[-1])
+            assert len(list(run_dir.glob("*.png"))) == 4 and (run_dir / "report.html").is_file(), run_dir
+            walls[what].append(seconds)
+            trains[what].append(json.loads((run_dir / "summary.json").read_text())["wall_time_s"])
+    print(f"\nThe train command with matplotlib started while the run trains (medians of {repeat}, {load()}):\n")
+    print("| train quickstart | whole process | training |\n|---|---|---|")
+    for what in modes:
+        print(f"| {what} | {statistics.median(walls[what]):.2f} s | {statistics.median(trains[what]):.2f} s |")
+    print()
 
 
 def breakdown(whole: float, marks: dict, training: float) -> dict[str, float]:
@@ -219,6 +292,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--trials", default="4,16", help="sweep sizes for part 3")
+    parser.add_argument("--overlap", action="store_true",
+                        help="part 1 also: matplotlib started on a thread or a forked child while the run trains")
     args = parser.parse_args()
     parts = {int(p) for p in args.parts.split(",")}
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -228,6 +303,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         run_dir = part_train(tmp, args.repeat) if parts & {1, 2} else None
+        if 1 in parts and args.overlap:
+            part_overlap(tmp, args.repeat)
         if 2 in parts:
             part_report(run_dir, args.repeat)
         if 3 in parts:

@@ -380,6 +380,18 @@ def test_bench_floor_and_batches():
     assert np.allclose(times["step"], np.add(times["gather"], times["products"]))
 
 
+
+def test_everyday_splits_a_train_process_into_parts_that_add_up_to_it():
+    """benchmarks/everyday.py part 1's table of where a train process spends its time."""
+    everyday = load_benchmark("everyday")
+    marks = {"cli": 0.05, "render_start": 0.70, "matplotlib": 0.25, "savefig": 0.50, "render_end": 1.50, "end": 1.51}
+    parts = everyday.breakdown(1.55, marks, 0.25)
+    assert parts.pop("whole process") == 1.55
+    assert sum(parts.values()) == pytest.approx(1.55)
+    assert parts["training"] == 0.25 and parts["Python start-up and exit"] == pytest.approx(0.04)
+    assert parts["building the figures, report.html, results.md"] == pytest.approx(0.8 - 0.25 - 0.5)
+    assert min(parts.values()) > 0
+
 def test_help_renders_without_the_heavy_rich_modules():
     """optlab --help in plain (click) form: typer's rich help would import rich's Markdown,
     traceback and syntax modules (~130 ms, half the start-up); tests/test_cli_train.py checks
