@@ -137,14 +137,20 @@ def test_help_is_fast_because_heavy_modules_are_not_imported():
 
 
 
-def test_a_run_imports_no_plotting_study_or_image_modules_before_its_report():
-    """What training needs is all `import optlab.training.run` pays for: matplotlib comes with the
-    report, the study machinery (Dask, Optuna) and the image datasets' readers only when used."""
+def test_a_run_imports_no_plotting_study_or_image_modules_before_its_report(tiny_config, runs):
+    """A train process has imported what training needs when its first step is taken: matplotlib
+    comes with the report, the study machinery (Dask, Optuna) and the image datasets' readers only
+    when used."""
     unwanted = ("matplotlib", "dask", "distributed", "optuna", "optlab.studies", "optlab.data.images",
                 "optlab.data.download")
-    code = f"import sys, optlab.cli, optlab.training.run; print([m for m in {unwanted!r} if m in sys.modules])"
+    code = ("import sys, optlab.cli, optlab.cli.train, optlab.terminal\n"
+            "from optlab.config.loading import load_config\nfrom optlab.training.run import run\n"
+            "seen = []\n"
+            f"def on_step(step, total, loss):\n    seen.append([m for m in {unwanted!r} if m in sys.modules])\n"
+            f"run(load_config({str(tiny_config)!r}), {str(runs)!r}, on_step=on_step, render=False)\n"
+            "print(seen[0], len(seen) > 1)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[] True"
 
 
 def test_the_console_script_exits_without_collecting_what_it_imported():
