@@ -14,6 +14,7 @@
 
     python benchmarks/everyday.py                   # 1-3 and 5
     OPTLAB_DATA_DIR=<folder with mnist/> python benchmarks/everyday.py --parts 1,2,3,4,5
+    python benchmarks/everyday.py --parts 1 --repeat 5 --overlap   # also matplotlib on a thread / a fork
 
 Medians of --repeat runs; the load average is printed with each part, since on a shared machine
 the wall times are the machine's as much as optlab's. optlab's modules are byte-compiled first, as
