@@ -14,7 +14,7 @@
 
     python benchmarks/everyday.py                   # 1-3 and 5
     OPTLAB_DATA_DIR=<folder with mnist/> python benchmarks/everyday.py --parts 1,2,3,4,5
-    python benchmarks/everyday.py --parts 1 --repeat 5 --overlap   # also matplotlib on a thread / a fork
+    python benchmarks/everyday.py --parts 1 --repeat 5 --overlap --drawing   # options weighed for part 1
 
 Medians of --repeat runs; the load average is printed with each part, since on a shared machine
 the wall times are the machine's as much as optlab's. optlab's modules are byte-compiled first, as
@@ -155,6 +155,43 @@ main()
 """
 
 
+# Draws a run's report (run_report.render_run) keeping each figure, then saves each figure again as
+# a PNG three ways, best of 3 each: as drawn (its own layout engine), with no layout engine (the
+# positions constrained layout found, kept), and at PNG compression level 1; prints
+# {variant: [seconds, bytes]} summed over the figures, on stderr.
+DRAWING = """
+import io, json, sys, time
+from matplotlib.figure import Figure
+real, kept = Figure.savefig, []
+def keep(self, *a, **k):
+    if all(f is not self for f, _ in kept):
+        kept.append((self, self.get_layout_engine()))
+    return real(self, *a, **k)
+Figure.savefig = keep
+from optlab.record.run_report import render_run
+render_run(sys.argv[1])
+Figure.savefig = real
+def save(fig, **kw):
+    best, size = 1e9, 0
+    for _ in range(3):
+        buf = io.BytesIO()
+        t = time.perf_counter()
+        fig.savefig(buf, format="png", dpi=120, metadata=None, **kw)
+        best, size = min(best, time.perf_counter() - t), len(buf.getvalue())
+    return best, size
+out = {}
+for variant in ("as drawn", "no layout engine", "PNG compression level 1"):
+    total = [0.0, 0]
+    for fig, engine in kept:
+        fig.set_layout_engine(engine if variant != "no layout engine" else "none")
+        seconds, size = save(fig, **({"pil_kwargs": {"compress_level": 1}} if variant.startswith("PNG") else {}))
+        total[0] += seconds
+        total[1] += size
+    out[variant] = total
+print(json.dumps(out), file=sys.stderr)
+"""
+
+
 def wall(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -222,6 +259,17 @@ def part_overlap(tmp: Path, repeat: int) -> None:
     print("| train quickstart | whole process | training |\n|---|---|---|")
     for what in modes:
         print(f"| {what} | {statistics.median(walls[what]):.2f} s | {statistics.median(trains[what]):.2f} s |")
+    print()
+
+
+def part_drawing(run_dir: Path) -> None:
+    """The run's figures saved as drawn, without their layout engine, and at PNG level 1 (DRAWING)."""
+    _, done = wall([sys.executable, "-c", DRAWING, str(run_dir)])
+    out = json.loads(done.stderr.strip().splitlines()[-1])
+    print(f"\nThe run's figures saved again three ways (best of 3 each, {load()}):\n")
+    print("| savefig of every figure | seconds | bytes |\n|---|---|---|")
+    for variant, (seconds, size) in out.items():
+        print(f"| {variant} | {seconds:.3f} | {size} |")
     print()
 
 
@@ -295,6 +343,8 @@ def main() -> None:
     parser.add_argument("--trials", default="4,16", help="sweep sizes for part 3")
     parser.add_argument("--overlap", action="store_true",
                         help="part 1 also: matplotlib started on a thread or a forked child while the run trains")
+    parser.add_argument("--drawing", action="store_true",
+                        help="part 1 also: the figures saved without their layout engine and at PNG level 1")
     args = parser.parse_args()
     parts = {int(p) for p in args.parts.split(",")}
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -306,6 +356,8 @@ def main() -> None:
         run_dir = part_train(tmp, args.repeat) if parts & {1, 2} else None
         if 1 in parts and args.overlap:
             part_overlap(tmp, args.repeat)
+        if 1 in parts and args.drawing:
+            part_drawing(run_dir)
         if 2 in parts:
             part_report(run_dir, args.repeat)
         if 3 in parts:
