@@ -332,8 +332,10 @@ def _line_of(problem: Problem) -> int:
 # ---------------------------------------------------------------------------------------------
 # public entry points
 # ---------------------------------------------------------------------------------------------
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
-    """Read, override and validate a config file; raise ConfigError with every problem found."""
+def load_config(path: str | Path, overrides: Iterable[str] = (), base_dir: Path | None = None) -> Config:
+    """Read, override and validate a config file; raise ConfigError with every problem found.
+    ``base_dir``: what relative paths in it are relative to (default: the file's folder; a copy
+    kept elsewhere, a sweep's source.yaml, gives its original's)."""
     path = Path(path)
     raw, key_lines = parse_yaml(read_text(path), str(path))
     lines = {key: f"{path}:{line}" for key, line in key_lines.items()}
@@ -360,7 +362,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
                 if key != mine + ("name",):          # the name is the file's unless the override sets it
                     lines[mine + ("name",)] = shorthand
     try:
-        config = validate(raw, lines, str(path), path.resolve().parent)
+        config = validate(raw, lines, str(path), base_dir or path.resolve().parent)
     except ConfigError as exc:
         problems += exc.problems
     if problems:

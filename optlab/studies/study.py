@@ -96,6 +96,10 @@ class Study:
     def conduct(self, plan, rd: RunDir, manifest: dict, ex, session: StudySession) -> StudyResult:
         raise NotImplementedError
 
+    def keep_files(self, plan, rd: RunDir) -> dict:
+        """Write what else the study keeps before any trial runs; the manifest entries naming it."""
+        return {}
+
     def executor(self, plan, spec: ExecutorSpec) -> ExecutorSpec:
         """Where ``plan``'s trials run, given the session's ``spec``."""
         return spec
@@ -118,7 +122,8 @@ class Study:
             with study_lock(rd.path):   # one driver per study (optlab.studies.resume.study_lock)
                 rd.write_text("config.yaml", dump_config(plan.base))
                 # pid, host: a killed study reads as died (optlab.record.status.study_status)
-                manifest = {**self.new_manifest(plan, session), "status": "running", **owner()}
+                manifest = {**self.new_manifest(plan, session), **self.keep_files(plan, rd), "status": "running",
+                            **owner()}
                 rd.write_json(self.manifest, manifest)
                 return self.conduct(plan, rd, manifest, ex, session)
 

@@ -55,6 +55,7 @@ from optlab.config.loading import (
 from optlab.config.schema import Config
 from optlab.engine.rng import stream
 from optlab.record.rundir import RunDir, question_of
+from optlab.studies import source
 from optlab.studies.executor import reported, run_trials
 from optlab.studies.resume import plan_trials
 from optlab.studies.study import Study, StudyResult, StudySession, draw_trial_reports
@@ -181,7 +182,7 @@ def trial_overrides(params: list[Param], values: dict[str, Any]) -> list[str]:
     return out
 
 
-def end_problems(config_path: Path, overrides: list[str], p: Param) -> list[Problem]:
+def end_problems(config_path: Path, overrides: list[str], p: Param, base_dir: Path | None = None) -> list[Problem]:
     """What is wrong with each of a spec's ends (or choices), each tried alone over ``overrides``.
     A problem found at every end (an unknown key, a key the optimizer lacks) is said once; one
     found at some ends names them (``(at optimizer.lr=-1)``)."""
@@ -190,7 +191,7 @@ def end_problems(config_path: Path, overrides: list[str], p: Param) -> list[Prob
     for v in ends:
         text = p.texts[p.choices.index(v)] if p.kind == "choice" else value_text(v)
         try:
-            load_config(config_path, [*overrides, f"{p.key}={text}"])
+            load_config(config_path, [*overrides, f"{p.key}={text}"], base_dir)
         except ConfigError as exc:
             for q in exc.problems:
                 found.setdefault((q.key, q.message), []).append(f"{p.key}={text}")
@@ -318,6 +319,9 @@ class SweepStudy(Study):
                                        "or KEY=SPEC with it")])
         return self.load(path)[0]
 
+    def keep_files(self, plan: Plan, rd: RunDir) -> dict:
+        return source.keep(rd, plan.config_path)    # what every trial is built from, on --resume too
+
     def new_manifest(self, plan: Plan, session: StudySession) -> dict:
         n = len(plan.configs)
         return {
@@ -329,16 +333,15 @@ class SweepStudy(Study):
         }
 
     def load(self, path: Path) -> tuple[Plan, dict]:
-        """The plan of the sweep in ``path``, from sweep.json and its config.yaml (the base config
-        with the fixed overrides, resolved): each trial's swept values re-applied to it give its config."""
+        """The plan of the sweep in ``path``, from its files alone: each trial's config is the
+        sweep's source.yaml with its fixed overrides and the trial's values (optlab.studies.source)."""
         rd = RunDir(path)
         manifest = self.read_manifest(rd.path)
         grid = manifest["mode"] == "grid"
         params = [parse_param(f"{p['key']}={p['spec']}", grid) for p in manifest["params"]]
         values = [t["values"] for t in manifest["trials"]]
-        base_path = rd.path / "config.yaml"
-        configs = [load_config(base_path, trial_overrides(params, v)) for v in values]
-        plan = Plan(Path(manifest["config"]), load_config(base_path), manifest["mode"], params, manifest["fixed"],
+        configs = [source.trial_config(rd.path, manifest, manifest["fixed"], trial_overrides(params, v)) for v in values]
+        plan = Plan(Path(manifest["config"]), load_config(rd.path / "config.yaml"), manifest["mode"], params, manifest["fixed"],
                     manifest["seed"], values, configs)
         return plan, manifest
 

@@ -45,7 +45,9 @@ from pathlib import Path
 from optlab.config.loading import ConfigError, Problem, dump_config, load_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
+from optlab.config.safe_yaml import read_text
 from optlab.studies import optuna_parts as parts
+from optlab.studies import source
 from optlab.studies.executor import open_executor
 from optlab.studies.resume import study_lock
 from optlab.studies.study import Study, StudyResult, StudySession, draw_trial_reports
@@ -78,8 +80,9 @@ class TunePlan:
 
 def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, sampler: str = "tpe",
                    pruner: str = "none", seed: int | None = None, storage: str | None = None,
-                   study_name: str | None = None, asynchronous: bool = False) -> TunePlan:
-    """Check names, specs, trial count, every spec's ends and the pruner's evaluations; ConfigError."""
+                   study_name: str | None = None, asynchronous: bool = False, base_dir: Path | None = None) -> TunePlan:
+    """Check names, specs, trial count, every spec's ends and the pruner's evaluations; ConfigError.
+    ``base_dir``: what relative paths in the config are relative to (load_config's)."""
     problems = parts.check_name("sampler", sampler, parts.SAMPLERS) + parts.check_name("pruner", pruner, parts.PRUNERS)
     grid = sampler == "grid"
     if trials is None and not grid:
@@ -89,7 +92,7 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
     params, fixed = parse_words(words, grid, problems)
     if problems:
         raise ConfigError(problems)
-    base = load_config(Path(config_path), fixed)
+    base = load_config(Path(config_path), fixed, base_dir)
     problems += _validation_problems(base)
     names = next((p.choices for p in params if p.key == "optimizer.name"), [base.optimizer.name])
     for p in params:                                # each spec's ends, with an optimizer that takes it
@@ -99,7 +102,7 @@ def make_tune_plan(config_path: Path, words: list[str], *, trials: int | None, s
                                     f"({', '.join(map(str, names))})"))
             continue
         extra = [f"optimizer.name={owner}"] if p.key.startswith("optimizer.") and p.key != "optimizer.name" else []
-        problems += end_problems(Path(config_path), [*fixed, *extra], p)
+        problems += end_problems(Path(config_path), [*fixed, *extra], p, base_dir)
     if grid and not problems:
         size = math.prod(len(p.grid()) for p in params)
         trials = size if trials is None else trials
@@ -215,7 +218,15 @@ class TuneStudy(Study):
                     "--seed": was["seed"], "--sampler": was["sampler"], "--pruner": was["pruner"],
                     "--study-name": was["study_name"], "--async/--waves": was.get("asynchronous", False)}
         options = {**recorded, **{k: v for k, v in given.items() if v is not None and v != []}}
-        plan = _make_plan({**options, "CONFIG": resolve(options["CONFIG"]).path})
+        kept = source.kept(path)
+        if kept is None:     # a sweep from before sweeps kept their source: its config file
+            plan = _make_plan({**options, "CONFIG": resolve(options["CONFIG"]).path})
+        else:                # the config the sweep began with, whatever became of the file since
+            if given.get("CONFIG") is not None and read_text(resolve(given["CONFIG"]).path) != read_text(kept):
+                raise ConfigError([Problem("--resume", "CONFIG", f"{given['CONFIG']} is not the config this sweep "
+                                           f"began with ({kept}): its trials are all built from that one; give no "
+                                           "CONFIG with --resume")])
+            plan = _make_plan({**options, "CONFIG": kept}, base_dir=Path(was["source_dir"]))
         check_resume(plan, was)
         return plan
 
@@ -225,7 +236,8 @@ class TuneStudy(Study):
         with open_executor(session.executor) as ex:
             rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
             with study_lock(rd.path):
-                manifest = _manifest(plan, rd, plan.storage or "", list(session.command))
+                manifest = {**_manifest(plan, rd, plan.storage or "", list(session.command)),
+                            **source.keep(rd, plan.config_path)}     # what every trial is built from
                 url = storage_url(manifest, rd.path, plan.storage)
                 try:
                     study = open_study(plan, rd, url, False)
@@ -278,12 +290,13 @@ def _check_options(given: dict) -> None:
         raise ConfigError([Problem("--study-name", "", "joins a study of a shared --storage; give --storage URL")])
 
 
-def _make_plan(options: dict) -> TunePlan:
+def _make_plan(options: dict, base_dir: Path | None = None) -> TunePlan:
     """:func:`make_tune_plan` of the command's options (keys as ``optlab sweep`` names them)."""
     return make_tune_plan(options["CONFIG"], options.get("KEY=SPEC") or [], trials=options.get("--trials"),
                           sampler=options.get("--sampler") or "tpe", pruner=options.get("--pruner") or "none",
                           seed=options.get("--seed"), storage=options.get("--storage"),
-                          study_name=options.get("--study-name"), asynchronous=bool(options.get("--async/--waves")))
+                          study_name=options.get("--study-name"), asynchronous=bool(options.get("--async/--waves")),
+                          base_dir=base_dir)
 
 
 STUDY = TuneStudy()

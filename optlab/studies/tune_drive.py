@@ -29,6 +29,7 @@ from typing import Iterator
 from optlab.config.loading import ConfigError, load_config
 from optlab.record.rundir import RunDir
 from optlab.studies import optuna_parts as parts
+from optlab.studies import source
 from optlab.studies.executor import Outcome, Progress, Trial, TrialControl, reported, run_trials, stream_trials
 from optlab.studies.resume import plan_trials
 from optlab.studies.sweep import STUDY as SWEEP
@@ -123,8 +124,12 @@ class Driver:
         return self._watch(Trial(index, self.group, config, name), trial)
 
     def _config(self, values: dict):
-        """The config of a trial with ``values``: the sweep's config, its fixed words, then the values."""
-        return load_config(self.plan.config_path, [*self.plan.fixed, *trial_overrides(self.plan.params, values)])
+        """The config of a trial with ``values``: the sweep's source.yaml (optlab.studies.source), its
+        fixed words, then the values."""
+        overrides = trial_overrides(self.plan.params, values)
+        if source.kept(self.rd.path) is None:      # a sweep from before sweeps kept their source
+            return load_config(self.plan.config_path, [*self.plan.fixed, *overrides])
+        return source.trial_config(self.rd.path, self.manifest, self.plan.fixed, overrides)
 
     def _watch(self, t: Trial, trial) -> Trial:
         self.asked[t.index] = trial
