@@ -174,6 +174,14 @@ def test_an_optuna_sweep_resumes_only_into_the_storage_that_holds_its_trials(tun
     assert r.exit_code == 2 and "holds 0 trial(s), and sweep.json lists 2: trial number(s) 0, 1 are missing" \
         in words(r), r.output
 
+    same = optuna.create_study(study_name=name, storage=other.replace("other.db", "same.db"))
+    for lr in (0.5, 0.25):                                             # the numbers 0, 1, another sweep's values
+        same.enqueue_trial({"optimizer.lr": lr})
+        t = same.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-3, 1e-1 * 10, log=True)})
+        same.tell(t, 0.5)
+    r = resume_tune(tune_dir, "--storage", other.replace("other.db", "same.db"))
+    assert r.exit_code == 2 and "holds other values than sweep.json for trial number(s) 0, 1" in words(r), r.output
+
     db.write_bytes(kept)
     m = json.loads((tune_dir / "sweep.json").read_text())
     m["trials"][0]["dir"] = "../../victim"

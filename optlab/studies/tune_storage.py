@@ -55,7 +55,8 @@ def check_storage_file(manifest: dict, url: str) -> None:
 
 def check_study(manifest: dict, study, url: str) -> None:
     """ConfigError when the loaded study lacks trials sweep.json lists (a storage emptied, replaced
-    or pointing at another study): the numbers it misses and the counts on both sides."""
+    or pointing at another study): the numbers it misses and the counts on both sides; or holds
+    them with other values than sweep.json recorded (another sweep's study under the same name)."""
     asked = _asked(manifest)
     held = {t.number for t in study.get_trials(deepcopy=False)}
     missing = [n for n in asked if n not in held]
@@ -64,6 +65,13 @@ def check_study(manifest: dict, study, url: str) -> None:
                                    f"holds {len(held)} trial(s), and sweep.json lists {len(asked)}: trial number(s) "
                                    f"{_numbers(missing)} are missing from the storage; give the --storage that holds "
                                    "them (nothing was changed)")])
+    stored = {t.number: t.params for t in study.get_trials(deepcopy=False)}
+    other = [e["number"] for e in manifest.get("trials", []) if isinstance(e.get("number"), int)
+             and stored.get(e["number"]) and stored[e["number"]] != e.get("values")]
+    if other:   # the same numbers, other values: another study's trials (a study.db copied over)
+        raise ConfigError([Problem("--resume", "--storage", f"the study {study.study_name!r} in {parts.shown(url)} "
+                                   f"holds other values than sweep.json for trial number(s) {_numbers(other)}: it is "
+                                   "not this sweep's study; give the --storage that holds it (nothing was changed)")])
 
 
 def open_study(plan, rd: RunDir, url: str, resume: bool, manifest: dict | None = None):
