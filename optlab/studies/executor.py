@@ -91,12 +91,18 @@ class Executor(Protocol):
 
 @contextmanager
 def open_executor(spec: ExecutorSpec | None = None) -> Iterator[Executor]:
-    """Start (or connect to) the backend ``spec`` names; ExecutorError before any trial if it cannot be used."""
+    """Start (or connect to) the backend ``spec`` names; ExecutorError before any trial if it cannot be used.
+    Open it once per study: every ``run_trials`` / ``stream_trials`` of the block shares its workers
+    (a local pool's processes and their imports, a Dask client and cluster), ended when the block ends."""
     spec = spec or ExecutorSpec()
     if spec.kind == "local":
         from optlab.studies.local_pool import LocalExecutor
 
-        yield LocalExecutor(spec.workers)
+        local = LocalExecutor(spec.workers)
+        try:
+            yield local   # one pool of workers for every trial of the block, started at the first
+        finally:
+            local.close()
         return
     if spec.kind != "dask":
         raise ExecutorError(f"--executor: one of {', '.join(KINDS)}; got {spec.kind!r}")
