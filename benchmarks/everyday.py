@@ -7,7 +7,10 @@
    process plus the figures' own drawing (the ``savefig`` calls, timed inside a process that runs
    the same report): goal <= 1.5x, and no figure drawn twice.
 3. Study start-up: ``optlab sweep quickstart`` of N trials on --workers processes against
-   N x (mean trial training / workers) x 1.1: goal <= 2 s of overhead, for two values of N.
+   N x (mean trial training / workers) x 1.1: goal <= 2 s of overhead, for two values of N; then
+   the same for a study of many ``map`` calls on one pool: an Optuna sweep in waves of --workers
+   trials, and a comparison whose learning-rate search comes before its final trials. Each with
+   where its time went (:func:`timeline`).
 4. ``optlab landscape`` 41 x 41 slice of the MNIST MLP over 5 000 examples (needs
    OPTLAB_DATA_DIR with mnist/): goal <= 10 s wall.
 5. ``optlab --help``: goal < 0.3 s.
@@ -307,14 +310,46 @@ def part_report(run_dir: Path, repeat: int) -> None:
 
 
 def part_sweep(tmp: Path, workers: int, sizes: list[int]) -> None:
-    for n in sizes:
-        out = tmp / f"sweeps{n}"
-        seconds, done = wall([*OPTLAB, "sweep", "quickstart", "optimizer.lr=log:0.001:0.1", "--trials", str(n),
-                              "-j", str(workers), "--runs-dir", str(out), "--quiet"])
-        trains = [json.loads(p.read_text())["wall_time_s"] for p in out.rglob("trials/*/summary.json")]
-        ideal = n * statistics.mean(trains) / workers * 1.1
-        row(f"sweep of {n} trials, {workers} workers ({load()})",
-            f"{seconds:.2f} s against {ideal:.2f} s of training", seconds - ideal, 2, " s over")
+    n = max(sizes)
+    studies = [(f"sweep of {k} trials", ["sweep", "quickstart", "optimizer.lr=log:0.001:0.1", "--trials", str(k)])
+               for k in sizes]
+    try:
+        import optuna  # noqa: F401
+        studies.append((f"Optuna sweep of {n} trials, waves of {workers}",
+                        ["sweep", "quickstart", "optimizer.lr=log:0.001:0.1", "--trials", str(n), "--sampler", "random"]))
+    except ImportError:
+        print("| Optuna sweep | skipped: optuna (the tune extra) is not installed | | | |")
+    grid = max(1, n // 2 - 1)     # 2 variants x grid rates, then their 2 final trials: n trials
+    studies.append((f"comparison sgd/adam, --tune lr over {grid} rates ({2 * grid} + 2 trials)",
+                    ["compare", "sgd", "adam", "--config", "quickstart", "--tune", "lr", "--lr-grid",
+                     f"1e-3:1e-1:{grid}", "--no-trial-figures"]))
+    for k, (what, words) in enumerate(studies):
+        out = tmp / f"study{k}"
+        started = time.time()
+        seconds, _ = wall([*OPTLAB, *words, "-j", str(workers), "--runs-dir", str(out), "--quiet"])
+        phases = timeline(out, started, started + seconds)
+        ideal = phases["trained"] / workers * 1.1
+        row(f"{what}, {workers} workers ({load()})", f"{seconds:.2f} s against {ideal:.2f} s of training",
+            seconds - ideal, 2, " s over")
+        print(f"| ... of which | start-up to the study's directory {phases['start']:.2f} s, to the first trial "
+              f"{phases['pool']:.2f} s, trials {phases['trials']:.2f} s, leaderboard {phases['leaderboard']:.2f} s, "
+              f"exit {phases['exit']:.2f} s | | | |", flush=True)
+
+
+def timeline(out: Path, started: float, ended: float) -> dict[str, float]:
+    """Where a study's wall time went, from its files' times: the process until the study's
+    config.yaml (imports, plan), until the first trial's config.yaml (the pool's start and the
+    workers' imports), until the last trial's meta.json (the trials), until report.html (the
+    leaderboard's figures and page) and until the process ended (results shown, workers gone).
+    ``trained``: the trials' own training seconds (summary.json wall_time_s), all added up."""
+    (study,) = [p for p in out.iterdir() if p.is_dir()]
+    trials = [p.parent for p in study.glob("*/*/summary.json")]
+    first = min((t / "config.yaml").stat().st_mtime for t in trials)
+    last = max((t / "meta.json").stat().st_mtime for t in trials)
+    opened, page = (study / "config.yaml").stat().st_mtime, (study / "report.html").stat().st_mtime
+    return {"start": opened - started, "pool": first - opened, "trials": last - first, "leaderboard": page - last,
+            "exit": ended - page,
+            "trained": sum(json.loads((t / "summary.json").read_text())["wall_time_s"] for t in trials)}
 
 
 def part_landscape(tmp: Path) -> None:
