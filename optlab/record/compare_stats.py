@@ -19,6 +19,8 @@ from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import study_status
 from optlab.record.tuning_stats import TimeToTarget, trials_to_target
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # the same values as yaml.safe_load; C where built
+
 
 @dataclass
 class TrialData:
@@ -46,7 +48,9 @@ def load_trial(path: Path) -> TrialData:
     size = summary.get("examples_per_eval")
     if size and "loss_evals" in metrics:   # every evaluation of a run forwards the same number of examples
         metrics["examples"] = metrics["loss_evals"] * float(size)
-    config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").exists() else {}
+    config = {}
+    if (path / "config.yaml").exists():   # written by optlab (dump_config): libyaml's parser, ~10x PyYAML's
+        config = yaml.load((path / "config.yaml").read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics, config, meta)
 
 
