@@ -139,7 +139,11 @@ def _start_worker(queue, study_signal, trial_flags, judged, parent: int | None =
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+    import gc
+
     import optlab.training.run  # noqa: F401
+
+    gc.freeze()   # what the imports made is never garbage: no collection walks it again, nor the exit
 
 
 def _run_in_worker(config: dict, root: str, dir_name: str, index: int, position: int, command: list[str],
