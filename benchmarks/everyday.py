@@ -7,10 +7,9 @@
    process plus the figures' own drawing (the ``savefig`` calls, timed inside a process that runs
    the same report): goal <= 1.5x, and no figure drawn twice.
 3. Study start-up: ``optlab sweep quickstart`` of N trials on --workers processes against
-   N x (mean trial training / workers) x 1.1: goal <= 2 s of overhead, for two values of N; then
-   the same for a study of many ``map`` calls on one pool: an Optuna sweep in waves of --workers
-   trials, and a comparison whose learning-rate search comes before its final trials. Each with
-   where its time went (:func:`timeline`).
+   N x (mean trial training / workers) x 1.1: goal <= 2 s of overhead, for two values of N; the same
+   for an Optuna sweep in waves of --workers trials and a comparison with --tune lr (several maps
+   on one pool). Each with where its time went (:func:`timeline`).
 4. ``optlab landscape`` 41 x 41 slice of the MNIST MLP over 5 000 examples (needs
    OPTLAB_DATA_DIR with mnist/): goal <= 10 s wall.
 5. ``optlab --help``: goal < 0.3 s.
@@ -310,22 +309,16 @@ def part_report(run_dir: Path, repeat: int) -> None:
 
 
 def part_sweep(tmp: Path, workers: int, sizes: list[int]) -> None:
-    n = max(sizes)
-    studies = [(f"sweep of {k} trials", ["sweep", "quickstart", "optimizer.lr=log:0.001:0.1", "--trials", str(k)])
-               for k in sizes]
-    try:
-        import optuna  # noqa: F401
-        studies.append((f"Optuna sweep of {n} trials, waves of {workers}",
-                        ["sweep", "quickstart", "optimizer.lr=log:0.001:0.1", "--trials", str(n), "--sampler", "random"]))
-    except ImportError:
-        print("| Optuna sweep | skipped: optuna (the tune extra) is not installed | | | |")
-    grid = max(1, n // 2 - 1)     # 2 variants x grid rates, then their 2 final trials: n trials
-    studies.append((f"comparison sgd/adam, --tune lr over {grid} rates ({2 * grid} + 2 trials)",
-                    ["compare", "sgd", "adam", "--config", "quickstart", "--tune", "lr", "--lr-grid",
-                     f"1e-3:1e-1:{grid}", "--no-trial-figures"]))
+    n, lr = max(sizes), "optimizer.lr=log:0.001:0.1"
+    grid = max(2, n // 2 - 1)     # 2 variants x grid rates, then their 2 final trials: n trials (at least 6)
+    studies = [*((f"sweep of {k} trials", ["sweep", "quickstart", lr, "--trials", str(k)]) for k in sizes),
+               (f"Optuna sweep of {n} trials, waves of {workers}",   # needs the tune extra (optuna)
+                ["sweep", "quickstart", lr, "--trials", str(n), "--sampler", "random"]),
+               (f"comparison sgd/adam, --tune lr over {grid} rates ({2 * grid} + 2 trials)",
+                ["compare", "sgd", "adam", "--config", "quickstart", "--tune", "lr", "--lr-grid", f"1e-3:1e-1:{grid}",
+                 "--no-trial-figures"])]
     for k, (what, words) in enumerate(studies):
-        out = tmp / f"study{k}"
-        started = time.time()
+        out, started = tmp / f"study{k}", time.time()
         seconds, _ = wall([*OPTLAB, *words, "-j", str(workers), "--runs-dir", str(out), "--quiet"])
         phases = timeline(out, started, started + seconds)
         ideal = phases["trained"] / workers * 1.1
@@ -348,8 +341,8 @@ def timeline(out: Path, started: float, ended: float) -> dict[str, float]:
     last = max((t / "meta.json").stat().st_mtime for t in trials)
     opened, page = (study / "config.yaml").stat().st_mtime, (study / "report.html").stat().st_mtime
     return {"start": opened - started, "pool": first - opened, "trials": last - first, "leaderboard": page - last,
-            "exit": ended - page,
-            "trained": sum(json.loads((t / "summary.json").read_text())["wall_time_s"] for t in trials)}
+            "exit": ended - page, "trained": sum(json.loads((t / "summary.json").read_text())["wall_time_s"]
+                                                 for t in trials)}
 
 
 def part_landscape(tmp: Path) -> None:

@@ -12,7 +12,8 @@ them holds a lock can hang on it). Each trial runs with one BLAS thread (optlab.
 so that workers do not fight over cores and a trial computes exactly the same numbers wherever
 it runs (docs/conventions.md, "Randomness").
 
-A trial writes its run directory in place, line by line, as ``optlab train`` does. Progress goes
+A trial writes its run directory in place, line by line, as ``optlab train`` does (what a worker
+does with it: optlab.studies.local_worker). Progress goes
 to the driver through a queue handed to the workers when they start (optlab.studies.trial_work
 batches it); stop requests through shared memory the workers read after every step: one int for
 the study's signal (cleared when a ``map`` starts: a stop ends the ``map`` it was asked in), one
@@ -31,7 +32,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial, wait_for_verdict
+from optlab.studies.local_worker import run_in_worker, start_worker
+from optlab.studies.trial_work import STOP_TRIAL, TrialStop, run_trial
 from optlab.studies.trials import STOP_POLL_S, Event, Outcome, Trial, TrialControl, default_workers
 from optlab.training.interrupt import StopRequest
 
@@ -102,65 +104,6 @@ def _serial(trials, root, command, report, stop, control) -> Iterator[Outcome]:
         yield outcome
 
 
-# ------------------------------------------------------------------------------------------------
-# in a worker process
-# ------------------------------------------------------------------------------------------------
-_worker: dict = {}    # in a worker process: its progress queue and shared stop flags (_start_worker)
-ORPHAN_POLL_S = 1.0   # how often a worker checks that its parent is alive
-
-
-def _exit_when_orphaned(parent: int, poll: float = ORPHAN_POLL_S) -> None:
-    """In a worker: exit as soon as the parent that started it is gone (a SIGKILL of
-    ``optlab compare`` cannot tell its workers). The kernel then gives the worker a new parent,
-    so ``os.getppid()`` changes; a trial running here stays ``running`` in its meta.json with a
-    dead pid, which reads as ``died`` and resumes from its last checkpoint."""
-    import os
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll)
-        os._exit(70)   # EX_SOFTWARE; no cleanup: nothing is left to report to
-
-    threading.Thread(target=watch, name="optlab-orphan-watch", daemon=True).start()
-
-
-def _start_worker(queue, study_signal, trial_flags, judged, parent: int | None = None) -> None:
-    """Runs once in each worker process as it starts: ignore Ctrl-C (the driver relays it, so each
-    trial stops once, after its step), keep the queue and the shared stop flags, one BLAS thread
-    even where the user set a count (the workers already fill the cores), exit if the parent
-    dies (:func:`_exit_when_orphaned`), and import what a trial runs, once for every trial the
-    worker will take."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if parent is not None:
-        _exit_when_orphaned(parent)
-    _worker.update(queue=queue, signal=study_signal, flags=trial_flags, judged=judged)
-    import numpy  # noqa: F401  (threadpoolctl limits the libraries loaded so far)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-    import gc
-
-    import optlab.training.run  # noqa: F401
-
-    gc.freeze()   # what the imports made is never garbage: no collection walks it again, nor the exit
-
-
-def _run_in_worker(config: dict, root: str, dir_name: str, index: int, position: int, command: list[str],
-                   resume: bool, verdicts: bool = False) -> Outcome:
-    shared, flags, queue, judged = _worker["signal"], _worker["flags"], _worker["queue"], _worker["judged"]
-
-    def read() -> int | None:
-        return shared.value or (STOP_TRIAL if flags[position] else None)
-
-    stop = TrialStop(read)
-    verdict = (lambda step: wait_for_verdict(lambda: judged[position], step, stop)) if verdicts else None
-    return run_trial(config, root, dir_name, index, command, resume, queue.put, stop, verdict)
-
-
-# ------------------------------------------------------------------------------------------------
-# in the driver
-# ------------------------------------------------------------------------------------------------
 class WorkerPool:
     """``workers`` spawn processes (started as trials come, up to that many) and what they share
     with the driver for as long as they live: the progress queue, the study's stop signal, and per
@@ -178,7 +121,7 @@ class WorkerPool:
         self.positions = max(POSITIONS, workers)
         self.flags = context.RawArray("b", self.positions)
         self.judged = context.RawArray("q", self.positions)
-        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
                                             initargs=(self.queue, self.signal, self.flags, self.judged, os.getpid()))
         self.usable = True   # False once a worker was lost or the pool was ended at once
         self.busy = False    # a map is handing it trials
@@ -274,7 +217,7 @@ class Wave:
             pool.flags[slot] = 0      # what an earlier trial in this position was asked does not carry over
             pool.judged[slot] = 0
         try:
-            future = pool.executor.submit(_run_in_worker, t.config.model_dump(), str(self.root), t.dir_name, t.index,
+            future = pool.executor.submit(run_in_worker, t.config.model_dump(), str(self.root), t.dir_name, t.index,
                                           slot, self.command, t.resume, self.verdicts)
         except RuntimeError:   # BrokenProcessPool (a RuntimeError): a worker died between two trials
             self._lost()
