@@ -49,7 +49,6 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers
         self.pool: WorkerPool | None = None   # started by the first map that needs workers
-        self.pools_started = 0
 
     def slots(self, n_trials: int | None) -> int:
         """Trials at once: the workers, at most one per trial (``None``: as many as will come)."""
@@ -67,7 +66,6 @@ class LocalExecutor:
             return
         if self.pool is None:
             self.pool = WorkerPool(self.slots(None))
-            self.pools_started += 1
         pool = self.pool
         try:
             yield from Wave(pool, trials, root, slots, command, report, stop, control, verdicts).run(prepare)
@@ -129,9 +127,14 @@ class WorkerPool:
     def abort(self, signum: int) -> None:
         """End every worker now (a second signal, an error in the driver); each run directory still
         reads as what happened to it (optlab.record.rundir: atomic writes, whole lines)."""
+        import multiprocessing
+
         self.usable = False
         self.signal.value = signum
-        workers = list((getattr(self.executor, "_processes", None) or {}).values())   # before shutdown drops them
+        if hasattr(self.executor, "_processes"):   # this pool's own, before shutdown drops them
+            workers = list((self.executor._processes or {}).values())
+        else:
+            workers = multiprocessing.active_children()
         self.executor.shutdown(wait=False, cancel_futures=True)
         for process in workers:
             process.terminate()
