@@ -153,3 +153,20 @@ def test_a_lost_worker_fails_its_wave_and_the_next_wave_gets_a_new_pool(tiny, tm
         assert [o.status for o in second] == ["completed", "completed"]
     assert len(pools) == 2 and not pools[0].usable
     assert killed[0] not in pids([tmp_path / f"second/t{i}" for i in (0, 1)])
+
+
+def test_a_worker_lost_between_waves_costs_the_next_wave_nothing(tiny, tmp_path, pools):
+    short = load_config(tiny, [])
+    with open_executor(ExecutorSpec("local", 2)) as ex:
+        def wave(name):
+            trials = [Trial(i, 0, short, f"{name}/t{i}") for i in (0, 1)]
+            return run_trials(trials, tmp_path, executor=ex, progress=NullProgress(), command=["test"])
+
+        assert [o.status for o in wave("first")] == ["completed", "completed"]
+        (idle,) = list(pids([tmp_path / "first/t0"]))
+        os.kill(idle, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not pools[0].lost_a_worker() and time.monotonic() < deadline:   # the pool notices
+            time.sleep(0.05)
+        assert [o.status for o in wave("second")] == ["completed", "completed"]
+    assert len(pools) == 2

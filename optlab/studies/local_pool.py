@@ -64,6 +64,8 @@ class LocalExecutor:
             if prepare is not None and stop.signum is None:
                 prepare()
             return
+        if self.pool is not None and self.pool.lost_a_worker():   # while idle, between two maps
+            self.close()
         if self.pool is None:
             self.pool = WorkerPool(self.slots(None))
         pool = self.pool
@@ -123,6 +125,10 @@ class WorkerPool:
                                             initargs=(self.queue, self.signal, self.flags, self.judged, os.getpid()))
         self.usable = True   # False once a worker was lost or the pool was ended at once
         self.busy = False    # a map is handing it trials
+
+    def lost_a_worker(self) -> bool:
+        """Whether a worker died (concurrent.futures then refuses every trial: BrokenProcessPool)."""
+        return bool(getattr(self.executor, "_broken", False))
 
     def abort(self, signum: int) -> None:
         """End every worker now (a second signal, an error in the driver); each run directory still
