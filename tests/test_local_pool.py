@@ -2,7 +2,7 @@
 comparison run on the same worker processes (each trial's meta.json says which process ran it),
 with the numbers of -j 1; what a trial was asked (a stop, a verdict) does not reach the next trial
 in its position or the next wave; a lost worker fails the trials of its wave as before and the next
-wave gets a new pool."""
+wave gets a new pool, as does a wave after a worker lost while the pool sat idle."""
 
 from __future__ import annotations
 
