@@ -13,9 +13,8 @@ so that workers do not fight over cores and a trial computes exactly the same nu
 it runs (docs/conventions.md, "Randomness").
 
 A trial writes its run directory in place, line by line, as ``optlab train`` does (what a worker
-does with it: optlab.studies.local_worker). Progress goes
-to the driver through a queue handed to the workers when they start (optlab.studies.trial_work
-batches it); stop requests through shared memory the workers read after every step: one int for
+does with it: optlab.studies.local_worker). Progress goes to the driver through a queue handed
+to the workers when they start (optlab.studies.trial_work batches it); stop requests through shared memory the workers read after every step: one int for
 the study's signal (cleared when a ``map`` starts: a stop ends the ``map`` it was asked in), one
 byte per position a trial holds while it is in the pool for TrialControl.stop, and beside it the
 last evaluation step judged (verdicts); a position is cleared each time a trial takes it.
