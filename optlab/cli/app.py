@@ -81,7 +81,7 @@ def _quick_exit() -> None:
     """The command is done; what remains is the interpreter's exit, whose garbage collections walk
     every object the imports made (matplotlib, pydantic's models): ~0.15 s of a train command
     (docs/performance.md, "The everyday loop"). Frozen (gc.freeze), those objects are skipped by
-    the collector and freed by reference counting as before; atexit handlers, open files and
+    the collector and still freed by reference counting; atexit handlers, open files and
     threads end as they would."""
     import gc
 

@@ -211,7 +211,7 @@ def results_csv(manifest: dict, stats: list[VariantStats]) -> str:
         t = v.ttt
         whole = [] if t is None else [x if math.isinf(x) else int(x) for x in (*t.steps, *t.examples)]   # inf: never
         values += [None] * 10 if t is None else [*whole, *t.seconds, t.missed_fraction]
-        values += [*v.distance, *v.wall]    # wall time last, as before
+        values += [*v.distance, *v.wall]    # wall time last: the one column that differs between identical runs
         out.writerow([format_value(x) for x in values])
     return buf.getvalue()
 

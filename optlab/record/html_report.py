@@ -138,7 +138,7 @@ def study_page(path: Path, kind: str, manifest: dict, intro: str, tables: list[t
     """A comparison or a sweep: ``tables`` (title, HTML) in order, then curves, figures, the
     trials (HTML list of links to their pages) and the base config."""
     status = manifest.get("status")
-    question = manifest.get("question") or question_of(manifest.get("config"))   # older manifests: from the file
+    question = manifest.get("question") or question_of(manifest.get("config"))   # a manifest without "question": from its config file
     body = [_header(path.name, status, question, _command(manifest.get("command")), kind),
             f"<p>{esc(intro)}</p>"]
     body += [section(title, html) for title, html in tables]
