@@ -1,6 +1,6 @@
 """A sweep builds every trial from the config it began with (optlab.studies.source: source.yaml in
 the sweep directory), on the first run, for an Optuna trial asked later and on --resume: a grid over
-optimizer.name resumes (the resolved config.yaml would refuse SGD's missing beta1), and an edit of
+optimizer.name resumes (built from the resolved config.yaml, SGD would refuse Adam's beta1), and an edit of
 the user's file after the start changes no trial of the sweep."""
 
 from __future__ import annotations
@@ -10,27 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CONFIG
 from typer.testing import CliRunner
 
 from optlab.cli import app
 from optlab.record.rundir import read_metrics
-
-CONFIG = """\
-name: tiny
-seed: 1
-data: {name: spiral, classes: 3, size: 90, val_size: 30, test_size: 30}
-model: {name: mlp, hidden: [8], activation: relu}
-loss: cross_entropy
-optimizer: {name: adam, lr: 0.01}
-train: {batch_size: 30, epochs: 2, dtype: float64}
-"""
-
-
-@pytest.fixture
-def tiny(tmp_path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(CONFIG)
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -47,33 +31,33 @@ def only_dir(root: Path) -> Path:
     return path
 
 
-def test_a_grid_over_the_optimizer_resumes_from_its_source_whatever_became_of_the_file(tiny, tmp_path):
-    r = invoke("sweep", str(tiny), "--grid", "optimizer.name=sgd,adam", "--runs-dir", str(tmp_path / "runs"))
+def test_a_grid_over_the_optimizer_resumes_from_its_source_whatever_became_of_the_file(tiny_config, tmp_path):
+    r = invoke("sweep", str(tiny_config), "--grid", "optimizer.name=sgd,adam", "--runs-dir", str(tmp_path / "runs"))
     assert r.exit_code == 0, r.output
     path = only_dir(tmp_path / "runs")
-    assert (path / "source.yaml").read_text() == CONFIG
+    assert (path / "source.yaml").read_text() == TINY_CONFIG
     before = read_metrics(path / "trials/t000/metrics.csv")
     shutil.rmtree(path / "trials/t000")                  # the SGD trial, lost
-    tiny.write_text(CONFIG.replace("hidden: [8]", "hidden: [16]"))    # and the user's file edited since
+    tiny_config.write_text(TINY_CONFIG.replace("hidden: [16]", "hidden: [32]"))    # and the user's file edited since
     r = invoke("sweep", "--resume", str(path))
     assert r.exit_code == 0, r.output
     after = read_metrics(path / "trials/t000/metrics.csv")
     assert after["loss"] == before["loss"] and after["val_acc"] == before["val_acc"]
-    assert "hidden:\n  - 8\n" in (path / "trials/t000/config.yaml").read_text()
+    assert "hidden:\n  - 16\n" in (path / "trials/t000/config.yaml").read_text()
 
 
-def test_an_optuna_sweep_asks_its_later_trials_of_the_config_it_began_with(tiny, tmp_path):
+def test_an_optuna_sweep_asks_its_later_trials_of_the_config_it_began_with(tiny_config, tmp_path):
     pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
-    r = invoke("sweep", str(tiny), "optimizer.name=sgd,adam", "--sampler", "random", "--trials", "1",
+    r = invoke("sweep", str(tiny_config), "optimizer.name=sgd,adam", "--sampler", "random", "--trials", "1",
                "--runs-dir", str(tmp_path / "runs"))
     assert r.exit_code == 0, r.output
     path = only_dir(tmp_path / "runs")
-    tiny.write_text(CONFIG.replace("hidden: [8]", "hidden: [16]"))
-    r = invoke("sweep", str(tiny), "--resume", str(path), "--trials", "3")
+    tiny_config.write_text(TINY_CONFIG.replace("hidden: [16]", "hidden: [32]"))
+    r = invoke("sweep", str(tiny_config), "--resume", str(path), "--trials", "3")
     assert r.exit_code == 2 and "is not the config this sweep began with" in " ".join(r.output.split())
     r = invoke("sweep", "--resume", str(path), "--trials", "3")
     assert r.exit_code == 0, r.output
     trials = json.loads((path / "sweep.json").read_text())["trials"]
     assert len(trials) == 3 and {t["values"]["optimizer.name"] for t in trials} <= {"sgd", "adam"}
     for t in trials:
-        assert "hidden:\n  - 8\n" in (path / t["dir"] / "config.yaml").read_text()
+        assert "hidden:\n  - 16\n" in (path / t["dir"] / "config.yaml").read_text()
