@@ -228,29 +228,31 @@ def best_figure(manifest: dict, entries: list[Entry], title: str, n: int = BEST_
     the epoch (or plots.x)."""
     from matplotlib.figure import Figure
 
+    from optlab.record.panel_grid import PanelGrid
+
     opts = opts or PlotsConfig(x="epochs")
     xlabel = "epoch"
     best = [e for e in entries if e.score[:2] == (1, 1)][:n]
-    cols = min(5, max(1, len(best)))
-    rows = max(1, math.ceil(len(best) / cols))
-    fig = Figure(figsize=(3.0 * cols, 2.3 * rows + 0.5), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    fig = Figure()
+    grid = PanelGrid(fig, max(1, len(best)), cols=min(5, max(1, len(best))), panel=(3.0, 2.3))
     keys = [p["key"] for p in manifest["params"]]
-    for k, ax in enumerate(axes.ravel()):
-        if k >= len(best):
-            ax.set_axis_off()
-            continue
-        e, m = best[k], best[k].trial.metrics
+    for k, (e, ax) in enumerate(zip(best, grid.axes)):
+        m = e.trial.metrics
         x, xlabel = x_values(m, opts, "step", examples_per_step(e.trial.config, e.trial.summary))
         for split, style in (("val", "-"), ("train", "--")):
             acc = m.get(f"{split}_acc", np.array([]))
             ok = np.isfinite(acc)
             ax.plot(x[ok], 100 * acc[ok], style, lw=1.4, color=color(0) if split == "val" else color(1))
         values = ", ".join(f"{key.rsplit('.', 1)[-1]} {show(e.values[key])}" for key in keys)
-        ax.set_title(f"Best-{k + 1} ({_pct(e.acc('val'))})\n{values}", fontsize="x-small")
+        # y=1.0: the title stays on the panel's top edge (no x labels there), so matplotlib skips its search
+        ax.set_title(f"Best-{k + 1} ({_pct(e.acc('val'))})\n{values}", fontsize="x-small", y=1.0)
         ax.set_ylim(*(opts.y_limits.accuracy or (0, 100)))
         ax.tick_params(labelsize="x-small")
-    fig.suptitle(f"{title}\naccuracy (%), validation (solid) and training (dashed),\nby {xlabel}", fontsize="medium")
+    if not best:
+        grid.axes[0].set_axis_off()
+    sup = fig.suptitle(f"{title}\naccuracy (%), validation (solid) and training (dashed),\nby {xlabel}",
+                       fontsize="medium")
+    grid.place(sup)     # margins from the texts' sizes: no layout engine (docs/performance.md, issue #26)
     return fig
 
 
