@@ -118,3 +118,51 @@ def test_report_redraws_every_format_the_directory_holds(tiny_config, tmp_path):
     assert "epoch" in (run / "loss.svg").read_text()          # not the step-axis drawing of before
     png, svg = (run / "loss.png").stat().st_mtime_ns, (run / "loss.svg").stat().st_mtime_ns
     assert abs(png - svg) < 5e9
+
+
+def _best_entries(n: int, steps: int = 40):
+    """``n`` completed trials as the sweep's leaderboard holds them, three swept values each (the
+    titles as long as a three-parameter grid makes them), curves rising to their final accuracy."""
+    from pathlib import Path
+
+    from optlab.record.compare_stats import TrialData
+    from optlab.record.sweep_report import Entry
+
+    rng = np.random.default_rng(0)
+    step = np.arange(0, steps * 50, 50)
+    entries = []
+    for k in range(n):
+        final = 0.99 - 0.02 * k
+        acc = final * (1 - np.exp(-step / 300.0)) + 0.01 * rng.standard_normal(len(step))
+        trial = TrialData(Path(f"trials/t{k:03d}"), "completed",
+                          {"accuracy": {"val": {"final": final}}, "examples_per_eval": 6400},
+                          {"step": step, "epoch": step / 50.0, "val_acc": acc, "train_acc": acc + 0.01},
+                          {"train": {"batch_size": 6400}})
+        entries.append(Entry(k, f"t{k:03d}", {"optimizer.name": ["momentum", "sgd"][k % 2],
+                                              "optimizer.lr": 10 ** -(1 + k / 7),
+                                              "optimizer.weight_decay": [0, 1e-4][k // 2 % 2]},
+                             trial, (1, 1, final)))
+    return {"params": [{"key": key} for key in ("optimizer.name", "optimizer.lr", "optimizer.weight_decay")]}, entries
+
+
+@pytest.mark.parametrize("n, x", [(1, "epochs"), (4, "epochs"), (16, "epochs"), (20, "examples")])
+def test_the_best_trials_grid_is_placed_without_a_layout_engine_its_texts_inside_and_panels_apart(n, x):
+    from optlab.config.schema import PlotsConfig
+    from optlab.record.sweep_report import best_figure
+
+    manifest, entries = _best_entries(n)
+    with styled():
+        fig = best_figure(manifest, entries, "2026-12-06_163940_quickstart: grid search", opts=PlotsConfig(x=x))
+    assert fig.get_layout_engine() is None and len(fig.axes) == n     # no empty panels
+    assert_readable(fig, f"best, {n} panels")       # draws it: every text inside, tick labels apart
+    renderer = drawn(fig)
+    # each panel with its title and tick labels: none overlapping another, or the figure's title
+    boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+    title = fig._suptitle.get_window_extent(renderer)
+    for i, a in enumerate(boxes):
+        assert not a.overlaps(title), f"panel {i + 1} runs into the figure's title"
+        for j, b in enumerate(boxes[i + 1:], start=i + 1):
+            assert not a.overlaps(b), f"panels {i + 1} and {j + 1} overlap"
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes][:2] == ["Best-1 (99.0 %)", "Best-2 (97.0 %)"][:n]
+    if x == "examples":       # millions of examples: the axis's offset ("1e7"), checked inside above too
+        assert all(ax.xaxis.get_offset_text().get_text() for ax in fig.axes)

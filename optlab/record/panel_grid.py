@@ -18,6 +18,7 @@ import math
 
 EDGE = 5.0          # points between two texts, and between a text and the figure's edge
 POINTS = 72.0       # points per inch
+OFFSET_PAD = 3.0    # points between the tick labels and the offset text (matplotlib's XAxis.OFFSETTEXTPAD)
 
 
 class Measure:
@@ -54,19 +55,19 @@ def tick_labels(axis) -> tuple[list[str], str]:
     return list(formatter.format_ticks(locs)), formatter.get_offset()
 
 
-def _widest(measure: Measure, axes: list) -> tuple[float, float, bool]:
-    """(widest tick label, a label's height, whether any has an offset text) over ``axes``, in points."""
+def _widest(measure: Measure, axes: list) -> tuple[float, float, float]:
+    """(widest tick label, a label's height, the tallest offset text: 0 for none) over ``axes``, in
+    points; the offset ("1e7", in the axis's own font size) goes below the tick labels."""
     from matplotlib import rcParams
 
-    width = height = 0.0
-    offset = False
+    width = height = offset = 0.0
     for axis in axes:
-        size = axis.get_tick_params().get("labelsize", rcParams[f"{axis.axis_name}tick.labelsize"])
         labels, off = tick_labels(axis)
-        for s in [*labels, off]:
+        size = axis.get_tick_params().get("labelsize", rcParams[f"{axis.axis_name}tick.labelsize"])
+        for s in labels:
             w, h = measure.string(s, size)
             width, height = max(width, w), max(height, h)
-        offset = offset or bool(off)
+        offset = max(offset, measure.string(off, axis.get_offset_text().get_fontsize())[1])
     return width, height, offset
 
 
@@ -98,7 +99,8 @@ class PanelGrid:
         title_w = max((w for w, _ in titles), default=0.0)
         title_band = max((h for _, h in titles), default=0.0)
         title_band += rcParams["axes.titlepad"] if title_band else 0.0
-        below = rcParams["xtick.major.size"] + rcParams["xtick.major.pad"] + x_h * (2 if x_offset else 1) + EDGE
+        below = (rcParams["xtick.major.size"] + rcParams["xtick.major.pad"] + x_h
+                 + (OFFSET_PAD + x_offset if x_offset else 0.0) + EDGE)
         y_ticks = rcParams["ytick.major.size"] + rcParams["ytick.major.pad"]
         left_band = y_ticks + y_w
         sup_w, sup_h = measure.size(suptitle) if suptitle is not None else (0.0, 0.0)
