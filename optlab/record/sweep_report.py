@@ -174,10 +174,13 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: Plots
     first choice parameter (e.g. batch norm on / off against the weight scale, DLFS fig. 6-18)."""
     from matplotlib.figure import Figure
 
+    from optlab.record.panel_grid import PanelGrid
+
     opts = opts or PlotsConfig()
     params = manifest["params"]
-    fig = Figure(figsize=(4.2 * len(params) + 0.4, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(params), squeeze=False)[0]
+    fig = Figure()
+    grid = PanelGrid(fig, len(params), cols=len(params), size=(4.2 * len(params) + 0.4, 3.8), sharey=False)
+    axes = grid.axes
     done = [e for e in entries if e.score[:2] == (1, 1)]
     pruned = [e for e in entries if e.trial.status == "pruned" and e.acc("val") is not None]
     failed = [e for e in entries if e.score[:2] != (1, 1) and e not in pruned]
@@ -217,8 +220,8 @@ def scatter_figure(manifest: dict, entries: list[Entry], title: str, opts: Plots
             ax.set_xscale("log")
         ax.set(xlabel=key, ylabel="final validation accuracy (%)", ylim=tuple(opts.y_limits.accuracy or (-3, 103)))
     handles, names = axes[0].get_legend_handles_labels()   # below the panels: inside, it covered points
-    fig.legend(handles, names, fontsize="small", loc="outside lower center", ncols=min(len(names), 4))
-    fig.suptitle(title, fontsize="medium")
+    legend = fig.legend(handles, names, fontsize="small", loc="lower center", ncols=min(len(names), 4))
+    grid.place(fig.suptitle(title, fontsize="medium"), legend)   # margins from the texts: no layout engine
     return fig
 
 
