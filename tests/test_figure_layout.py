@@ -107,6 +107,10 @@ def test_study_figures_keep_labels_inside_and_the_scatter_legend_off_the_points(
         assert_readable(fig, stem)
         if stem == "scatter":
             assert fig.legends and all(ax.get_legend() is None for ax in fig.axes)
+            renderer = drawn(fig)          # the legend below the panels' texts, not over them
+            legend = fig.legends[0].get_window_extent(renderer)
+            assert fig.get_layout_engine() is None
+            assert not any(legend.overlaps(ax.get_tightbbox(renderer)) for ax in fig.axes)
 
 
 def test_report_redraws_every_format_the_directory_holds(tiny_config, tmp_path):
@@ -158,7 +162,9 @@ def test_the_best_trials_grid_is_placed_without_a_layout_engine_its_texts_inside
     renderer = drawn(fig)
     # each panel with its title and tick labels: none overlapping another, or the figure's title
     boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
-    title = fig._suptitle.get_window_extent(renderer)
+    from matplotlib.text import Text
+
+    (title,) = [t.get_window_extent(renderer) for t in fig.findobj(Text) if t.get_text() == fig.get_suptitle()]
     for i, a in enumerate(boxes):
         assert not a.overlaps(title), f"panel {i + 1} runs into the figure's title"
         for j, b in enumerate(boxes[i + 1:], start=i + 1):
