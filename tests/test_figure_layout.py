@@ -61,6 +61,23 @@ def test_sharpness_far_under_its_threshold_is_drawn_on_a_log_axis_with_the_legen
     assert_readable(fig, "sharpness")
 
 
+def test_log_axes_label_their_ticks_as_text_not_mathtext_source(tmp_path):
+    from optlab.record.rundir import RunDir
+
+    table = {"step": np.arange(0, 500, 100), "lambda_max": np.array([2.0, 1.5, 1.2, 1.0, 1.0]),
+             "preconditioned": np.full(5, np.nan), "threshold": np.full(5, 3800.0), "rule_text": "38/η"}
+    with styled():
+        fig = sharpness_figure(table, "adam: sharpness")
+        RunDir(tmp_path).write_figure("sharpness.png", fig)      # as every figure file is saved
+    labels = [t.get_text() for t in shown_ticks(fig.axes[0].yaxis)]
+    assert labels and "10³" in labels, labels                  # with text.parse_math off: not "$\\mathdefault{10^{3}}$"
+    assert not any("$" in text or "\\" in text for text in labels), labels
+    from optlab.record.figure_set import svg_text
+
+    svg = svg_text(fig)                                          # the page's copy
+    assert "mathdefault" not in svg and "10³" in svg
+
+
 def test_the_slice_title_sits_above_axes_and_colorbar_and_its_ticks_stay_apart():
     grid = np.linspace(-1, 1, 9)
     data = {"alphas": grid, "betas": grid, "loss": np.add.outer(grid ** 2, grid ** 2) + 0.1}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from optlab.config.schema import PlotsConfig
 from optlab.record.rundir import RunDir
+from optlab.record.style import plain_ticks
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
 FORMATS = ("png", "svg", "pdf")        # plots.format's choices
@@ -41,6 +42,7 @@ def compact(svg: str) -> str:
 def svg_text(fig) -> str:
     """The figure as an SVG element (no XML prologue, no date: the same figure, the same text)."""
     buf = io.StringIO()
+    plain_ticks(fig)
     fig.savefig(buf, format="svg", metadata={"Date": None})
     return _PROLOGUE.sub("", buf.getvalue(), count=1)
 

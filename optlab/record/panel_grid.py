@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+from optlab.record.style import plain_ticks
+
 EDGE = 5.0          # points between two texts, and between a text and the figure's edge
 POINTS = 72.0       # points per inch
 OFFSET_PAD = 3.0    # points between tick labels and the offset text (matplotlib's Axis.OFFSETTEXTPAD)
@@ -96,6 +98,7 @@ class PanelGrid:
         the figure's legend (``fig.legend(loc="lower center")``), put at the bottom."""
         from matplotlib import rcParams
 
+        plain_ticks(self.fig)       # the tick labels as they will be drawn (optlab.record.style)
         measure = Measure(self.fig)
         x_depth, x_over = map(max, zip(*(_decorations(measure, ax.xaxis) for ax in self.axes)))
         y_depth, y_over = map(max, zip(*(_decorations(measure, ax.yaxis)

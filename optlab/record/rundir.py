@@ -50,6 +50,7 @@ from typing import Any, Callable, Iterable
 import optlab
 from optlab.data.files import temp_file
 from optlab.record import guard
+from optlab.record.style import plain_ticks
 
 # loss_evals: forward passes over the examples used so far (optlab.training.budget), the x-axis that puts
 # every search strategy on one scale.
@@ -276,6 +277,7 @@ class RunDir:
         fmt = Path(name).suffix.lstrip(".").lower()
         buf = io.BytesIO()
         metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}[fmt]
+        plain_ticks(fig)
         fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)
         atomic_write_bytes(self.path / name, buf.getvalue())
         return self.path / name

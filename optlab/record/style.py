@@ -6,7 +6,8 @@ palette, and a line style per series so that curves lying on top of each other s
 - Line styles and markers cycle with a different period than the colours (4 and 5 against 7):
   Momentum and Nesterov, whose curves nearly coincide, differ in colour, dash and marker.
 - Fonts: 13 pt labels, 14 pt titles at the figures' 7-inch width; 1.8 pt lines.
-- Text: plain, never mathtext: a ``$`` in a label is a dollar sign.
+- Text: plain, never mathtext: a ``$`` in a label is a dollar sign; log axes' tick labels, which
+  matplotlib writes as mathtext, are written as text (``10⁻³``, ``2×10⁻³``) by :func:`plain_ticks`.
 
 :func:`styled` applies it while figures are built (``matplotlib.rc_context``: no pyplot state,
 and the previous settings come back afterwards).
@@ -14,6 +15,8 @@ and the previous settings come back afterwards).
 
 from __future__ import annotations
 
+import copy
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -72,3 +75,44 @@ def styled() -> Iterator[None]:
     rc = dict(RC, **{"axes.prop_cycle": cycler(color=PALETTE)})
     with matplotlib.rc_context(rc):
         yield
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺")
+_MATHTEXT_LABEL = re.compile(r"\$\\mathdefault\{(.*)\}\$")
+_MATHTEXT_POWER = re.compile(r"\^\{([^}]*)\}")
+_PLAIN_CLASSES: dict[type, type] = {}
+
+
+def mathtext_as_text(label: str) -> str:
+    """A tick label of matplotlib's log formatters (``$\\mathdefault{2\\times10^{-3}}$``) as the
+    text it means (``2×10⁻³``); any other label as it is."""
+    math = _MATHTEXT_LABEL.fullmatch(label)
+    if math is None:
+        return label
+    body = math.group(1).replace("\\times", "×").replace("\\;", " ").replace("\\,", "")
+    return _MATHTEXT_POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+
+
+def plain_ticks(fig) -> None:
+    """Make every log axis of ``fig`` label its ticks as text: with ``text.parse_math`` off (RC)
+    matplotlib's log formatters would show their mathtext source."""
+    from matplotlib.ticker import LogFormatterMathtext
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, set_ in ((axis.get_major_formatter, axis.set_major_formatter),
+                              (axis.get_minor_formatter, axis.set_minor_formatter)):
+                formatter = get()
+                if isinstance(formatter, LogFormatterMathtext) and type(formatter) not in _PLAIN_CLASSES.values():
+                    plain = copy.copy(formatter)
+                    plain.__class__ = _plain_class(type(formatter))
+                    set_(plain)
+
+
+def _plain_class(cls: type) -> type:
+    """``cls`` (a log formatter) with its labels passed through :func:`mathtext_as_text`."""
+    if cls not in _PLAIN_CLASSES:
+        def call(self, x, pos=None):
+            return mathtext_as_text(cls.__call__(self, x, pos))
+        _PLAIN_CLASSES[cls] = type(f"Plain{cls.__name__}", (cls,), {"__call__": call})
+    return _PLAIN_CLASSES[cls]
