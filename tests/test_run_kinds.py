@@ -64,7 +64,7 @@ def test_the_report_of_a_directory_without_a_kind_derives_it_from_its_config(kin
 
     from optlab.cli import app
 
-    result = run(loads_config(f"name: old\n" + CONFIGS[kind]), tmp_path, render=False)
+    result = run(loads_config("name: old\n" + CONFIGS[kind]), tmp_path, render=False)
     _strip_kind(result.run_dir)
     assert kind_in(result.run_dir).name == kind
     out = CliRunner().invoke(app, ["report", str(result.run_dir)])

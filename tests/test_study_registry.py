@@ -96,6 +96,16 @@ def test_a_directory_without_a_known_manifest_gets_one_clear_error(tmp_path, con
         assert "no such directory" in said["report"]
 
 
+@pytest.mark.parametrize("kind", ["compare", "sweep"])
+@pytest.mark.parametrize("text", ['{"mode": "random", "trials": ', "[1, 2]", '{"mode": "random"}'])
+def test_a_manifest_cut_short_or_edited_is_exit_2_on_resume(tmp_path, kind, text):
+    path = study_dir(tmp_path, kind)
+    (path / MANIFESTS[kind][0]).write_text(text)
+    result = runner.invoke(app, [COMMAND[kind], "--resume", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.output.startswith("error: ") and str(path) in " ".join(result.output.split()), result.output
+
+
 # ------------------------------------------------------------------------------------------------
 # no marker-file tests outside the registries
 # ------------------------------------------------------------------------------------------------

@@ -57,7 +57,46 @@ def test_an_optuna_sweep_asks_its_later_trials_of_the_config_it_began_with(tiny_
     assert r.exit_code == 2 and "is not the config this sweep began with" in " ".join(r.output.split())
     r = invoke("sweep", "--resume", str(path), "--trials", "3")
     assert r.exit_code == 0, r.output
-    trials = json.loads((path / "sweep.json").read_text())["trials"]
+    manifest = json.loads((path / "sweep.json").read_text())
+    trials = manifest["trials"]
     assert len(trials) == 3 and {t["values"]["optimizer.name"] for t in trials} <= {"sgd", "adam"}
+    assert {"pid", "host"} <= set(manifest)              # a killed Optuna sweep reads as died, not running
     for t in trials:
         assert "hidden:\n  - 16\n" in (path / t["dir"] / "config.yaml").read_text()
+
+
+def written_before_sources(path: Path) -> None:
+    """The sweep as optlab wrote it before sweeps kept their source: no source.yaml, no source_dir."""
+    (path / "source.yaml").unlink()
+    manifest = json.loads((path / "sweep.json").read_text())
+    del manifest["source_dir"]
+    (path / "sweep.json").write_text(json.dumps(manifest))
+
+
+def test_a_random_sweep_from_before_sources_resumes_from_its_config_yaml(tiny_config, tmp_path):
+    r = invoke("sweep", str(tiny_config), "optimizer.lr=log:1e-3:1e-1", "--trials", "2",
+               "--runs-dir", str(tmp_path / "runs"))
+    assert r.exit_code == 0, r.output
+    path = only_dir(tmp_path / "runs")
+    before = read_metrics(path / "trials/t001/metrics.csv")
+    written_before_sources(path)
+    shutil.rmtree(path / "trials/t001")
+    tiny_config.unlink()                                  # not needed: config.yaml holds the base
+    r = invoke("sweep", "--resume", str(path))
+    assert r.exit_code == 0, r.output
+    assert read_metrics(path / "trials/t001/metrics.csv")["loss"] == before["loss"]
+
+
+def test_an_optuna_sweep_from_before_sources_resumes_from_its_config_file(tiny_config, tmp_path):
+    pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
+    r = invoke("sweep", str(tiny_config), "optimizer.lr=log:1e-3:1e-1", "--sampler", "random", "--trials", "1",
+               "--runs-dir", str(tmp_path / "runs"))
+    assert r.exit_code == 0, r.output
+    path = only_dir(tmp_path / "runs")
+    written_before_sources(path)
+    tiny_config.write_text(TINY_CONFIG.replace("hidden: [16]", "hidden: [32]"))    # as such sweeps did: the file now
+    r = invoke("sweep", "--resume", str(path), "--trials", "2")
+    assert r.exit_code == 0, r.output
+    trials = json.loads((path / "sweep.json").read_text())["trials"]
+    assert "hidden:\n  - 32\n" in (path / trials[1]["dir"] / "config.yaml").read_text()
+    assert not (path / "source.yaml").exists()

@@ -173,7 +173,7 @@ def _sweep_plan(given: dict, extra: list[str]):
     from optlab.config.recipes import resolve
     from optlab.studies import sweep, tune
 
-    adaptive = any(given[k] is not None for k in ("--sampler", "--pruner", "--storage", "--study-name"))
+    adaptive = any(given[k] is not None for k in sweep.STUDY.OPTUNA)
     if given["--async/--waves"] is not None and not adaptive:
         raise bad_input(sweep.async_refused(given["--async/--waves"]))
     if given["CONFIG"] is None:

@@ -86,6 +86,9 @@ def resume_study(cmd: StudyCommand, path: Path, given: dict, trials: Optional[in
         raise bad_problems(exc.problems) from None
     except ImportError as exc:   # optlab.studies.optuna_parts.MissingExtra: says what to install
         raise bad_input(str(exc)) from None
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:   # a manifest cut short or edited
+        raise bad_input(f"{path}: its manifest cannot be read as a {cmd.name}'s ({type(exc).__name__}: {exc}); "
+                        "was it cut short or edited?") from None
     say_warnings(plan)
     if nothing_to_resume(path, study, trials, cmd.top):
         return

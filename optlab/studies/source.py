@@ -34,11 +34,15 @@ def kept(path: Path) -> Path | None:
     return source if source.is_file() else None
 
 
-def trial_config(path: Path, manifest: dict, fixed: list[str], values: list[str]) -> Config:
+def trial_config(path: Path, manifest: dict, fixed: list[str], values: list[str],
+                 original: Path | None = None) -> Config:
     """The config of a trial of the sweep in ``path``: its source, ``fixed`` and its ``values``
-    overrides (ConfigError as load_config's). A sweep without source.yaml: its config.yaml (the
-    base with ``fixed`` already applied) and ``values``."""
+    overrides (ConfigError as load_config's). A sweep without source.yaml is built as it was
+    then: an Optuna sweep from its ``original`` config file, ``fixed`` and ``values``; a random
+    or grid sweep from its config.yaml (the base with ``fixed`` applied) and ``values``."""
     source = kept(path)
-    if source is None:
-        return load_config(Path(path) / "config.yaml", values)
-    return load_config(source, [*fixed, *values], base_dir=Path(manifest["source_dir"]))
+    if source is not None:
+        return load_config(source, [*fixed, *values], base_dir=Path(manifest["source_dir"]))
+    if original is not None:
+        return load_config(original, [*fixed, *values])
+    return load_config(Path(path) / "config.yaml", values)

@@ -311,7 +311,7 @@ class SweepStudy(Study):
         manifest = self.read_manifest(path)
         if any(given.get(option) for option in self.OPTUNA):
             raise ConfigError([Problem("--resume", "", f"{path} is a {manifest['mode']} sweep, not an Optuna study: "
-                                       "resume it without --sampler / --pruner / --storage")])
+                                       f"resume it without {' / '.join(self.OPTUNA)}")])
         if given.get("--async/--waves") is not None:
             raise ConfigError([Problem("--resume", "", async_refused(given["--async/--waves"]))])
         if given.get("CONFIG") or given.get("KEY=SPEC"):

@@ -45,6 +45,7 @@ from pathlib import Path
 from optlab.config.loading import ConfigError, Problem, dump_config, load_config
 from optlab.config.schema import Config
 from optlab.record.rundir import RunDir, question_of
+from optlab.record.status import owner
 from optlab.config.safe_yaml import read_text
 from optlab.studies import optuna_parts as parts
 from optlab.studies import source
@@ -194,6 +195,9 @@ class TuneStudy(Study):
     def configs(self, plan: TunePlan) -> list[Config]:
         return [plan.base]
 
+    def keep_files(self, plan: TunePlan, rd: RunDir) -> dict:
+        return source.keep(rd, plan.config_path)    # what every trial is built from, on --resume too
+
     def new_plan(self, given: dict) -> TunePlan:
         """The plan of a new Optuna sweep from the command's options (keys as in ``resume_plan``)."""
         parts.import_optuna()
@@ -211,9 +215,7 @@ class TuneStudy(Study):
         parts.import_optuna()
         was = self.read_manifest(path)
         _check_options(given)
-        if given.get("--storage") is None and "***" in was["storage"]:
-            raise ConfigError([Problem("--storage", "", f"the study is in {was['storage']}: give --storage with its "
-                                                        "password again (sweep.json does not keep it)")])
+        storage_url(was, path, given.get("--storage"))    # a masked password must be given again: exit 2 now
         recorded = {"CONFIG": Path(was["config"]), "KEY=SPEC": was["words"], "--trials": was["target_trials"],
                     "--seed": was["seed"], "--sampler": was["sampler"], "--pruner": was["pruner"],
                     "--study-name": was["study_name"], "--async/--waves": was.get("asynchronous", False)}
@@ -237,7 +239,7 @@ class TuneStudy(Study):
             rd = RunDir.create(runs_root, f"{plan.base.name}-sweep")
             with study_lock(rd.path):
                 manifest = {**_manifest(plan, rd, plan.storage or "", list(session.command)),
-                            **source.keep(rd, plan.config_path)}     # what every trial is built from
+                            **self.keep_files(plan, rd), **owner()}   # pid, host: a killed sweep reads as died
                 url = storage_url(manifest, rd.path, plan.storage)
                 try:
                     study = open_study(plan, rd, url, False)
@@ -262,7 +264,7 @@ class TuneStudy(Study):
             with open_executor(session.executor) as ex:
                 manifest.setdefault("resumed", []).append({"command": list(session.command),
                                                            "previous_status": manifest["status"]})
-                manifest.update(target_trials=plan.trials, asynchronous=plan.asynchronous, status="running")
+                manifest.update(target_trials=plan.trials, asynchronous=plan.asynchronous, status="running", **owner())
                 return self.conduct(plan, rd, manifest, (study, ex), session)
 
     def conduct(self, plan: TunePlan, rd: RunDir, manifest: dict, opened, session: StudySession) -> StudyResult:

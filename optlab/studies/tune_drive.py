@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
-from optlab.config.loading import ConfigError, load_config
+from optlab.config.loading import ConfigError
 from optlab.record.rundir import RunDir
 from optlab.studies import optuna_parts as parts
 from optlab.studies import source
@@ -126,10 +126,8 @@ class Driver:
     def _config(self, values: dict):
         """The config of a trial with ``values``: the sweep's source.yaml (optlab.studies.source), its
         fixed words, then the values."""
-        overrides = trial_overrides(self.plan.params, values)
-        if source.kept(self.rd.path) is None:      # a sweep from before sweeps kept their source
-            return load_config(self.plan.config_path, [*self.plan.fixed, *overrides])
-        return source.trial_config(self.rd.path, self.manifest, self.plan.fixed, overrides)
+        return source.trial_config(self.rd.path, self.manifest, self.plan.fixed,
+                                   trial_overrides(self.plan.params, values), original=self.plan.config_path)
 
     def _watch(self, t: Trial, trial) -> Trial:
         self.asked[t.index] = trial
