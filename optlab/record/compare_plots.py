@@ -196,7 +196,7 @@ def trajectories_figure(labels: list[str], trials: list[list], title: str):
 
     paths = [(i, label, ts[0]) for i, (label, ts) in enumerate(zip(labels, trials))
              if ts and ts[0].metrics.get("x") is not None]
-    objective = run_objective(paths[0][2].path)
+    objective = run_objective(paths[0][2].config)
     xs = np.concatenate([t.metrics["x"] for _, _, t in paths])
     ys = np.concatenate([t.metrics["y"] for _, _, t in paths])
     window = view_window(objective, xs, ys)

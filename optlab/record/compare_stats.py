@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from optlab.config.kinds import RunKind, recorded_kind
 from optlab.record.rundir import RunDir, read_metrics
 from optlab.record.status import study_status
 from optlab.record.tuning_stats import TimeToTarget, trials_to_target
-
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # the same values as yaml.safe_load; C where built
 
 
 @dataclass
@@ -48,10 +45,8 @@ def load_trial(path: Path) -> TrialData:
     size = summary.get("examples_per_eval")
     if size and "loss_evals" in metrics:   # every evaluation of a run forwards the same number of examples
         metrics["examples"] = metrics["loss_evals"] * float(size)
-    config = {}
-    if (path / "config.yaml").exists():   # written by optlab (dump_config): libyaml's parser, ~10x PyYAML's
-        config = yaml.load((path / "config.yaml").read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
-    return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics, config, meta)
+    return TrialData(path, summary.get("status") or meta.get("status", "missing"), summary, metrics,
+                     rd.read_config(), meta)
 
 
 # ------------------------------------------------------------------------------------------------

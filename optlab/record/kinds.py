@@ -56,19 +56,12 @@ def kind_in(path: Path) -> RunKind:
     rd = RunDir(Path(path))
 
     def read(name: str) -> dict | None:
-        if not (rd.path / name).is_file():
-            return None
-        if name.endswith(".yaml"):
-            import yaml
-
-            value = yaml.safe_load(rd.read_text(name))
-        else:
-            value = rd.read_json(name)
+        value = rd.read_json(name) if (rd.path / name).is_file() else None
         return value if isinstance(value, dict) else None
 
     summary, meta = read("summary.json"), read("meta.json")
     written = any(isinstance((record or {}).get("kind"), str) and record["kind"] in KINDS for record in (summary, meta))
-    return recorded_kind(summary, meta, None if written else read("config.yaml"))
+    return recorded_kind(summary, meta, None if written else rd.read_config())
 
 
 def val_label(summary: dict | None) -> str:
@@ -77,13 +70,10 @@ def val_label(summary: dict | None) -> str:
     return "validation (= test)" if summary and summary.get("val_source") == "test" else SPLIT_LABELS["val"]
 
 
-def run_objective(path: Path):
-    """The 2-D objective a surface run descended, read from its config.yaml."""
-    import yaml
-
+def run_objective(config: dict):
+    """The 2-D objective a surface run descended, from its config (config.yaml as a mapping)."""
     from optlab.engine.surfaces import OBJECTIVES
 
-    config = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
     return OBJECTIVES[config["model"]["function"]]
 
 
@@ -194,7 +184,7 @@ def _surface_facts(summary: dict) -> Facts:
 
 
 def _draw_surface(path, m, summary, config, opts, figures):
-    name, objective = path.name, run_objective(path)
+    name, objective = path.name, run_objective(config)
     x, xlabel = x_values(m, opts, "step")
     figures.add("loss", surface_loss_figure(x, m["loss"], f"{name}: f along the path", opts, xlabel),
                 "f(x, y) at each point of the path")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import yaml
 
 from optlab.config.loading import ConfigError, Problem, apply_override, explain, parse_override
 from optlab.config.schema import PlotsConfig
+from optlab.record.rundir import RunDir
 
 # plots.x -> (metrics column, axis label); "examples" is derived (steps x mini-batch)
 X_COLUMNS = {"steps": ("step", "step"), "epochs": ("epoch", "epoch"), "seconds": ("time", "wall time (s)"),
@@ -25,11 +25,8 @@ AUTO_LOG_SPAN = 50       # a loss spanning more than this factor is drawn on a l
 def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
     """The ``plots`` section of ``path/config.yaml`` (defaults where absent) with ``overrides``
     (``plots.KEY=VALUE`` only) applied; ConfigError names a bad override."""
-    raw: dict = {}
-    config = Path(path) / "config.yaml"
-    if config.is_file():
-        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        raw = dict(loaded.get("plots") or {}) if isinstance(loaded, dict) else {}
+    config = Path(path) / "config.yaml"     # where a bad override's problem is said to be
+    raw = dict(RunDir(path).read_config().get("plots") or {})
     problems, origin = [], {}
     for text in overrides:
         where = f"override {text!r}"

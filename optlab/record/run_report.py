@@ -17,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
+from optlab.config.kinds import recorded_kind
 from optlab.record.diagnostics_plots import technique_facts
 from optlab.record.figure_set import FigureSet
 from optlab.record.figures import SPLIT_LABELS
@@ -117,13 +118,14 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
     try:
         opts = plot_options(rd.path, overrides)
         figures = FigureSet(rd, opts, files=files)
-        kind = kind_in(rd.path)
+        config = rd.read_config()
         summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
+        kind = recorded_kind(summary, None, config)   # summary.json's, else from config.yaml
         if summary is not None:
             summary = {**summary, "kind": kind.name}
         try:
             with styled():
-                charts, scrub = _draw(rd, opts, figures, summary, kind)
+                charts, scrub = _draw(rd, opts, figures, summary, kind, config)
         except Exception:   # e.g. a run that failed before its first row: the page still says so
             if not quiet:
                 raise
@@ -133,33 +135,23 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
         accuracy = accuracy_rows(summary) if summary and kind.learns_from_data else None
         rd.write_text("report.html", run_page(rd.path, run_status(rd.path), summary, accuracy,
                                               facts(summary) if summary else [], figures.items, charts,
-                                              explorer=_explorer(rd.path), scrub=scrub))
+                                              explorer=_explorer(config), scrub=scrub))
     except Exception:
         if not quiet:
             raise
 
 
-def _draw(rd: RunDir, opts, figures: FigureSet, summary: dict | None, kind) -> tuple[list[dict], dict | None]:
+def _draw(rd: RunDir, opts, figures: FigureSet, summary: dict | None, kind, config: dict
+          ) -> tuple[list[dict], dict | None]:
     """Draw the figures of the run's kind (optlab.record.kinds) into ``figures``; returns the data
     of the page's interactive curves and of its time slider (optlab.record.scrubber)."""
     m = {k: np.asarray(v) for k, v in read_metrics(rd.path / "metrics.csv").items()}
-    return record_of(kind).draw(rd.path, m, summary, _config(rd.path), opts, figures)
+    return record_of(kind).draw(rd.path, m, summary, config, opts, figures)
 
 
-def _explorer(path: Path) -> dict | None:
+def _explorer(config: dict) -> dict | None:
     """The surface explorer at a surface run's settings (optlab.record.explorer); None for other runs."""
     from optlab.record.explorer import configs_explorer
 
-    try:
-        config = _config(path)
-    except (OSError, ValueError):
-        return None
     name = (config.get("optimizer") or {}).get("name")
     return configs_explorer([f"{name} (this run)"], [config])
-
-
-def _config(path: Path) -> dict:
-    import yaml
-
-    config = Path(path) / "config.yaml"
-    return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config.is_file() else {}

@@ -256,6 +256,19 @@ class RunDir:
     def read_json(self, name: str) -> Any:
         return json.loads(guard.read_bytes(self.path / name, limit=MAX_JSON_BYTES).decode("utf-8"))
 
+    def read_config(self) -> dict:
+        """config.yaml as a plain mapping, what the reports read of it (``optlab.config`` loads it
+        to run it): ``{}`` when there is none or it is not a mapping. Parsed by libyaml where it is
+        built (the same values as ``yaml.safe_load``, ~10x faster: a sweep's leaderboard reads
+        every trial's)."""
+        path = self.path / "config.yaml"
+        if not path.is_file():
+            return {}
+        import yaml
+
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return loaded if isinstance(loaded, dict) else {}
+
     def read_bytes(self, name: str) -> bytes:
         """A file's bytes, never through a link (optlab.record.guard.read_bytes)."""
         return guard.read_bytes(self.path / name)
