@@ -7,6 +7,7 @@ plots.x=epochs`` overrides them for one rendering without changing the run's fil
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Iterable
 
@@ -22,11 +23,13 @@ X_COLUMNS = {"steps": ("step", "step"), "epochs": ("epoch", "epoch"), "seconds":
 AUTO_LOG_SPAN = 50       # a loss spanning more than this factor is drawn on a log axis (y_scale auto)
 
 
-def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
+def plot_options(path: Path, overrides: Iterable[str] = (), config: dict | None = None) -> PlotsConfig:
     """The ``plots`` section of ``path/config.yaml`` (defaults where absent) with ``overrides``
-    (``plots.KEY=VALUE`` only) applied; ConfigError names a bad override."""
-    config = Path(path) / "config.yaml"     # where a bad override's problem is said to be
-    raw = dict(RunDir(path).read_config().get("plots") or {})
+    (``plots.KEY=VALUE`` only) applied; ConfigError names a bad override. ``config``: that file
+    as a mapping, when the caller has read it (RunDir.read_config)."""
+    # a copy: the overrides below are applied in place and must not reach the caller's mapping
+    raw = copy.deepcopy((RunDir(path).read_config() if config is None else config).get("plots") or {})
+    source = Path(path) / "config.yaml"     # where a bad override's problem is said to be
     problems, origin = [], {}
     for text in overrides:
         where = f"override {text!r}"
@@ -47,7 +50,7 @@ def plot_options(path: Path, overrides: Iterable[str] = ()) -> PlotsConfig:
         return PlotsConfig.model_validate(raw)
     except Exception as exc:   # pydantic's ValidationError: one problem per error
         errors = exc.errors() if hasattr(exc, "errors") else [{"loc": (), "msg": str(exc)}]
-        raise ConfigError([Problem(origin.get(str(e["loc"][0]) if e["loc"] else "", str(config)),
+        raise ConfigError([Problem(origin.get(str(e["loc"][0]) if e["loc"] else "", str(source)),
                                    "plots." + ".".join(map(str, e["loc"])),
                                    explain(e, "plots") if "type" in e else e["msg"]) for e in errors]) from None
 

@@ -116,9 +116,9 @@ def render_run(path: Path, quiet: bool = False, overrides: Iterable[str] = (), f
     """
     rd = RunDir(path)
     try:
-        opts = plot_options(rd.path, overrides)
-        figures = FigureSet(rd, opts, files=files)
         config = rd.read_config()
+        opts = plot_options(rd.path, overrides, config)
+        figures = FigureSet(rd, opts, files=files)
         summary = rd.read_json("summary.json") if (rd.path / "summary.json").exists() else None
         kind = recorded_kind(summary, None, config)   # summary.json's, else from config.yaml
         if summary is not None:
