@@ -51,6 +51,12 @@ def pids(dirs: list[Path]) -> set[int]:
     return {json.loads((d / "meta.json").read_text())["pid"] for d in dirs}
 
 
+def wave(ex, root: Path, configs: list, name: str, **kw) -> list:
+    """One ``run_trials`` call on the executor ``ex``: the trials ``name/t0``, ``name/t1``, ..."""
+    trials = [Trial(i, 0, c, f"{name}/t{i}") for i, c in enumerate(configs)]
+    return run_trials(trials, root, executor=ex, progress=NullProgress(), command=["test"], **kw)
+
+
 def test_every_wave_of_a_sweep_runs_on_the_same_workers_with_the_serial_numbers(tiny, tmp_path, pools, monkeypatch):
     pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
     from optlab.studies.tune import make_tune_plan, run_tune
@@ -106,10 +112,6 @@ def test_a_stop_in_one_wave_stops_no_trial_of_the_next(tiny, tmp_path, pools):
     long = load_config(tiny, ["train.iterations=1000000"])
     short = load_config(tiny, [])
     with open_executor(ExecutorSpec("local", 2)) as ex:
-        def wave(configs, name, **kw):
-            trials = [Trial(i, 0, c, f"{name}/t{i}") for i, c in enumerate(configs)]
-            return run_trials(trials, tmp_path, executor=ex, progress=NullProgress(), command=["test"], **kw)
-
         control = TrialControl()
         control.stop(0)      # position 0's flag is raised in the first wave
         asked = []
@@ -120,10 +122,10 @@ def test_a_stop_in_one_wave_stops_no_trial_of_the_next(tiny, tmp_path, pools):
                 os.kill(os.getpid(), signal.SIGINT)
 
         with pytest.raises(Stopped):
-            wave([long, long], "first", control=control, on_event=on_event)
+            wave(ex, tmp_path, [long, long], "first", control=control, on_event=on_event)
         assert not (tmp_path / "first/t0").exists()     # stopped before it started
         assert RunDir(tmp_path / "first/t1").read_json("meta.json")["status"] == "interrupted"
-        outcomes = wave([short, short], "second")
+        outcomes = wave(ex, tmp_path, [short, short], "second")
         assert [o.status for o in outcomes] == ["completed", "completed"]
     assert len(pools) == 1
     assert len(pids([tmp_path / "first/t1", tmp_path / "second/t0", tmp_path / "second/t1"])) <= 2
@@ -133,10 +135,6 @@ def test_a_lost_worker_fails_its_wave_and_the_next_wave_gets_a_new_pool(tiny, tm
     long = load_config(tiny, ["train.iterations=1000000"])
     short = load_config(tiny, [])
     with open_executor(ExecutorSpec("local", 2)) as ex:
-        def wave(configs, name, **kw):
-            trials = [Trial(i, 0, c, f"{name}/t{i}") for i, c in enumerate(configs)]
-            return run_trials(trials, tmp_path, executor=ex, progress=NullProgress(), command=["test"], **kw)
-
         def kill_a_worker(event):   # at an evaluation: the trial waits for its verdict, off the queue's lock
             meta = tmp_path / "first/t0/meta.json"
             if event.index == 0 and event.row is not None and meta.exists() and not killed:
@@ -145,11 +143,11 @@ def test_a_lost_worker_fails_its_wave_and_the_next_wave_gets_a_new_pool(tiny, tm
 
         killed: list[int] = []
         started = time.monotonic()
-        first = wave([long, long, short], "first", on_event=kill_a_worker)
+        first = wave(ex, tmp_path, [long, long, short], "first", on_event=kill_a_worker)
         assert killed and time.monotonic() - started < 60
         assert [o.status for o in first] == ["failed"] * 3
         assert all("a worker process was killed" in o.error for o in first)
-        second = wave([short, short], "second")
+        second = wave(ex, tmp_path, [short, short], "second")
         assert [o.status for o in second] == ["completed", "completed"]
     assert len(pools) == 2 and not pools[0].usable
     assert killed[0] not in pids([tmp_path / f"second/t{i}" for i in (0, 1)])
@@ -158,15 +156,11 @@ def test_a_lost_worker_fails_its_wave_and_the_next_wave_gets_a_new_pool(tiny, tm
 def test_a_worker_lost_between_waves_costs_the_next_wave_nothing(tiny, tmp_path, pools):
     short = load_config(tiny, [])
     with open_executor(ExecutorSpec("local", 2)) as ex:
-        def wave(name):
-            trials = [Trial(i, 0, short, f"{name}/t{i}") for i in (0, 1)]
-            return run_trials(trials, tmp_path, executor=ex, progress=NullProgress(), command=["test"])
-
-        assert [o.status for o in wave("first")] == ["completed", "completed"]
+        assert [o.status for o in wave(ex, tmp_path, [short, short], "first")] == ["completed", "completed"]
         (idle,) = list(pids([tmp_path / "first/t0"]))
         os.kill(idle, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while not pools[0].lost_a_worker() and time.monotonic() < deadline:   # the pool notices
             time.sleep(0.05)
-        assert [o.status for o in wave("second")] == ["completed", "completed"]
+        assert [o.status for o in wave(ex, tmp_path, [short, short], "second")] == ["completed", "completed"]
     assert len(pools) == 2

@@ -26,15 +26,16 @@ def invoke(*args: str):
     return CliRunner().invoke(app, [*args, "-j", "1", "-q"])
 
 
-def only_dir(root: Path) -> Path:
+def new_sweep(config: Path, root: Path, *args: str) -> Path:
+    """``optlab sweep CONFIG ARGS`` into ``root``, which it must finish; its directory."""
+    r = invoke("sweep", str(config), *args, "--runs-dir", str(root))
+    assert r.exit_code == 0, r.output
     [path] = root.iterdir()
     return path
 
 
 def test_a_grid_over_the_optimizer_resumes_from_its_source_whatever_became_of_the_file(tiny_config, tmp_path):
-    r = invoke("sweep", str(tiny_config), "--grid", "optimizer.name=sgd,adam", "--runs-dir", str(tmp_path / "runs"))
-    assert r.exit_code == 0, r.output
-    path = only_dir(tmp_path / "runs")
+    path = new_sweep(tiny_config, tmp_path / "runs", "--grid", "optimizer.name=sgd,adam")
     assert (path / "source.yaml").read_text() == TINY_CONFIG
     before = read_metrics(path / "trials/t000/metrics.csv")
     shutil.rmtree(path / "trials/t000")                  # the SGD trial, lost
@@ -48,10 +49,7 @@ def test_a_grid_over_the_optimizer_resumes_from_its_source_whatever_became_of_th
 
 def test_an_optuna_sweep_asks_its_later_trials_of_the_config_it_began_with(tiny_config, tmp_path):
     pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
-    r = invoke("sweep", str(tiny_config), "optimizer.name=sgd,adam", "--sampler", "random", "--trials", "1",
-               "--runs-dir", str(tmp_path / "runs"))
-    assert r.exit_code == 0, r.output
-    path = only_dir(tmp_path / "runs")
+    path = new_sweep(tiny_config, tmp_path / "runs", "optimizer.name=sgd,adam", "--sampler", "random", "--trials", "1")
     tiny_config.write_text(TINY_CONFIG.replace("hidden: [16]", "hidden: [32]"))
     r = invoke("sweep", str(tiny_config), "--resume", str(path), "--trials", "3")
     assert r.exit_code == 2 and "is not the config this sweep began with" in " ".join(r.output.split())
@@ -74,10 +72,7 @@ def written_before_sources(path: Path) -> None:
 
 
 def test_a_random_sweep_from_before_sources_resumes_from_its_config_yaml(tiny_config, tmp_path):
-    r = invoke("sweep", str(tiny_config), "optimizer.lr=log:1e-3:1e-1", "--trials", "2",
-               "--runs-dir", str(tmp_path / "runs"))
-    assert r.exit_code == 0, r.output
-    path = only_dir(tmp_path / "runs")
+    path = new_sweep(tiny_config, tmp_path / "runs", "optimizer.lr=log:1e-3:1e-1", "--trials", "2")
     before = read_metrics(path / "trials/t001/metrics.csv")
     written_before_sources(path)
     shutil.rmtree(path / "trials/t001")
@@ -89,10 +84,8 @@ def test_a_random_sweep_from_before_sources_resumes_from_its_config_yaml(tiny_co
 
 def test_an_optuna_sweep_from_before_sources_resumes_from_its_config_file(tiny_config, tmp_path):
     pytest.importorskip("optuna", reason="optuna is the optlab[tune] extra (in the test extra)")
-    r = invoke("sweep", str(tiny_config), "optimizer.lr=log:1e-3:1e-1", "--sampler", "random", "--trials", "1",
-               "--runs-dir", str(tmp_path / "runs"))
-    assert r.exit_code == 0, r.output
-    path = only_dir(tmp_path / "runs")
+    path = new_sweep(tiny_config, tmp_path / "runs", "optimizer.lr=log:1e-3:1e-1", "--sampler", "random",
+                     "--trials", "1")
     written_before_sources(path)
     tiny_config.write_text(TINY_CONFIG.replace("hidden: [16]", "hidden: [32]"))    # as such sweeps did: the file now
     r = invoke("sweep", "--resume", str(path), "--trials", "2")
