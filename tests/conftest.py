@@ -23,6 +23,17 @@ train: {batch_size: 30, epochs: 4, eval_every: 3, dtype: float64}
 """
 
 
+def found_in_sources(find, allowed: set[str]) -> dict[str, list]:
+    """``find(text)`` of each module of optlab/ outside ``allowed`` (paths from the repository's
+    root), for the modules where it finds something: the tests that keep a concept in one place."""
+    found = {}
+    for path in sorted((REPO / "optlab").rglob("*.py")):
+        name = path.relative_to(REPO).as_posix()
+        if name not in allowed and (hits := find(path.read_text(encoding="utf-8"))):
+            found[name] = hits
+    return found
+
+
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"

@@ -12,16 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import found_in_sources
 
 from optlab.config.kinds import KINDS, kind_of, recorded_kind, run_kind
 from optlab.config.loading import loads_config
 from optlab.record.kinds import RECORDS, kind_in
-from optlab.record.rundir import read_metrics
 from optlab.record.run_report import render_run
+from optlab.record.rundir import read_metrics
 from optlab.training.kinds import LOOPS
 from optlab.training.run import run
-
-REPO = Path(__file__).resolve().parents[1]
 
 DATA = ("data: {name: blobs, classes: 3, dims: 2, size: 60, val_size: 10, test_size: 10}\n"
         "model: {name: linear}\nloss: cross_entropy\n")
@@ -119,11 +118,7 @@ def test_the_kind_tests_are_found_where_they_are_written():
 
 
 def test_no_module_outside_the_registries_tests_the_kind_of_a_run():
-    found = {}
-    for path in sorted((REPO / "optlab").rglob("*.py")):
-        rel = path.relative_to(REPO).as_posix()
-        if rel not in REGISTRIES and (lines := kind_tests_in(path.read_text(encoding="utf-8"))):
-            found[rel] = lines
+    found = found_in_sources(kind_tests_in, REGISTRIES)
     assert not found, found
 
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import found_in_sources
 from typer.testing import CliRunner
 
 from optlab.cli import app
@@ -137,10 +137,6 @@ def test_the_check_finds_an_if_chain_on_marker_files():
 
 
 def test_no_module_outside_the_registries_tests_for_a_manifest_file():
-    found = {}
-    for path in sorted((REPO / "optlab").rglob("*.py")):
-        name = path.relative_to(REPO).as_posix()
-        if name not in REGISTRIES and (lines := marker_checks(path.read_text(encoding="utf-8"))):
-            found[name] = lines
+    found = found_in_sources(marker_checks, REGISTRIES)
     assert found == {}, f"a marker-file test outside {sorted(REGISTRIES)} (use optlab.record.reports.directory_kind " \
                         f"or optlab.studies.registry.study_in): {found}"
